@@ -1,0 +1,193 @@
+//! Running a graph: the `Backend` seam (scalar reference, CPU SIMD, and later the GPU), a
+//! session that walks the nodes, frees what nothing reads any more, keeps what was asked for,
+//! and times every layer.
+
+use std::collections::HashMap;
+
+use web_time::Instant;
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Op, ValueId};
+use crate::kernels::conv::PreparedConv;
+use crate::kernels::fc::PreparedFc;
+use crate::kernels::{reference_node, simd};
+use crate::tensor::Tensor;
+
+/// One way to run a node. Implementations may prepare (pack weights) when created.
+pub trait Backend {
+    fn name(&self) -> String;
+    fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor>;
+}
+
+/// Which CPU backend: named on the command line and in the UI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuKind {
+    Reference,
+    Simd,
+}
+
+pub fn cpu_backend(kind: CpuKind, graph: &Graph) -> Result<Box<dyn Backend>> {
+    Ok(match kind {
+        CpuKind::Reference => Box::new(ReferenceBackend),
+        CpuKind::Simd => Box::new(SimdBackend::new(graph)?),
+    })
+}
+
+/// The scalar oracle.
+pub struct ReferenceBackend;
+
+impl Backend for ReferenceBackend {
+    fn name(&self) -> String {
+        "CPU reference (scalar)".into()
+    }
+    fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
+        reference_node(graph, index, inputs)
+    }
+}
+
+enum Prepared {
+    Conv(PreparedConv),
+    Fc(PreparedFc),
+}
+
+/// Packed GEMM convolutions and SIMD fully connected layers; the rest from the reference.
+pub struct SimdBackend {
+    prepared: HashMap<usize, Prepared>,
+    scratch: Vec<f32>,
+}
+
+impl SimdBackend {
+    pub fn new(graph: &Graph) -> Result<Self> {
+        let mut prepared = HashMap::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let wrap = |e: Error| Error::node(&node.name, &node.op_type, e.to_string());
+            match &node.op {
+                Op::Conv { window, group, relu } => {
+                    let w = graph.const_data(node.inputs[1]).map_err(wrap)?;
+                    let b = node.inputs.get(2).map(|&b| graph.const_data(b)).transpose().map_err(wrap)?;
+                    prepared.insert(i, Prepared::Conv(PreparedConv::new(w, b, window, *group, *relu).map_err(wrap)?));
+                }
+                Op::Gemm { alpha, beta, trans_a, trans_b, relu }
+                    if graph.shape(node.inputs[0])[0] == 1
+                        && !*trans_a
+                        && graph.value(node.inputs[1]).is_const
+                        && node.inputs.get(2).is_none_or(|&c| graph.value(c).is_const) =>
+                {
+                    let w = graph.value(node.inputs[1]).data.as_ref().ok_or_else(|| wrap(Error::Input("no weights".into())))?;
+                    let c = node.inputs.get(2).map(|&c| graph.const_data(c)).transpose().map_err(wrap)?;
+                    prepared.insert(i, Prepared::Fc(PreparedFc::new(w, *trans_b, c, *alpha, *beta, *relu).map_err(wrap)?));
+                }
+                _ => {}
+            }
+        }
+        Ok(SimdBackend { prepared, scratch: Vec::new() })
+    }
+}
+
+impl Backend for SimdBackend {
+    fn name(&self) -> String {
+        format!("CPU SIMD ({})", simd::simd_label())
+    }
+    fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
+        let node = &graph.nodes[index];
+        let r = match self.prepared.get(&index) {
+            Some(Prepared::Conv(c)) => c.run(inputs[0], &mut self.scratch),
+            Some(Prepared::Fc(f)) => f.run(inputs[0]),
+            None => return reference_node(graph, index, inputs),
+        };
+        r.map_err(|e| Error::node(&node.name, &node.op_type, e.to_string()))
+    }
+}
+
+/// Which activations a run keeps for the caller.
+#[derive(Clone, Debug)]
+pub enum Keep {
+    /// Every node's output (VGG16 at 224: ~60 MB).
+    All,
+    /// Only the graph outputs.
+    Outputs,
+    /// The graph outputs and these values.
+    These(Vec<ValueId>),
+}
+
+pub struct RunOutput {
+    /// Kept activations by value id.
+    pub values: HashMap<ValueId, Tensor>,
+    /// Milliseconds per node, in node order.
+    pub node_ms: Vec<f64>,
+    pub total_ms: f64,
+}
+
+impl RunOutput {
+    pub fn get(&self, id: ValueId) -> Option<&Tensor> {
+        self.values.get(&id)
+    }
+}
+
+/// Runs `graph` on `input`. `progress(done, total)` is called after every node.
+pub fn run(
+    graph: &Graph,
+    backend: &mut dyn Backend,
+    input: &Tensor,
+    keep: &Keep,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<RunOutput> {
+    let want = graph.shape(graph.input);
+    if input.shape != want {
+        return Err(Error::Input(format!("input has shape {:?}, the model wants {:?}", input.shape, want)));
+    }
+    if input.data.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Input("input tensor contains NaN or infinity".into()));
+    }
+    if !graph.has_weights() {
+        return Err(Error::Input("this model has no weights loaded; it can be inspected but not run".into()));
+    }
+    let mut kept = vec![false; graph.values.len()];
+    for &o in &graph.outputs {
+        kept[o] = true;
+    }
+    match keep {
+        Keep::All => kept.iter_mut().for_each(|k| *k = true),
+        Keep::Outputs => {}
+        Keep::These(ids) => ids.iter().for_each(|&i| kept[i] = true),
+    }
+    // Last node that reads each value: after it runs, the value can go.
+    let mut last_use = vec![None; graph.values.len()];
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for &v in &n.inputs {
+            last_use[v] = Some(i);
+        }
+    }
+
+    let mut slots: Vec<Option<Tensor>> = vec![None; graph.values.len()];
+    slots[graph.input] = Some(input.clone());
+    let mut node_ms = Vec::with_capacity(graph.nodes.len());
+    let start = Instant::now();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let t0 = Instant::now();
+        let out = {
+            let mut ins: Vec<&Tensor> = Vec::with_capacity(node.inputs.len());
+            for &v in &node.inputs {
+                let t = match &graph.values[v].data {
+                    Some(c) => c.as_ref(),
+                    None => slots[v].as_ref().ok_or_else(|| {
+                        Error::node(&node.name, &node.op_type, format!("input '{}' was not computed", graph.values[v].name))
+                    })?,
+                };
+                ins.push(t);
+            }
+            backend.run_node(graph, i, &ins)?
+        };
+        node_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        slots[node.output] = Some(out);
+        for &v in &node.inputs {
+            if last_use[v] == Some(i) && !kept[v] {
+                slots[v] = None;
+            }
+        }
+        progress(i + 1, graph.nodes.len());
+    }
+    let total_ms = start.elapsed().as_secs_f64() * 1e3;
+    let values = slots.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
+    Ok(RunOutput { values, node_ms, total_ms })
+}

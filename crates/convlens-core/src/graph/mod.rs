@@ -1,0 +1,217 @@
+//! The graph IR: values (activations or constant weights) and nodes in topological order,
+//! with every shape known, so kernels, analytics and the explorer never re-derive them.
+
+pub mod builder;
+pub mod shapes;
+
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+pub type ValueId = usize;
+
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Constant data (weights, folded constants). `None` for activations, and for the
+    /// weights of a built-in architecture loaded for analytics only.
+    pub data: Option<Arc<Tensor>>,
+    pub is_const: bool,
+}
+
+/// 2-D window geometry shared by Conv and the pools; pads are [top, left, bottom, right].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+}
+
+impl Window {
+    pub fn effective_kernel(&self) -> [usize; 2] {
+        [
+            (self.kernel[0] - 1) * self.dilations[0] + 1,
+            (self.kernel[1] - 1) * self.dilations[1] + 1,
+        ]
+    }
+
+    /// Output size of one spatial axis, floor or ceil as ONNX defines it; with ceil, a last
+    /// window that would start inside the bottom/right padding is dropped.
+    pub fn out_dim(&self, axis: usize, input: usize, ceil: bool) -> Result<usize> {
+        let padded = input + self.pads[axis] + self.pads[axis + 2];
+        let k = self.effective_kernel()[axis];
+        if padded < k {
+            return Err(Error::Shape(format!("window {k} larger than padded input {padded}")));
+        }
+        let s = self.strides[axis];
+        let span = padded - k;
+        let mut out = if ceil { span.div_ceil(s) + 1 } else { span / s + 1 };
+        if ceil && (out - 1) * s >= input + self.pads[axis] {
+            out -= 1;
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// inputs: x, w [M, C/group, kh, kw], optional bias [M]
+    Conv { window: Window, group: usize, relu: bool },
+    Relu,
+    MaxPool { window: Window, ceil: bool },
+    AveragePool { window: Window, ceil: bool, count_include_pad: bool },
+    GlobalAveragePool,
+    Lrn { size: usize, alpha: f32, beta: f32, bias: f32 },
+    Concat { axis: usize },
+    /// Y = alpha * A' * B' + beta * C, A' and B' optionally transposed.
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool, relu: bool },
+    MatMul,
+    /// Element-wise, numpy broadcasting.
+    Add,
+    /// Flatten, Reshape, Squeeze, Unsqueeze: data unchanged, output shape already inferred.
+    Reshape,
+    /// Dropout at inference, Identity.
+    Identity,
+    /// opset < 13: input coerced to 2-D at `axis`; opset >= 13: along `axis` alone.
+    Softmax { axis: usize, coerce_2d: bool },
+    /// Left only when it cannot be folded into a preceding Conv.
+    /// inputs: x, scale, bias, mean, var
+    BatchNorm { epsilon: f32 },
+}
+
+impl Op {
+    pub fn window(&self) -> Option<&Window> {
+        match self {
+            Op::Conv { window, .. } | Op::MaxPool { window, .. } | Op::AveragePool { window, .. } => Some(window),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    /// The op as the file spelled it (e.g. "Flatten" for what runs as `Op::Reshape`).
+    pub op_type: String,
+    pub op: Op,
+    pub inputs: Vec<ValueId>,
+    pub output: ValueId,
+}
+
+/// How pixels become the input tensor for a model family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocess {
+    pub family: String,
+    /// Multiply 0..255 pixel values by this first (1/255 for [0,1] models).
+    pub scale: f32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Channel order the model wants: false = RGB, true = BGR.
+    pub bgr: bool,
+}
+
+impl Preprocess {
+    pub fn imagenet_rgb() -> Self {
+        Preprocess {
+            family: "ImageNet mean/std, RGB in [0,1] (MXNet/PyTorch zoo models)".into(),
+            scale: 1.0 / 255.0,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            bgr: false,
+        }
+    }
+
+    pub fn caffe_bgr() -> Self {
+        Preprocess {
+            family: "Caffe: BGR, 0..255 minus channel mean (BVLC models)".into(),
+            scale: 1.0,
+            mean: [123.68, 116.779, 103.939],
+            std: [1.0, 1.0, 1.0],
+            bgr: true,
+        }
+    }
+}
+
+/// What the output of the classifier means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    Logits,
+    Probabilities,
+}
+
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub name: String,
+    pub values: Vec<Value>,
+    pub nodes: Vec<Node>,
+    pub input: ValueId,
+    pub outputs: Vec<ValueId>,
+    pub preprocess: Preprocess,
+    /// True when weights are seeded random rather than trained: shown wherever results are.
+    pub untrained: bool,
+}
+
+impl Graph {
+    pub fn value(&self, id: ValueId) -> &Value {
+        &self.values[id]
+    }
+
+    pub fn shape(&self, id: ValueId) -> &[usize] {
+        &self.values[id].shape
+    }
+
+    pub fn find_value(&self, name: &str) -> Option<ValueId> {
+        self.values.iter().position(|v| v.name == name)
+    }
+
+    /// The node whose output or name is `name`.
+    pub fn find_node(&self, name: &str) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .or_else(|| self.nodes.iter().position(|n| self.values[n.output].name == name))
+    }
+
+    /// Constant data of a value, or an error naming what is missing.
+    pub fn const_data(&self, id: ValueId) -> Result<&Tensor> {
+        self.values[id]
+            .data
+            .as_deref()
+            .ok_or_else(|| Error::Input(format!("'{}' has no weights loaded (analytics-only model)", self.values[id].name)))
+    }
+
+    /// The first input that is not a constant: the tensor a layer transforms.
+    pub fn data_input(&self, node: &Node) -> ValueId {
+        node.inputs.iter().copied().find(|&i| !self.values[i].is_const).unwrap_or(node.inputs[0])
+    }
+
+    /// For each value, the indices of the nodes that read it.
+    pub fn consumers(&self) -> Vec<Vec<usize>> {
+        let mut c = vec![Vec::new(); self.values.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                if !c[v].contains(&i) {
+                    c[v].push(i);
+                }
+            }
+        }
+        c
+    }
+
+    /// For each value, the node that produces it.
+    pub fn producers(&self) -> Vec<Option<usize>> {
+        let mut p = vec![None; self.values.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            p[n.output] = Some(i);
+        }
+        p
+    }
+
+    pub fn has_weights(&self) -> bool {
+        self.values.iter().all(|v| !v.is_const || v.data.is_some())
+    }
+}

@@ -1,0 +1,141 @@
+//! Static shape inference: every op's output shape from its input shapes, with the checks
+//! that turn a graph whose shapes don't chain into a message instead of a crash later.
+
+use super::Op;
+use crate::error::{Error, Result};
+
+pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(Error::Shape(format!("cannot broadcast {a:?} with {b:?}"))),
+        };
+    }
+    Ok(out)
+}
+
+fn rank4(s: &[usize], what: &str) -> Result<[usize; 4]> {
+    match *s {
+        [n, c, h, w] => Ok([n, c, h, w]),
+        _ => Err(Error::Shape(format!("{what} expects a 4-D NCHW input, got {s:?}"))),
+    }
+}
+
+/// Output shape of `op` for these input shapes. `Op::Reshape` is not handled here: its
+/// target comes from the file (see the importer).
+pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
+    let need = |n: usize| -> Result<()> {
+        if ins.len() < n {
+            Err(Error::Shape(format!("expects {n} inputs, got {}", ins.len())))
+        } else {
+            Ok(())
+        }
+    };
+    need(1)?;
+    match op {
+        Op::Conv { window, group, .. } => {
+            need(2)?;
+            let [n, c, h, w] = rank4(ins[0], "Conv")?;
+            let ws = ins[1];
+            if ws.len() != 4 {
+                return Err(Error::Shape(format!("Conv weight must be 4-D, got {ws:?}")));
+            }
+            let m = ws[0];
+            if *group == 0 || c % group != 0 || m % group != 0 || ws[1] * group != c {
+                return Err(Error::Shape(format!(
+                    "Conv weight {ws:?} with group {group} does not fit {c} input channels"
+                )));
+            }
+            if [ws[2], ws[3]] != window.kernel {
+                return Err(Error::Shape(format!("kernel_shape {:?} disagrees with weight {ws:?}", window.kernel)));
+            }
+            if let Some(b) = ins.get(2) {
+                if b.iter().product::<usize>() != m {
+                    return Err(Error::Shape(format!("Conv bias {b:?} does not match {m} output channels")));
+                }
+            }
+            Ok(vec![n, m, window.out_dim(0, h, false)?, window.out_dim(1, w, false)?])
+        }
+        Op::MaxPool { window, ceil } | Op::AveragePool { window, ceil, .. } => {
+            let [n, c, h, w] = rank4(ins[0], "pooling")?;
+            Ok(vec![n, c, window.out_dim(0, h, *ceil)?, window.out_dim(1, w, *ceil)?])
+        }
+        Op::GlobalAveragePool => {
+            let [n, c, _, _] = rank4(ins[0], "GlobalAveragePool")?;
+            Ok(vec![n, c, 1, 1])
+        }
+        Op::Lrn { .. } => {
+            rank4(ins[0], "LRN")?;
+            Ok(ins[0].to_vec())
+        }
+        Op::Relu | Op::Identity => Ok(ins[0].to_vec()),
+        Op::Softmax { axis, .. } => {
+            if *axis >= ins[0].len() {
+                return Err(Error::Shape(format!("Softmax axis {axis} out of range for {:?}", ins[0])));
+            }
+            Ok(ins[0].to_vec())
+        }
+        Op::BatchNorm { .. } => {
+            need(5)?;
+            let c = *ins[0].get(1).ok_or_else(|| Error::Shape("BatchNormalization needs a channel axis".into()))?;
+            for p in &ins[1..5] {
+                if p.iter().product::<usize>() != c {
+                    return Err(Error::Shape(format!("BatchNormalization parameter {p:?} does not match {c} channels")));
+                }
+            }
+            Ok(ins[0].to_vec())
+        }
+        Op::Concat { axis } => {
+            let first = ins[0];
+            if *axis >= first.len() {
+                return Err(Error::Shape(format!("Concat axis {axis} out of range for {first:?}")));
+            }
+            let mut out = first.to_vec();
+            for s in &ins[1..] {
+                let same_rest = s.len() == first.len() && (0..s.len()).all(|d| d == *axis || s[d] == first[d]);
+                if !same_rest {
+                    return Err(Error::Shape(format!("Concat inputs {first:?} and {s:?} differ off axis {axis}")));
+                }
+                out[*axis] += s[*axis];
+            }
+            Ok(out)
+        }
+        Op::Gemm { trans_a, trans_b, .. } => {
+            need(2)?;
+            let (a, b) = (ins[0], ins[1]);
+            if a.len() != 2 || b.len() != 2 {
+                return Err(Error::Shape(format!("Gemm needs 2-D inputs, got {a:?} and {b:?}")));
+            }
+            let (m, ka) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+            let (kb, n) = if *trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
+            if ka != kb {
+                return Err(Error::Shape(format!("Gemm inner dimensions differ: {a:?} x {b:?}")));
+            }
+            if let Some(c) = ins.get(2) {
+                if broadcast(c, &[m, n])? != [m, n] {
+                    return Err(Error::Shape(format!("Gemm C {c:?} does not broadcast to [{m}, {n}]")));
+                }
+            }
+            Ok(vec![m, n])
+        }
+        Op::MatMul => {
+            need(2)?;
+            let (a, b) = (ins[0], ins[1]);
+            if a.len() != 2 || b.len() != 2 || a[1] != b[0] {
+                return Err(Error::Shape(format!("MatMul supports 2-D [M,K]x[K,N], got {a:?} x {b:?}")));
+            }
+            Ok(vec![a[0], b[1]])
+        }
+        Op::Add => {
+            need(2)?;
+            broadcast(ins[0], ins[1])
+        }
+        Op::Reshape => Err(Error::Shape("Reshape target must come from the file".into())),
+    }
+}

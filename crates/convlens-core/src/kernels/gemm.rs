@@ -1,0 +1,133 @@
+//! Packed, cache-blocked GEMM (GotoBLAS loop order) with bias and ReLU fused into the store.
+//! A (the weights) is packed once when a model loads; B is packed per call from any
+//! `PackB` source, which is how convolution streams im2col columns without building them.
+
+use super::simd::{micro_kernel, MR, NR};
+
+/// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
+pub const KC: usize = 256;
+/// Width of one packed block: a KCxNC block of B (256 KiB) stays in L2.
+pub const NC: usize = 256;
+
+/// An MxK row-major matrix packed into MR-row panels, each laid out k-major ([k][MR]),
+/// the last panel zero-padded.
+#[derive(Clone, Debug)]
+pub struct PackedA {
+    pub m: usize,
+    pub k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Packs rows `row(i)` for i < m, each of length k.
+    pub fn pack<'a>(m: usize, k: usize, row: impl Fn(usize) -> &'a [f32]) -> Self {
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0.0; panels * k * MR];
+        for i in 0..m {
+            let (p, r) = (i / MR, i % MR);
+            let src = row(i);
+            let dst = &mut data[p * k * MR..(p + 1) * k * MR];
+            for (kk, &v) in src.iter().enumerate().take(k) {
+                dst[kk * MR + r] = v;
+            }
+        }
+        PackedA { m, k, data }
+    }
+
+    pub fn from_row_major(m: usize, k: usize, a: &[f32]) -> Self {
+        Self::pack(m, k, |i| &a[i * k..(i + 1) * k])
+    }
+
+    fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
+        let base = p * self.k * MR + k0 * MR;
+        &self.data[base..base + kc * MR]
+    }
+}
+
+/// Fills `out` with B[k0..k0+kc, n0..n0+nc] as NR-column panels ([panel][k][NR]), zero past n.
+pub trait PackB {
+    fn k(&self) -> usize;
+    fn n(&self) -> usize;
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]);
+}
+
+/// A plain KxN row-major matrix (also a 1x1 convolution's input: [C, H*W]).
+pub struct DenseB<'a> {
+    pub k: usize,
+    pub n: usize,
+    pub data: &'a [f32],
+}
+
+impl PackB for DenseB<'_> {
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
+        for jp in 0..nc.div_ceil(NR) {
+            let c0 = n0 + jp * NR;
+            let w = NR.min(n0 + nc - c0);
+            let panel = &mut out[jp * kc * NR..(jp + 1) * kc * NR];
+            for kk in 0..kc {
+                let src = &self.data[(k0 + kk) * self.n + c0..(k0 + kk) * self.n + c0 + w];
+                let dst = &mut panel[kk * NR..kk * NR + NR];
+                dst[..w].copy_from_slice(src);
+                dst[w..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// What to do with C after the product: bias per row, ReLU.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+/// C[m, n] (row-major, row stride `ldc`) = A * B, then the epilogue. Single-threaded.
+pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
+    let (m, k, n) = (a.m, a.k, b.n());
+    assert_eq!(b.k(), k, "GEMM inner dimensions differ");
+    assert!(c.len() >= (m.max(1) - 1) * ldc + n);
+    scratch.resize(KC * NC.div_ceil(NR) * NR, 0.0);
+    let mut acc = [0.0f32; MR * NR];
+    for n0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - n0);
+        for k0 in (0..k.max(1)).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let (first, last) = (k0 == 0, k0 + kc >= k);
+            b.pack(k0, kc, n0, nc, scratch);
+            for p in 0..m.div_ceil(MR) {
+                let ap = a.panel(p, k0, kc);
+                let rows = MR.min(m - p * MR);
+                for jp in 0..nc.div_ceil(NR) {
+                    let bp = &scratch[jp * kc * NR..(jp + 1) * kc * NR];
+                    micro_kernel(kc, ap, bp, &mut acc);
+                    let col0 = n0 + jp * NR;
+                    let cols = NR.min(n - col0);
+                    for i in 0..rows {
+                        let row = p * MR + i;
+                        let dst = &mut c[row * ldc + col0..row * ldc + col0 + cols];
+                        let src = &acc[i * NR..i * NR + cols];
+                        let bias = if first { ep.bias.map_or(0.0, |b| b[row]) } else { 0.0 };
+                        if first {
+                            for (d, s) in dst.iter_mut().zip(src) {
+                                *d = s + bias;
+                            }
+                        } else {
+                            for (d, s) in dst.iter_mut().zip(src) {
+                                *d += s;
+                            }
+                        }
+                        if last && ep.relu {
+                            dst.iter_mut().for_each(|d| *d = d.max(0.0));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

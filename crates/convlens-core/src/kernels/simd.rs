@@ -1,0 +1,209 @@
+//! The SIMD inner loops everything fast is built on: the MRxNR GEMM micro-kernel and a dot
+//! product, each for x86-64 AVX2+FMA (picked at run time), wasm simd128 (picked at build
+//! time with `+simd128`), and portable code for anything else.
+
+/// Rows of A per micro-kernel call.
+pub const MR: usize = 6;
+/// Columns of B per micro-kernel call: 2 AVX registers natively; on wasm 2 simd128 registers,
+/// because V8 has 16 vector registers and 6x4 accumulators would spill.
+#[cfg(target_arch = "wasm32")]
+pub const NR: usize = 8;
+#[cfg(not(target_arch = "wasm32"))]
+pub const NR: usize = 16;
+
+/// acc[i*NR + j] = sum_k a[k*MR + i] * b[k*NR + j] over k < kc (panels as `gemm` packs them).
+#[inline]
+pub fn micro_kernel(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA (checked above); lengths checked by the assert.
+            unsafe { x86::micro_kernel_avx2(kc, a.as_ptr(), b.as_ptr(), acc) };
+            return;
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: lengths checked by the assert; simd128 is enabled for this build.
+        unsafe { wasm::micro_kernel_simd128(kc, a.as_ptr(), b.as_ptr(), acc) };
+        return;
+    }
+    #[allow(unreachable_code)]
+    micro_kernel_portable(kc, a, b, acc)
+}
+
+pub fn micro_kernel_portable(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+    let mut c = [[0.0f32; NR]; MR];
+    for k in 0..kc {
+        let bk = &b[k * NR..k * NR + NR];
+        for i in 0..MR {
+            let av = a[k * MR + i];
+            for j in 0..NR {
+                c[i][j] += av * bk[j];
+            }
+        }
+    }
+    for i in 0..MR {
+        acc[i * NR..i * NR + NR].copy_from_slice(&c[i]);
+    }
+}
+
+/// Sum of a[i]*b[i].
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: AVX2+FMA present; equal lengths asserted.
+            return unsafe { x86::dot_avx2(a, b) };
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: equal lengths asserted; simd128 enabled for this build.
+        return unsafe { wasm::dot_simd128(a, b) };
+    }
+    #[allow(unreachable_code)]
+    dot_portable(a, b)
+}
+
+pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums, so the compiler can vectorise without reassociating floats itself.
+    let mut s = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            s[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * 8..a.len() {
+        tail += a[i] * b[i];
+    }
+    s.iter().sum::<f32>() + tail
+}
+
+/// Which SIMD path this build and CPU run, for benchmark and UI labels.
+pub fn simd_label() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            return "AVX2+FMA";
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        return "wasm simd128";
+    }
+    #[allow(unreachable_code)]
+    "portable (no SIMD)"
+}
+
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::env::var_os("CONVLENS_NO_SIMD").is_none()
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{MR, NR};
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn micro_kernel_avx2(kc: usize, a: *const f32, b: *const f32, acc: &mut [f32; MR * NR]) {
+        let mut c = [[_mm256_setzero_ps(); 2]; MR];
+        for k in 0..kc {
+            let b0 = _mm256_loadu_ps(b.add(k * NR));
+            let b1 = _mm256_loadu_ps(b.add(k * NR + 8));
+            for (i, row) in c.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(k * MR + i));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        for (i, row) in c.iter().enumerate() {
+            _mm256_storeu_ps(acc.as_mut_ptr().add(i * NR), row[0]);
+            _mm256_storeu_ps(acc.as_mut_ptr().add(i * NR + 8), row[1]);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut s = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (l, acc) in s.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8 * l)), _mm256_loadu_ps(pb.add(i + 8 * l)), *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            s[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s[0]);
+            i += 8;
+        }
+        let v = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+        let mut total: f32 = lanes.iter().sum();
+        while i < n {
+            total += a[i] * b[i];
+            i += 1;
+        }
+        total
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use super::{MR, NR};
+    use core::arch::wasm32::*;
+
+    pub unsafe fn micro_kernel_simd128(kc: usize, a: *const f32, b: *const f32, acc: &mut [f32; MR * NR]) {
+        let mut c = [[f32x4_splat(0.0); 2]; MR];
+        for k in 0..kc {
+            let b0 = v128_load(b.add(k * NR) as *const v128);
+            let b1 = v128_load(b.add(k * NR + 4) as *const v128);
+            for (i, row) in c.iter_mut().enumerate() {
+                let av = f32x4_splat(*a.add(k * MR + i));
+                row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
+                row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
+            }
+        }
+        for (i, row) in c.iter().enumerate() {
+            v128_store(acc.as_mut_ptr().add(i * NR) as *mut v128, row[0]);
+            v128_store(acc.as_mut_ptr().add(i * NR + 4) as *mut v128, row[1]);
+        }
+    }
+
+    pub unsafe fn dot_simd128(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut s = [f32x4_splat(0.0); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            for (l, acc) in s.iter_mut().enumerate() {
+                let x = v128_load(pa.add(i + 4 * l) as *const v128);
+                let y = v128_load(pb.add(i + 4 * l) as *const v128);
+                *acc = f32x4_add(*acc, f32x4_mul(x, y));
+            }
+            i += 16;
+        }
+        let v = f32x4_add(f32x4_add(s[0], s[1]), f32x4_add(s[2], s[3]));
+        let mut total = f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v);
+        while i < n {
+            total += a[i] * b[i];
+            i += 1;
+        }
+        total
+    }
+}

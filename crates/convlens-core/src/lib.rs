@@ -1,0 +1,26 @@
+//! ConvLens inference core: bytes in, tensors out. No threads, no filesystem, so the same
+//! code runs natively (CLI, tests) and in the browser (wasm32 with simd128).
+//!
+//! - `onnx`: the importer (ONNX protobuf to graph IR)
+//! - `graph`: the IR, shape inference and structure detection (modules, branches, heads)
+//! - `kernels`: scalar reference kernels and the fast CPU path (packed GEMM, SIMD, Winograd)
+//! - `exec`: backends and the session that runs a graph layer by layer
+//! - `analytics`: per-layer parameters, multiply-adds, memory, receptive fields
+//! - `archs`: built-in VGG16, GoogLeNet and SqueezeNet definitions
+//! - `preprocess`: pixels to input tensors per model family
+
+pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod kernels;
+pub mod onnx;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use graph::Graph;
+pub use tensor::Tensor;
+
+/// The 1000 ImageNet class names, in index order.
+pub fn imagenet_labels() -> Vec<&'static str> {
+    include_str!("../data/imagenet-labels.txt").lines().collect()
+}

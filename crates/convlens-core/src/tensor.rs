@@ -1,0 +1,91 @@
+//! A dense f32 tensor in row-major (NCHW) order: all the core ever computes with.
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Upper bound on elements in one tensor (4 GiB of f32), so a hostile shape cannot ask for more.
+pub const MAX_ELEMENTS: usize = 1 << 30;
+
+pub fn numel(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| Error::TooLarge(format!("tensor of shape {shape:?} exceeds {MAX_ELEMENTS} elements")))
+}
+
+impl Tensor {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let n = numel(&shape)?;
+        if n != data.len() {
+            return Err(Error::Shape(format!("shape {shape:?} needs {n} values, got {}", data.len())));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    pub fn zeros(shape: &[usize]) -> Result<Self> {
+        Ok(Tensor { shape: shape.to_vec(), data: vec![0.0; numel(shape)?] })
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// (N, C, H, W) of a rank-4 tensor.
+    pub fn nchw(&self) -> Result<(usize, usize, usize, usize)> {
+        match self.shape[..] {
+            [n, c, h, w] => Ok((n, c, h, w)),
+            _ => Err(Error::Shape(format!("expected a 4-D NCHW tensor, got {:?}", self.shape))),
+        }
+    }
+
+    pub fn max_abs(&self) -> f32 {
+        self.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    }
+}
+
+/// Largest |a-b| over the largest |b| (at least 1): how far `a` is from the reference `b`,
+/// relative to the tensor's scale. NaN anywhere gives infinity so it can never pass.
+pub fn rel_error(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return f32::INFINITY;
+    }
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = (x - y).abs();
+        if d.is_nan() {
+            return f32::INFINITY;
+        }
+        worst = worst.max(d);
+    }
+    worst / scale
+}
+
+/// Indices of the k largest values, largest first.
+pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    idx.into_iter().take(k).map(|i| (i, values[i])).collect()
+}
+
+pub fn softmax_in_place(v: &mut [f32]) {
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
