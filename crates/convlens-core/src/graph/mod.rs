@@ -215,3 +215,8 @@ impl Graph {
         self.values.iter().all(|v| !v.is_const || v.data.is_some())
     }
 }
+
+/// A tensor name as a file name: '/' and ':' become '_' (as `convlens run --dump` writes them).
+pub fn file_name_for(name: &str) -> String {
+    name.replace(['/', ':'], "_")
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Reference outputs from onnxruntime, the independent oracle for the Rust tests.
+
+For each model, every node's output is dumped as <out>/<model>/<case>/<tensor>.npy (the tensor
+name with '/' and ':' replaced by '_'), beside the case's input.npy. Cases: a seeded random
+input, and (for models with real weights) the photos in ../shared/images preprocessed with PIL.
+A VGG16 in the zoo's vgg16-12 layout with seeded He-normal weights is built here first.
+
+Reproducible: fixed seeds, no network. Run: python3 tests/reference/make_refs.py
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+SEED = 20141217  # ILSVRC 2014 results day; any fixed value works
+
+
+def sanitize(name):
+    return name.replace("/", "_").replace(":", "_")
+
+
+def vgg16_zoo_layout(path, seed=7):
+    """VGG16 (configuration D) named as the zoo's vgg16-12 (MXNet Gluon export)."""
+    rng = np.random.default_rng(seed)
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    nodes, inits = [], []
+    x, c_in, conv_i, relu_i, pool_i = "data", 3, 0, 0, 0
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))).astype(np.float32)
+
+    for v in cfg:
+        if v == "M":
+            out = f"vgg0_pool{pool_i}_fwd"
+            nodes.append(helper.make_node("MaxPool", [x], [out], name=f"vgg0_pool{pool_i}", kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0]))
+            x, pool_i = out, pool_i + 1
+            continue
+        w, b = f"vgg0_conv{conv_i}_weight", f"vgg0_conv{conv_i}_bias"
+        inits += [numpy_helper.from_array(he((v, c_in, 3, 3), c_in * 9), w),
+                  numpy_helper.from_array((rng.standard_normal(v, dtype=np.float32) * 0.01).astype(np.float32), b)]
+        conv_out = f"vgg0_conv{conv_i}_fwd"
+        nodes.append(helper.make_node("Conv", [x, w, b], [conv_out], name=f"vgg0_conv{conv_i}", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]))
+        relu_out = f"vgg0_relu{relu_i}_fwd"
+        nodes.append(helper.make_node("Relu", [conv_out], [relu_out], name=f"vgg0_relu{relu_i}"))
+        x, c_in, conv_i, relu_i = relu_out, v, conv_i + 1, relu_i + 1
+    nodes.append(helper.make_node("Flatten", [x], ["flatten_60"], name="flatten_60", axis=1))
+    x, k = "flatten_60", 512 * 7 * 7
+    for i, n in enumerate([4096, 4096, 1000]):
+        w, b = f"vgg0_dense{i}_weight", f"vgg0_dense{i}_bias"
+        inits += [numpy_helper.from_array(he((n, k), k), w), numpy_helper.from_array(np.zeros(n, np.float32), b)]
+        out = f"vgg0_dense{i}_fwd"
+        nodes.append(helper.make_node("Gemm", [x, w, b], [out], name=f"vgg0_dense{i}", alpha=1.0, beta=1.0, transB=1))
+        x, k = out, n
+        if i < 2:
+            nodes.append(helper.make_node("Relu", [x], [f"vgg0_relu{relu_i}_fwd"], name=f"vgg0_relu{relu_i}"))
+            nodes.append(helper.make_node("Dropout", [f"vgg0_relu{relu_i}_fwd"], [f"vgg0_dropout{i}_fwd"], name=f"vgg0_dropout{i}"))
+            x, relu_i = f"vgg0_dropout{i}_fwd", relu_i + 1
+    graph = helper.make_graph(
+        nodes, "vgg16-seeded",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1000])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
+    model.ir_version = 7
+    onnx.save(model, path)
+
+
+def with_all_outputs(model):
+    """The model with every node output also a graph output, so onnxruntime returns them all."""
+    have = {o.name for o in model.graph.output}
+    inits = {i.name for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type in ("Constant", "ConstantOfShape"):
+            continue
+        for out in node.output[:1]:
+            if out and out not in have and out not in inits:
+                model.graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
+                have.add(out)
+    return model
+
+
+def preprocess(path, mean, std, scale, bgr):
+    """Shorter side to 256 (bilinear), centre crop 224, normalise: the app's default."""
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    s = 256 / min(w, h)
+    img = img.resize((max(224, round(w * s)), max(224, round(h * s))), Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - 224) // 2, (h - 224) // 2
+    img = img.crop((left, top, left + 224, top + 224))
+    a = np.asarray(img, dtype=np.float32) * scale
+    a = (a - np.array(mean, np.float32)) / np.array(std, np.float32)
+    if bgr:
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None]).astype(np.float32)
+
+
+def dump(model_path, out_dir, cases, all_layers=True):
+    model = onnx.load(model_path)
+    if all_layers:
+        model = with_all_outputs(model)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    input_name = sess.get_inputs()[0].name
+    names = [o.name for o in sess.get_outputs()]
+    for case, x in cases.items():
+        d = os.path.join(out_dir, case)
+        os.makedirs(d, exist_ok=True)
+        np.save(os.path.join(d, "input.npy"), x)
+        outs = sess.run(names, {input_name: x})
+        for n, v in zip(names, outs):
+            np.save(os.path.join(d, sanitize(n) + ".npy"), np.asarray(v, np.float32))
+        with open(os.path.join(d, "outputs.json"), "w") as f:
+            json.dump({"input": input_name, "outputs": names, "final": [o.name for o in onnx.load(model_path, load_external_data=False).graph.output]}, f)
+    print(f"{os.path.basename(model_path)}: {len(cases)} case(s), {len(names)} tensors each -> {out_dir}", file=sys.stderr)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.abspath(os.path.join(here, "..", ".."))
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", default=os.environ.get("CONVLENS_MODELS", os.path.join(root, "..", "shared", "models")))
+    ap.add_argument("--images", default=os.path.join(root, "..", "shared", "images"))
+    ap.add_argument("--out", default=os.path.join(root, "target", "refs"))
+    ap.add_argument("--skip-vgg", action="store_true", help="skip the 553 MB seeded VGG16")
+    args = ap.parse_args()
+    rng = np.random.default_rng(SEED)
+    imagenet = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255, bgr=False)
+    caffe = dict(mean=(123.68, 116.779, 103.939), std=(1, 1, 1), scale=1.0, bgr=True)
+    photos = sorted(f for f in os.listdir(args.images) if f.lower().endswith((".png", ".jpg", ".jpeg")))
+
+    # Seeded inputs on the scale each family's preprocessing gives (std-normal vs 0..255 minus mean).
+    sq = {"seeded": rng.standard_normal((1, 3, 224, 224), dtype=np.float32)}
+    for p in photos:
+        sq["photo_" + os.path.splitext(p)[0]] = preprocess(os.path.join(args.images, p), **imagenet)
+    dump(os.path.join(args.models, "squeezenet1.1.onnx"), os.path.join(args.out, "squeezenet1.1"), sq)
+
+    g = {"seeded": (rng.standard_normal((1, 3, 224, 224), dtype=np.float32) * 60.0).astype(np.float32),
+         "photo_chelsea": preprocess(os.path.join(args.images, "chelsea.png"), **caffe)}
+    dump(os.path.join(args.models, "googlenet-synthetic.onnx"), os.path.join(args.out, "googlenet-synthetic"), g)
+
+    if not args.skip_vgg:
+        vgg = os.path.join(args.out, "vgg16-seeded.onnx")
+        if not os.path.exists(vgg):
+            vgg16_zoo_layout(vgg)
+        v = {"seeded": rng.standard_normal((1, 3, 224, 224), dtype=np.float32)}
+        dump(vgg, os.path.join(args.out, "vgg16-seeded"), v)
+
+
+if __name__ == "__main__":
+    main()
