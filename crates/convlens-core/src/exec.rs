@@ -191,3 +191,17 @@ pub fn run(
     let values = slots.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
     Ok(RunOutput { values, node_ms, total_ms })
 }
+
+/// Whether the main output is already a probability distribution (ends in Softmax).
+pub fn output_kind(graph: &Graph) -> crate::graph::OutputKind {
+    let producers = graph.producers();
+    let mut v = graph.outputs[0];
+    while let Some(p) = producers[v] {
+        match graph.nodes[p].op {
+            Op::Softmax { .. } => return crate::graph::OutputKind::Probabilities,
+            Op::Reshape | Op::Identity => v = graph.nodes[p].inputs[0],
+            _ => break,
+        }
+    }
+    crate::graph::OutputKind::Logits
+}

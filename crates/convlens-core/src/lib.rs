@@ -9,10 +9,13 @@
 //! - `archs`: built-in VGG16, GoogLeNet and SqueezeNet definitions
 //! - `preprocess`: pixels to input tensors per model family
 
+pub mod analytics;
+pub mod archs;
 pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod kernels;
+pub mod lessons;
 pub mod onnx;
 pub mod tensor;
 

@@ -3,6 +3,7 @@
 
 pub mod builder;
 pub mod shapes;
+pub mod structure;
 
 
 use std::sync::Arc;

@@ -1,0 +1,94 @@
+//! Every shared model imports; modules, branches and heads are found from the graph alone.
+
+mod common;
+
+use common::*;
+use convlens_core::archs::{googlenet, squeezenet1_1, Weights};
+use convlens_core::graph::structure::{detect, ModuleKind};
+use convlens_core::graph::OutputKind;
+
+#[test]
+fn every_shared_model_imports() {
+    let mut files = vec![shared_models().join("squeezenet1.1.onnx"), shared_models().join("googlenet-synthetic.onnx")];
+    for e in std::fs::read_dir(shared_models().join("light")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    assert!(files.len() >= 7);
+    for f in files {
+        let g = import(&f);
+        assert_eq!(g.shape(g.outputs[0]).iter().product::<usize>(), 1000, "{}", f.display());
+        assert!(g.has_weights(), "{}: weights from ConstantOfShape must be materialised", f.display());
+    }
+}
+
+#[test]
+fn light_models_run_and_give_the_constant_weight_answer() {
+    // All weights 0.02: every class gets the same logit, so softmax is uniform 1/1000.
+    for name in ["light_vgg19.onnx", "light_inception_v1.onnx", "light_zfnet512.onnx", "light_bvlc_alexnet.onnx", "light_squeezenet.onnx"] {
+        let g = import(&shared_models().join("light").join(name));
+        let x = convlens_core::Tensor::new(g.shape(g.input).to_vec(), vec![0.5; 3 * 224 * 224]).unwrap();
+        let mut b = convlens_core::exec::cpu_backend(convlens_core::exec::CpuKind::Simd, &g).unwrap();
+        let out = convlens_core::exec::run(&g, b.as_mut(), &x, &convlens_core::exec::Keep::Outputs, &mut |_, _| {}).unwrap();
+        let y = &out.get(g.outputs[0]).unwrap().data;
+        for v in y {
+            assert!((v - 1e-3).abs() < 1e-6, "{name}: {v}");
+        }
+    }
+}
+
+#[test]
+fn zoo_googlenet_has_nine_inception_modules_with_labelled_branches() {
+    let g = import(&shared_models().join("googlenet-synthetic.onnx"));
+    let s = detect(&g);
+    let inc: Vec<_> = s.modules.iter().filter(|m| m.kind == ModuleKind::Inception).collect();
+    assert_eq!(inc.len(), 9);
+    let names: Vec<&str> = inc.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["inception_3a", "inception_3b", "inception_4a", "inception_4b", "inception_4c", "inception_4d", "inception_4e", "inception_5a", "inception_5b"]);
+    for m in &inc {
+        let labels: Vec<&str> = m.branches.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["1x1", "3x3 reduce->3x3", "5x5 reduce->5x5", "pool->proj"], "{}", m.name);
+    }
+    // The Caffe2 export keeps the zoo's 55/27/13/6 maps (no ceil mode).
+    let m3a = &inc[0];
+    assert_eq!(g.shape(g.nodes[m3a.concat].output), [1, 256, 27, 27]);
+    let heads: Vec<_> = s.heads.iter().filter(|h| !h.auxiliary).collect();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(g.nodes[*heads[0].nodes.last().unwrap()].op_type, "Softmax");
+    assert_eq!(convlens_core::exec::output_kind(&g), OutputKind::Probabilities);
+}
+
+#[test]
+fn builtin_googlenet_has_two_auxiliary_heads() {
+    let g = googlenet(Weights::None, true).unwrap();
+    let s = detect(&g);
+    let aux: Vec<_> = s.heads.iter().filter(|h| h.auxiliary).collect();
+    assert_eq!(aux.len(), 2);
+    assert_eq!(aux[0].name, "auxiliary classifier loss1");
+    // avg pool, conv, flatten, fc, dropout, classifier, softmax
+    assert_eq!(aux[0].nodes.len(), 7);
+    let fork = g.data_input(&g.nodes[aux[0].nodes[0]]);
+    assert_eq!(g.value(fork).name, "inception_4a/output");
+    assert_eq!(s.modules.iter().filter(|m| m.kind == ModuleKind::Inception).count(), 9);
+}
+
+#[test]
+fn squeezenet_has_eight_fire_modules() {
+    for g in [import(&shared_models().join("squeezenet1.1.onnx")), squeezenet1_1(Weights::None).unwrap()] {
+        let s = detect(&g);
+        assert_eq!(s.modules.len(), 8, "{}", g.name);
+        for m in &s.modules {
+            assert_eq!(m.kind, ModuleKind::Fire);
+            let labels: Vec<&str> = m.branches.iter().map(|b| b.label.as_str()).collect();
+            assert_eq!(labels, ["1x1", "3x3"]);
+        }
+        assert_eq!(convlens_core::exec::output_kind(&g), OutputKind::Logits);
+    }
+}
+
+#[test]
+fn preprocessing_is_recognised_from_the_file() {
+    let caffe = import(&shared_models().join("googlenet-synthetic.onnx"));
+    assert!(caffe.preprocess.bgr && caffe.preprocess.scale == 1.0);
+    let mx = import(&shared_models().join("squeezenet1.1.onnx"));
+    assert!(!mx.preprocess.bgr && (mx.preprocess.mean[0] - 0.485).abs() < 1e-6);
+}
