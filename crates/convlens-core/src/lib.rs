@@ -11,12 +11,14 @@
 
 pub mod analytics;
 pub mod archs;
+pub mod catalog;
 pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod kernels;
 pub mod lessons;
 pub mod onnx;
+pub mod preprocess;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -1,0 +1,328 @@
+//! The subcommands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use convlens_core::analytics::analyze;
+use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep};
+use convlens_core::graph::structure::{detect, display_name};
+use convlens_core::graph::{file_name_for, Graph, OutputKind};
+use convlens_core::preprocess::Fit;
+use convlens_core::tensor::{softmax_in_place, top_k};
+use convlens_core::{imagenet_labels, lessons, Tensor};
+use serde_json::json;
+
+use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
+
+fn backend(kind: BackendArg, graph: &Graph) -> Result<Box<dyn Backend>> {
+    let k = match kind {
+        BackendArg::Ref => CpuKind::Reference,
+        BackendArg::Cpu => CpuKind::Simd,
+    };
+    Ok(cpu_backend(k, graph)?)
+}
+
+fn input_side(graph: &Graph) -> Result<usize> {
+    match graph.shape(graph.input) {
+        [_, 3, h, w] if h == w => Ok(*h),
+        s => bail!("input shape {s:?}: only square RGB inputs are supported for images"),
+    }
+}
+
+fn untrained_note(graph: &Graph) -> &'static str {
+    if graph.untrained {
+        " [UNTRAINED: seeded random weights, classes are meaningless]"
+    } else {
+        ""
+    }
+}
+
+pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, fit: FitArg, paths: &[PathBuf]) -> Result<()> {
+    let graph = models::load(args)?;
+    let mut be = backend(kind, &graph)?;
+    let side = input_side(&graph)?;
+    let labels = imagenet_labels();
+    let fit = match fit {
+        FitArg::Crop => Fit::ResizeAndCenterCrop,
+        FitArg::Squash => Fit::Squash,
+    };
+    let kind_out = output_kind(&graph);
+    let mut failed = 0;
+    for path in paths {
+        let result = (|| -> Result<()> {
+            let img = images::load_rgb(path)?;
+            let (x, _) = images::to_input(&img, side, fit, &graph.preprocess)?;
+            let out = run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
+            let mut probs = out.get(graph.outputs[0]).ok_or_else(|| anyhow!("no output"))?.data.clone();
+            if kind_out == OutputKind::Logits {
+                softmax_in_place(&mut probs);
+            }
+            let best = top_k(&probs, top);
+            let label = |i: usize| labels.get(i).copied().unwrap_or("?");
+            if as_json {
+                let top: Vec<_> = best.iter().map(|&(i, p)| json!({"index": i, "label": label(i), "prob": p})).collect();
+                let line = json!({
+                    "image": path.display().to_string(),
+                    "model": graph.name,
+                    "top": top,
+                    "ms": (out.total_ms * 100.0).round() / 100.0,
+                    "output": if kind_out == OutputKind::Logits { "logits, softmax applied" } else { "probabilities (model ends in Softmax)" },
+                    "untrained": graph.untrained,
+                    "backend": be.name(),
+                });
+                println!("{line}");
+            } else {
+                println!("{} ({}, {:.1} ms, {}){}", path.display(), graph.name, out.total_ms, be.name(), untrained_note(&graph));
+                for (rank, (i, p)) in best.iter().enumerate() {
+                    println!("  {}. {:>6.2}%  {:4}  {}", rank + 1, p * 100.0, i, label(*i));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            failed += 1;
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("error: {msg}");
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} image(s) failed", paths.len());
+    }
+    Ok(())
+}
+
+fn human(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2}G", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}K", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
+    let graph = models::for_analytics(spec)?;
+    let stats = analyze(&graph);
+    let structure = detect(&graph);
+    let largest = lessons::largest_layer(&stats);
+    let pooling = lessons::pooling_vs_fc(&graph);
+    let stack = lessons::stacked_3x3_vs_7x7(64)?;
+    let (naive, bottleneck) = (lessons::lecture_inception(false)?, lessons::lecture_inception(true)?);
+    if as_json {
+        let layers: Vec<_> = stats
+            .layers
+            .iter()
+            .map(|l| {
+                json!({
+                    "name": display_name(&graph, l.node), "node": graph.nodes[l.node].name, "op": l.op_type,
+                    "output": graph.value(graph.nodes[l.node].output).name, "shape": l.output_shape,
+                    "params": l.params, "macs": l.macs, "activations": l.activations, "activation_bytes": l.activation_bytes,
+                    "receptive_field": if l.receptive_field.global { json!("global") } else { json!(l.receptive_field.size) },
+                    "rf_stride": l.receptive_field.stride,
+                })
+            })
+            .collect();
+        let modules: Vec<_> = structure
+            .modules
+            .iter()
+            .map(|m| {
+                json!({
+                    "name": m.name, "kind": format!("{:?}", m.kind),
+                    "branches": m.branches.iter().map(|b| json!({
+                        "label": b.label,
+                        "layers": b.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>(),
+                        "shape": graph.shape(b.output),
+                        "macs": b.nodes.iter().map(|&n| stats.layers[n].macs).sum::<u64>(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let heads: Vec<_> = structure
+            .heads
+            .iter()
+            .map(|h| json!({"name": h.name, "auxiliary": h.auxiliary, "layers": h.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>()}))
+            .collect();
+        let out = json!({
+            "model": graph.name, "untrained": graph.untrained, "preprocess": graph.preprocess.family,
+            "params": stats.params, "macs": stats.macs, "activation_bytes": stats.activation_bytes, "weight_bytes": stats.weight_bytes,
+            "layers": layers, "modules": modules, "heads": heads,
+            "lessons": {
+                "largest_layer": largest.map(|l| json!({"layer": l.layer, "params": l.params, "total": l.total})),
+                "pooling_vs_fc": pooling.map(|p| json!({"pool": p.pool, "map": p.map, "classifier_weights": p.classifier_weights, "fc_instead_weights": p.fc_instead_weights})),
+                "stacked_3x3_vs_7x7_c64": {"receptive_field": stack.stacked_receptive_field, "stacked_weights": stack.stacked_weights, "single_weights": stack.single_weights},
+                "lecture_inception": {"naive_macs": naive.macs, "naive_depth": naive.output_depth, "bottleneck_macs": bottleneck.macs, "bottleneck_depth": bottleneck.output_depth},
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{}  (preprocessing: {})", graph.name, graph.preprocess.family);
+    println!("{:<36} {:<20} {:<20} {:>10} {:>10} {:>10} {:>9}", "layer", "op", "output", "params", "mult-adds", "act. mem", "RF");
+    for l in &stats.layers {
+        let rf = if l.receptive_field.global { "global".to_string() } else { format!("{}x{}", l.receptive_field.size[0], l.receptive_field.size[1]) };
+        println!(
+            "{:<36} {:<20} {:<20} {:>10} {:>10} {:>10} {:>9}",
+            display_name(&graph, l.node),
+            l.op_type,
+            format!("{:?}", &l.output_shape[1..]),
+            human(l.params),
+            human(l.macs),
+            format!("{}B", human(l.activation_bytes)),
+            rf
+        );
+    }
+    println!(
+        "total: {} parameters ({} MB of f32 weights), {} multiply-adds, {} MB of activations if every layer is kept",
+        stats.params,
+        stats.weight_bytes / 1_000_000,
+        human(stats.macs),
+        stats.activation_bytes / 1_000_000
+    );
+    for m in &structure.modules {
+        let parts: Vec<String> = m
+            .branches
+            .iter()
+            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human(b.nodes.iter().map(|&n| stats.layers[n].macs).sum())))
+            .collect();
+        println!("module {} ({:?}): {}", m.name, m.kind, parts.join(" | "));
+    }
+    for h in &structure.heads {
+        let names: Vec<String> = h.nodes.iter().map(|&n| display_name(&graph, n)).collect();
+        println!("{}: {}", h.name, names.join(" -> "));
+    }
+    println!("lessons:");
+    if let Some(l) = largest {
+        println!("  {} holds {} of {} parameters ({:.1}%)", l.layer, l.params, l.total, 100.0 * l.params as f64 / l.total as f64);
+    }
+    println!(
+        "  three stacked 3x3 convs see {}x{} like one 7x7, with {} vs {} weights at C=64 (27C^2 vs 49C^2)",
+        stack.stacked_receptive_field, stack.stacked_receptive_field, stack.stacked_weights, stack.single_weights
+    );
+    println!(
+        "  lecture Inception on 28x28x256: naive {} multiply-adds, depth {}; with 1x1 bottlenecks {} , depth {}",
+        naive.macs, naive.output_depth, bottleneck.macs, bottleneck.output_depth
+    );
+    if let Some(p) = pooling {
+        println!(
+            "  average pooling ({}) over {:?} feeds a {}-weight classifier; an FC on the full map would need {}",
+            p.pool, p.map, p.classifier_weights, p.fc_instead_weights
+        );
+    }
+    Ok(())
+}
+
+pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) -> Result<()> {
+    let graph = models::load(args)?;
+    let x = npy::read(input)?;
+    let mut be = backend(kind, &graph)?;
+    let out = run(&graph, be.as_mut(), &x, &Keep::All, &mut |_, _| {})?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for node in &graph.nodes {
+        let t = out.get(node.output).ok_or_else(|| anyhow!("{} was not kept", node.name))?;
+        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(node.output).name))), t)?;
+    }
+    eprintln!("{} tensors written to {} ({:.1} ms, {})", graph.nodes.len(), dir.display(), out.total_ms, be.name());
+    Ok(())
+}
+
+/// A perceptually ordered dark-to-bright ramp (inferno-like), 5 stops, linearly interpolated.
+fn colormap(t: f32) -> [u8; 3] {
+    const STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+    let i = (t as usize).min(3);
+    let f = t - i as f32;
+    let mut out = [0u8; 3];
+    for c in 0..3 {
+        out[c] = (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f).round() as u8;
+    }
+    out
+}
+
+pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, shared_scale: bool) -> Result<()> {
+    let graph = models::load(args)?;
+    let node = graph
+        .find_node(layer)
+        .or_else(|| (0..graph.nodes.len()).find(|&i| display_name(&graph, i) == layer))
+        .ok_or_else(|| anyhow!("no layer named '{layer}' (see `convlens inspect`)"))?;
+    let value = graph.nodes[node].output;
+    let shape = graph.shape(value).to_vec();
+    let [_, c, h, w] = shape[..] else { bail!("layer '{layer}' has shape {shape:?}, not a feature map") };
+    let img = images::load_rgb(image_path)?;
+    let (x, _) = images::to_input(&img, input_side(&graph)?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
+    let mut be = backend(BackendArg::Cpu, &graph)?;
+    let out = run(&graph, be.as_mut(), &x, &Keep::These(vec![value]), &mut |_, _| {})?;
+    let t: &Tensor = out.get(value).ok_or_else(|| anyhow!("layer output not kept"))?;
+    let cols = (c as f64).sqrt().ceil() as usize;
+    let rows = c.div_ceil(cols);
+    let gap = 1;
+    let (gw, gh) = (cols * (w + gap) + gap, rows * (h + gap) + gap);
+    let mut grid = image::RgbImage::from_pixel(gw as u32, gh as u32, image::Rgb([40, 40, 40]));
+    let range = |d: &[f32]| d.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let global = range(&t.data);
+    for ch in 0..c {
+        let plane = &t.data[ch * h * w..(ch + 1) * h * w];
+        let (lo, hi) = if shared_scale { global } else { range(plane) };
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let (ox, oy) = (gap + (ch % cols) * (w + gap), gap + (ch / cols) * (h + gap));
+        for y in 0..h {
+            for xx in 0..w {
+                let v = (plane[y * w + xx] - lo) / span;
+                grid.put_pixel((ox + xx) as u32, (oy + y) as u32, image::Rgb(colormap(v)));
+            }
+        }
+    }
+    grid.save(out_path).with_context(|| format!("cannot write {}", out_path.display()))?;
+    eprintln!(
+        "{c} channels of {} ({}x{}) written to {} as a {cols}x{rows} grid, values {:.3}..{:.3}{}",
+        display_name(&graph, node),
+        h,
+        w,
+        out_path.display(),
+        global.0,
+        global.1,
+        untrained_note(&graph)
+    );
+    Ok(())
+}
+
+pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -> Result<()> {
+    let graph = models::load(args)?;
+    let stats = analyze(&graph);
+    let mut be = backend(kind, &graph)?;
+    let n: usize = graph.shape(graph.input).iter().product();
+    // A fixed, image-like input: smooth values in the range preprocessing gives.
+    let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
+    run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?; // warm-up
+    let mut times = Vec::new();
+    let mut layer_ms = vec![0.0; graph.nodes.len()];
+    for _ in 0..runs.max(1) {
+        let out = run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
+        times.push(out.total_ms);
+        for (a, b) in layer_ms.iter_mut().zip(&out.node_ms) {
+            *a += b / runs.max(1) as f64;
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times[times.len() / 2];
+    println!(
+        "{}: {} | median {:.1} ms, min {:.1}, max {:.1} over {} runs | {:.2} G multiply-adds, {:.1} GFLOP/s{}",
+        graph.name,
+        be.name(),
+        median,
+        times[0],
+        times[times.len() - 1],
+        times.len(),
+        stats.macs as f64 / 1e9,
+        2.0 * stats.macs as f64 / (median * 1e6),
+        untrained_note(&graph)
+    );
+    if per_layer {
+        let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();
+        idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));
+        for &i in idx.iter().take(10) {
+            let gf = if layer_ms[i] > 0.0 { 2.0 * stats.layers[i].macs as f64 / (layer_ms[i] * 1e6) } else { 0.0 };
+            println!("  {:<36} {:<16} {:>8.2} ms {:>7.1} GFLOP/s", display_name(&graph, i), graph.nodes[i].op_type, layer_ms[i], gf);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Image files to input tensors: decoding with the `image` crate under limits that refuse a
+//! decompression bomb from its header, before any pixel memory is allocated.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use convlens_core::graph::Preprocess;
+use convlens_core::preprocess::{geometry, to_tensor, Fit};
+use convlens_core::Tensor;
+use image::imageops::FilterType;
+use image::{ImageReader, Limits};
+
+/// 100 megapixels: bigger than any camera photo, far smaller than a 40000x40000 bomb.
+pub const MAX_PIXELS: u64 = 100_000_000;
+const MAX_SIDE: u32 = 20_000;
+
+pub fn load_rgb(path: &Path) -> Result<image::RgbImage> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() == 0 {
+        bail!("{} is empty (0 bytes)", path.display());
+    }
+    let mut reader = ImageReader::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if reader.format().is_none() {
+        bail!("{} is not an image this tool reads (PNG, JPEG, GIF, WebP, BMP)", path.display());
+    }
+    let (w, h) = reader.into_dimensions().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
+    if w == 0 || h == 0 {
+        bail!("{} has no pixels ({w}x{h})", path.display());
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        bail!("{} is {w}x{h} pixels; refusing images over {MAX_PIXELS} pixels or {MAX_SIDE} px a side", path.display());
+    }
+    // Dimensions were read above without decoding; open again to decode, still under limits.
+    reader = ImageReader::open(path)?.with_guessed_format()?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
+    reader.limits(limits);
+    let img = reader.decode().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
+    Ok(img.to_rgb8())
+}
+
+/// The image as the model's input tensor, plus the 224x224 RGB crop the model saw.
+pub fn to_input(img: &image::RgbImage, side: usize, fit: Fit, p: &Preprocess) -> Result<(Tensor, image::RgbImage)> {
+    let (rw, rh, cx, cy) = geometry(img.width() as usize, img.height() as usize, side, fit)?;
+    let resized = image::imageops::resize(img, rw as u32, rh as u32, FilterType::Triangle);
+    let crop = image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image();
+    Ok((to_tensor(crop.as_raw(), side, p)?, crop))
+}

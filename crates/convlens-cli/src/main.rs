@@ -1,0 +1,161 @@
+//! `convlens`: the inference core from the command line, and its test bed.
+
+mod commands;
+mod images;
+mod models;
+mod npy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "convlens", version, about = "Look inside the classic ImageNet CNNs: classify, inspect, dump and visualise layers, benchmark.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    /// Scalar reference kernels (the test oracle; slow)
+    Ref,
+    /// Packed GEMM with SIMD (AVX2+FMA when the CPU has it)
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FitArg {
+    /// Resize the shorter side to 256, centre-crop 224 (default)
+    Crop,
+    /// Squash the whole image to 224x224
+    Squash,
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// googlenet | vgg16 | squeezenet | PATH.onnx
+    #[arg(long, default_value = "googlenet")]
+    pub model: String,
+    /// Where built-in model names find their .onnx files (else $CONVLENS_MODELS, else the user cache dir)
+    #[arg(long, env = "CONVLENS_MODELS")]
+    pub models_dir: Option<PathBuf>,
+    /// Use the built-in architecture with seeded random weights (outputs are meaningless; labelled UNTRAINED)
+    #[arg(long)]
+    pub untrained: bool,
+    /// Never download a missing model file
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Top-K ImageNet classes for each image.
+    ///
+    /// Images are resized so the shorter side is 256, then centre-cropped to 224 (--fit squash
+    /// resizes straight to 224), and normalised as the model family expects (Caffe BGR mean
+    /// subtraction for BVLC GoogLeNet; ImageNet mean/std RGB for VGG16 and SqueezeNet).
+    Classify {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// One JSON object per image
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "crop")]
+        fit: FitArg,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Per-layer table: output shape, parameters, multiply-adds, activation memory, receptive field;
+    /// totals, modules with their branches, classifier heads, and the lessons measured from the model.
+    Inspect {
+        #[arg(long)]
+        json: bool,
+        /// googlenet | vgg16 | squeezenet (built-in definitions, no weights needed) | PATH.onnx
+        model: String,
+    },
+    /// Run on an .npy input and dump every node's output as DIR/<tensor name>.npy ('/' and ':' become '_').
+    Run {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        dump: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
+    /// Every channel of one layer as a tiled, colour-mapped PNG (each tile scaled to its own range).
+    Maps {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        image: PathBuf,
+        /// Layer (node) name or output tensor name; `inspect` lists them
+        #[arg(long)]
+        layer: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// One colour scale for all channels instead of one per channel
+        #[arg(long)]
+        shared_scale: bool,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
+    /// Time forward passes on a fixed input: median/min/max ms and GFLOP/s (2 x multiply-adds).
+    Bench {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Also print the 10 slowest layers
+        #[arg(long)]
+        layers: bool,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
+}
+
+fn model_args(model: String, models_dir: Option<PathBuf>, untrained: bool) -> ModelArgs {
+    ModelArgs { model, models_dir, untrained, offline: false }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify { model, backend, top, json, fit, images } => commands::classify(&model, backend, top, json, fit, &images),
+        Command::Inspect { json, model } => commands::inspect(&model, json),
+        Command::Run { model, input, dump, backend, models_dir, untrained } => {
+            commands::run_dump(&model_args(model, models_dir, untrained), &input, &dump, backend)
+        }
+        Command::Maps { model, image, layer, out, shared_scale, models_dir, untrained } => {
+            commands::maps(&model_args(model, models_dir, untrained), &image, &layer, &out, shared_scale)
+        }
+        Command::Bench { model, backend, runs, layers, models_dir, untrained } => {
+            commands::bench(&model_args(model, models_dir, untrained), backend, runs, layers)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of causes, outermost first.
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
