@@ -71,6 +71,57 @@ def vgg16_zoo_layout(path, seed=7):
     onnx.save(model, path)
 
 
+def ops_zoo(path, seed=3):
+    """One small graph exercising op semantics the zoo models leave untested: grouped, dilated
+    and SAME-padded convs, BatchNormalization (folded), ceil-mode pools with count_include_pad,
+    asymmetric pads, LRN, Add broadcasting, Gemm alpha/beta/transA, MatMul, Reshape 0/-1,
+    Unsqueeze/Squeeze, opset-13 Softmax on an inner axis."""
+    rng = np.random.default_rng(seed)
+    f = lambda *s: (rng.standard_normal(s, dtype=np.float32) * 0.3).astype(np.float32)
+    inits = {
+        "w_g": f(8, 2, 3, 3), "b_g": f(8),
+        "w_d": f(6, 8, 3, 3),
+        "bn_s": (np.abs(f(6)) + 0.5).astype(np.float32), "bn_b": f(6), "bn_m": f(6), "bn_v": (np.abs(f(6)) + 0.1).astype(np.float32),
+        "w_same": f(4, 6, 4, 4), "b_same": f(4),
+        "bias_c": f(1, 4, 1, 1),
+        "shape_a": np.array([0, -1], np.int64), "ax0": np.array([0], np.int64), "ax2": np.array([2], np.int64),
+        "gemm_a_t": f(12, 2), "gemm_c": f(2, 1), "mm_b": f(1, 7), "mm_bias": f(7),
+    }
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w_g", "b_g"], ["g"], name="grouped", group=4, pads=[1, 0, 2, 1], strides=[2, 1]),
+        n("Conv", ["g", "w_d"], ["d"], name="dilated", dilations=[2, 2], pads=[2, 2, 2, 2]),
+        n("BatchNormalization", ["d", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], name="bn", epsilon=1e-3),
+        n("Relu", ["bn"], ["bn_relu"], name="bn_relu"),
+        n("Conv", ["bn_relu", "w_same", "b_same"], ["same"], name="same_upper", auto_pad="SAME_UPPER", strides=[2, 2]),
+        n("Add", ["same", "bias_c"], ["added"], name="add_bcast"),
+        n("LRN", ["added"], ["lrn"], name="lrn", size=3, alpha=0.2, beta=0.6, bias=1.5),
+        n("AveragePool", ["lrn"], ["avg_inc"], name="avg_ceil_incl", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
+        n("AveragePool", ["lrn"], ["avg_exc"], name="avg_ceil_excl", kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 1, 0], ceil_mode=1),
+        n("MaxPool", ["lrn"], ["max_same"], name="max_same", kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER"),
+        n("GlobalAveragePool", ["avg_inc"], ["gap1"], name="gap1"),
+        n("GlobalAveragePool", ["avg_exc"], ["gap2"], name="gap2"),
+        n("GlobalAveragePool", ["max_same"], ["gap3"], name="gap3"),
+        n("Concat", ["gap1", "gap2", "gap3"], ["gap"], name="cat", axis=-3),
+        n("Reshape", ["gap", "shape_a"], ["flat"], name="reshape0m1"),
+        n("Unsqueeze", ["flat", "ax0"], ["unsq"], name="unsqueeze"),
+        n("Squeeze", ["unsq", "ax0"], ["sq"], name="squeeze"),
+        n("Gemm", ["gemm_a_t", "sq", "gemm_c"], ["gemm"], name="gemm_ta", alpha=0.5, beta=2.0, transA=1, transB=1),
+        n("MatMul", ["gemm", "mm_b"], ["mm"], name="matmul"),
+        n("Add", ["mm", "mm_bias"], ["mm_b_out"], name="add_vec"),
+        n("Unsqueeze", ["mm_b_out", "ax2"], ["u3"], name="unsqueeze2"),
+        n("Softmax", ["u3"], ["prob"], name="softmax_axis1", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "ops-zoo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 17, 13])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="convlens-tests")
+    model.ir_version = 7
+    onnx.save(model, path)
+
+
 def with_all_outputs(model):
     """The model with every node output also a graph output, so onnxruntime returns them all."""
     have = {o.name for o in model.graph.output}
@@ -143,6 +194,10 @@ def main():
     g = {"seeded": (rng.standard_normal((1, 3, 224, 224), dtype=np.float32) * 60.0).astype(np.float32),
          "photo_chelsea": preprocess(os.path.join(args.images, "chelsea.png"), **caffe)}
     dump(os.path.join(args.models, "googlenet-synthetic.onnx"), os.path.join(args.out, "googlenet-synthetic"), g)
+
+    zoo = os.path.join(args.out, "ops-zoo.onnx")
+    ops_zoo(zoo)
+    dump(zoo, os.path.join(args.out, "ops-zoo"), {"seeded": rng.standard_normal((1, 8, 17, 13), dtype=np.float32)})
 
     if not args.skip_vgg:
         vgg = os.path.join(args.out, "vgg16-seeded.onnx")

@@ -80,3 +80,11 @@ fn squeezenet_top5_on_photos_matches_onnxruntime() {
     }
     assert!(photos >= 4, "only {photos} photos in the references");
 }
+
+/// Op semantics the zoo models leave untested (groups, dilation, SAME padding, BatchNorm
+/// folding, ceil-mode pools, broadcasting, Gemm flags, opset-13 Softmax, Squeeze/Unsqueeze).
+#[test]
+fn ops_zoo_every_layer_matches_onnxruntime() {
+    let n = compare_all_layers(&refs().join("ops-zoo.onnx"), &refs().join("ops-zoo/seeded"));
+    assert!(n >= 18, "only {n} layers compared");
+}

@@ -369,9 +369,6 @@ fn input_shape(info: &proto::ValueInfoProto) -> Result<Vec<usize>> {
     if out[0] != 1 {
         out[0] = 1; // one image at a time
     }
-    if out[1] != 3 {
-        return Err(Error::Unsupported(format!("input '{}' has {} channels; an RGB image model needs 3", info.name(), out[1])));
-    }
     if out[2] > 4096 || out[3] > 4096 {
         return Err(Error::TooLarge(format!("input '{}' is {}x{}", info.name(), out[2], out[3])));
     }

@@ -1,0 +1,124 @@
+//! The fast CPU kernels against the scalar reference on shapes chosen to hit every edge:
+//! panel remainders (M % 6, N % 16), K across several KC blocks, padding, strides, dilation,
+//! groups; plus pooling and LRN values worked out by hand.
+
+mod common;
+
+use common::FAST_VS_REFERENCE_TOL;
+use convlens_core::graph::Window;
+use convlens_core::kernels::conv::PreparedConv;
+use convlens_core::kernels::fc::PreparedFc;
+use convlens_core::kernels::reference;
+use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, MR, NR};
+use convlens_core::tensor::rel_error;
+use convlens_core::Tensor;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+fn random(shape: &[usize], rng: &mut StdRng) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(shape.to_vec(), (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()).unwrap()
+}
+
+fn win(k: [usize; 2], s: [usize; 2], p: [usize; 4], d: [usize; 2]) -> Window {
+    Window { kernel: k, strides: s, pads: p, dilations: d }
+}
+
+#[test]
+fn conv_fast_path_matches_reference() {
+    let mut rng = StdRng::seed_from_u64(11);
+    // (c, h, w, m, kernel, strides, pads, dilations, group)
+    let cases = [
+        (3, 23, 19, 7, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        (16, 14, 14, 13, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1), // pointwise path
+        (5, 17, 11, 6, [5, 3], [2, 1], [2, 0, 1, 1], [1, 1], 1),
+        (8, 12, 12, 8, [3, 3], [1, 1], [2, 2, 2, 2], [2, 2], 2),
+        (6, 9, 9, 6, [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 6), // depthwise
+        (300, 6, 5, 20, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1), // K over one KC block
+        (64, 9, 9, 17, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),  // K = 576, three KC blocks
+        (3, 40, 40, 11, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
+    ];
+    for (i, &(c, h, w, m, k, s, p, d, g)) in cases.iter().enumerate() {
+        let x = random(&[1, c, h, w], &mut rng);
+        let wt = random(&[m, c / g, k[0], k[1]], &mut rng);
+        let b = random(&[m], &mut rng);
+        let window = win(k, s, p, d);
+        for relu in [false, true] {
+            let want = reference::conv(&x, &wt, Some(&b), &window, g, relu).unwrap();
+            let got = PreparedConv::new(&wt, Some(&b), &window, g, relu).unwrap().run(&x, &mut Vec::new()).unwrap();
+            assert_eq!(got.shape, want.shape, "case {i}");
+            let err = rel_error(&got.data, &want.data);
+            assert!(err <= FAST_VS_REFERENCE_TOL, "case {i} relu={relu}: {err:e}");
+        }
+    }
+}
+
+#[test]
+fn fully_connected_matches_reference_gemm() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for (k, n, trans_b) in [(25, 7, true), (1000, 33, false), (4099, 10, true)] {
+        let x = random(&[1, k], &mut rng);
+        let w = Arc::new(random(&if trans_b { [n, k] } else { [k, n] }, &mut rng));
+        let c = random(&[n], &mut rng);
+        let want = reference::gemm(&x, &w, Some(&c), 0.7, 1.3, false, trans_b, true).unwrap();
+        let got = PreparedFc::new(&w, trans_b, Some(&c), 0.7, 1.3, true).unwrap().run(&x).unwrap();
+        assert!(rel_error(&got.data, &want.data) <= FAST_VS_REFERENCE_TOL);
+    }
+}
+
+#[test]
+fn simd_inner_loops_match_portable_code() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let kc = 37;
+    let a: Vec<f32> = (0..kc * MR).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let b: Vec<f32> = (0..kc * NR).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let (mut fast, mut slow) = ([0.0; MR * NR], [0.0; MR * NR]);
+    micro_kernel(kc, &a, &b, &mut fast);
+    micro_kernel_portable(kc, &a, &b, &mut slow);
+    // Each entry by hand, as a third opinion.
+    for i in 0..MR {
+        for j in 0..NR {
+            let want: f32 = (0..kc).map(|k| a[k * MR + i] * b[k * NR + j]).sum();
+            assert!((fast[i * NR + j] - want).abs() < 1e-4 && (slow[i * NR + j] - want).abs() < 1e-4);
+        }
+    }
+    for n in [0, 1, 7, 8, 33, 1001] {
+        let x: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let y: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let want: f64 = x.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        assert!((dot(&x, &y) as f64 - want).abs() < 1e-3);
+        assert!((dot_portable(&x, &y) as f64 - want).abs() < 1e-3);
+    }
+}
+
+/// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.
+#[test]
+fn pooling_by_hand() {
+    let x = Tensor::new(vec![1, 1, 4, 4], (0..16).map(|v| v as f32).collect()).unwrap();
+    let w = win([3, 3], [2, 2], [1, 1, 0, 0], [1, 1]);
+    // Windows start at -1 and 1 on each axis: rows {0,1},{1,2,3}; same for columns.
+    let max = reference::max_pool(&x, &w, true).unwrap();
+    assert_eq!(max.shape, [1, 1, 2, 2]);
+    assert_eq!(max.data, [5.0, 7.0, 13.0, 15.0]);
+    let excl = reference::average_pool(&x, &w, false, false).unwrap();
+    // top-left: mean of {0,1,4,5}; top-right: {1,2,3,5,6,7}; bottom-left {4,5,8,9,12,13}; last 3x3 of 5..15
+    assert_eq!(excl.data, [2.5, 4.0, 8.5, 10.0]);
+    // Padded cells count: every window covers 9 cells of the padded input.
+    let incl = reference::average_pool(&x, &w, false, true).unwrap();
+    assert_eq!(incl.data, [10.0 / 9.0, 24.0 / 9.0, 51.0 / 9.0, 90.0 / 9.0]);
+    let gap = reference::global_average_pool(&x).unwrap();
+    assert_eq!(gap.data, [7.5]);
+}
+
+#[test]
+fn lrn_by_hand() {
+    // Channels 1,2,3 at one pixel; size 3: channel 1 sums squares of channels 0..=1.
+    let x = Tensor::new(vec![1, 3, 1, 1], vec![1.0, 2.0, 3.0]).unwrap();
+    let y = reference::lrn(&x, 3, 0.3, 0.5, 2.0).unwrap();
+    let expect = |v: f32, sq: f32| v / (2.0 + 0.3 / 3.0 * sq).powf(0.5);
+    let want = [expect(1.0, 5.0), expect(2.0, 14.0), expect(3.0, 13.0)];
+    for (g, w) in y.data.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6);
+    }
+}
