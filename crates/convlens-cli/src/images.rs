@@ -1,6 +1,7 @@
 //! Image files to input tensors: decoding with the `image` crate under limits that refuse a
 //! decompression bomb from its header, before any pixel memory is allocated.
 
+use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -13,34 +14,35 @@ use image::{ImageReader, Limits};
 /// 100 megapixels: bigger than any camera photo, far smaller than a 40000x40000 bomb.
 pub const MAX_PIXELS: u64 = 100_000_000;
 const MAX_SIDE: u32 = 20_000;
+const MAX_FILE_BYTES: u64 = 256 << 20;
 
 pub fn load_rgb(path: &Path) -> Result<image::RgbImage> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.len() == 0 {
         bail!("{} is empty (0 bytes)", path.display());
     }
-    let mut reader = ImageReader::open(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if reader.format().is_none() {
-        bail!("{} is not an image this tool reads (PNG, JPEG, GIF, WebP, BMP)", path.display());
+    if meta.len() > MAX_FILE_BYTES {
+        bail!("{} is {} bytes; refusing image files over {MAX_FILE_BYTES}", path.display(), meta.len());
     }
-    let (w, h) = reader.into_dimensions().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The content decides the format, not the file name.
+    let format = image::guess_format(&bytes)
+        .map_err(|_| anyhow::anyhow!("{} is not an image this tool reads (PNG, JPEG, GIF, WebP, BMP)", path.display()))?;
+    let reader = || ImageReader::with_format(Cursor::new(&bytes[..]), format);
+    let (w, h) = reader().into_dimensions().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
     if w == 0 || h == 0 {
         bail!("{} has no pixels ({w}x{h})", path.display());
     }
     if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
         bail!("{} is {w}x{h} pixels; refusing images over {MAX_PIXELS} pixels or {MAX_SIDE} px a side", path.display());
     }
-    // Dimensions were read above without decoding; open again to decode, still under limits.
-    reader = ImageReader::open(path)?.with_guessed_format()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
-    reader.limits(limits);
-    let img = reader.decode().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
+    let mut r = reader();
+    r.limits(limits);
+    let img = r.decode().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
     Ok(img.to_rgb8())
 }
 

@@ -1,8 +1,9 @@
 //! ONNX import: protobuf bytes (decoded by prost) into the graph IR, constants folded,
 //! BatchNormalization folded into its Conv, ReLU fused into its Conv/Gemm, every shape checked.
 
+/// The ONNX protobuf schema as prost types (public so tests and tools can build models).
 #[allow(clippy::all, missing_docs)]
-mod proto;
+pub mod proto;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,0 +1,187 @@
+//! The `convlens` binary end to end: answers checked against onnxruntime's references and
+//! hand-made files; bad input gives one line on stderr, a non-zero exit, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+fn models() -> PathBuf {
+    std::env::var_os("CONVLENS_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/models"))
+}
+fn images() -> PathBuf {
+    workspace().join("../shared/images")
+}
+fn refs() -> PathBuf {
+    let d = std::env::var_os("CONVLENS_REFS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/refs"));
+    assert!(d.join("squeezenet1.1").is_dir(), "run python3 tests/reference/make_refs.py first");
+    d
+}
+
+fn convlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_convlens")).args(args).env("CONVLENS_MODELS", models()).env("CONVLENS_OFFLINE", "1").output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails with one clean error line mentioning `needle`.
+fn assert_clean_failure(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert!(!o.status.success(), "should fail: {e}");
+    assert!(!e.contains("panicked"), "panic: {e}");
+    assert!(e.lines().any(|l| l.starts_with("error: ") && l.contains(needle)), "wanted '{needle}' in: {e}");
+}
+
+fn load_npy(p: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(p).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (shape, npy.into_vec().unwrap())
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
+}
+
+#[test]
+fn classify_json_top1_matches_onnxruntime_on_every_photo() {
+    for photo in ["chelsea.png", "coffee.png", "motorcycle_left.png", "red_panda.jpg"] {
+        let o = convlens(&["classify", "--model", "squeezenet", "--json", "--top", "3", images().join(photo).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let stem = photo.split('.').next().unwrap();
+        let (_, logits) = load_npy(&refs().join(format!("squeezenet1.1/photo_{stem}/squeezenet0_flatten0_reshape0.npy")));
+        assert_eq!(v["top"][0]["index"].as_u64().unwrap() as usize, argmax(&logits), "{photo}: {v}");
+        assert_eq!(v["top"].as_array().unwrap().len(), 3);
+        let p: f64 = v["top"].as_array().unwrap().iter().map(|t| t["prob"].as_f64().unwrap()).sum();
+        assert!(p > 0.0 && p <= 1.0001);
+        assert!(v["output"].as_str().unwrap().starts_with("logits"));
+        assert!(v["label"].is_null() && v["top"][0]["label"].is_string());
+    }
+}
+
+#[test]
+fn run_dumps_every_node_and_matches_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = refs().join("googlenet-synthetic/seeded");
+    let model = models().join("googlenet-synthetic.onnx");
+    let o = convlens(&["run", model.to_str().unwrap(), "--input", case.join("input.npy").to_str().unwrap(), "--dump", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dumped = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(dumped >= 80, "{dumped} files");
+    let (shape, got) = load_npy(&dir.path().join("prob_1.npy"));
+    let (_, want) = load_npy(&case.join("prob_1.npy"));
+    assert_eq!(shape, [1, 1000]);
+    let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(err < 1e-5, "{err}");
+}
+
+#[test]
+fn maps_writes_one_tile_per_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    let model = models().join("googlenet-synthetic.onnx");
+    let chelsea = images().join("chelsea.png");
+    let o = convlens(&["maps", model.to_str().unwrap(), chelsea.to_str().unwrap(), "--layer", "inception_3a/1x1", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&out).unwrap();
+    // 64 channels of 27x27 (the zoo's maps), 8x8 grid with 1-px gaps.
+    assert_eq!((img.width(), img.height()), (8 * 28 + 1, 8 * 28 + 1));
+    let o = convlens(&["maps", model.to_str().unwrap(), chelsea.to_str().unwrap(), "--layer", "no_such_layer", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "no layer named 'no_such_layer'");
+}
+
+#[test]
+fn inspect_reports_the_seed_figures() {
+    let o = convlens(&["inspect", "--json", "vgg16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["params"], 138_357_544);
+    assert_eq!(v["lessons"]["largest_layer"]["layer"], "fc6");
+    assert_eq!(v["lessons"]["lecture_inception"]["naive_macs"], 854_196_224u64);
+    let o = convlens(&["inspect", "--json", models().join("googlenet-synthetic.onnx").to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = v["modules"].as_array().unwrap();
+    assert_eq!(m.len(), 9);
+    assert_eq!(m[0]["name"], "inception_3a");
+    assert_eq!(m[0]["branches"][3]["label"], "pool->proj");
+}
+
+#[test]
+fn untrained_builtin_runs_and_says_so() {
+    let o = convlens(&["classify", "--model", "squeezenet", "--untrained", "--json", images().join("coffee.png").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["untrained"], true);
+}
+
+#[test]
+fn bad_inputs_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let chelsea = images().join("chelsea.png");
+    let sq = models().join("squeezenet1.1.onnx");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    // Model files
+    let garbage = write("garbage.onnx", b"\xff\xfe this is not protobuf \x00\x01");
+    assert_clean_failure(&convlens(&["classify", "--model", &garbage, chelsea.to_str().unwrap()]), "not an ONNX model");
+    let real = std::fs::read(&sq).unwrap();
+    let cut = write("cut.onnx", &real[..real.len() / 3]);
+    assert_clean_failure(&convlens(&["classify", "--model", &cut, chelsea.to_str().unwrap()]), "cut.onnx");
+    let empty = write("empty.onnx", b"");
+    assert_clean_failure(&convlens(&["inspect", &empty]), "empty");
+    assert_clean_failure(&convlens(&["inspect", "alexnet"]), "no built-in architecture 'alexnet'");
+    // A built-in model whose file is missing, offline: says where to put it.
+    let o = Command::new(env!("CARGO_BIN_EXE_convlens"))
+        .args(["classify", "--model", "vgg16", "--offline", "--models-dir", d.to_str().unwrap(), chelsea.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_failure(&o, "vgg16-12.onnx is not in");
+    // Images
+    let sqs = sq.to_str().unwrap();
+    let zero = write("zero.png", b"");
+    assert_clean_failure(&convlens(&["classify", "--model", sqs, &zero]), "empty (0 bytes)");
+    let text = write("notes.png", b"hello, I am text");
+    assert_clean_failure(&convlens(&["classify", "--model", sqs, &text]), "not an image");
+    let mut png = Vec::new();
+    image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let trunc = write("trunc.png", &png[..png.len() - 20]);
+    assert_clean_failure(&convlens(&["classify", "--model", sqs, &trunc]), "corrupt or truncated");
+    let bomb = write("bomb.png", &png_header(40_000, 40_000));
+    assert_clean_failure(&convlens(&["classify", "--model", sqs, &bomb]), "40000x40000");
+    // Wrong input tensor for `run`
+    let bad_npy = d.join("x.npy");
+    {
+        let mut f = std::fs::File::create(&bad_npy).unwrap();
+        use npyz::WriterBuilder;
+        let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(&[1, 3, 10, 10]).writer(&mut f).begin_nd().unwrap();
+        w.extend(vec![0.0f32; 300]).unwrap();
+        w.finish().unwrap();
+    }
+    assert_clean_failure(&convlens(&["run", sqs, "--input", bad_npy.to_str().unwrap(), "--dump", d.to_str().unwrap()]), "the model wants [1, 3, 224, 224]");
+}
+
+/// A PNG whose header claims `w`x`h` (chunks with correct CRCs) around a few bytes of data:
+/// what a decompression bomb looks like before its pixels are inflated.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", b"\x78\x9c\x63\x00\x00"), (b"IEND", b"")] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+    }
+    out
+}

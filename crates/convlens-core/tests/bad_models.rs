@@ -1,0 +1,162 @@
+//! Hostile and broken .onnx input: every case is an error naming the problem, never a panic.
+
+mod common;
+
+use convlens_core::onnx::import;
+use convlens_core::onnx::proto::{tensor_proto::DataType, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto};
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn input_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    use convlens_core::onnx::proto::{tensor_shape_proto::{dimension::Value, Dimension}, type_proto, TensorShapeProto};
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim: dims.iter().map(|&d| Dimension { value: Some(Value::DimValue(d)), ..Default::default() }).collect() }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn tensor(name: &str, dims: &[i64], data: Vec<f32>) -> TensorProto {
+    TensorProto { name: Some(name.into()), dims: dims.to_vec(), data_type: Some(DataType::Float as i32), float_data: data, ..Default::default() }
+}
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(7), ..Default::default() }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        name: Some(format!("{op}_node")),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+/// x [1,3,8,8] -> Conv(w) -> out, with the given weight and extra nodes.
+fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Vec<u8> {
+    let out = nodes.last().unwrap().output[0].clone();
+    ModelProto {
+        ir_version: Some(7),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(GraphProto {
+            name: Some("bad".into()),
+            node: nodes,
+            initializer: inits,
+            input: vec![input_info("x", &[1, 3, 8, 8])],
+            output: vec![ValueInfoProto { name: Some(out), ..Default::default() }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn err(bytes: &[u8]) -> String {
+    match import(bytes, "bad") {
+        Ok(_) => panic!("imported a bad model"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_good_tiny_model_imports() {
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![ints("kernel_shape", &[3, 3])])], vec![tensor("w", &[4, 3, 3, 3], vec![0.1; 108])]);
+    let g = import(&b, "tiny").unwrap();
+    assert_eq!(g.shape(g.outputs[0]), [1, 4, 6, 6]);
+}
+
+#[test]
+fn not_a_model() {
+    assert!(err(&[]).contains("empty"));
+    assert!(err(b"\xff\xff\xff\xff garbage").contains("cannot decode"));
+    // A valid protobuf (ir_version = 3) with no graph in it.
+    assert!(err(&[0x08, 0x03]).contains("no ONNX graph"));
+}
+
+#[test]
+fn truncated_real_model() {
+    let bytes = std::fs::read(common::shared_models().join("squeezenet1.1.onnx")).unwrap();
+    for cut in [10, 1000, bytes.len() / 2, bytes.len() - 3] {
+        let e = err(&bytes[..cut]);
+        assert!(e.contains("decode") || e.contains("truncated") || e.contains("holds"), "{cut}: {e}");
+    }
+}
+
+#[test]
+fn shapes_that_do_not_chain() {
+    // Weight wants 5 input channels, image has 3.
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![])], vec![tensor("w", &[4, 5, 3, 3], vec![0.1; 180])]);
+    let e = err(&b);
+    assert!(e.contains("Conv_node") && e.contains("does not fit 3 input channels"), "{e}");
+}
+
+#[test]
+fn weights_with_nan() {
+    let mut w = vec![0.1; 108];
+    w[7] = f32::NAN;
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![])], vec![tensor("w", &[4, 3, 3, 3], w)]);
+    assert!(err(&b).contains("NaN"));
+}
+
+#[test]
+fn weights_shorter_than_their_shape() {
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![])], vec![tensor("w", &[4, 3, 3, 3], vec![0.1; 100])]);
+    assert!(err(&b).contains("holds 100 values"));
+}
+
+#[test]
+fn huge_declared_shape_is_refused_before_allocating() {
+    let t = TensorProto { name: Some("w".into()), dims: vec![1 << 20, 1 << 20, 1 << 10], data_type: Some(DataType::Float as i32), ..Default::default() };
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![])], vec![t]);
+    assert!(err(&b).contains("exceeds"));
+}
+
+#[test]
+fn unsupported_op_and_attribute_are_named() {
+    let b = model(vec![node("Sin", &["x"], "y", vec![])], vec![]);
+    let e = err(&b);
+    assert!(e.contains("Sin_node") && e.contains("unsupported op Sin"), "{e}");
+    let b = model(
+        vec![node("MaxPool", &["x"], "y", vec![ints("kernel_shape", &[2, 2]), ints("frobnicate", &[1])])],
+        vec![],
+    );
+    let e = err(&b);
+    assert!(e.contains("MaxPool_node") && e.contains("unsupported attribute 'frobnicate'"), "{e}");
+}
+
+#[test]
+fn int8_models_are_refused_clearly() {
+    let b = model(vec![node("QLinearConv", &["x"], "y", vec![])], vec![]);
+    let e = err(&b);
+    assert!(e.contains("quantized (int8)") && e.contains("fp32"), "{e}");
+}
+
+#[test]
+fn random_and_mutated_bytes_never_panic() {
+    let real = std::fs::read(common::shared_models().join("light/light_inception_v1.onnx")).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    for i in 0..3000 {
+        let bytes: Vec<u8> = if i % 2 == 0 {
+            (0..rng.random_range(0..400)).map(|_| rng.random()).collect()
+        } else {
+            let mut b = real.clone();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..b.len());
+                b[at] = rng.random();
+            }
+            b.truncate(rng.random_range(b.len() / 2..=b.len()));
+            b
+        };
+        let _ = import(&bytes, "fuzz"); // Ok or Err, but no panic
+    }
+}
