@@ -36,3 +36,34 @@ make_references() {
     echo "$stamp" > "$out/.stamp"
   fi
 }
+
+# The wasm-bindgen version Cargo.lock pins: the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_web_tools() {
+  ensure_rust_targets wasm32-unknown-unknown
+  local wbg
+  wbg=$(wasm_bindgen_version)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg" ]; then
+    # Not --locked: its lock file wants a webpki-roots release this registry lacks.
+    cargo install wasm-bindgen-cli --version "$wbg"
+  fi
+  if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "0.21.14" ]; then
+    # 0.22 needs a newer rustc than this machine's.
+    cargo install --locked trunk --version 0.21.14
+  fi
+  # Debian's binaryen is too old for Rust 1.95's wasm; npm's binaryen 132 is what Trunk.toml pins.
+  if [ ! -x tools/node_modules/.bin/wasm-opt ]; then
+    mkdir -p tools && (cd tools && npm install --silent --no-audit --no-fund binaryen@132 playwright-core@1)
+  fi
+  export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+}
+
+# Models served next to the app: whatever $CONVLENS_MODELS holds (zoo files, test models).
+fill_models_folder() {
+  if [ -n "${CONVLENS_MODELS:-}" ] && [ -d "$CONVLENS_MODELS" ]; then
+    find "$CONVLENS_MODELS" -maxdepth 1 -name '*.onnx' -exec cp -u {} www/models/ \;
+  fi
+}

@@ -17,17 +17,45 @@ step "onnxruntime references"
 make_references
 
 step "native tests (release: the scalar oracle runs whole networks)"
-cargo test --release --workspace
+cargo test --release -p convlens-core -p convlens-cli
 
 step "core builds for the browser (wasm32 + simd128)"
 cargo build --release -p convlens-core --target wasm32-unknown-unknown
+
+# Node 20 segfaults while tearing down a WASI instance whose memory grew past ~100 MB, after
+# the program has finished and printed its result. A run counts as passed when libtest
+# printed "test result: ok. 1 passed", whatever the exit; a failed assertion prints FAILED.
+wasi_test() {
+  local wasm=$1 name=$2 suite=$3 rc
+  set +e
+  node --no-warnings scripts/wasi-test.mjs "$wasm" --exact "$name" > target/wasi-test.log 2>&1
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ] || { [ $rc -ge 128 ] && grep -q "^test result: ok. 1 passed" target/wasi-test.log; }; then
+    echo "wasm ok: $suite::$name$([ $rc -ne 0 ] && echo " (node exit $rc after the result)")"
+    return 0
+  fi
+  cat target/wasi-test.log; echo "FAILED as wasm: $suite::$name (rc $rc)"; exit 1
+}
 
 step "kernels, importer and parity as wasm simd128 (Node/V8)"
 RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p convlens-core --tests --target wasm32-wasip1
 for t in kernels bad_models analytics structure_and_import parity_onnxruntime; do
   wasm=$(ls -t target/wasm32-wasip1/release/deps/"$t"-*.wasm | head -1)
-  # VGG16 on the scalar reference takes minutes as wasm; it is covered natively above.
-  node --no-warnings scripts/wasi-test.mjs "$wasm" --skip vgg16
+  # One process per test: Node 20's WASI aborts when one wasm instance's memory has grown
+  # through several whole-network runs. VGG16 on the scalar reference takes minutes as wasm;
+  # it is covered natively above.
+  for name in $(node --no-warnings scripts/wasi-test.mjs "$wasm" --list --format terse | sed -n 's/: test$//p'); do
+    case "$name" in vgg16_zoo_layout*) continue ;; esac
+    wasi_test "$wasm" "$name" "$t"
+  done
 done
+
+step "browser app: build with Trunk, end-to-end in Chromium"
+ensure_web_tools
+ensure_apt chromium chromium-driver ffmpeg
+fill_models_folder
+trunk build --release
+node tests/e2e/app.e2e.mjs
 
 step "all tests passed"

@@ -9,6 +9,7 @@ use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::{file_name_for, Graph, OutputKind};
 use convlens_core::preprocess::Fit;
 use convlens_core::tensor::{softmax_in_place, top_k};
+use convlens_core::viz::{channel_rgba, value_range};
 use convlens_core::{imagenet_labels, lessons, Tensor};
 use serde_json::json;
 
@@ -17,6 +18,7 @@ use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
 fn backend(kind: BackendArg, graph: &Graph) -> Result<Box<dyn Backend>> {
     let k = match kind {
         BackendArg::Ref => CpuKind::Reference,
+        BackendArg::Gemm => CpuKind::Gemm,
         BackendArg::Cpu => CpuKind::Simd,
     };
     Ok(cpu_backend(k, graph)?)
@@ -225,19 +227,6 @@ pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) ->
     Ok(())
 }
 
-/// A perceptually ordered dark-to-bright ramp (inferno-like), 5 stops, linearly interpolated.
-fn colormap(t: f32) -> [u8; 3] {
-    const STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
-    let i = (t as usize).min(3);
-    let f = t - i as f32;
-    let mut out = [0u8; 3];
-    for c in 0..3 {
-        out[c] = (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f).round() as u8;
-    }
-    out
-}
-
 pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, shared_scale: bool) -> Result<()> {
     let graph = models::load(args)?;
     let node = graph
@@ -257,18 +246,14 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let gap = 1;
     let (gw, gh) = (cols * (w + gap) + gap, rows * (h + gap) + gap);
     let mut grid = image::RgbImage::from_pixel(gw as u32, gh as u32, image::Rgb([40, 40, 40]));
-    let range = |d: &[f32]| d.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let global = range(&t.data);
+    let global = value_range(&t.data);
     for ch in 0..c {
         let plane = &t.data[ch * h * w..(ch + 1) * h * w];
-        let (lo, hi) = if shared_scale { global } else { range(plane) };
-        let span = if hi > lo { hi - lo } else { 1.0 };
+        let (lo, hi) = if shared_scale { global } else { value_range(plane) };
+        let rgba = channel_rgba(plane, lo, hi);
         let (ox, oy) = (gap + (ch % cols) * (w + gap), gap + (ch / cols) * (h + gap));
-        for y in 0..h {
-            for xx in 0..w {
-                let v = (plane[y * w + xx] - lo) / span;
-                grid.put_pixel((ox + xx) as u32, (oy + y) as u32, image::Rgb(colormap(v)));
-            }
+        for (i, px) in rgba.chunks_exact(4).enumerate() {
+            grid.put_pixel((ox + i % w) as u32, (oy + i / w) as u32, image::Rgb([px[0], px[1], px[2]]));
         }
     }
     grid.save(out_path).with_context(|| format!("cannot write {}", out_path.display()))?;

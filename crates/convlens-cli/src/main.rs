@@ -21,7 +21,9 @@ struct Cli {
 pub enum BackendArg {
     /// Scalar reference kernels (the test oracle; slow)
     Ref,
-    /// Packed GEMM with SIMD (AVX2+FMA when the CPU has it)
+    /// Packed GEMM with SIMD for every conv, no Winograd
+    Gemm,
+    /// Packed GEMM with SIMD (AVX2+FMA when the CPU has it), Winograd for 3x3 stride-1 convs
     Cpu,
 }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, ValueId};
 use crate::kernels::conv::PreparedConv;
 use crate::kernels::fc::PreparedFc;
+use crate::kernels::winograd::{self, WinogradConv};
 use crate::kernels::{reference_node, simd};
 use crate::tensor::Tensor;
 
@@ -23,13 +24,17 @@ pub trait Backend {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuKind {
     Reference,
+    /// Packed GEMM for every conv (no Winograd): the fast path's baseline.
+    Gemm,
+    /// Packed GEMM, with Winograd F(2x2,3x3) for 3x3 stride-1 convs: the default.
     Simd,
 }
 
 pub fn cpu_backend(kind: CpuKind, graph: &Graph) -> Result<Box<dyn Backend>> {
     Ok(match kind {
         CpuKind::Reference => Box::new(ReferenceBackend),
-        CpuKind::Simd => Box::new(SimdBackend::new(graph)?),
+        CpuKind::Gemm => Box::new(SimdBackend::new(graph, false)?),
+        CpuKind::Simd => Box::new(SimdBackend::new(graph, true)?),
     })
 }
 
@@ -47,6 +52,7 @@ impl Backend for ReferenceBackend {
 
 enum Prepared {
     Conv(PreparedConv),
+    Winograd(WinogradConv),
     Fc(PreparedFc),
 }
 
@@ -54,10 +60,11 @@ enum Prepared {
 pub struct SimdBackend {
     prepared: HashMap<usize, Prepared>,
     scratch: Vec<f32>,
+    winograd: bool,
 }
 
 impl SimdBackend {
-    pub fn new(graph: &Graph) -> Result<Self> {
+    pub fn new(graph: &Graph, winograd: bool) -> Result<Self> {
         let mut prepared = HashMap::new();
         for (i, node) in graph.nodes.iter().enumerate() {
             let wrap = |e: Error| Error::node(&node.name, &node.op_type, e.to_string());
@@ -65,7 +72,13 @@ impl SimdBackend {
                 Op::Conv { window, group, relu } => {
                     let w = graph.const_data(node.inputs[1]).map_err(wrap)?;
                     let b = node.inputs.get(2).map(|&b| graph.const_data(b)).transpose().map_err(wrap)?;
-                    prepared.insert(i, Prepared::Conv(PreparedConv::new(w, b, window, *group, *relu).map_err(wrap)?));
+                    let (m, c) = (w.shape[0], graph.shape(node.inputs[0])[1]);
+                    let p = if winograd && winograd::applies(window, *group, c, m) {
+                        Prepared::Winograd(WinogradConv::new(w, b, window, *relu).map_err(wrap)?)
+                    } else {
+                        Prepared::Conv(PreparedConv::new(w, b, window, *group, *relu).map_err(wrap)?)
+                    };
+                    prepared.insert(i, p);
                 }
                 Op::Gemm { alpha, beta, trans_a, trans_b, relu }
                     if graph.shape(node.inputs[0])[0] == 1
@@ -80,18 +93,20 @@ impl SimdBackend {
                 _ => {}
             }
         }
-        Ok(SimdBackend { prepared, scratch: Vec::new() })
+        Ok(SimdBackend { prepared, scratch: Vec::new(), winograd })
     }
 }
 
 impl Backend for SimdBackend {
     fn name(&self) -> String {
-        format!("CPU SIMD ({})", simd::simd_label())
+        let wino = if self.winograd { " + Winograd" } else { "" };
+        format!("CPU SIMD ({}{wino})", simd::simd_label())
     }
     fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
         let node = &graph.nodes[index];
         let r = match self.prepared.get(&index) {
             Some(Prepared::Conv(c)) => c.run(inputs[0], &mut self.scratch),
+            Some(Prepared::Winograd(c)) => c.run(inputs[0], &mut self.scratch),
             Some(Prepared::Fc(f)) => f.run(inputs[0]),
             None => return reference_node(graph, index, inputs),
         };

@@ -20,6 +20,7 @@ pub mod lessons;
 pub mod onnx;
 pub mod preprocess;
 pub mod tensor;
+pub mod viz;
 
 pub use error::{Error, Result};
 pub use graph::Graph;

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::FAST_VS_REFERENCE_TOL;
+use common::{FAST_VS_REFERENCE_TOL, WINOGRAD_TOL};
 use convlens_core::graph::Window;
 use convlens_core::kernels::conv::PreparedConv;
 use convlens_core::kernels::fc::PreparedFc;
 use convlens_core::kernels::reference;
+use convlens_core::kernels::winograd::{self, WinogradConv};
 use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, MR, NR};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
@@ -50,6 +51,26 @@ fn conv_fast_path_matches_reference() {
             assert_eq!(got.shape, want.shape, "case {i}");
             let err = rel_error(&got.data, &want.data);
             assert!(err <= FAST_VS_REFERENCE_TOL, "case {i} relu={relu}: {err:e}");
+        }
+    }
+}
+
+#[test]
+fn winograd_matches_reference() {
+    let mut rng = StdRng::seed_from_u64(21);
+    // (c, h, w, m, pads): odd sizes leave half tiles at the edges; asymmetric and zero pads.
+    for (c, h, w, m, pads) in [(16, 7, 9, 16, [1, 1, 1, 1]), (33, 14, 13, 20, [0, 0, 0, 0]), (64, 28, 28, 70, [1, 1, 1, 1]), (24, 5, 6, 17, [2, 0, 1, 2])] {
+        let x = random(&[1, c, h, w], &mut rng);
+        let wt = random(&[m, c, 3, 3], &mut rng);
+        let b = random(&[m], &mut rng);
+        let window = win([3, 3], [1, 1], pads, [1, 1]);
+        assert!(winograd::applies(&window, 1, c, m));
+        for relu in [false, true] {
+            let want = reference::conv(&x, &wt, Some(&b), &window, 1, relu).unwrap();
+            let got = WinogradConv::new(&wt, Some(&b), &window, relu).unwrap().run(&x, &mut Vec::new()).unwrap();
+            assert_eq!(got.shape, want.shape);
+            let err = rel_error(&got.data, &want.data);
+            assert!(err <= WINOGRAD_TOL, "c={c} {h}x{w} m={m}: {err:e}");
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod fc;
 pub mod gemm;
 pub mod reference;
 pub mod simd;
+pub mod winograd;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};

@@ -61,7 +61,8 @@ const IGNORED_ATTRS: &[&str] = &["is_test", "ratio", "seed", "momentum", "spatia
 
 #[derive(Clone, Debug)]
 enum ConstData {
-    F32(Vec<f32>),
+    /// Shared, so folding a Reshape or handing weights to the graph copies no floats.
+    F32(Arc<Vec<f32>>),
     I64(Vec<i64>),
 }
 
@@ -79,10 +80,10 @@ impl Const {
         }
     }
 
-    fn as_f32(&self) -> Vec<f32> {
+    fn as_f32(&self) -> Arc<Vec<f32>> {
         match &self.data {
-            ConstData::F32(v) => v.clone(),
-            ConstData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            ConstData::F32(v) => Arc::clone(v),
+            ConstData::I64(v) => Arc::new(v.iter().map(|&x| x as f32).collect()),
         }
     }
 }
@@ -123,7 +124,7 @@ fn tensor_const(t: &TensorProto) -> Result<Const> {
             if v.len() != n {
                 return Err(bad_len(v.len()));
             }
-            ConstData::F32(v)
+            ConstData::F32(Arc::new(v))
         }
         DataType::Double => {
             let v: Vec<f32> = if !raw.is_empty() {
@@ -137,7 +138,7 @@ fn tensor_const(t: &TensorProto) -> Result<Const> {
             if v.len() != n {
                 return Err(bad_len(v.len()));
             }
-            ConstData::F32(v)
+            ConstData::F32(Arc::new(v))
         }
         DataType::Int64 => {
             let v: Vec<i64> = if !raw.is_empty() {
@@ -418,13 +419,15 @@ impl Importer<'_> {
         if let Some(id) = self.b.lookup(name) {
             return Ok(id);
         }
-        match self.consts.get(name) {
+        // Taken out of the constant table so the graph owns the only copy of the weights.
+        match self.consts.remove(name) {
             Some(c) => {
                 let data = c.as_f32();
+                let shape = c.shape;
                 if data.iter().any(|x| !x.is_finite()) {
                     return Err(Error::node(node.name(), node.op_type(), format!("weight '{name}' contains NaN or infinity")));
                 }
-                self.b.constant(name, c.shape.clone(), Some(Arc::new(data)))
+                self.b.constant(name, shape, Some(data))
             }
             None => Err(Error::node(node.name(), node.op_type(), format!("input '{name}' is not defined"))),
         }
@@ -466,11 +469,11 @@ impl Importer<'_> {
                 let c = if let Some(t) = a.by_name.get("value").and_then(|a| a.t.as_ref()) {
                     tensor_const(t)?
                 } else if let Some(v) = a.by_name.get("value_floats") {
-                    Const { shape: vec![v.floats.len()], data: ConstData::F32(v.floats.clone()) }
+                    Const { shape: vec![v.floats.len()], data: ConstData::F32(Arc::new(v.floats.clone())) }
                 } else if let Some(v) = a.by_name.get("value_ints") {
                     Const { shape: vec![v.ints.len()], data: ConstData::I64(v.ints.clone()) }
                 } else if let Some(v) = a.by_name.get("value_float").and_then(|a| a.f) {
-                    Const { shape: vec![], data: ConstData::F32(vec![v]) }
+                    Const { shape: vec![], data: ConstData::F32(Arc::new(vec![v])) }
                 } else if let Some(v) = a.by_name.get("value_int").and_then(|a| a.i) {
                     Const { shape: vec![], data: ConstData::I64(vec![v]) }
                 } else {
@@ -492,7 +495,7 @@ impl Importer<'_> {
                     Some(t) => tensor_const(t)?.as_f32().first().copied().unwrap_or(0.0),
                     None => 0.0,
                 };
-                self.consts.insert(out_name, Const { shape, data: ConstData::F32(vec![fill; n]) });
+                self.consts.insert(out_name, Const { shape, data: ConstData::F32(Arc::new(vec![fill; n])) });
                 return Ok(());
             }
             _ => {}
@@ -762,7 +765,7 @@ impl Importer<'_> {
             return Ok(false);
         }
         let Some(id) = self.b.lookup(x) else { return Ok(false) };
-        let params: Vec<Vec<f32>> = (1..5).map(|i| self.const_input(node, i).unwrap().as_f32()).collect();
+        let params: Vec<Arc<Vec<f32>>> = (1..5).map(|i| self.const_input(node, i).unwrap().as_f32()).collect();
         let (scale, shift, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
         let Some(conv) = self.b.nodes().last().filter(|n| n.output == id && matches!(n.op, Op::Conv { relu: false, .. })) else {
             return Ok(false);

@@ -1,0 +1,82 @@
+//! An Inception (or Fire) module's branches side by side: label, shape, multiply-adds and the
+//! first channels of each branch's output, then the concatenation.
+
+use std::rc::Rc;
+
+use convlens_core::viz::value_range;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlCanvasElement;
+use yew::prelude::*;
+
+use super::{count, shape};
+use crate::imaging::paint_channel;
+use crate::protocol::{LayerMaps, ModuleInfo};
+
+/// Channels shown per branch.
+const PREVIEW: usize = 16;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub module: ModuleInfo,
+    pub concat_shape: Vec<usize>,
+    /// The branch outputs' activations, when the model has run.
+    pub maps: Vec<Rc<LayerMaps>>,
+    pub on_select: Callback<usize>,
+}
+
+#[function_component(BranchView)]
+pub fn branch_view(p: &Props) -> Html {
+    let root = use_node_ref();
+    {
+        let root = root.clone();
+        let maps = p.maps.clone();
+        use_effect_with(p.maps.clone(), move |_| {
+            let Some(el) = root.cast::<web_sys::Element>() else { return };
+            let Ok(list) = el.query_selector_all("canvas[data-branch-layer]") else { return };
+            for i in 0..list.length() {
+                let Some(cv) = list.item(i).and_then(|n| n.dyn_into::<HtmlCanvasElement>().ok()) else { continue };
+                let layer: usize = cv.dataset().get("branchLayer").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
+                if let Some(m) = maps.iter().find(|m| m.layer == layer) {
+                    if let [_, _, h, w] = m.shape[..] {
+                        let plane = &m.data[ch * h * w..(ch + 1) * h * w];
+                        let (lo, hi) = value_range(plane);
+                        let _ = paint_channel(&cv, plane, w, h, lo, hi);
+                    }
+                }
+            }
+        });
+    }
+    let total: u64 = p.module.branches.iter().map(|b| b.macs).sum();
+    html! {
+        <section class="panel branch-panel" data-testid="branch-view" ref={root}>
+            <h2>{ format!("{} — {} module, {} branches", p.module.name, p.module.kind, p.module.branches.len()) }</h2>
+            <div class="branches">
+                { for p.module.branches.iter().map(|b| {
+                    let channels = b.shape.get(1).copied().unwrap_or(0);
+                    let share = if total > 0 { 100.0 * b.macs as f64 / total as f64 } else { 0.0 };
+                    let out = b.output_layer;
+                    let on_select = p.on_select.clone();
+                    html! {
+                        <div class="branch" data-branch={b.label.clone()}>
+                            <button class="branch-title" onclick={Callback::from(move |_| if let Some(l) = out { on_select.emit(l) })}>
+                                { &b.label }
+                            </button>
+                            <div class="muted small">{ format!("{} · {}MAC ({share:.0}%)", shape(&b.shape), count(b.macs)) }</div>
+                            <div class="mini-grid">
+                                if let Some(l) = out {
+                                    if p.maps.iter().any(|m| m.layer == l) {
+                                        { for (0..channels.min(PREVIEW)).map(|ch| html! {
+                                            <canvas class="mini" data-branch-layer={l.to_string()} data-channel={ch.to_string()} />
+                                        }) }
+                                    }
+                                }
+                            </div>
+                        </div>
+                    }
+                }) }
+            </div>
+            <p class="concat">{ format!("→ concatenated along channels: {} ({} MAC in the module)", shape(&p.concat_shape), count(total)) }</p>
+        </section>
+    }
+}

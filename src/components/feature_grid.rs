@@ -1,0 +1,226 @@
+//! Every channel of the selected layer as a tile, one colour scale per tile or shared, a
+//! colour bar, hover for channel/value and the receptive field on the input, click to enlarge
+//! over the faded input.
+
+use std::rc::Rc;
+
+use convlens_core::viz::value_range;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlCanvasElement;
+use yew::prelude::*;
+
+use crate::imaging::{copy_canvas, paint_channel};
+use crate::protocol::{LayerInfo, LayerMaps};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hover {
+    pub channel: usize,
+    pub y: usize,
+    pub x: usize,
+    pub value: f32,
+}
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub maps: Rc<LayerMaps>,
+    pub layer: LayerInfo,
+    pub input: Option<HtmlCanvasElement>,
+    pub shared_scale: bool,
+    pub sort_by_mean: bool,
+    pub selected_channel: Option<usize>,
+    pub on_channel: Callback<Option<usize>>,
+}
+
+/// Per channel (mean, min, max).
+fn channel_stats(m: &LayerMaps) -> Vec<(f32, f32, f32)> {
+    let (c, plane) = dims(m);
+    (0..c)
+        .map(|ch| {
+            let p = &m.data[ch * plane..(ch + 1) * plane];
+            let (lo, hi) = value_range(p);
+            (p.iter().sum::<f32>() / plane.max(1) as f32, lo, hi)
+        })
+        .collect()
+}
+
+fn dims(m: &LayerMaps) -> (usize, usize) {
+    match m.shape[..] {
+        [_, c, h, w] => (c, h * w),
+        [_, c] => (c, 1),
+        _ => (1, m.data.len()),
+    }
+}
+
+fn hw(m: &LayerMaps) -> (usize, usize) {
+    match m.shape[..] {
+        [_, _, h, w] => (h, w),
+        _ => (1, 1),
+    }
+}
+
+#[function_component(FeatureGrid)]
+pub fn feature_grid(p: &Props) -> Html {
+    let grid_ref = use_node_ref();
+    let big_ref = use_node_ref();
+    let under_ref = use_node_ref();
+    let hover = use_state(|| None::<Hover>);
+    let stats = use_memo(p.maps.clone(), |m| channel_stats(m));
+    let (c, _) = dims(&p.maps);
+    let (h, w) = hw(&p.maps);
+    let global = use_memo(p.maps.clone(), |m| value_range(&m.data));
+    let order: Vec<usize> = {
+        let mut o: Vec<usize> = (0..c).collect();
+        if p.sort_by_mean {
+            o.sort_by(|&a, &b| stats[b].0.total_cmp(&stats[a].0));
+        }
+        o
+    };
+    let range_of = {
+        let stats = stats.clone();
+        let global = *global;
+        let shared = p.shared_scale;
+        move |ch: usize| if shared { global } else { (stats[ch].1, stats[ch].2) }
+    };
+
+    // Paint every tile after each render that changed the maps or the scale.
+    {
+        let grid_ref = grid_ref.clone();
+        let maps = p.maps.clone();
+        let range_of = range_of.clone();
+        use_effect_with((p.maps.clone(), p.shared_scale, p.sort_by_mean), move |_| {
+            if let Some(grid) = grid_ref.cast::<web_sys::Element>() {
+                let (_, plane) = dims(&maps);
+                let (h, w) = hw(&maps);
+                if let Ok(list) = grid.query_selector_all("canvas[data-channel]") {
+                    for i in 0..list.length() {
+                        let Some(cv) = list.item(i).and_then(|n| n.dyn_into::<HtmlCanvasElement>().ok()) else { continue };
+                        let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
+                        let (lo, hi) = range_of(ch);
+                        let _ = paint_channel(&cv, &maps.data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+                    }
+                }
+            }
+        });
+    }
+    // The enlarged channel over the faded input.
+    {
+        let (big_ref, under_ref) = (big_ref.clone(), under_ref.clone());
+        let maps = p.maps.clone();
+        let input = p.input.clone();
+        let range_of = range_of.clone();
+        use_effect_with((p.maps.clone(), p.selected_channel, p.shared_scale), move |(_, sel, _)| {
+            if let (Some(ch), Some(big)) = (*sel, big_ref.cast::<HtmlCanvasElement>()) {
+                let (_, plane) = dims(&maps);
+                let (h, w) = hw(&maps);
+                if ch * plane < maps.data.len() {
+                    let (lo, hi) = range_of(ch);
+                    let _ = paint_channel(&big, &maps.data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+                }
+                if let (Some(inp), Some(under)) = (input, under_ref.cast::<HtmlCanvasElement>()) {
+                    let _ = copy_canvas(&inp, &under);
+                }
+            }
+        });
+    }
+
+    let on_move = {
+        let hover = hover.clone();
+        let maps = p.maps.clone();
+        Callback::from(move |e: MouseEvent| {
+            let Some(cv) = e.target().and_then(|t| t.dyn_into::<HtmlCanvasElement>().ok()) else { return };
+            let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let rect = cv.get_bounding_client_rect();
+            let (h, w) = hw(&maps);
+            let fx = ((e.client_x() as f64 - rect.left()) / rect.width()).clamp(0.0, 0.999);
+            let fy = ((e.client_y() as f64 - rect.top()) / rect.height()).clamp(0.0, 0.999);
+            let (x, y) = ((fx * w as f64) as usize, (fy * h as f64) as usize);
+            let (_, plane) = dims(&maps);
+            let value = maps.data.get(ch * plane + y * w + x).copied().unwrap_or(0.0);
+            hover.set(Some(Hover { channel: ch, y, x, value }));
+        })
+    };
+    let on_leave = {
+        let hover = hover.clone();
+        Callback::from(move |_| hover.set(None))
+    };
+
+    // Receptive field of the hovered pixel, as a box over the input (percent of the side).
+    let side = p.input.as_ref().map_or(224, |c| c.width() as usize).max(1);
+    let rf_box = hover.as_ref().map(|hv| {
+        let l = &p.layer;
+        if l.rf_global {
+            (0.0, 0.0, 100.0, 100.0)
+        } else {
+            let top = (l.rf_start[0] + (hv.y * l.rf_stride[0]) as isize).max(0) as f64;
+            let left = (l.rf_start[1] + (hv.x * l.rf_stride[1]) as isize).max(0) as f64;
+            let bottom = ((l.rf_start[0] + (hv.y * l.rf_stride[0] + l.rf_size[0]) as isize).max(0) as f64).min(side as f64);
+            let right = ((l.rf_start[1] + (hv.x * l.rf_stride[1] + l.rf_size[1]) as isize).max(0) as f64).min(side as f64);
+            let pct = |v: f64| 100.0 * v / side as f64;
+            (pct(top), pct(left), pct((bottom - top).max(0.0)), pct((right - left).max(0.0)))
+        }
+    });
+    let input_ref = use_node_ref();
+    {
+        let input_ref = input_ref.clone();
+        let input = p.input.clone();
+        use_effect_with(p.input.clone(), move |_| {
+            if let (Some(inp), Some(cv)) = (input, input_ref.cast::<HtmlCanvasElement>()) {
+                let _ = copy_canvas(&inp, &cv);
+            }
+        });
+    }
+
+    let tile_px = if h * w > 0 { ((96.0 * 96.0 / (c as f64).max(1.0)).sqrt().clamp(28.0, 112.0)) as usize } else { 28 };
+    html! {
+        <section class="panel grid-panel">
+            <div class="grid-head">
+                <h2>{ format!("{} — {} channels of {}x{}", p.layer.name, c, h, w) }</h2>
+                <div class="colorbar" aria-label="colour scale">
+                    <span>{ if p.shared_scale { format!("{:.3}", global.0) } else { "min".into() } }</span>
+                    <span class="ramp"></span>
+                    <span>{ if p.shared_scale { format!("{:.3}", global.1) } else { "max (per channel)".into() } }</span>
+                </div>
+            </div>
+            <div class="grid-and-input">
+                <div data-testid="feature-grid" class="feature-grid" ref={grid_ref}
+                    style={format!("grid-template-columns: repeat(auto-fill, minmax({tile_px}px, 1fr))")}>
+                    { for order.iter().map(|&ch| {
+                        let on_channel = p.on_channel.clone();
+                        let sel = p.selected_channel == Some(ch);
+                        html! {
+                            <canvas key={ch} class={classes!("tile", sel.then_some("selected"))} data-channel={ch.to_string()}
+                                width={w.to_string()} height={h.to_string()}
+                                title={format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2)}
+                                onmousemove={on_move.clone()} onmouseleave={on_leave.clone()}
+                                onclick={Callback::from(move |_| on_channel.emit(if sel { None } else { Some(ch) }))} />
+                        }
+                    }) }
+                </div>
+                <aside class="input-view">
+                    <div class="input-frame">
+                        <canvas ref={input_ref} class="input-canvas" aria-label="model input" />
+                        if let Some((t, l, hh, ww)) = rf_box {
+                            <div class="rf-box" style={format!("top:{t:.2}%;left:{l:.2}%;height:{hh:.2}%;width:{ww:.2}%")}></div>
+                        }
+                    </div>
+                    <p class="hover-readout" aria-live="polite">
+                        { match &*hover {
+                            Some(hv) => format!("channel {} at ({}, {}): {:.4} — sees {}x{} input px", hv.channel, hv.y, hv.x, hv.value,
+                                p.layer.rf_size[0].min(side), p.layer.rf_size[1].min(side)),
+                            None => "Hover a tile: value and the input region that pixel sees.".into(),
+                        } }
+                    </p>
+                    if let Some(ch) = p.selected_channel {
+                        <div class="enlarged">
+                            <h3>{ format!("channel {ch}") }</h3>
+                            <div class="overlay">
+                                <canvas ref={under_ref} class="under" />
+                                <canvas ref={big_ref} class="over" />
+                            </div>
+                        </div>
+                    }
+                </aside>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,52 @@
+use yew::prelude::*;
+
+use crate::protocol::HeadResult;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub heads: Vec<HeadResult>,
+    pub untrained: bool,
+    pub softmax_applied: bool,
+}
+
+#[function_component(Top5)]
+pub fn top5(p: &Props) -> Html {
+    let labels = convlens_core::imagenet_labels();
+    let list = |h: &HeadResult, testid: &'static str| {
+        html! {
+            <ol class="top5" data-testid={testid} aria-label={h.name.clone()}>
+                { for h.top.iter().map(|&(i, prob)| {
+                    let label = labels.get(i).copied().unwrap_or("?").to_string();
+                    let pct = format!("{:.1}%", prob * 100.0);
+                    html! {
+                        <li title={format!("class {i}")}>
+                            <span class="label">{ label }</span>
+                            <span class="bar"><span style={format!("width:{:.1}%", prob * 100.0)}></span></span>
+                            <span class="pct">{ pct }</span>
+                        </li>
+                    }
+                }) }
+            </ol>
+        }
+    };
+    let main = p.heads.iter().find(|h| !h.auxiliary);
+    html! {
+        <section class="panel top5-panel">
+            <h2>{ "Top-5" }</h2>
+            if p.untrained {
+                <p class="untrained" role="alert">{ "UNTRAINED weights: seeded random values, the classes below mean nothing." }</p>
+            }
+            if let Some(h) = main { { list(h, "top5") } } else { <p class="muted">{ "Drop an image or start the camera." }</p> }
+            if p.heads.iter().any(|h| h.auxiliary) {
+                <div class="aux-heads">
+                    { for p.heads.iter().filter(|h| h.auxiliary).map(|h| html! {
+                        <div><h3>{ h.name.clone() }</h3>{ list(h, "top5-aux") }</div>
+                    }) }
+                </div>
+            }
+            if main.is_some() {
+                <p class="muted small">{ if p.softmax_applied { "The model outputs logits; softmax applied." } else { "The model ends in a softmax." } }</p>
+            }
+        </section>
+    }
+}

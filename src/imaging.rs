@@ -1,0 +1,134 @@
+//! Browser-side pixels: decoding with createImageBitmap, cropping to the model's input on a
+//! canvas (so a huge photo is downscaled before anything reaches wasm), and drawing tiles.
+
+use convlens_core::preprocess::{geometry, Fit};
+use convlens_core::viz::channel_rgba;
+use wasm_bindgen::{Clamped, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageBitmap, ImageData};
+
+pub fn js_err(v: JsValue) -> String {
+    v.as_string()
+        .or_else(|| js_sys::Reflect::get(&v, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+pub fn document() -> web_sys::Document {
+    web_sys::window().expect("window").document().expect("document")
+}
+
+fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
+    canvas
+        .get_context("2d")
+        .map_err(js_err)?
+        .ok_or("no 2d canvas context")?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(|_| "not a 2d context".to_string())
+}
+
+pub fn new_canvas(w: u32, h: u32) -> Result<HtmlCanvasElement, String> {
+    let c: HtmlCanvasElement = document().create_element("canvas").map_err(js_err)?.dyn_into().map_err(|_| "canvas")?;
+    c.set_width(w);
+    c.set_height(h);
+    Ok(c)
+}
+
+/// Decodes any image the browser reads (a File or Blob).
+pub async fn decode(blob: &web_sys::Blob) -> Result<ImageBitmap, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let promise = window.create_image_bitmap_with_blob(blob).map_err(js_err)?;
+    let bmp = JsFuture::from(promise).await.map_err(|e| format!("cannot decode this image: {}", js_err(e)))?;
+    let bmp: ImageBitmap = bmp.dyn_into().map_err(|_| "not an image")?;
+    if bmp.width() == 0 || bmp.height() == 0 {
+        return Err("the image has no pixels".into());
+    }
+    Ok(bmp)
+}
+
+/// Something a canvas can draw: a decoded image or a playing video frame.
+pub enum Source<'a> {
+    Bitmap(&'a ImageBitmap),
+    Video(&'a HtmlVideoElement),
+}
+
+/// The model's view of `src`: resized and centre-cropped (or squashed) onto `side`x`side`.
+/// Returns the RGB bytes for the worker and the canvas (shown under the feature maps).
+pub fn crop_to_input(src: Source, side: usize, fit: Fit) -> Result<(Vec<u8>, HtmlCanvasElement), String> {
+    let (w, h) = match &src {
+        Source::Bitmap(b) => (b.width() as usize, b.height() as usize),
+        Source::Video(v) => (v.video_width() as usize, v.video_height() as usize),
+    };
+    let (rw, rh, cx, cy) = geometry(w, h, side, fit).map_err(|e| e.to_string())?;
+    // The crop window in source pixels.
+    let (sx, sy) = (cx as f64 * w as f64 / rw as f64, cy as f64 * h as f64 / rh as f64);
+    let (sw, sh) = (side as f64 * w as f64 / rw as f64, side as f64 * h as f64 / rh as f64);
+    let canvas = new_canvas(side as u32, side as u32)?;
+    let ctx = context(&canvas)?;
+    ctx.set_image_smoothing_enabled(true);
+    let s = side as f64;
+    match src {
+        Source::Bitmap(b) => ctx.draw_image_with_image_bitmap_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(b, sx, sy, sw, sh, 0.0, 0.0, s, s),
+        Source::Video(v) => ctx.draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(v, sx, sy, sw, sh, 0.0, 0.0, s, s),
+    }
+    .map_err(js_err)?;
+    let rgba = ctx.get_image_data(0.0, 0.0, s, s).map_err(js_err)?.data();
+    let rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    Ok((rgb, canvas))
+}
+
+/// Paints one channel (h x w values) onto `canvas`, `lo..hi` spanning the colour ramp.
+pub fn paint_channel(canvas: &HtmlCanvasElement, plane: &[f32], w: usize, h: usize, lo: f32, hi: f32) -> Result<(), String> {
+    if canvas.width() != w as u32 || canvas.height() != h as u32 {
+        canvas.set_width(w as u32);
+        canvas.set_height(h as u32);
+    }
+    let rgba = channel_rgba(plane, lo, hi);
+    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), w as u32, h as u32).map_err(js_err)?;
+    context(canvas)?.put_image_data(&data, 0.0, 0.0).map_err(js_err)
+}
+
+/// Copies `from` (e.g. the input crop) onto `to`, scaled to fit.
+pub fn copy_canvas(from: &HtmlCanvasElement, to: &HtmlCanvasElement) -> Result<(), String> {
+    to.set_width(from.width());
+    to.set_height(from.height());
+    context(to)?.draw_image_with_html_canvas_element(from, 0.0, 0.0).map_err(js_err)
+}
+
+/// Offers `bytes` as a download named `name`.
+pub fn download(bytes: &[u8], name: &str, mime: &str) -> Result<(), String> {
+    let arr = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&arr);
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts).map_err(js_err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(js_err)?;
+    let a: web_sys::HtmlAnchorElement = document().create_element("a").map_err(js_err)?.dyn_into().map_err(|_| "a")?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url).map_err(js_err)
+}
+
+/// A canvas's pixels as PNG bytes (through toDataURL).
+pub fn canvas_png(canvas: &HtmlCanvasElement) -> Result<Vec<u8>, String> {
+    let url = canvas.to_data_url_with_type("image/png").map_err(js_err)?;
+    let b64 = url.split(',').nth(1).ok_or("bad data URL")?;
+    let bin = web_sys::window().ok_or("no window")?.atob(b64).map_err(js_err)?;
+    Ok(bin.chars().map(|c| c as u8).collect())
+}
+
+/// An f32 tensor as .npy bytes.
+pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, String> {
+    use npyz::WriterBuilder;
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut out = Vec::new();
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(std::io::Cursor::new(&mut out))
+        .begin_nd()
+        .map_err(|e| e.to_string())?;
+    w.extend(data.iter().copied()).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(out)
+}

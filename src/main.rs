@@ -1,0 +1,3 @@
+fn main() {
+    yew::Renderer::<convlens_app::app::App>::new().render();
+}

@@ -1,0 +1,106 @@
+//! Where model bytes come from: a `models/` folder served next to the app, else the zoo
+//! mirrors; streamed with progress, checked against the catalogue's sha256, kept in Cache
+//! Storage so a second visit needs no network.
+
+use convlens_core::catalog::ZooFile;
+use sha2::{Digest, Sha256};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Response};
+
+use crate::imaging::js_err;
+
+const CACHE_NAME: &str = "convlens-models-v1";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub from: String,
+    pub verified: bool,
+    pub cached: bool,
+}
+
+async fn cache() -> Option<Cache> {
+    let caches = web_sys::window()?.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+}
+
+async fn from_cache(cache: &Cache, url: &str) -> Option<Vec<u8>> {
+    let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
+    let resp: Response = hit.dyn_into().ok()?;
+    let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
+    Some(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+/// GETs `url`, reporting (received, total) as chunks arrive.
+pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp: Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(js_err)?.dyn_into().map_err(|_| "bad response")?;
+    if !resp.ok() {
+        return Err(format!("HTTP {} for {url}", resp.status()));
+    }
+    let total = resp.headers().get("content-length").ok().flatten().and_then(|s| s.parse::<u64>().ok());
+    let body = resp.body().ok_or("empty response")?;
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|_| "no stream reader")?;
+    let mut out = Vec::with_capacity(total.unwrap_or(0).min(1 << 30) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(js_err)?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_err)?.as_bool().unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?;
+        out.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+        progress(out.len() as u64, total);
+    }
+    Ok(out)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The zoo file for `zoo`: from the served `models/` folder (any accepted name), else the
+/// cache, else each mirror in turn. Mirror downloads must match the sha256.
+pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, String> {
+    let cache = cache().await;
+    let mut errors = Vec::new();
+    for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()) {
+        let url = format!("models/{name}");
+        match fetch_with_progress(&url, progress).await {
+            Ok(bytes) if !bytes.is_empty() => {
+                let verified = bytes.len() as u64 == zoo.bytes && sha256_hex(&bytes) == zoo.sha256;
+                return Ok(Fetched { bytes, from: url, verified, cached: false });
+            }
+            Ok(_) => errors.push(format!("{url}: empty")),
+            Err(e) => errors.push(e),
+        }
+    }
+    for url in zoo.mirrors() {
+        if let Some(c) = &cache {
+            if let Some(bytes) = from_cache(c, &url).await {
+                if sha256_hex(&bytes) == zoo.sha256 {
+                    return Ok(Fetched { bytes, from: url, verified: true, cached: true });
+                }
+            }
+        }
+        match fetch_with_progress(&url, progress).await {
+            Ok(bytes) => {
+                let digest = sha256_hex(&bytes);
+                if digest != zoo.sha256 {
+                    errors.push(format!("{url}: sha256 {digest} does not match the catalogue"));
+                    continue;
+                }
+                if let Some(c) = &cache {
+                    let body = js_sys::Uint8Array::from(&bytes[..]);
+                    if let Ok(resp) = Response::new_with_opt_buffer_source(Some(&body)) {
+                        let _ = JsFuture::from(c.put_with_str(&url, &resp)).await;
+                    }
+                }
+                return Ok(Fetched { bytes, from: url, verified: true, cached: false });
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Err(format!("could not get {} ({} MB): {}", zoo.file, zoo.bytes / 1_000_000, errors.join("; ")))
+}

@@ -1,0 +1,245 @@
+//! The inference worker: owns the model and the last run's activations, so the UI thread
+//! never blocks on import or inference and only receives what it shows.
+
+use convlens_core::analytics::analyze;
+use convlens_core::archs::{self, Weights};
+use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
+use convlens_core::graph::structure::{detect, display_name};
+use convlens_core::graph::OutputKind;
+use convlens_core::tensor::{softmax_in_place, top_k};
+use convlens_core::{lessons, Graph, Tensor};
+use gloo::worker::{HandlerId, Worker, WorkerScope};
+
+use crate::protocol::*;
+
+pub struct InferenceWorker {
+    model: Option<Loaded>,
+}
+
+struct Loaded {
+    graph: Graph,
+    backend: Box<dyn Backend>,
+    last: Option<RunOutput>,
+}
+
+fn fmt_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} G", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} K", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+/// The seed's lessons, from this model's own numbers where it has them.
+fn lessons_for(graph: &Graph, stats: &convlens_core::analytics::ModelStats) -> Vec<Lesson> {
+    let mut out = Vec::new();
+    if let Some(l) = lessons::largest_layer(stats) {
+        out.push(Lesson {
+            title: format!("{} holds {:.1}% of the parameters", l.layer, 100.0 * l.params as f64 / l.total as f64),
+            detail: format!(
+                "{} of {} parameters sit in one layer. In VGG16 that layer is fc6 (7x7x512 inputs x 4096 outputs): fully connected layers on a spatial map are where the weights go.",
+                fmt_count(l.params),
+                fmt_count(l.total)
+            ),
+        });
+    }
+    if let Ok(s) = lessons::stacked_3x3_vs_7x7(64) {
+        out.push(Lesson {
+            title: "Three stacked 3x3 convs see as far as one 7x7".into(),
+            detail: format!(
+                "Receptive field {}x{} either way, but {} weights (27C^2) instead of {} (49C^2) at C=64, and two more ReLUs in between.",
+                s.stacked_receptive_field, s.stacked_receptive_field, s.stacked_weights, s.single_weights
+            ),
+        });
+    }
+    if let (Ok(n), Ok(b)) = (lessons::lecture_inception(false), lessons::lecture_inception(true)) {
+        out.push(Lesson {
+            title: format!("1x1 bottlenecks cut an Inception module from {}MACs to {}MACs", fmt_count(n.macs), fmt_count(b.macs)),
+            detail: format!(
+                "The lecture's module on 28x28x256 (1x1 128, 3x3 192, 5x5 96, pool) costs {} multiply-adds and outputs depth {}; 64-channel 1x1 reductions before the 3x3 and 5x5 and after the pool bring it to {} and depth {}.",
+                n.macs, n.output_depth, b.macs, b.output_depth
+            ),
+        });
+    }
+    if let Some(p) = lessons::pooling_vs_fc(graph) {
+        out.push(Lesson {
+            title: "Average pooling replaces a huge fully connected layer".into(),
+            detail: format!(
+                "{} averages the {}x{}x{} map before the classifier: {} weights, where an FC layer on the full map would need {}.",
+                p.pool,
+                p.map[1],
+                p.map[2],
+                p.map[0],
+                fmt_count(p.classifier_weights),
+                fmt_count(p.fc_instead_weights)
+            ),
+        });
+    }
+    out
+}
+
+fn summarize(graph: &Graph, backend: &str) -> ModelSummary {
+    let stats = analyze(graph);
+    let st = detect(graph);
+    let producers = graph.producers();
+    let layers = stats
+        .layers
+        .iter()
+        .map(|l| LayerInfo {
+            name: display_name(graph, l.node),
+            op: l.op_type.clone(),
+            shape: l.output_shape.clone(),
+            params: l.params,
+            macs: l.macs,
+            activation_bytes: l.activation_bytes,
+            rf_size: l.receptive_field.size,
+            rf_stride: l.receptive_field.stride,
+            rf_start: l.receptive_field.start,
+            rf_global: l.receptive_field.global,
+            module: st.modules.iter().position(|m| m.concat == l.node || m.branches.iter().any(|b| b.nodes.contains(&l.node))),
+        })
+        .collect();
+    let modules = st
+        .modules
+        .iter()
+        .map(|m| ModuleInfo {
+            name: m.name.clone(),
+            kind: format!("{:?}", m.kind),
+            concat: m.concat,
+            branches: m
+                .branches
+                .iter()
+                .map(|b| BranchInfo {
+                    label: b.label.clone(),
+                    layers: b.nodes.clone(),
+                    output_layer: producers[b.output],
+                    shape: graph.shape(b.output).to_vec(),
+                    macs: b.nodes.iter().map(|&n| stats.layers[n].macs).sum(),
+                })
+                .collect(),
+        })
+        .collect();
+    let heads = st.heads.iter().map(|h| HeadInfo { name: h.name.clone(), auxiliary: h.auxiliary, layers: h.nodes.clone() }).collect();
+    let p = &graph.preprocess;
+    ModelSummary {
+        name: graph.name.clone(),
+        untrained: graph.untrained,
+        preprocess: p.family.clone(),
+        scale: p.scale,
+        mean: p.mean,
+        std: p.std,
+        bgr: p.bgr,
+        input_side: graph.shape(graph.input).get(2).copied().unwrap_or(224),
+        layers,
+        modules,
+        heads,
+        params: stats.params,
+        macs: stats.macs,
+        activation_bytes: stats.activation_bytes,
+        weight_bytes: stats.weight_bytes,
+        lessons: lessons_for(graph, &stats),
+        backend: backend.to_string(),
+    }
+}
+
+impl InferenceWorker {
+    fn load(&mut self, graph: Graph) -> Result<ModelSummary, String> {
+        match graph.shape(graph.input) {
+            [1, 3, h, w] if h == w => {}
+            s => return Err(format!("input shape {s:?}: ConvLens needs one square RGB image input")),
+        }
+        self.model = None; // free the previous model before building the next
+        let backend = cpu_backend(CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
+        let summary = summarize(&graph, &backend.name());
+        self.model = Some(Loaded { graph, backend, last: None });
+        Ok(summary)
+    }
+
+    fn run(&mut self, scope: &WorkerScope<Self>, id: HandlerId, rgb: &[u8]) -> Result<RunSummary, String> {
+        let m = self.model.as_mut().ok_or("no model loaded")?;
+        let side = m.graph.shape(m.graph.input)[2];
+        let x: Tensor = convlens_core::preprocess::to_tensor(rgb, side, &m.graph.preprocess).map_err(|e| e.to_string())?;
+        m.last = None;
+        let total = m.graph.nodes.len();
+        let mut last_report = 0;
+        let out = run(&m.graph, m.backend.as_mut(), &x, &Keep::All, &mut |done, _| {
+            // A handful of progress messages, not one per layer.
+            if done * 10 / total > last_report {
+                last_report = done * 10 / total;
+                scope.respond(id, FromWorker::Progress { done, total });
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        let st = detect(&m.graph);
+        let softmax_applied = output_kind(&m.graph) == OutputKind::Logits;
+        let mut heads = Vec::new();
+        for (k, &o) in m.graph.outputs.iter().enumerate() {
+            let Some(t) = out.get(o) else { continue };
+            if t.len() < 2 {
+                continue;
+            }
+            let mut probs = t.data.clone();
+            let is_prob = (probs.iter().sum::<f32>() - 1.0).abs() < 1e-3 && probs.iter().all(|&v| v >= 0.0);
+            if !is_prob {
+                softmax_in_place(&mut probs);
+            }
+            let head = st.heads.iter().find(|h| h.output == o);
+            heads.push(HeadResult {
+                name: head.map_or_else(|| format!("output {k}"), |h| h.name.clone()),
+                auxiliary: head.is_some_and(|h| h.auxiliary),
+                top: top_k(&probs, 5),
+            });
+        }
+        let summary = RunSummary {
+            heads,
+            layer_ms: out.node_ms.clone(),
+            total_ms: out.total_ms,
+            backend: m.backend.name(),
+            softmax_applied,
+        };
+        m.last = Some(out);
+        Ok(summary)
+    }
+
+    fn maps(&self, layers: &[usize]) -> Result<Vec<LayerMaps>, String> {
+        let m = self.model.as_ref().ok_or("no model loaded")?;
+        let last = m.last.as_ref().ok_or("nothing has run yet")?;
+        layers
+            .iter()
+            .map(|&l| {
+                let node = m.graph.nodes.get(l).ok_or_else(|| format!("no layer {l}"))?;
+                let t = last.get(node.output).ok_or_else(|| format!("layer {l} was not kept"))?;
+                Ok(LayerMaps { layer: l, shape: t.shape.clone(), data: t.data.clone() })
+            })
+            .collect()
+    }
+}
+
+impl Worker for InferenceWorker {
+    type Message = ();
+    type Input = ToWorker;
+    type Output = FromWorker;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        InferenceWorker { model: None }
+    }
+
+    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
+
+    fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
+        let reply = match msg {
+            ToWorker::LoadOnnx { name, bytes } => convlens_core::onnx::import(&bytes, &name)
+                .map_err(|e| format!("{name}: {e}"))
+                .and_then(|g| self.load(g))
+                .map(|s| FromWorker::Loaded(Box::new(s))),
+            ToWorker::LoadUntrained { arch } => archs::builtin(&arch, Weights::Seeded(1))
+                .map_err(|e| e.to_string())
+                .and_then(|g| self.load(g))
+                .map(|s| FromWorker::Loaded(Box::new(s))),
+            ToWorker::Run { rgb } => self.run(scope, id, &rgb).map(FromWorker::Ran),
+            ToWorker::Maps { layers } => self.maps(&layers).map(FromWorker::Maps),
+        };
+        scope.respond(id, reply.unwrap_or_else(FromWorker::Error));
+    }
+}

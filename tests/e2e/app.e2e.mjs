@@ -1,0 +1,200 @@
+// End to end in Debian's Chromium, driven by playwright-core: the built app (dist/) served
+// on localhost, the real SqueezeNet weights, the zoo GoogLeNet graph, a fake webcam.
+// Run by scripts/test.sh after `trunk build --release`. Screenshots go to artifacts/.
+//   node tests/e2e/app.e2e.mjs
+import { createServer } from 'node:http';
+import { readFile, mkdir, writeFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { extname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import assert from 'node:assert/strict';
+
+const root = resolve(new URL('../..', import.meta.url).pathname);
+const require = createRequire(join(root, 'tools/package.json'));
+const { chromium } = require('playwright-core');
+const dist = join(root, 'dist');
+const shared = resolve(root, '..', 'shared');
+const artifacts = join(root, 'artifacts');
+await mkdir(artifacts, { recursive: true });
+
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.onnx': 'application/octet-stream', '.txt': 'text/plain' };
+const server = createServer(async (req, res) => {
+  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  } catch {
+    res.writeHead(404).end('not found');
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+const results = {};
+let failures = 0;
+
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+
+async function openApp(browser, query) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(base + query);
+  page.jsErrors = errors;
+  return page;
+}
+
+async function lastRunMs(page) {
+  const text = await page.locator('.model-line').innerText();
+  const m = text.match(/last run (\d+) ms/);
+  return m ? Number(m[1]) : null;
+}
+
+async function waitForRun(page, timeout = 120000) {
+  await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout });
+}
+
+// The native CLI's answer for the same photo and weights: the independent expectation.
+const cli = join(root, 'target/release/convlens');
+const nativeTop1 = JSON.parse(execFileSync(cli, ['classify', '--json', '--model', 'squeezenet', join(shared, 'images/chelsea.png')], {
+  env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' },
+}).toString()).top[0].label;
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: baseArgs });
+
+await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
+  const page = await openApp(browser, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+  await waitForRun(page);
+  await page.waitForSelector('[data-testid=top5] li');
+  const first = await page.locator('[data-testid=top5] li .label').first().innerText();
+  assert.equal(first, nativeTop1);
+  const badge = await page.locator('[data-testid=backend-badge]').innerText();
+  assert.match(badge, /CPU SIMD \(wasm simd128/);
+  // Time per inference in this browser: median of a few runs of the same photo.
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+    await page.waitForFunction(() => !document.querySelector('progress'), null, { timeout: 60000 });
+    await waitForRun(page);
+    times.push(await lastRunMs(page));
+  }
+  times.sort((a, b) => a - b);
+  results.squeezenet_ms = times[2];
+  await page.screenshot({ path: join(artifacts, 'squeezenet-chelsea.png'), fullPage: false });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+await check('selecting a layer shows one tile per channel', async () => {
+  const page = await openApp(browser, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/coffee.png'));
+  await waitForRun(page);
+  const layer = page.locator('[data-testid=layer-list] button.layer').nth(3);
+  const dims = await layer.locator('.dims').innerText(); // e.g. "128x55x55"
+  const index = Number(await layer.getAttribute('data-layer'));
+  await layer.click();
+  const channels = Number(dims.split('x')[0]);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=feature-grid] canvas').length === n, channels, { timeout: 30000 });
+  // Keyboard walks the layers.
+  await page.locator('.app').press('ArrowDown');
+  await page.waitForFunction((i) => document.querySelector('button.layer.selected')?.dataset.layer === String(i), index + 1);
+  await page.locator('[data-testid=feature-grid] canvas').first().hover();
+  assert.match(await page.locator('.hover-readout').innerText(), /channel \d+ at/);
+  await page.screenshot({ path: join(artifacts, 'feature-grid.png') });
+  await page.close();
+});
+
+await check('an Inception module of googlenet-synthetic.onnx shows four branches', async () => {
+  const page = await openApp(browser, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
+  await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('googlenet-synthetic'), null, { timeout: 120000 });
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+  await waitForRun(page);
+  results.googlenet_ms = await lastRunMs(page);
+  await page.locator('.module-toggle', { hasText: 'inception_3a' }).click();
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: 'inception_3a/3x3' }).first().click();
+  await page.waitForSelector('[data-testid=branch-view]');
+  const labels = await page.locator('[data-testid=branch-view] .branch-title').allInnerTexts();
+  assert.deepEqual(labels, ['1x1', '3x3 reduce->3x3', '5x5 reduce->5x5', 'pool->proj']);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=branch-view] canvas').length >= 4 * 16, null, { timeout: 30000 });
+  await page.screenshot({ path: join(artifacts, 'inception-branches.png'), fullPage: true });
+  await page.close();
+});
+
+await check('a corrupt .onnx file shows an error and the app keeps working', async () => {
+  const page = await openApp(browser, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await page.locator('[data-testid=file-input]').setInputFiles({ name: 'broken.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('\xff\xfe definitely not protobuf') });
+  await page.waitForSelector('[data-testid=error]');
+  assert.match(await page.locator('[data-testid=error]').innerText(), /not an ONNX model/);
+  await page.screenshot({ path: join(artifacts, 'corrupt-onnx.png') });
+  await page.close();
+});
+
+await check('the costs panel shows the seed lessons from the model', async () => {
+  const page = await openApp(browser, '?model=vgg16');
+  await page.locator('button', { hasText: 'Explore with untrained weights' }).click({ timeout: 30000 });
+  await page.waitForSelector('.lesson', { timeout: 120000 });
+  const lessons = (await page.locator('.lesson h3').allInnerTexts()).join('\n');
+  assert.match(lessons, /fc6 holds 74\.3% of the parameters/);
+  assert.match(lessons, /854\.2 MMACs/);
+  assert.match(await page.locator('.model-line').innerText(), /UNTRAINED/);
+  await page.screenshot({ path: join(artifacts, 'vgg16-untrained-costs.png'), fullPage: true });
+  await page.close();
+});
+await browser.close();
+
+await check('denied webcam: a clear message, the rest keeps working', async () => {
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...baseArgs, '--deny-permission-prompts'] });
+  const page = await openApp(b, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await page.locator('[data-testid=camera-start]').click();
+  await page.waitForSelector('[data-testid=error]');
+  assert.match(await page.locator('[data-testid=error]').innerText(), /camera/i);
+  await waitForRun(page); // the bundled sample still runs
+  await b.close();
+});
+
+await check('live webcam (fake device showing a photo) runs frames and reports fps', async () => {
+  const y4m = join(artifacts, 'cat.y4m');
+  const args = [...baseArgs, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  try {
+    execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
+    args.push(`--use-file-for-fake-video-capture=${y4m}`);
+  } catch { /* no ffmpeg: the synthetic pattern still exercises the path */ }
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  const page = await openApp(b, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await waitForRun(page);
+  await page.locator('[data-testid=camera-start]').click();
+  await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
+  await page.waitForTimeout(3000);
+  results.live_fps = parseFloat(await page.locator('.fps').innerText());
+  await page.screenshot({ path: join(artifacts, 'webcam-live.png') });
+  await b.close();
+});
+
+server.close();
+await writeFile(join(artifacts, 'e2e-timings.json'), JSON.stringify(results, null, 2));
+console.log('timings (Chromium, wasm SIMD, one worker thread):', JSON.stringify(results));
+if (failures) {
+  console.log(`${failures} end-to-end check(s) failed`);
+  process.exit(1);
+}
