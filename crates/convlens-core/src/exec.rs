@@ -11,7 +11,7 @@ use crate::graph::{Graph, Op, ValueId};
 use crate::kernels::conv::PreparedConv;
 use crate::kernels::fc::PreparedFc;
 use crate::kernels::winograd::{self, WinogradConv};
-use crate::kernels::{reference_node, simd};
+use crate::kernels::{pool, reference_node, simd};
 use crate::tensor::Tensor;
 
 /// One way to run a node. Implementations may prepare (pack weights) when created.
@@ -56,7 +56,8 @@ enum Prepared {
     Fc(PreparedFc),
 }
 
-/// Packed GEMM convolutions and SIMD fully connected layers; the rest from the reference.
+/// Packed GEMM (and Winograd) convolutions, SIMD fully connected layers, separable max
+/// pooling and sliding-window LRN; the rest from the reference.
 pub struct SimdBackend {
     prepared: HashMap<usize, Prepared>,
     scratch: Vec<f32>,
@@ -108,7 +109,11 @@ impl Backend for SimdBackend {
             Some(Prepared::Conv(c)) => c.run(inputs[0], &mut self.scratch),
             Some(Prepared::Winograd(c)) => c.run(inputs[0], &mut self.scratch),
             Some(Prepared::Fc(f)) => f.run(inputs[0]),
-            None => return reference_node(graph, index, inputs),
+            None => match &node.op {
+                Op::MaxPool { window, ceil } => pool::max_pool(inputs[0], window, *ceil),
+                Op::Lrn { size, alpha, beta, bias } => pool::lrn(inputs[0], *size, *alpha, *beta, *bias),
+                _ => return reference_node(graph, index, inputs),
+            },
         };
         r.map_err(|e| Error::node(&node.name, &node.op_type, e.to_string()))
     }

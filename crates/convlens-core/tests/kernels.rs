@@ -113,6 +113,26 @@ fn simd_inner_loops_match_portable_code() {
     }
 }
 
+#[test]
+fn fast_max_pool_and_lrn_match_reference() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let x = random(&[1, 7, 13, 11], &mut rng);
+    for (k, s, p, d, ceil) in [([3, 3], [2, 2], [0, 0, 0, 0], [1, 1], true), ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], false), ([2, 3], [2, 1], [1, 0, 0, 2], [1, 2], true)] {
+        let w = win(k, s, p, d);
+        let want = reference::max_pool(&x, &w, ceil).unwrap();
+        let got = convlens_core::kernels::pool::max_pool(&x, &w, ceil).unwrap();
+        assert_eq!(got, want, "max pool {k:?} {s:?} {p:?}");
+    }
+    // Many channels, so the running sum of squares slides a long way.
+    let x = random(&[1, 300, 5, 4], &mut rng);
+    for (size, beta) in [(5, 0.75), (4, 0.6), (1, 0.75)] {
+        let want = reference::lrn(&x, size, 1e-2, beta, 1.0).unwrap();
+        let got = convlens_core::kernels::pool::lrn(&x, size, 1e-2, beta, 1.0).unwrap();
+        let err = rel_error(&got.data, &want.data);
+        assert!(err <= FAST_VS_REFERENCE_TOL, "lrn size {size}: {err:e}");
+    }
+}
+
 /// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.
 #[test]
 fn pooling_by_hand() {

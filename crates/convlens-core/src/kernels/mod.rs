@@ -3,6 +3,7 @@
 pub mod conv;
 pub mod fc;
 pub mod gemm;
+pub mod pool;
 pub mod reference;
 pub mod simd;
 pub mod winograd;

@@ -1,0 +1,104 @@
+//! Fast max pooling and LRN: after the convolutions these were GoogLeNet's slowest layers
+//! on the scalar reference (branchy k*k windows; a powf per element).
+//!
+//! Max pooling is separable: a max over each window row, then a max of those over the rows,
+//! with the padding handled once per row instead of per element. LRN keeps a running sum of
+//! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
+
+use crate::error::Result;
+use crate::graph::Window;
+use crate::tensor::Tensor;
+
+pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
+    let (n, c, h, w) = x.nchw()?;
+    let (oh, ow) = (win.out_dim(0, h, ceil)?, win.out_dim(1, w, ceil)?);
+    let mut out = Tensor::zeros(&[n, c, oh, ow])?;
+    let (sy, sx) = (win.strides[0], win.strides[1]);
+    let (dy, dx) = (win.dilations[0], win.dilations[1]);
+    let (pt, pl) = (win.pads[0] as isize, win.pads[1] as isize);
+    // For each output column, the input columns its window covers (clipped to the input).
+    let cols: Vec<Vec<usize>> = (0..ow)
+        .map(|ox| {
+            (0..win.kernel[1])
+                .map(|kx| (ox * sx + kx * dx) as isize - pl)
+                .filter(|&ix| ix >= 0 && ix < w as isize)
+                .map(|ix| ix as usize)
+                .collect()
+        })
+        .collect();
+    let mut rowmax = vec![f32::NEG_INFINITY; h * ow];
+    for p in 0..n * c {
+        let plane = &x.data[p * h * w..(p + 1) * h * w];
+        for y in 0..h {
+            let row = &plane[y * w..(y + 1) * w];
+            for (ox, cs) in cols.iter().enumerate() {
+                rowmax[y * ow + ox] = cs.iter().fold(f32::NEG_INFINITY, |m, &ix| m.max(row[ix]));
+            }
+        }
+        let dst = &mut out.data[p * oh * ow..(p + 1) * oh * ow];
+        for oy in 0..oh {
+            let o = &mut dst[oy * ow..(oy + 1) * ow];
+            o.fill(f32::NEG_INFINITY);
+            for ky in 0..win.kernel[0] {
+                let iy = (oy * sy + ky * dy) as isize - pt;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let r = &rowmax[iy as usize * ow..(iy as usize + 1) * ow];
+                for (a, &b) in o.iter_mut().zip(r) {
+                    *a = a.max(b);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<Tensor> {
+    let (n, c, h, w) = x.nchw()?;
+    let plane = h * w;
+    let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    let mut out = Tensor::zeros(&x.shape)?;
+    let mut sum = vec![0.0f32; plane];
+    let k = alpha / size as f32;
+    for b in 0..n {
+        let xb = &x.data[b * c * plane..(b + 1) * c * plane];
+        let ob = &mut out.data[b * c * plane..(b + 1) * c * plane];
+        sum.fill(0.0);
+        // Window of channel 0: channels 0..=after.
+        for ch in 0..=after.min(c - 1) {
+            for (s, v) in sum.iter_mut().zip(&xb[ch * plane..(ch + 1) * plane]) {
+                *s += v * v;
+            }
+        }
+        for ch in 0..c {
+            let src = &xb[ch * plane..(ch + 1) * plane];
+            let dst = &mut ob[ch * plane..(ch + 1) * plane];
+            if beta == 0.75 {
+                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                    let base = bias + k * s;
+                    let r = base.sqrt();
+                    *d = v / (r * r.sqrt()); // base^0.75
+                }
+            } else {
+                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                    *d = v / (bias + k * s).powf(beta);
+                }
+            }
+            // Slide the window to channel ch+1: add ch+1+after, drop ch-before.
+            if ch + 1 + after < c {
+                let add = &xb[(ch + 1 + after) * plane..(ch + 2 + after) * plane];
+                for (s, v) in sum.iter_mut().zip(add) {
+                    *s += v * v;
+                }
+            }
+            if ch >= before {
+                let drop = &xb[(ch - before) * plane..(ch - before + 1) * plane];
+                for (s, v) in sum.iter_mut().zip(drop) {
+                    *s -= v * v;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
