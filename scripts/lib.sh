@@ -62,8 +62,10 @@ ensure_web_tools() {
 }
 
 # Models served next to the app: whatever $CONVLENS_MODELS holds (zoo files, test models).
+# models/index.json lists them, so the app asks only for files that are there.
 fill_models_folder() {
   if [ -n "${CONVLENS_MODELS:-}" ] && [ -d "$CONVLENS_MODELS" ]; then
     find "$CONVLENS_MODELS" -maxdepth 1 -name '*.onnx' -exec cp -u {} www/models/ \;
   fi
+  (cd www/models && printf '[%s]\n' "$(ls *.onnx 2>/dev/null | sed 's/.*/"&"/' | paste -sd, -)") > www/models/index.json
 }

@@ -62,10 +62,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The zoo file for `zoo`: from the served `models/` folder (any accepted name), else the
 /// cache, else each mirror in turn. Mirror downloads must match the sha256.
+/// The .onnx files the server offers next to the app (models/index.json, written by
+/// scripts/serve.sh); empty when there is no such folder.
+pub async fn served_models() -> Vec<String> {
+    let noop = |_, _| {};
+    match fetch_with_progress("models/index.json", &noop).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes)
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, String> {
     let cache = cache().await;
     let mut errors = Vec::new();
-    for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()) {
+    let served = served_models().await;
+    for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()).filter(|n| served.iter().any(|s| s == n)) {
         let url = format!("models/{name}");
         match fetch_with_progress(&url, progress).await {
             Ok(bytes) if !bytes.is_empty() => {

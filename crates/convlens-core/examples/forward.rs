@@ -1,6 +1,6 @@
 //! Times forward passes of an .onnx model with the core alone (no CLI dependencies), so the
 //! same program runs natively and as wasm32-wasip1 under Node (V8's wasm SIMD, as in Chromium):
-//!   cargo run --release -p convlens-core --example forward -- MODEL.onnx [RUNS] [ref|gemm|simd]
+//!   cargo run --release -p convlens-core --example forward -- MODEL.onnx [RUNS] [ref|gemm|simd] [layers]
 //!   node scripts/wasi-test.mjs target/wasm32-wasip1/release/examples/forward.wasm MODEL.onnx 5
 
 use convlens_core::exec::{cpu_backend, run, CpuKind, Keep};
@@ -20,9 +20,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = graph.shape(graph.input).iter().product();
     let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
     run(&graph, backend.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
-    let mut times: Vec<f64> = (0..runs.max(1))
-        .map(|_| run(&graph, backend.as_mut(), &x, &Keep::Outputs, &mut |_, _| {}).map(|o| o.total_ms))
-        .collect::<Result<_, _>>()?;
+    let mut layer_ms = vec![0.0; graph.nodes.len()];
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let out = run(&graph, backend.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
+        layer_ms.iter_mut().zip(&out.node_ms).for_each(|(a, b)| *a += b / runs.max(1) as f64);
+        times.push(out.total_ms);
+    }
     times.sort_by(|a, b| a.total_cmp(b));
     let macs = analyze(&graph).macs as f64;
     let median = times[times.len() / 2];
@@ -34,5 +38,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.len(),
         2.0 * macs / (median * 1e6)
     );
+    if args.get(4).is_some_and(|a| a == "layers") {
+        let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();
+        idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));
+        for &i in idx.iter().take(12) {
+            println!("  {:<28} {:<18} {:>7.2} ms", graph.nodes[i].name, graph.nodes[i].op_type, layer_ms[i]);
+        }
+    }
     Ok(())
 }

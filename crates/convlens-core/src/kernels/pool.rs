@@ -16,14 +16,13 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let (sy, sx) = (win.strides[0], win.strides[1]);
     let (dy, dx) = (win.dilations[0], win.dilations[1]);
     let (pt, pl) = (win.pads[0] as isize, win.pads[1] as isize);
-    // For each output column, the input columns its window covers (clipped to the input).
-    let cols: Vec<Vec<usize>> = (0..ow)
+    // For each output column, the first and last input column its window covers, clipped to
+    // the input (a stride-dx range), so the row pass runs over slices without bounds checks.
+    let cols: Vec<(usize, usize)> = (0..ow)
         .map(|ox| {
-            (0..win.kernel[1])
-                .map(|kx| (ox * sx + kx * dx) as isize - pl)
-                .filter(|&ix| ix >= 0 && ix < w as isize)
-                .map(|ix| ix as usize)
-                .collect()
+            let first = (0..win.kernel[1]).map(|kx| (ox * sx + kx * dx) as isize - pl).find(|&ix| ix >= 0).unwrap_or(w as isize);
+            let last = (0..win.kernel[1]).map(|kx| (ox * sx + kx * dx) as isize - pl).filter(|&ix| ix < w as isize).last().unwrap_or(-1);
+            (first.max(0) as usize, (last + 1).max(first.max(0)) as usize)
         })
         .collect();
     let mut rowmax = vec![f32::NEG_INFINITY; h * ow];
@@ -31,8 +30,8 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
         let plane = &x.data[p * h * w..(p + 1) * h * w];
         for y in 0..h {
             let row = &plane[y * w..(y + 1) * w];
-            for (ox, cs) in cols.iter().enumerate() {
-                rowmax[y * ow + ox] = cs.iter().fold(f32::NEG_INFINITY, |m, &ix| m.max(row[ix]));
+            for (ox, &(a, b)) in cols.iter().enumerate() {
+                rowmax[y * ow + ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             }
         }
         let dst = &mut out.data[p * oh * ow..(p + 1) * oh * ow];
