@@ -204,7 +204,8 @@ impl InferenceWorker {
 
     fn maps(&self, layers: &[usize]) -> Result<Vec<LayerMaps>, String> {
         let m = self.model.as_ref().ok_or("no model loaded")?;
-        let last = m.last.as_ref().ok_or("nothing has run yet")?;
+        // Asked before the first run of this model (e.g. right after switching): nothing to show yet.
+        let Some(last) = m.last.as_ref() else { return Ok(Vec::new()) };
         layers
             .iter()
             .map(|&l| {

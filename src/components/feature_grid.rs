@@ -170,7 +170,8 @@ pub fn feature_grid(p: &Props) -> Html {
         });
     }
 
-    let tile_px = if h * w > 0 { ((96.0 * 96.0 / (c as f64).max(1.0)).sqrt().clamp(28.0, 112.0)) as usize } else { 28 };
+    // Tiles share a ~440x440 px area: 16 channels get ~110 px each, 512 get the 28 px minimum.
+    let tile_px = ((440.0 * 440.0 / (c as f64).max(1.0)).sqrt().clamp(28.0, 140.0)) as usize;
     html! {
         <section class="panel grid-panel">
             <div class="grid-head">

@@ -1,0 +1,84 @@
+// ConvLens (wasm SIMD, one worker thread) vs onnxruntime-web (wasm, one thread; and its WebGPU
+// EP) on the same models, in the same headless Chromium, in one run.
+//   trunk build --release && node bench/browser_compare.mjs [RUNS]
+// Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const require = createRequire(join(root, 'tools/package.json'));
+const { chromium } = require('playwright-core');
+const shared = resolve(root, '..', 'shared');
+const runs = Number(process.argv[2] || 5);
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
+const mounts = [
+  ['/ortweb/ort/', join(root, 'tools/node_modules/onnxruntime-web/dist/')],
+  ['/ortweb/models/', join(root, 'dist/models/')],
+  ['/ortweb/', join(root, 'bench/ort-web/')],
+  ['/', join(root, 'dist/')],
+];
+const server = createServer(async (req, res) => {
+  let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  if (path.endsWith('/')) path += 'index.html';
+  const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
+  const file = join(dir, path.slice(prefix.length));
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+    res.end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan'],
+});
+
+async function ortWeb(model, ep) {
+  const page = await browser.newPage();
+  await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${runs}`);
+  await page.waitForSelector('#out[data-done]', { timeout: 600000 });
+  const r = JSON.parse(await page.locator('#out').innerText());
+  await page.close();
+  return r;
+}
+
+async function convlens(query, onnx) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const t0 = Date.now();
+  await page.goto(base + query);
+  await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
+  // First load: page, wasm, worker, model fetch and import, until the layer list shows.
+  const first_load_ms = Date.now() - t0;
+  if (onnx) {
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models', onnx));
+    await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
+  }
+  const times = [];
+  for (let i = 0; i <= runs; i++) {
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+    await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 120000 });
+    await page.waitForTimeout(50);
+    const m = (await page.locator('.model-line').innerText()).match(/last run (\d+) ms/);
+    if (i > 0) times.push(Number(m[1])); // the first run warms up
+  }
+  await page.close();
+  times.sort((a, b) => a - b);
+  return { median_ms: times[times.length >> 1], min_ms: times[0], runs, first_load_ms };
+}
+
+const rows = [];
+for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
+  rows.push({ model, engine: 'ConvLens wasm SIMD (1 worker)', ...(await convlens(query, onnx)) });
+  rows.push({ model, engine: 'onnxruntime-web wasm (1 thread)', ...(await ortWeb(model, 'wasm')) });
+  rows.push({ model, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu')) });
+}
+console.log(`Chromium ${browser.version()}, ${runs} runs each after one warm-up`);
+for (const r of rows) console.log(JSON.stringify(r));
+await browser.close();
+server.close();
