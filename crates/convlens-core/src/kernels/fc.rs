@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::simd::dot;
+use super::simd::{dot, fmax};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -55,7 +55,7 @@ impl PreparedFc {
             if let Some(b) = &self.bias {
                 v += b[j];
             }
-            y.push(if self.relu { v.max(0.0) } else { v });
+            y.push(if self.relu { fmax(v, 0.0) } else { v });
         }
         Tensor::new(vec![1, n], y)
     }

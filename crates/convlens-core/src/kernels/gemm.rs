@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{micro_kernel, MR, NR};
+use super::simd::{fmax, micro_kernel, MR, NR};
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
 pub const KC: usize = 256;
@@ -123,7 +123,7 @@ pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue,
                             }
                         }
                         if last && ep.relu {
-                            dst.iter_mut().for_each(|d| *d = d.max(0.0));
+                            dst.iter_mut().for_each(|d| *d = fmax(*d, 0.0));
                         }
                     }
                 }

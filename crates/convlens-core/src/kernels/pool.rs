@@ -5,6 +5,7 @@
 //! with the padding handled once per row instead of per element. LRN keeps a running sum of
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
+use super::simd::fmax;
 use crate::error::Result;
 use crate::graph::Window;
 use crate::tensor::Tensor;
@@ -31,7 +32,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
         for y in 0..h {
             let row = &plane[y * w..(y + 1) * w];
             for (ox, &(a, b)) in cols.iter().enumerate() {
-                rowmax[y * ow + ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                rowmax[y * ow + ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
             }
         }
         let dst = &mut out.data[p * oh * ow..(p + 1) * oh * ow];
@@ -45,7 +46,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                 }
                 let r = &rowmax[iy as usize * ow..(iy as usize + 1) * ow];
                 for (a, &b) in o.iter_mut().zip(r) {
-                    *a = a.max(b);
+                    *a = fmax(*a, b);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! while F(4x4) amplifies fp32 error by ~10x for another 1.8x fewer multiplies.
 
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
+use super::simd::fmax;
 use crate::error::Result;
 use crate::graph::Window;
 use crate::tensor::Tensor;
@@ -160,7 +161,7 @@ impl WinogradConv {
                         let xx = tx * 2 + j;
                         if xx < ow {
                             let v = val + bias;
-                            plane[y * ow + xx] = if self.relu { v.max(0.0) } else { v };
+                            plane[y * ow + xx] = if self.relu { fmax(v, 0.0) } else { v };
                         }
                     }
                 }
