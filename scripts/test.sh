@@ -65,6 +65,8 @@ step "browser app: build with Trunk, end-to-end in Chromium"
 ensure_web_tools
 ensure_apt chromium chromium-driver ffmpeg
 fill_models_folder
+# The UI/worker boundary as wasm in headless Chromium (wasm-bindgen-test, webdriver.json).
+CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown -p convlens-app --test web_worker_boundary
 trunk build --release
 node tests/e2e/app.e2e.mjs
 

@@ -13,6 +13,13 @@ use gloo::worker::{HandlerId, Worker, WorkerScope};
 use crate::protocol::*;
 
 pub struct InferenceWorker {
+    state: State,
+}
+
+/// What the worker holds between messages; separate from the gloo plumbing so the handlers
+/// can be tested in the browser directly.
+#[derive(Default)]
+pub struct State {
     model: Option<Loaded>,
 }
 
@@ -143,7 +150,7 @@ fn summarize(graph: &Graph, backend: &str) -> ModelSummary {
     }
 }
 
-impl InferenceWorker {
+impl State {
     fn load(&mut self, graph: Graph) -> Result<ModelSummary, String> {
         match graph.shape(graph.input) {
             [1, 3, h, w] if h == w => {}
@@ -156,7 +163,7 @@ impl InferenceWorker {
         Ok(summary)
     }
 
-    fn run(&mut self, scope: &WorkerScope<Self>, id: HandlerId, rgb: &[u8]) -> Result<RunSummary, String> {
+    fn run(&mut self, rgb: &[u8], progress: &mut dyn FnMut(FromWorker)) -> Result<RunSummary, String> {
         let m = self.model.as_mut().ok_or("no model loaded")?;
         let side = m.graph.shape(m.graph.input)[2];
         let x: Tensor = convlens_core::preprocess::to_tensor(rgb, side, &m.graph.preprocess).map_err(|e| e.to_string())?;
@@ -167,7 +174,7 @@ impl InferenceWorker {
             // A handful of progress messages, not one per layer.
             if done * 10 / total > last_report {
                 last_report = done * 10 / total;
-                scope.respond(id, FromWorker::Progress { done, total });
+                progress(FromWorker::Progress { done, total });
             }
         })
         .map_err(|e| e.to_string())?;
@@ -217,30 +224,36 @@ impl InferenceWorker {
     }
 }
 
+/// Answers one message; `progress` carries interim messages (run progress) before the answer.
+pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWorker)) -> FromWorker {
+    let reply = match msg {
+        ToWorker::LoadOnnx { name, bytes } => convlens_core::onnx::import(&bytes, &name)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|g| state.load(g))
+            .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::LoadUntrained { arch } => archs::builtin(&arch, Weights::Seeded(1))
+            .map_err(|e| e.to_string())
+            .and_then(|g| state.load(g))
+            .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::Run { rgb } => state.run(&rgb, progress).map(FromWorker::Ran),
+        ToWorker::Maps { layers } => state.maps(&layers).map(FromWorker::Maps),
+    };
+    reply.unwrap_or_else(FromWorker::Error)
+}
+
 impl Worker for InferenceWorker {
     type Message = ();
     type Input = ToWorker;
     type Output = FromWorker;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        InferenceWorker { model: None }
+        InferenceWorker { state: State::default() }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        let reply = match msg {
-            ToWorker::LoadOnnx { name, bytes } => convlens_core::onnx::import(&bytes, &name)
-                .map_err(|e| format!("{name}: {e}"))
-                .and_then(|g| self.load(g))
-                .map(|s| FromWorker::Loaded(Box::new(s))),
-            ToWorker::LoadUntrained { arch } => archs::builtin(&arch, Weights::Seeded(1))
-                .map_err(|e| e.to_string())
-                .and_then(|g| self.load(g))
-                .map(|s| FromWorker::Loaded(Box::new(s))),
-            ToWorker::Run { rgb } => self.run(scope, id, &rgb).map(FromWorker::Ran),
-            ToWorker::Maps { layers } => self.maps(&layers).map(FromWorker::Maps),
-        };
-        scope.respond(id, reply.unwrap_or_else(FromWorker::Error));
+        let reply = handle(&mut self.state, msg, &mut |m| scope.respond(id, m));
+        scope.respond(id, reply);
     }
 }

@@ -1,0 +1,54 @@
+//! In headless Chromium (wasm-bindgen-test): what crosses the UI/worker boundary. Messages
+//! survive gloo-worker's bincode codec, and the worker's handlers load, run and answer a real
+//! (constant-weight) zoo graph through the wasm simd128 core.
+#![cfg(target_arch = "wasm32")]
+
+use convlens_app::protocol::{FromWorker, ToWorker};
+use convlens_app::worker::handle;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The onnx package's light SqueezeNet 1.0: zoo graph, every weight 0.02 (ConstantOfShape).
+const LIGHT_SQUEEZENET: &[u8] = include_bytes!("../../shared/models/light/light_squeezenet.onnx");
+
+fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
+    use gloo::worker::Codec;
+    gloo::worker::Bincode::decode(gloo::worker::Bincode::encode(v))
+}
+
+#[wasm_bindgen_test]
+fn messages_survive_the_worker_codec() {
+    let rgb: Vec<u8> = (0..224 * 224 * 3).map(|i| (i % 251) as u8).collect();
+    match roundtrip(&ToWorker::Run { rgb: rgb.clone() }) {
+        ToWorker::Run { rgb: back } => assert_eq!(back, rgb),
+        other => panic!("{other:?}"),
+    }
+    match roundtrip(&FromWorker::Error("bad".into())) {
+        FromWorker::Error(e) => assert_eq!(e, "bad"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn worker_loads_runs_and_sends_maps() {
+    let mut state = convlens_app::worker::State::default();
+    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec() }, &mut |_| {});
+    let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
+    assert_eq!(summary.modules.len(), 8, "eight Fire modules");
+    assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
+    let ran = handle(&mut state, ToWorker::Run { rgb: vec![128; 224 * 224 * 3] }, &mut |_| {});
+    let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
+    // Every weight 0.02: all 1000 classes tie, so each gets 1/1000.
+    for &(_, p) in &run.heads[0].top {
+        assert!((p - 1e-3).abs() < 1e-6, "{p}");
+    }
+    assert_eq!(run.layer_ms.len(), summary.layers.len());
+    let first_conv = summary.layers.iter().position(|l| l.op.starts_with("Conv")).unwrap();
+    let maps = handle(&mut state, ToWorker::Maps { layers: vec![first_conv] }, &mut |_| {});
+    let FromWorker::Maps(m) = roundtrip(&maps) else { panic!("{maps:?}") };
+    assert_eq!(m[0].shape, summary.layers[first_conv].shape);
+    assert_eq!(m[0].data.len(), m[0].shape.iter().product::<usize>());
+    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64] }, &mut |_| {});
+    assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
+}
