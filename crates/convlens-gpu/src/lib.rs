@@ -1,0 +1,84 @@
+//! ConvLens on WebGPU through wgpu. The GPU crate knows nothing of the UI: it takes a core
+//! `Graph`, plans it once (buffers, pipelines, bind groups, uniforms), and runs a forward pass
+//! as one command encoder, reading back only the tensors asked for.
+//!
+//! Kernels live in `shaders/*.wgsl`, one file per family, loaded with `include_str!`.
+
+mod plan;
+
+use std::collections::HashMap;
+
+use convlens_core::graph::ValueId;
+use convlens_core::{Graph, Tensor};
+
+pub use plan::GpuModel;
+
+pub const SHADERS: &[(&str, &str)] = &[
+    ("conv.wgsl", include_str!("shaders/conv.wgsl")),
+    ("pool.wgsl", include_str!("shaders/pool.wgsl")),
+    ("misc.wgsl", include_str!("shaders/misc.wgsl")),
+    ("fc.wgsl", include_str!("shaders/fc.wgsl")),
+];
+
+#[derive(Debug)]
+pub struct GpuError(pub String);
+
+impl std::fmt::Display for GpuError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+pub type Result<T> = std::result::Result<T, GpuError>;
+
+/// An adapter and device with the limits the models need.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: String,
+}
+
+impl Gpu {
+    /// The best adapter wgpu finds (`WGPU_BACKEND` may narrow it); an error, not a panic,
+    /// when there is none.
+    pub async fn new() -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError(format!("no WebGPU/Vulkan adapter: {e}")))?;
+        let info = adapter.get_info();
+        // Ask for what the adapter has: VGG16 needs large buffers, split by binding size anyway.
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("convlens"),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError(format!("cannot open the GPU device: {e}")))?;
+        Ok(Gpu { device, queue, adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type) })
+    }
+}
+
+/// Output of one forward pass.
+pub struct GpuRun {
+    pub values: HashMap<ValueId, Tensor>,
+    /// Wall time from submission to the readback being available.
+    pub total_ms: f64,
+}
+
+/// Plans `graph` on a new device: blocking, for native callers (CLI, tests).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_blocking(graph: &Graph) -> Result<GpuModel> {
+    let gpu = pollster::block_on(Gpu::new())?;
+    GpuModel::new(gpu, graph)
+}

@@ -1,0 +1,432 @@
+//! Planning a graph for the GPU once at load: a buffer per activation (Concat inputs are
+//! channel slices of the Concat's buffer, so branches write in place; Reshape/Identity alias
+//! their input), weights uploaded once, fully connected weights split into chunks that fit
+//! one storage binding, a pipeline per kernel, a uniform and a bind group per step.
+
+use std::collections::HashMap;
+
+use bytemuck::{Pod, Zeroable};
+use convlens_core::graph::{Graph, Op, ValueId};
+use convlens_core::Tensor;
+use wgpu::util::DeviceExt;
+
+use crate::{Gpu, GpuError, GpuRun, Result, SHADERS};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct ConvParams {
+    c_in: u32, h: u32, w: u32, m: u32,
+    oh: u32, ow: u32, kh: u32, kw: u32,
+    sh: u32, sw: u32, pt: u32, pl: u32,
+    dh: u32, dw: u32, group: u32, relu: u32,
+    out_c_total: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct PoolParams {
+    c: u32, h: u32, w: u32, oh: u32,
+    ow: u32, kh: u32, kw: u32, sh: u32,
+    sw: u32, pt: u32, pl: u32, pb: u32,
+    pr: u32, dh: u32, dw: u32, count_include_pad: u32,
+    out_c_total: u32, out_c_offset: u32, _p0: u32, _p1: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct MiscParams {
+    n: u32, c: u32, plane: u32, size: u32,
+    alpha: f32, beta: f32, bias: f32, relu: u32,
+    out_c_total: u32, out_c_offset: u32, rows: u32, row_len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct FcParams {
+    k: u32, rows: u32, n0: u32, relu: u32,
+    alpha: f32, has_bias: u32, _p0: u32, _p1: u32,
+}
+
+/// Where a value lives: a buffer and, for Concat inputs, a channel offset inside it.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    buffer: usize,
+    channel_offset: usize,
+}
+
+struct Step {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32),
+}
+
+pub struct GpuModel {
+    gpu: Gpu,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    buffers: Vec<wgpu::Buffer>,
+    slots: Vec<Option<Slot>>,
+    steps: Vec<Step>,
+    input: ValueId,
+    shapes: Vec<Vec<usize>>,
+    _uniforms: Vec<wgpu::Buffer>,
+}
+
+const PIPELINES: &[(&str, &str)] = &[
+    ("conv.wgsl", "conv_tiled"),
+    ("conv.wgsl", "conv_grouped"),
+    ("pool.wgsl", "max_pool"),
+    ("pool.wgsl", "avg_pool"),
+    ("pool.wgsl", "global_avg_pool"),
+    ("misc.wgsl", "relu"),
+    ("misc.wgsl", "lrn"),
+    ("misc.wgsl", "copy_channels"),
+    ("misc.wgsl", "softmax"),
+    ("fc.wgsl", "fc"),
+];
+
+fn pipeline_index(entry: &str) -> usize {
+    PIPELINES.iter().position(|(_, e)| *e == entry).expect("known entry point")
+}
+
+/// Workgroups for `n` invocations of 64, spread over y past the 65535 limit of one dimension.
+fn groups_1d(n: usize) -> (u32, u32) {
+    let g = n.div_ceil(64).max(1);
+    (g.min(65535) as u32, g.div_ceil(65535) as u32)
+}
+
+impl GpuModel {
+    pub fn adapter(&self) -> &str {
+        &self.gpu.adapter
+    }
+
+    pub fn new(gpu: Gpu, graph: &Graph) -> Result<GpuModel> {
+        let device = &gpu.device;
+        let limits = device.limits();
+        let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let pipelines: Vec<wgpu::ComputePipeline> = PIPELINES
+            .iter()
+            .map(|(file, entry)| {
+                let src = SHADERS.iter().find(|(f, _)| f == file).unwrap().1;
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(file),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+
+        let mut buffers: Vec<wgpu::Buffer> = Vec::new();
+        let mut slots: Vec<Option<Slot>> = vec![None; graph.values.len()];
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let new_buffer = |buffers: &mut Vec<wgpu::Buffer>, elems: usize, label: &str| -> Result<usize> {
+            let size = (elems.max(1) * 4) as u64;
+            if size > max_binding {
+                return Err(GpuError(format!("{label}: {size} bytes exceed this device's {max_binding}-byte storage binding")));
+            }
+            buffers.push(device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: storage, mapped_at_creation: false }));
+            Ok(buffers.len() - 1)
+        };
+        let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
+            let contents: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
+            buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }));
+            buffers.len() - 1
+        };
+        let numel = |v: ValueId| graph.shape(v).iter().product::<usize>();
+        let consumers = graph.consumers();
+        let producers = graph.producers();
+        let writes_slices = |op: &Op| matches!(op, Op::Conv { .. } | Op::MaxPool { .. } | Op::AveragePool { .. } | Op::GlobalAveragePool);
+
+        // Concatenations first: each gets its buffer, and each input that only the Concat reads
+        // and that a slice-writing kernel produces becomes a channel slice of it.
+        slots[graph.input] = Some(Slot { buffer: new_buffer(&mut buffers, numel(graph.input), "input")?, channel_offset: 0 });
+        for node in &graph.nodes {
+            if !(matches!(node.op, Op::Concat { axis: 1 }) && graph.shape(node.output).len() == 4) {
+                continue;
+            }
+            let buffer = new_buffer(&mut buffers, numel(node.output), &graph.value(node.output).name)?;
+            slots[node.output] = Some(Slot { buffer, channel_offset: 0 });
+            let mut offset = 0;
+            for &inp in &node.inputs {
+                let sole = consumers[inp].len() == 1 && !graph.outputs.contains(&inp);
+                let producer_ok = producers[inp].is_some_and(|p| writes_slices(&graph.nodes[p].op));
+                if sole && producer_ok && slots[inp].is_none() {
+                    slots[inp] = Some(Slot { buffer, channel_offset: offset });
+                }
+                offset += graph.shape(inp)[1];
+            }
+        }
+        // Then every other output: Reshape/Identity alias their input, the rest get a buffer.
+        for node in &graph.nodes {
+            if slots[node.output].is_some() {
+                continue;
+            }
+            let alias = match &node.op {
+                Op::Reshape | Op::Identity => slots[node.inputs[0]].filter(|s| s.channel_offset == 0),
+                _ => None,
+            };
+            let slot = match alias {
+                Some(s) => s,
+                None => Slot { buffer: new_buffer(&mut buffers, numel(node.output), &graph.value(node.output).name)?, channel_offset: 0 },
+            };
+            slots[node.output] = Some(slot);
+        }
+
+        let mut uniforms = Vec::new();
+        let mut steps = Vec::new();
+        let mut weight_cache: HashMap<ValueId, usize> = HashMap::new();
+        let dummy = upload(&mut buffers, &[0.0], "no bias");
+        for node in &graph.nodes {
+            let fail = |msg: String| GpuError(format!("node '{}' ({}): {msg}", node.name, node.op_type));
+            let out = slots[node.output].ok_or_else(|| fail("output has no buffer".into()))?;
+            let x = node.inputs.first().and_then(|&i| if graph.value(i).is_const { None } else { slots[i] });
+            let mut weight = |v: ValueId, buffers: &mut Vec<wgpu::Buffer>| -> Result<usize> {
+                if let Some(&b) = weight_cache.get(&v) {
+                    return Ok(b);
+                }
+                let t = graph.const_data(v).map_err(|e| fail(e.to_string()))?;
+                if (t.len() * 4) as u64 > max_binding {
+                    return Err(fail(format!("weight of {} bytes exceeds one storage binding", t.len() * 4)));
+                }
+                let b = upload(buffers, &t.data, &graph.value(v).name);
+                weight_cache.insert(v, b);
+                Ok(b)
+            };
+            let mut add_step = |pipeline: usize, entries: Vec<usize>, params: &[u8], groups: (u32, u32), buffers: &Vec<wgpu::Buffer>| {
+                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&node.name),
+                    contents: params,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let layout = pipelines[pipeline].get_bind_group_layout(0);
+                let mut e: Vec<wgpu::BindGroupEntry> =
+                    entries.iter().enumerate().map(|(i, &b)| wgpu::BindGroupEntry { binding: i as u32, resource: buffers[b].as_entire_binding() }).collect();
+                e.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource: ub.as_entire_binding() });
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&node.name), layout: &layout, entries: &e });
+                uniforms.push(ub);
+                steps.push(Step { pipeline, bind_group, groups });
+            };
+            let out_shape = graph.shape(node.output).to_vec();
+            match &node.op {
+                Op::Conv { window, group, relu } => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let s = graph.shape(node.inputs[0]);
+                    let w = weight(node.inputs[1], &mut buffers)?;
+                    let (bias, has_bias) = match node.inputs.get(2) {
+                        Some(&b) => (weight(b, &mut buffers)?, 1),
+                        None => (dummy, 0),
+                    };
+                    let p = ConvParams {
+                        c_in: s[1] as u32, h: s[2] as u32, w: s[3] as u32, m: out_shape[1] as u32,
+                        oh: out_shape[2] as u32, ow: out_shape[3] as u32, kh: window.kernel[0] as u32, kw: window.kernel[1] as u32,
+                        sh: window.strides[0] as u32, sw: window.strides[1] as u32, pt: window.pads[0] as u32, pl: window.pads[1] as u32,
+                        dh: window.dilations[0] as u32, dw: window.dilations[1] as u32, group: *group as u32, relu: *relu as u32,
+                        out_c_total: 0, out_c_offset: out.channel_offset as u32, has_bias, _pad: 0,
+                    };
+                    let npix = out_shape[2] * out_shape[3];
+                    let (pipe, groups) = if *group == 1 {
+                        (pipeline_index("conv_tiled"), (npix.div_ceil(16) as u32, out_shape[1].div_ceil(16) as u32))
+                    } else {
+                        (pipeline_index("conv_grouped"), groups_1d(npix * out_shape[1]))
+                    };
+                    add_step(pipe, vec![x.buffer, w, bias, out.buffer], bytemuck::bytes_of(&p), groups, &buffers);
+                }
+                Op::MaxPool { .. } | Op::AveragePool { .. } | Op::GlobalAveragePool => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let s = graph.shape(node.inputs[0]);
+                    let w = window_or_global(&node.op, s);
+                    let count_include_pad = matches!(node.op, Op::AveragePool { count_include_pad: true, .. });
+                    let p = PoolParams {
+                        c: s[1] as u32, h: s[2] as u32, w: s[3] as u32, oh: out_shape[2] as u32,
+                        ow: out_shape[3] as u32, kh: w.kernel[0] as u32, kw: w.kernel[1] as u32, sh: w.strides[0] as u32,
+                        sw: w.strides[1] as u32, pt: w.pads[0] as u32, pl: w.pads[1] as u32, pb: w.pads[2] as u32,
+                        pr: w.pads[3] as u32, dh: w.dilations[0] as u32, dw: w.dilations[1] as u32, count_include_pad: count_include_pad as u32,
+                        out_c_total: 0, out_c_offset: out.channel_offset as u32, _p0: 0, _p1: 0,
+                    };
+                    let (entry, n) = match node.op {
+                        Op::MaxPool { .. } => ("max_pool", out_shape.iter().product::<usize>()),
+                        Op::AveragePool { .. } => ("avg_pool", out_shape.iter().product()),
+                        _ => ("global_avg_pool", s[1]),
+                    };
+                    add_step(pipeline_index(entry), vec![x.buffer, out.buffer], bytemuck::bytes_of(&p), groups_1d(n), &buffers);
+                }
+                Op::Relu | Op::Lrn { .. } => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let s = graph.shape(node.inputs[0]);
+                    let n: usize = s.iter().product();
+                    let mut p = MiscParams { n: n as u32, ..Default::default() };
+                    let entry = if let Op::Lrn { size, alpha, beta, bias } = node.op {
+                        p.c = s[1] as u32;
+                        p.plane = (s[2] * s[3]) as u32;
+                        p.size = size as u32;
+                        p.alpha = alpha;
+                        p.beta = beta;
+                        p.bias = bias;
+                        "lrn"
+                    } else {
+                        "relu"
+                    };
+                    add_step(pipeline_index(entry), vec![x.buffer, out.buffer], bytemuck::bytes_of(&p), groups_1d(n), &buffers);
+                }
+                Op::Concat { axis } => {
+                    if *axis != 1 || out_shape.len() != 4 {
+                        return Err(fail("only channel concatenation of 4-D maps runs on the GPU".into()));
+                    }
+                    let plane = out_shape[2] * out_shape[3];
+                    let mut offset = 0;
+                    for &inp in &node.inputs {
+                        let src = slots[inp].ok_or_else(|| fail("input has no buffer".into()))?;
+                        let c = graph.shape(inp)[1];
+                        let in_place = src.buffer == out.buffer && src.channel_offset == offset;
+                        if !in_place {
+                            let p = MiscParams { n: (c * plane) as u32, plane: plane as u32, out_c_offset: offset as u32, ..Default::default() };
+                            add_step(pipeline_index("copy_channels"), vec![src.buffer, out.buffer], bytemuck::bytes_of(&p), groups_1d(c * plane), &buffers);
+                        }
+                        offset += c;
+                    }
+                }
+                Op::Reshape | Op::Identity => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    if x.buffer != out.buffer {
+                        let n = numel(node.output);
+                        let p = MiscParams { n: n as u32, plane: n as u32, ..Default::default() };
+                        add_step(pipeline_index("copy_channels"), vec![x.buffer, out.buffer], bytemuck::bytes_of(&p), groups_1d(n), &buffers);
+                    }
+                }
+                Op::Softmax { axis, coerce_2d } => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let s = graph.shape(node.inputs[0]);
+                    let inner: usize = s[*axis + 1..].iter().product();
+                    if !*coerce_2d && inner != 1 {
+                        return Err(fail("softmax over an inner axis is not on the GPU yet".into()));
+                    }
+                    let row_len: usize = s[*axis..].iter().product();
+                    let rows = numel(node.output) / row_len.max(1);
+                    let p = MiscParams { rows: rows as u32, row_len: row_len as u32, ..Default::default() };
+                    add_step(pipeline_index("softmax"), vec![x.buffer, out.buffer], bytemuck::bytes_of(&p), (rows as u32, 1), &buffers);
+                }
+                Op::Gemm { alpha, beta, trans_a: false, trans_b, relu } if graph.shape(node.inputs[0])[0] == 1 && graph.value(node.inputs[1]).is_const => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let wt = graph.const_data(node.inputs[1]).map_err(|e| fail(e.to_string()))?;
+                    let (k, n) = if *trans_b { (wt.shape[1], wt.shape[0]) } else { (wt.shape[0], wt.shape[1]) };
+                    // Rows of W as [N, K]: the file's layout when transB=1, else a transposed copy.
+                    let rows_nk: std::borrow::Cow<[f32]> = if *trans_b {
+                        std::borrow::Cow::Borrowed(&wt.data[..])
+                    } else {
+                        let mut t = vec![0.0; n * k];
+                        for kk in 0..k {
+                            for j in 0..n {
+                                t[j * k + kk] = wt.data[kk * n + j];
+                            }
+                        }
+                        std::borrow::Cow::Owned(t)
+                    };
+                    let (bias, has_bias) = match node.inputs.get(2) {
+                        Some(&c) => {
+                            let c = graph.const_data(c).map_err(|e| fail(e.to_string()))?;
+                            let scaled: Vec<f32> = if c.len() == n {
+                                c.data.iter().map(|v| v * beta).collect()
+                            } else if c.len() == 1 {
+                                vec![c.data[0] * beta; n]
+                            } else {
+                                return Err(fail(format!("Gemm C {:?} is not per-output", c.shape)));
+                            };
+                            (upload(&mut buffers, &scaled, "fc bias"), 1)
+                        }
+                        None => (dummy, 0),
+                    };
+                    // Split the weight into row chunks that fit one storage binding.
+                    let rows_per_chunk = ((max_binding / 4) as usize / k.max(1)).clamp(1, n);
+                    for n0 in (0..n).step_by(rows_per_chunk) {
+                        let rows = rows_per_chunk.min(n - n0);
+                        let chunk = upload(&mut buffers, &rows_nk[n0 * k..(n0 + rows) * k], &format!("{} rows {n0}..", node.name));
+                        let p = FcParams { k: k as u32, rows: rows as u32, n0: n0 as u32, relu: *relu as u32, alpha: *alpha, has_bias, _p0: 0, _p1: 0 };
+                        let groups = ((rows.min(65535)) as u32, rows.div_ceil(65535) as u32);
+                        add_step(pipeline_index("fc"), vec![x.buffer, chunk, bias, out.buffer], bytemuck::bytes_of(&p), groups, &buffers);
+                    }
+                }
+                other => return Err(fail(format!("{other:?} is not on the GPU backend yet (the CPU runs it)"))),
+            }
+        }
+        Ok(GpuModel {
+            gpu,
+            pipelines,
+            buffers,
+            slots,
+            steps,
+            input: graph.input,
+            shapes: graph.values.iter().map(|v| v.shape.clone()).collect(),
+            _uniforms: uniforms,
+        })
+    }
+
+    /// One forward pass; reads back `keep` (and nothing else).
+    pub fn run(&self, input: &Tensor, keep: &[ValueId]) -> Result<GpuRun> {
+        let dev = &self.gpu.device;
+        if input.shape != self.shapes[self.input] {
+            return Err(GpuError(format!("input has shape {:?}, the model wants {:?}", input.shape, self.shapes[self.input])));
+        }
+        let t0 = web_time_now();
+        let in_slot = self.slots[self.input].unwrap();
+        self.gpu.queue.write_buffer(&self.buffers[in_slot.buffer], 0, bytemuck::cast_slice(&input.data));
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
+            for s in &self.steps {
+                pass.set_pipeline(&self.pipelines[s.pipeline]);
+                pass.set_bind_group(0, &s.bind_group, &[]);
+                pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
+            }
+        }
+        let mut reads = Vec::new();
+        for &v in keep {
+            let slot = self.slots[v].ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
+            let shape = &self.shapes[v];
+            let n: usize = shape.iter().product();
+            let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
+            let offset = (slot.channel_offset * plane * 4) as u64;
+            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: (n.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(&self.buffers[slot.buffer], offset, &staging, 0, (n * 4) as u64);
+            reads.push((v, staging, shape.clone()));
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        for (_, staging, _) in &reads {
+            staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        }
+        dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        let mut values = HashMap::new();
+        for (v, staging, shape) in reads {
+            let data: Vec<f32> = {
+                let view = staging.slice(..).get_mapped_range().map_err(|e| GpuError(format!("cannot read back: {e}")))?;
+                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            };
+            staging.unmap();
+            values.insert(v, Tensor::new(shape, data).map_err(|e| GpuError(e.to_string()))?);
+        }
+        Ok(GpuRun { values, total_ms: web_time_now() - t0 })
+    }
+}
+
+fn window_or_global(op: &Op, s: &[usize]) -> convlens_core::graph::Window {
+    match op {
+        Op::MaxPool { window, .. } | Op::AveragePool { window, .. } => window.clone(),
+        _ => convlens_core::graph::Window { kernel: [s[2], s[3]], strides: [1, 1], pads: [0; 4], dilations: [1, 1] },
+    }
+}
+
+fn web_time_now() -> f64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<web_time::Instant> = OnceLock::new();
+    START.get_or_init(web_time::Instant::now).elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,73 @@
+//! The wgpu backend (natively: Mesa's lavapipe in CI) against onnxruntime, every layer, with
+//! the same references and tolerance as the CPU backends.
+
+use std::path::{Path, PathBuf};
+
+use convlens_core::graph::file_name_for;
+use convlens_core::tensor::rel_error;
+use convlens_core::Tensor;
+
+/// GPU vs onnxruntime per layer, relative to the layer's scale. The GPU sums in another order
+/// and lavapipe's exp/pow differ from libm in the last bits: same budget as the CPU paths.
+const GPU_LAYER_TOL: f32 = 1e-4;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn refs() -> PathBuf {
+    let d = std::env::var_os("CONVLENS_REFS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/refs"));
+    assert!(d.join("squeezenet1.1").is_dir(), "run python3 tests/reference/make_refs.py first");
+    d
+}
+
+fn models() -> PathBuf {
+    std::env::var_os("CONVLENS_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/models"))
+}
+
+fn load_npy(p: &Path) -> Tensor {
+    let bytes = std::fs::read(p).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    Tensor::new(shape, npy.into_vec().unwrap()).unwrap()
+}
+
+fn compare(model: &Path, case: &Path) -> usize {
+    let graph = convlens_core::onnx::import(&std::fs::read(model).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let x = load_npy(&case.join("input.npy"));
+    let keep: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
+    let out = gpu.run(&x, &keep).unwrap();
+    let mut compared = 0;
+    for node in &graph.nodes {
+        let name = &graph.value(node.output).name;
+        let path = case.join(format!("{}.npy", file_name_for(name)));
+        if !path.exists() {
+            continue;
+        }
+        let want = load_npy(&path);
+        let got = &out.values[&node.output];
+        let err = rel_error(&got.data, &want.data);
+        assert!(err <= GPU_LAYER_TOL, "{} on {}: layer {name} off by {err:e}", gpu.adapter(), model.display());
+        compared += 1;
+    }
+    compared
+}
+
+#[test]
+fn squeezenet_every_layer_on_the_gpu() {
+    let n = compare(&models().join("squeezenet1.1.onnx"), &refs().join("squeezenet1.1/seeded"));
+    assert!(n >= 35, "{n}");
+}
+
+#[test]
+fn googlenet_every_layer_on_the_gpu() {
+    let n = compare(&models().join("googlenet-synthetic.onnx"), &refs().join("googlenet-synthetic/seeded"));
+    assert!(n >= 80, "{n}");
+}
+
+#[test]
+fn vgg16_every_layer_on_the_gpu() {
+    let n = compare(&refs().join("vgg16-seeded.onnx"), &refs().join("vgg16-seeded/seeded"));
+    assert!(n >= 23, "{n}");
+}
