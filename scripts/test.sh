@@ -12,12 +12,14 @@ step "toolchain"
 ensure_rust_targets wasm32-unknown-unknown wasm32-wasip1
 ensure_python_deps
 ensure_node
+ensure_apt mesa-vulkan-drivers   # lavapipe: the wgpu backend's tests run on it
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 step "onnxruntime references"
 make_references
 
 step "native tests (release: the scalar oracle runs whole networks)"
-cargo test --release -p convlens-core -p convlens-cli
+cargo test --release -p convlens-core -p convlens-cli -p convlens-gpu
 
 step "core builds for the browser (wasm32 + simd128)"
 cargo build --release -p convlens-core --target wasm32-unknown-unknown

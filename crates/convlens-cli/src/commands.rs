@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use convlens_core::analytics::analyze;
-use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep};
+use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
 use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::{file_name_for, Graph, OutputKind};
 use convlens_core::preprocess::Fit;
@@ -15,13 +15,48 @@ use serde_json::json;
 
 use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
 
-fn backend(kind: BackendArg, graph: &Graph) -> Result<Box<dyn Backend>> {
+/// A CPU backend run layer by layer, or the whole graph on the GPU.
+enum Engine {
+    Cpu(Box<dyn Backend>),
+    Gpu(convlens_gpu::GpuModel),
+}
+
+impl Engine {
+    fn name(&self) -> String {
+        match self {
+            Engine::Cpu(b) => b.name(),
+            Engine::Gpu(g) => format!("WebGPU/wgpu on {}", g.adapter()),
+        }
+    }
+
+    /// One forward pass keeping `keep` (plus the outputs). The GPU has no per-layer times.
+    fn forward(&mut self, graph: &Graph, x: &Tensor, keep: &Keep) -> Result<RunOutput> {
+        match self {
+            Engine::Cpu(b) => Ok(run(graph, b.as_mut(), x, keep, &mut |_, _| {})?),
+            Engine::Gpu(g) => {
+                let mut ids: Vec<usize> = graph.outputs.clone();
+                match keep {
+                    Keep::All => ids.extend(graph.nodes.iter().map(|n| n.output)),
+                    Keep::Outputs => {}
+                    Keep::These(v) => ids.extend(v.iter().copied()),
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                let r = g.run(x, &ids)?;
+                Ok(RunOutput { values: r.values, node_ms: Vec::new(), total_ms: r.total_ms })
+            }
+        }
+    }
+}
+
+fn backend(kind: BackendArg, graph: &Graph) -> Result<Engine> {
     let k = match kind {
         BackendArg::Ref => CpuKind::Reference,
         BackendArg::Gemm => CpuKind::Gemm,
         BackendArg::Cpu => CpuKind::Simd,
+        BackendArg::Webgpu => return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph)?)),
     };
-    Ok(cpu_backend(k, graph)?)
+    Ok(Engine::Cpu(cpu_backend(k, graph)?))
 }
 
 fn input_side(graph: &Graph) -> Result<usize> {
@@ -54,7 +89,7 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
         let result = (|| -> Result<()> {
             let img = images::load_rgb(path)?;
             let (x, _) = images::to_input(&img, side, fit, &graph.preprocess)?;
-            let out = run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
+            let out = be.forward(&graph, &x, &Keep::Outputs)?;
             let mut probs = out.get(graph.outputs[0]).ok_or_else(|| anyhow!("no output"))?.data.clone();
             if kind_out == OutputKind::Logits {
                 softmax_in_place(&mut probs);
@@ -217,7 +252,7 @@ pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) ->
     let graph = models::load(args)?;
     let x = npy::read(input)?;
     let mut be = backend(kind, &graph)?;
-    let out = run(&graph, be.as_mut(), &x, &Keep::All, &mut |_, _| {})?;
+    let out = be.forward(&graph, &x, &Keep::All)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for node in &graph.nodes {
         let t = out.get(node.output).ok_or_else(|| anyhow!("{} was not kept", node.name))?;
@@ -239,7 +274,7 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let img = images::load_rgb(image_path)?;
     let (x, _) = images::to_input(&img, input_side(&graph)?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
     let mut be = backend(BackendArg::Cpu, &graph)?;
-    let out = run(&graph, be.as_mut(), &x, &Keep::These(vec![value]), &mut |_, _| {})?;
+    let out = be.forward(&graph, &x, &Keep::These(vec![value]))?;
     let t: &Tensor = out.get(value).ok_or_else(|| anyhow!("layer output not kept"))?;
     let cols = (c as f64).sqrt().ceil() as usize;
     let rows = c.div_ceil(cols);
@@ -277,11 +312,11 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
     let n: usize = graph.shape(graph.input).iter().product();
     // A fixed, image-like input: smooth values in the range preprocessing gives.
     let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
-    run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?; // warm-up
+    be.forward(&graph, &x, &Keep::Outputs)?; // warm-up
     let mut times = Vec::new();
     let mut layer_ms = vec![0.0; graph.nodes.len()];
     for _ in 0..runs.max(1) {
-        let out = run(&graph, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {})?;
+        let out = be.forward(&graph, &x, &Keep::Outputs)?;
         times.push(out.total_ms);
         for (a, b) in layer_ms.iter_mut().zip(&out.node_ms) {
             *a += b / runs.max(1) as f64;

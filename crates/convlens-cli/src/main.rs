@@ -25,6 +25,8 @@ pub enum BackendArg {
     Gemm,
     /// Packed GEMM with SIMD (AVX2+FMA when the CPU has it), Winograd for 3x3 stride-1 convs
     Cpu,
+    /// WGSL kernels through wgpu on the best Vulkan adapter (lavapipe when there is no GPU)
+    Webgpu,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -185,3 +185,20 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn webgpu_backend_gives_the_cpu_answer() {
+    let photo = images().join("red_panda.jpg");
+    let top = |backend: &str| -> serde_json::Value {
+        let o = convlens(&["classify", "--model", "squeezenet", "--json", "--backend", backend, photo.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["top"].clone()
+    };
+    let (gpu, cpu) = (top("webgpu"), top("cpu"));
+    for i in 0..5 {
+        assert_eq!(gpu[i]["index"], cpu[i]["index"]);
+        let (a, b) = (gpu[i]["prob"].as_f64().unwrap(), cpu[i]["prob"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}

@@ -100,9 +100,17 @@ impl GpuModel {
     }
 
     pub fn new(gpu: Gpu, graph: &Graph) -> Result<GpuModel> {
+        Self::with_binding_limit(gpu, graph, None)
+    }
+
+    /// As `new`, with storage bindings capped at `limit` bytes (below the device's own): how
+    /// tests make a small model split its fully connected weights the way VGG16's fc6 must
+    /// on a browser's default 128 MiB binding limit.
+    pub fn with_binding_limit(gpu: Gpu, graph: &Graph, limit: Option<u64>) -> Result<GpuModel> {
         let device = &gpu.device;
         let limits = device.limits();
-        let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let device_max = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let max_binding = limit.map_or(device_max, |l| l.min(device_max));
         let pipelines: Vec<wgpu::ComputePipeline> = PIPELINES
             .iter()
             .map(|(file, entry)| {
