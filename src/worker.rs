@@ -1,7 +1,7 @@
 //! The inference worker: owns the model and the last run's activations, so the UI thread
 //! never blocks on import or inference and only receives what it shows.
 
-use convlens_core::analytics::analyze;
+use convlens_core::analytics::{analyze, human_count};
 use convlens_core::archs::{self, Weights};
 use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
 use convlens_core::graph::structure::{detect, display_name};
@@ -29,15 +29,6 @@ struct Loaded {
     last: Option<RunOutput>,
 }
 
-fn fmt_count(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.2} G", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1} K", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
-
 /// The seed's lessons, from this model's own numbers where it has them.
 fn lessons_for(graph: &Graph, stats: &convlens_core::analytics::ModelStats) -> Vec<Lesson> {
     let mut out = Vec::new();
@@ -46,8 +37,8 @@ fn lessons_for(graph: &Graph, stats: &convlens_core::analytics::ModelStats) -> V
             title: format!("{} holds {:.1}% of the parameters", l.layer, 100.0 * l.params as f64 / l.total as f64),
             detail: format!(
                 "{} of {} parameters sit in one layer. In VGG16 that layer is fc6 (7x7x512 inputs x 4096 outputs): fully connected layers on a spatial map are where the weights go.",
-                fmt_count(l.params),
-                fmt_count(l.total)
+                human_count(l.params),
+                human_count(l.total)
             ),
         });
     }
@@ -62,7 +53,7 @@ fn lessons_for(graph: &Graph, stats: &convlens_core::analytics::ModelStats) -> V
     }
     if let (Ok(n), Ok(b)) = (lessons::lecture_inception(false), lessons::lecture_inception(true)) {
         out.push(Lesson {
-            title: format!("1x1 bottlenecks cut an Inception module from {}MACs to {}MACs", fmt_count(n.macs), fmt_count(b.macs)),
+            title: format!("1x1 bottlenecks cut an Inception module from {}MACs to {}MACs", human_count(n.macs), human_count(b.macs)),
             detail: format!(
                 "The lecture's module on 28x28x256 (1x1 128, 3x3 192, 5x5 96, pool) costs {} multiply-adds and outputs depth {}; 64-channel 1x1 reductions before the 3x3 and 5x5 and after the pool bring it to {} and depth {}.",
                 n.macs, n.output_depth, b.macs, b.output_depth
@@ -78,8 +69,8 @@ fn lessons_for(graph: &Graph, stats: &convlens_core::analytics::ModelStats) -> V
                 p.map[1],
                 p.map[2],
                 p.map[0],
-                fmt_count(p.classifier_weights),
-                fmt_count(p.fc_instead_weights)
+                human_count(p.classifier_weights),
+                human_count(p.fc_instead_weights)
             ),
         });
     }

@@ -6,15 +6,7 @@ pub mod feature_grid;
 pub mod layer_list;
 pub mod top5;
 
-/// 1234567 -> "1.23 M".
-pub fn count(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.2} G", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.2} M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1} K", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
+pub use convlens_core::analytics::human_count as count;
 
 pub fn bytes(n: u64) -> String {
     match n {

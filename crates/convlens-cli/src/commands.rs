@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use convlens_core::analytics::analyze;
+use convlens_core::analytics::{analyze, human_count};
 use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
 use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::{file_name_for, Graph, OutputKind};
@@ -128,15 +128,6 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
     Ok(())
 }
 
-fn human(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.2}G", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.2}M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1}K", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
-
 pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
     let graph = models::for_analytics(spec)?;
     let stats = analyze(&graph);
@@ -202,9 +193,9 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
             display_name(&graph, l.node),
             l.op_type,
             format!("{:?}", &l.output_shape[1..]),
-            human(l.params),
-            human(l.macs),
-            format!("{}B", human(l.activation_bytes)),
+            human_count(l.params),
+            human_count(l.macs),
+            format!("{}B", human_count(l.activation_bytes)),
             rf
         );
     }
@@ -212,14 +203,14 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         "total: {} parameters ({} MB of f32 weights), {} multiply-adds, {} MB of activations if every layer is kept",
         stats.params,
         stats.weight_bytes / 1_000_000,
-        human(stats.macs),
+        human_count(stats.macs),
         stats.activation_bytes / 1_000_000
     );
     for m in &structure.modules {
         let parts: Vec<String> = m
             .branches
             .iter()
-            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human(b.nodes.iter().map(|&n| stats.layers[n].macs).sum())))
+            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human_count(b.nodes.iter().map(|&n| stats.layers[n].macs).sum())))
             .collect();
         println!("module {} ({:?}): {}", m.name, m.kind, parts.join(" | "));
     }

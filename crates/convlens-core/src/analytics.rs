@@ -74,6 +74,16 @@ impl ModelStats {
     }
 }
 
+/// 1234567 -> "1.2 M": counts of parameters and multiply-adds as the CLI and the app print them.
+pub fn human_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} G", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} K", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
 pub fn analyze(graph: &Graph) -> ModelStats {
     let mut rf = vec![ReceptiveField::INPUT; graph.values.len()];
     let mut counted: HashSet<usize> = HashSet::new();

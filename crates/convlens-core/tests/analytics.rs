@@ -111,3 +111,12 @@ fn average_pooling_replaces_a_huge_fc() {
     assert_eq!(sq.classifier_weights, 512 * 1000);
     assert!(lessons::pooling_vs_fc(&vgg16(Weights::None).unwrap()).is_none(), "VGG16 has no pooling before its FCs");
 }
+
+#[test]
+fn counts_print_as_people_read_them() {
+    use convlens_core::analytics::human_count;
+    assert_eq!(human_count(854_196_224), "854.2 M");
+    assert_eq!(human_count(15_470_264_320), "15.47 G");
+    assert_eq!(human_count(1_728), "1.7 K");
+    assert_eq!(human_count(64), "64");
+}
