@@ -87,6 +87,9 @@ pub struct App {
     error: Option<String>,
     pending_url: UrlState,
     webgpu_note: String,
+    /// The backend the worker reported; WebGPU unless unavailable or `?backend=cpu`.
+    backend: Option<String>,
+    want_webgpu: bool,
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
 }
 
@@ -216,17 +219,6 @@ impl App {
             });
         }
     }
-
-    fn webgpu_note() -> String {
-        let has_gpu = web_sys::window()
-            .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
-            .unwrap_or(false);
-        if has_gpu {
-            "WebGPU is available in this browser, but this build runs inference on the CPU (the WebGPU backend is not in it yet)".into()
-        } else {
-            "WebGPU unavailable in this browser (no navigator.gpu); running on the CPU".into()
-        }
-    }
 }
 
 impl Component for App {
@@ -278,7 +270,9 @@ impl Component for App {
             frame_t0: 0.0,
             fps: 0.0,
             error: None,
-            webgpu_note: Self::webgpu_note(),
+            webgpu_note: "checking for WebGPU…".into(),
+            backend: None,
+            want_webgpu: url_state::read_backend().as_deref() != Some("cpu"),
             pending_url: pending_url.clone(),
             _paste: Some(paste),
         };
@@ -336,6 +330,10 @@ impl Component for App {
                 }
                 self.branch_maps = maps.into_iter().map(Rc::new).collect();
             }
+            Msg::Worker(FromWorker::Backend { name, reason }) => {
+                self.backend = Some(name);
+                self.webgpu_note = reason;
+            }
             Msg::Worker(FromWorker::Error(e)) => {
                 self.running = false;
                 self.progress = None;
@@ -363,13 +361,13 @@ impl Component for App {
                 self.confirm_vgg = false;
                 self.status = Some(format!("Building {} with seeded random weights…", self.model));
                 self.weights_note = "UNTRAINED: built-in architecture with seeded random weights".into();
-                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.clone() });
+                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.clone(), webgpu: self.want_webgpu });
             }
             Msg::ModelBytes { name, bytes, note } => {
                 self.status = Some(format!("Importing {name} ({})…", bytes_len(&bytes)));
                 self.download = None;
                 self.weights_note = note;
-                self.bridge.send(ToWorker::LoadOnnx { name, bytes });
+                self.bridge.send(ToWorker::LoadOnnx { name, bytes, webgpu: self.want_webgpu });
             }
             Msg::DownloadProgress(got, total) => self.download = Some((got, total)),
             Msg::LoadFailed { arch, error } => {
@@ -546,7 +544,7 @@ impl Component for App {
         let summary = self.summary.clone();
         let layer = self.selected.and_then(|i| summary.as_ref().map(|s| s.layers[i].clone()));
         let module = layer.as_ref().and_then(|l| l.module).and_then(|m| summary.as_ref().map(|s| s.modules[m].clone()));
-        let backend = self.run.as_ref().map(|r| r.backend.clone()).or_else(|| summary.as_ref().map(|s| s.backend.clone()));
+        let backend = self.run.as_ref().map(|r| r.backend.clone()).or_else(|| self.backend.clone());
         html! {
             <div class={classes!("app", if self.dark { "dark" } else { "light" })} {ondragover} {ondrop} onkeydown={onkey} tabindex="0">
                 <header class="top">
@@ -583,7 +581,7 @@ impl Component for App {
                         }
                     </span>
                     <span class="badge" data-testid="backend-badge" title={self.webgpu_note.clone()}>
-                        { backend.unwrap_or_else(|| "CPU".into()) }
+                        { backend.unwrap_or_else(|| "loading…".into()) }
                         <span class="why">{ format!(" · {}", self.webgpu_note) }</span>
                     </span>
                     <button class="theme" aria-label="switch theme" onclick={link.callback(|_| Msg::ToggleTheme)}>{ if self.dark { "☀" } else { "☾" } }</button>

@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Import an .onnx file's bytes.
-    LoadOnnx { name: String, bytes: Vec<u8> },
+    /// Import an .onnx file's bytes; `webgpu`: also plan it on WebGPU when the browser has it.
+    LoadOnnx { name: String, bytes: Vec<u8>, webgpu: bool },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
-    LoadUntrained { arch: String },
+    LoadUntrained { arch: String, webgpu: bool },
     /// Run on an input_side x input_side RGB8 image (already resized and cropped).
     Run { rgb: Vec<u8> },
     /// Send the last run's activation of these layers (node indices).
@@ -20,6 +20,8 @@ pub enum FromWorker {
     Progress { done: usize, total: usize },
     Ran(RunSummary),
     Maps(Vec<LayerMaps>),
+    /// Which backend runs the model from now on, and why (e.g. why not WebGPU).
+    Backend { name: String, reason: String },
     Error(String),
 }
 

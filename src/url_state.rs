@@ -49,3 +49,8 @@ pub fn write(s: &UrlState) {
         let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
 }
+
+/// `?backend=cpu|webgpu`: force a backend (default: WebGPU where the browser has it).
+pub fn read_backend() -> Option<String> {
+    params()?.get("backend")
+}

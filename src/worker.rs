@@ -8,12 +8,15 @@ use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::OutputKind;
 use convlens_core::tensor::{softmax_in_place, top_k};
 use convlens_core::{lessons, Graph, Tensor};
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use gloo::worker::{HandlerId, Worker, WorkerScope};
 
 use crate::protocol::*;
 
 pub struct InferenceWorker {
-    state: State,
+    state: Rc<RefCell<State>>,
 }
 
 /// What the worker holds between messages; separate from the gloo plumbing so the handlers
@@ -21,6 +24,8 @@ pub struct InferenceWorker {
 #[derive(Default)]
 pub struct State {
     model: Option<Loaded>,
+    /// The same model planned on WebGPU, when the browser gave an adapter; runs go there.
+    gpu: Option<Rc<convlens_gpu::GpuModel>>,
 }
 
 struct Loaded {
@@ -148,6 +153,7 @@ impl State {
             s => return Err(format!("input shape {s:?}: ConvLens needs one square RGB image input")),
         }
         self.model = None; // free the previous model before building the next
+        self.gpu = None;
         let backend = cpu_backend(CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
         let summary = summarize(&graph, &backend.name());
         self.model = Some(Loaded { graph, backend, last: None });
@@ -169,33 +175,7 @@ impl State {
             }
         })
         .map_err(|e| e.to_string())?;
-        let st = detect(&m.graph);
-        let softmax_applied = output_kind(&m.graph) == OutputKind::Logits;
-        let mut heads = Vec::new();
-        for (k, &o) in m.graph.outputs.iter().enumerate() {
-            let Some(t) = out.get(o) else { continue };
-            if t.len() < 2 {
-                continue;
-            }
-            let mut probs = t.data.clone();
-            let is_prob = (probs.iter().sum::<f32>() - 1.0).abs() < 1e-3 && probs.iter().all(|&v| v >= 0.0);
-            if !is_prob {
-                softmax_in_place(&mut probs);
-            }
-            let head = st.heads.iter().find(|h| h.output == o);
-            heads.push(HeadResult {
-                name: head.map_or_else(|| format!("output {k}"), |h| h.name.clone()),
-                auxiliary: head.is_some_and(|h| h.auxiliary),
-                top: top_k(&probs, 5),
-            });
-        }
-        let summary = RunSummary {
-            heads,
-            layer_ms: out.node_ms.clone(),
-            total_ms: out.total_ms,
-            backend: m.backend.name(),
-            softmax_applied,
-        };
+        let summary = summarize_run(&m.graph, &out, m.backend.name());
         m.last = Some(out);
         Ok(summary)
     }
@@ -215,14 +195,39 @@ impl State {
     }
 }
 
-/// Answers one message; `progress` carries interim messages (run progress) before the answer.
+/// Top-5 of every head of a finished run, and its timings.
+fn summarize_run(graph: &Graph, out: &RunOutput, backend: String) -> RunSummary {
+    let st = detect(graph);
+    let softmax_applied = output_kind(graph) == OutputKind::Logits;
+    let mut heads = Vec::new();
+    for (k, &o) in graph.outputs.iter().enumerate() {
+        let Some(t) = out.get(o) else { continue };
+        if t.len() < 2 {
+            continue;
+        }
+        let mut probs = t.data.clone();
+        let is_prob = (probs.iter().sum::<f32>() - 1.0).abs() < 1e-3 && probs.iter().all(|&v| v >= 0.0);
+        if !is_prob {
+            softmax_in_place(&mut probs);
+        }
+        let head = st.heads.iter().find(|h| h.output == o);
+        heads.push(HeadResult {
+            name: head.map_or_else(|| format!("output {k}"), |h| h.name.clone()),
+            auxiliary: head.is_some_and(|h| h.auxiliary),
+            top: top_k(&probs, 5),
+        });
+    }
+    RunSummary { heads, layer_ms: out.node_ms.clone(), total_ms: out.total_ms, backend, softmax_applied }
+}
+
+/// Answers one message on the CPU; `progress` carries interim messages before the answer.
 pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWorker)) -> FromWorker {
     let reply = match msg {
-        ToWorker::LoadOnnx { name, bytes } => convlens_core::onnx::import(&bytes, &name)
+        ToWorker::LoadOnnx { name, bytes, .. } => convlens_core::onnx::import(&bytes, &name)
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|g| state.load(g))
             .map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::LoadUntrained { arch } => archs::builtin(&arch, Weights::Seeded(1))
+        ToWorker::LoadUntrained { arch, .. } => archs::builtin(&arch, Weights::Seeded(1))
             .map_err(|e| e.to_string())
             .and_then(|g| state.load(g))
             .map(|s| FromWorker::Loaded(Box::new(s))),
@@ -232,19 +237,95 @@ pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWor
     reply.unwrap_or_else(FromWorker::Error)
 }
 
+/// Plans the loaded model on WebGPU; on any failure the CPU stays in charge and says why.
+async fn plan_gpu(state: Rc<RefCell<State>>) -> FromWorker {
+    let Some(graph) = state.borrow().model.as_ref().map(|m| m.graph.clone()) else {
+        return FromWorker::Error("no model loaded".into());
+    };
+    let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
+    let has_gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .ok()
+        .and_then(|n| js_sys::Reflect::has(&n, &"gpu".into()).ok())
+        .unwrap_or(false);
+    if !has_gpu {
+        return FromWorker::Backend { name: cpu, reason: "WebGPU unavailable in this browser (no navigator.gpu)".into() };
+    }
+    match convlens_gpu::Gpu::new().await.and_then(|g| convlens_gpu::GpuModel::new(g, &graph)) {
+        Ok(model) => {
+            let name = format!("WebGPU ({})", model.adapter());
+            state.borrow_mut().gpu = Some(Rc::new(model));
+            FromWorker::Backend { name, reason: "WebGPU available: the whole network runs on it".into() }
+        }
+        Err(e) => FromWorker::Backend { name: cpu, reason: format!("WebGPU unavailable: {e}") },
+    }
+}
+
+/// A forward pass on WebGPU, every layer read back for the explorer; on failure (device lost,
+/// out of memory) the CPU takes over for this and later runs, and says so.
+async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb: Vec<u8>, reply: impl Fn(FromWorker)) {
+    let prepared = {
+        let s = state.borrow();
+        s.model.as_ref().map(|m| {
+            let side = m.graph.shape(m.graph.input)[2];
+            let keep: Vec<usize> = m.graph.outputs.iter().copied().chain(m.graph.nodes.iter().map(|n| n.output)).collect();
+            convlens_core::preprocess::to_tensor(&rgb, side, &m.graph.preprocess).map(|x| (x, keep))
+        })
+    };
+    let (x, keep) = match prepared {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return reply(FromWorker::Error(e.to_string())),
+        None => return reply(FromWorker::Error("no model loaded".into())),
+    };
+    match gpu.run_async(&x, &keep).await {
+        Ok(r) => {
+            let mut s = state.borrow_mut();
+            let Some(m) = s.model.as_mut() else { return };
+            let out = RunOutput { values: r.values, node_ms: Vec::new(), total_ms: r.total_ms };
+            let summary = summarize_run(&m.graph, &out, format!("WebGPU ({})", gpu.adapter()));
+            m.last = Some(out);
+            drop(s);
+            reply(FromWorker::Ran(summary));
+        }
+        Err(e) => {
+            state.borrow_mut().gpu = None;
+            let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
+            reply(FromWorker::Backend { name: cpu, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
+            let answer = handle(&mut state.borrow_mut(), ToWorker::Run { rgb }, &mut |_| {});
+            reply(answer);
+        }
+    }
+}
+
 impl Worker for InferenceWorker {
     type Message = ();
     type Input = ToWorker;
     type Output = FromWorker;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        InferenceWorker { state: State::default() }
+        InferenceWorker { state: Rc::new(RefCell::new(State::default())) }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        let reply = handle(&mut self.state, msg, &mut |m| scope.respond(id, m));
+        let webgpu = matches!(msg, ToWorker::LoadOnnx { webgpu: true, .. } | ToWorker::LoadUntrained { webgpu: true, .. });
+        let gpu = self.state.borrow().gpu.clone();
+        if let (ToWorker::Run { rgb }, Some(gpu)) = (&msg, gpu) {
+            let (state, scope, rgb) = (self.state.clone(), scope.clone(), rgb.clone());
+            wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, move |m| scope.respond(id, m)).await });
+            return;
+        }
+        let reply = handle(&mut self.state.borrow_mut(), msg, &mut |m| scope.respond(id, m));
+        let loaded = matches!(reply, FromWorker::Loaded(_));
         scope.respond(id, reply);
+        if loaded {
+            let (state, scope) = (self.state.clone(), scope.clone());
+            if webgpu {
+                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, plan_gpu(state).await) });
+            } else {
+                let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
+                scope.respond(id, FromWorker::Backend { name: cpu, reason: "CPU chosen (?backend=cpu)".into() });
+            }
+        }
     }
 }

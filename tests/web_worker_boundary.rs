@@ -33,7 +33,7 @@ fn messages_survive_the_worker_codec() {
 #[wasm_bindgen_test]
 fn worker_loads_runs_and_sends_maps() {
     let mut state = convlens_app::worker::State::default();
-    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec() }, &mut |_| {});
+    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), webgpu: false }, &mut |_| {});
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
@@ -49,6 +49,6 @@ fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Maps(m) = roundtrip(&maps) else { panic!("{maps:?}") };
     assert_eq!(m[0].shape, summary.layers[first_conv].shape);
     assert_eq!(m[0].data.len(), m[0].shape.iter().product::<usize>());
-    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64] }, &mut |_| {});
+    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], webgpu: false }, &mut |_| {});
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

@@ -161,6 +161,23 @@ await check('the costs panel shows the seed lessons from the model', async () =>
 });
 await browser.close();
 
+await check('WebGPU (SwiftShader here) is picked when available and gives the native top-1', async () => {
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan'] });
+  const page = await openApp(b, '?model=squeezenet');
+  await page.waitForSelector('[data-testid=layer-list] button');
+  await page.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('WebGPU ('), null, { timeout: 60000 });
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+  await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('[data-testid=backend-badge]')?.innerText.startsWith('WebGPU') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  await page.waitForSelector('[data-testid=top5] li');
+  assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
+  results.webgpu_swiftshader_squeezenet_ms = await lastRunMs(page);
+  // ?backend=cpu forces the CPU and says so.
+  const cpu = await openApp(b, '?model=squeezenet&backend=cpu');
+  await cpu.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('CPU chosen'), null, { timeout: 60000 });
+  await page.screenshot({ path: join(artifacts, 'webgpu.png') });
+  await b.close();
+});
+
 await check('denied webcam: a clear message, the rest keeps working', async () => {
   const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...baseArgs, '--deny-permission-prompts'] });
   const page = await openApp(b, '?model=squeezenet');

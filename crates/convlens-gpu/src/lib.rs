@@ -9,7 +9,7 @@ mod plan;
 use std::collections::HashMap;
 
 use convlens_core::graph::ValueId;
-use convlens_core::{Graph, Tensor};
+use convlens_core::Tensor;
 
 pub use plan::GpuModel;
 
@@ -65,7 +65,9 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError(format!("cannot open the GPU device: {e}")))?;
-        Ok(Gpu { device, queue, adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type) })
+        // Browsers may hide the adapter's name; the device type still tells a CPU emulation apart.
+        let name = if info.name.is_empty() { "unnamed adapter".to_string() } else { info.name.clone() };
+        Ok(Gpu { device, queue, adapter: format!("{name}, {:?}", info.device_type) })
     }
 }
 
@@ -78,7 +80,7 @@ pub struct GpuRun {
 
 /// Plans `graph` on a new device: blocking, for native callers (CLI, tests).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_blocking(graph: &Graph) -> Result<GpuModel> {
+pub fn load_blocking(graph: &convlens_core::Graph) -> Result<GpuModel> {
     let gpu = pollster::block_on(Gpu::new())?;
     GpuModel::new(gpu, graph)
 }

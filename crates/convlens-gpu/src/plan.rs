@@ -374,8 +374,14 @@ impl GpuModel {
         })
     }
 
-    /// One forward pass; reads back `keep` (and nothing else).
+    /// One forward pass, blocking (native): reads back `keep` and nothing else.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, input: &Tensor, keep: &[ValueId]) -> Result<GpuRun> {
+        pollster::block_on(self.run_async(input, keep))
+    }
+
+    /// One forward pass; the readback is awaited (in a browser, the event loop maps buffers).
+    pub async fn run_async(&self, input: &Tensor, keep: &[ValueId]) -> Result<GpuRun> {
         let dev = &self.gpu.device;
         if input.shape != self.shapes[self.input] {
             return Err(GpuError(format!("input has shape {:?}, the model wants {:?}", input.shape, self.shapes[self.input])));
@@ -383,6 +389,8 @@ impl GpuModel {
         let t0 = web_time_now();
         let in_slot = self.slots[self.input].unwrap();
         self.gpu.queue.write_buffer(&self.buffers[in_slot.buffer], 0, bytemuck::cast_slice(&input.data));
+        // Validation errors surface here (in a browser they would only reach the console).
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
@@ -409,10 +417,24 @@ impl GpuModel {
             reads.push((v, staging, shape.clone()));
         }
         self.gpu.queue.submit([enc.finish()]);
-        for (_, staging, _) in &reads {
-            staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        if let Some(e) = scope.pop().await {
+            return Err(GpuError(format!("the GPU rejected the forward pass: {e}")));
         }
+        let mut pending = Vec::new();
+        for (_, staging, _) in &reads {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            pending.push(rx);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
         dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        for rx in pending {
+            rx.await
+                .map_err(|_| GpuError("the GPU readback was dropped (device lost?)".into()))?
+                .map_err(|e| GpuError(format!("GPU readback failed (device lost?): {e}")))?;
+        }
         let mut values = HashMap::new();
         for (v, staging, shape) in reads {
             let data: Vec<f32> = {

@@ -55,7 +55,7 @@ var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let base = wg.x * p.row_len;
-    var m = -3.4028235e38;
+    var m = -3.402823e38;
     for (var i = lid.x; i < p.row_len; i = i + 256u) { m = max(m, x[base + i]); }
     red[lid.x] = m;
     workgroupBarrier();

@@ -26,7 +26,7 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ch = i / (p.oh * p.ow);
     let oy = (i / p.ow) % p.oh;
     let ox = i % p.ow;
-    var best = -3.4028235e38;
+    var best = -3.402823e38;
     for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
         let iy = i32(oy * p.sh + ky * p.dh) - i32(p.pt);
         if (iy < 0 || iy >= i32(p.h)) { continue; }
