@@ -44,6 +44,7 @@ pub enum Msg {
     ToggleSort,
     ToggleFit,
     ToggleTheme,
+    SetBackend(String),
     Key(KeyboardEvent),
     CameraStart,
     CameraOpened(MediaStream, Vec<(String, String)>),
@@ -426,6 +427,17 @@ impl Component for App {
                 }
             }
             Msg::ToggleTheme => self.dark = !self.dark,
+            Msg::SetBackend(b) => {
+                // Reload the model so the worker plans it for the chosen backend.
+                self.want_webgpu = b != "cpu";
+                url_state::write_backend(&b);
+                let m = self.model.clone();
+                if MODELS.iter().any(|(k, _)| *k == m) {
+                    self.load_model(ctx, m);
+                } else {
+                    self.error = Some("Backend switched: open the .onnx file again to run it there.".into());
+                }
+            }
             Msg::Key(e) => {
                 let target_is_input = e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).is_some();
                 if target_is_input {
@@ -584,6 +596,13 @@ impl Component for App {
                         { backend.unwrap_or_else(|| "loading…".into()) }
                         <span class="why">{ format!(" · {}", self.webgpu_note) }</span>
                     </span>
+                    <label class="control">{ "Backend " }
+                        <select aria-label="backend" data-testid="backend-select"
+                            onchange={link.callback(|e: Event| Msg::SetBackend(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
+                            <option value="auto" selected={self.want_webgpu}>{ "WebGPU if available" }</option>
+                            <option value="cpu" selected={!self.want_webgpu}>{ "CPU (wasm SIMD)" }</option>
+                        </select>
+                    </label>
                     <button class="theme" aria-label="switch theme" onclick={link.callback(|_| Msg::ToggleTheme)}>{ if self.dark { "☀" } else { "☾" } }</button>
                 </header>
                 if let Some(e) = &self.error {

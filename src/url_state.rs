@@ -29,6 +29,15 @@ pub fn read() -> UrlState {
 
 /// Rewrites the query string in place (no reload, no history entry).
 pub fn write(s: &UrlState) {
+    write_with_backend(s, read_backend());
+}
+
+/// Sets `?backend=` (kept across other URL updates).
+pub fn write_backend(b: &str) {
+    write_with_backend(&read(), Some(b.to_string()));
+}
+
+fn write_with_backend(s: &UrlState, backend: Option<String>) {
     let Some(window) = web_sys::window() else { return };
     let Ok(p) = UrlSearchParams::new() else { return };
     if let Some(m) = &s.model {
@@ -42,6 +51,9 @@ pub fn write(s: &UrlState) {
     }
     if let Some(c) = s.channel {
         p.append("channel", &c.to_string());
+    }
+    if let Some(b) = backend.filter(|b| b != "auto") {
+        p.append("backend", &b);
     }
     let q: String = p.to_string().into();
     let url = if q.is_empty() { window.location().pathname().unwrap_or_default() } else { format!("?{q}") };

@@ -324,7 +324,7 @@ impl Worker for InferenceWorker {
                 wasm_bindgen_futures::spawn_local(async move { scope.respond(id, plan_gpu(state).await) });
             } else {
                 let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
-                scope.respond(id, FromWorker::Backend { name: cpu, reason: "CPU chosen (?backend=cpu)".into() });
+                scope.respond(id, FromWorker::Backend { name: cpu, reason: "CPU chosen (backend switch or ?backend=cpu)".into() });
             }
         }
     }

@@ -171,9 +171,10 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
   await page.waitForSelector('[data-testid=top5] li');
   assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
   results.webgpu_swiftshader_squeezenet_ms = await lastRunMs(page);
-  // ?backend=cpu forces the CPU and says so.
-  const cpu = await openApp(b, '?model=squeezenet&backend=cpu');
-  await cpu.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('CPU chosen'), null, { timeout: 60000 });
+  // The switch (and ?backend=cpu) forces the CPU and says so.
+  await page.locator('[data-testid=backend-select]').selectOption('cpu');
+  await page.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('CPU chosen'), null, { timeout: 60000 });
+  assert.match(page.url(), /backend=cpu/);
   await page.screenshot({ path: join(artifacts, 'webgpu.png') });
   await b.close();
 });

@@ -139,6 +139,13 @@ fn model_args(model: String, models_dir: Option<PathBuf>, untrained: bool) -> Mo
 }
 
 fn main() -> ExitCode {
+    // `convlens inspect vgg16 | head` should stop quietly, as other Unix tools do, instead of
+    // panicking on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Classify { model, backend, top, json, fit, images } => commands::classify(&model, backend, top, json, fit, &images),
