@@ -332,8 +332,15 @@ impl Component for App {
                 self.branch_maps = maps.into_iter().map(Rc::new).collect();
             }
             Msg::Worker(FromWorker::Backend { name, reason }) => {
+                let switched_to_gpu = name.starts_with("WebGPU") && self.run.as_ref().is_some_and(|r| !r.backend.starts_with("WebGPU"));
                 self.backend = Some(name);
                 self.webgpu_note = reason;
+                // The first pass ran on the CPU while the GPU was being set up: run it again there.
+                if switched_to_gpu && !self.running && self.camera.is_none() {
+                    if let Err(e) = self.run_bitmap() {
+                        self.error = Some(e);
+                    }
+                }
             }
             Msg::Worker(FromWorker::Error(e)) => {
                 self.running = false;
@@ -556,7 +563,8 @@ impl Component for App {
         let summary = self.summary.clone();
         let layer = self.selected.and_then(|i| summary.as_ref().map(|s| s.layers[i].clone()));
         let module = layer.as_ref().and_then(|l| l.module).and_then(|m| summary.as_ref().map(|s| s.modules[m].clone()));
-        let backend = self.run.as_ref().map(|r| r.backend.clone()).or_else(|| self.backend.clone());
+        // The worker's latest word on the backend wins over the backend of the last run.
+        let backend = self.backend.clone().or_else(|| self.run.as_ref().map(|r| r.backend.clone()));
         html! {
             <div class={classes!("app", if self.dark { "dark" } else { "light" })} {ondragover} {ondrop} onkeydown={onkey} tabindex="0">
                 <header class="top">

@@ -26,6 +26,8 @@ pub struct State {
     model: Option<Loaded>,
     /// The same model planned on WebGPU, when the browser gave an adapter; runs go there.
     gpu: Option<Rc<convlens_gpu::GpuModel>>,
+    /// The last pass ran on the GPU: its activations stay there until asked for.
+    last_on_gpu: bool,
 }
 
 struct Loaded {
@@ -154,6 +156,7 @@ impl State {
         }
         self.model = None; // free the previous model before building the next
         self.gpu = None;
+        self.last_on_gpu = false;
         let backend = cpu_backend(CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
         let summary = summarize(&graph, &backend.name());
         self.model = Some(Loaded { graph, backend, last: None });
@@ -177,6 +180,7 @@ impl State {
         .map_err(|e| e.to_string())?;
         let summary = summarize_run(&m.graph, &out, m.backend.name());
         m.last = Some(out);
+        self.last_on_gpu = false;
         Ok(summary)
     }
 
@@ -267,7 +271,8 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
         let s = state.borrow();
         s.model.as_ref().map(|m| {
             let side = m.graph.shape(m.graph.input)[2];
-            let keep: Vec<usize> = m.graph.outputs.iter().copied().chain(m.graph.nodes.iter().map(|n| n.output)).collect();
+            // Only the classifier outputs come back now; layers are read when shown.
+            let keep: Vec<usize> = m.graph.outputs.clone();
             convlens_core::preprocess::to_tensor(&rgb, side, &m.graph.preprocess).map(|x| (x, keep))
         })
     };
@@ -283,6 +288,7 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
             let out = RunOutput { values: r.values, node_ms: Vec::new(), total_ms: r.total_ms };
             let summary = summarize_run(&m.graph, &out, format!("WebGPU ({})", gpu.adapter()));
             m.last = Some(out);
+            s.last_on_gpu = true;
             drop(s);
             reply(FromWorker::Ran(summary));
         }
@@ -293,6 +299,31 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
             let answer = handle(&mut state.borrow_mut(), ToWorker::Run { rgb }, &mut |_| {});
             reply(answer);
         }
+    }
+}
+
+/// The shown layers of the last GPU pass, read back from their buffers.
+async fn maps_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, layers: Vec<usize>) -> FromWorker {
+    let outputs: Result<Vec<usize>, String> = {
+        let s = state.borrow();
+        match s.model.as_ref() {
+            Some(m) => layers.iter().map(|&l| m.graph.nodes.get(l).map(|n| n.output).ok_or_else(|| format!("no layer {l}"))).collect(),
+            None => Err("no model loaded".into()),
+        }
+    };
+    let outputs = match outputs {
+        Ok(o) => o,
+        Err(e) => return FromWorker::Error(e),
+    };
+    match gpu.read_async(&outputs).await {
+        Ok(mut values) => FromWorker::Maps(
+            layers
+                .iter()
+                .zip(&outputs)
+                .filter_map(|(&l, v)| values.remove(v).map(|t| LayerMaps { layer: l, shape: t.shape, data: t.data }))
+                .collect(),
+        ),
+        Err(e) => FromWorker::Error(format!("reading the layer back from the GPU failed: {e}")),
     }
 }
 
@@ -310,10 +341,19 @@ impl Worker for InferenceWorker {
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
         let webgpu = matches!(msg, ToWorker::LoadOnnx { webgpu: true, .. } | ToWorker::LoadUntrained { webgpu: true, .. });
         let gpu = self.state.borrow().gpu.clone();
-        if let (ToWorker::Run { rgb }, Some(gpu)) = (&msg, gpu) {
-            let (state, scope, rgb) = (self.state.clone(), scope.clone(), rgb.clone());
-            wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, move |m| scope.respond(id, m)).await });
-            return;
+        let last_on_gpu = self.state.borrow().last_on_gpu;
+        match (&msg, gpu) {
+            (ToWorker::Run { rgb }, Some(gpu)) => {
+                let (state, scope, rgb) = (self.state.clone(), scope.clone(), rgb.clone());
+                wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, move |m| scope.respond(id, m)).await });
+                return;
+            }
+            (ToWorker::Maps { layers }, Some(gpu)) if last_on_gpu => {
+                let (state, scope, layers) = (self.state.clone(), scope.clone(), layers.clone());
+                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, maps_gpu(state, gpu, layers).await) });
+                return;
+            }
+            _ => {}
         }
         let reply = handle(&mut self.state.borrow_mut(), msg, &mut |m| scope.respond(id, m));
         let loaded = matches!(reply, FromWorker::Loaded(_));

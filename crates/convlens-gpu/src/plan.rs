@@ -400,14 +400,33 @@ impl GpuModel {
                 pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
             }
         }
+        let reads = self.encode_reads(&mut enc, keep)?;
+        self.gpu.queue.submit([enc.finish()]);
+        if let Some(e) = scope.pop().await {
+            return Err(GpuError(format!("the GPU rejected the forward pass: {e}")));
+        }
+        let values = self.finish_reads(reads).await?;
+        Ok(GpuRun { values, total_ms: web_time_now() - t0 })
+    }
+
+    /// Reads back activations of the last pass. Every activation has a buffer of its own that
+    /// only the next pass overwrites, so the explorer can fetch just the layers it shows.
+    pub async fn read_async(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
+        let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        let reads = self.encode_reads(&mut enc, values)?;
+        self.gpu.queue.submit([enc.finish()]);
+        self.finish_reads(reads).await
+    }
+
+    fn encode_reads(&self, enc: &mut wgpu::CommandEncoder, values: &[ValueId]) -> Result<Vec<(ValueId, wgpu::Buffer, Vec<usize>)>> {
         let mut reads = Vec::new();
-        for &v in keep {
-            let slot = self.slots[v].ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
+        for &v in values {
+            let slot = self.slots.get(v).copied().flatten().ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
             let shape = &self.shapes[v];
             let n: usize = shape.iter().product();
             let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
             let offset = (slot.channel_offset * plane * 4) as u64;
-            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size: (n.max(1) * 4) as u64,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -416,10 +435,10 @@ impl GpuModel {
             enc.copy_buffer_to_buffer(&self.buffers[slot.buffer], offset, &staging, 0, (n * 4) as u64);
             reads.push((v, staging, shape.clone()));
         }
-        self.gpu.queue.submit([enc.finish()]);
-        if let Some(e) = scope.pop().await {
-            return Err(GpuError(format!("the GPU rejected the forward pass: {e}")));
-        }
+        Ok(reads)
+    }
+
+    async fn finish_reads(&self, reads: Vec<(ValueId, wgpu::Buffer, Vec<usize>)>) -> Result<HashMap<ValueId, Tensor>> {
         let mut pending = Vec::new();
         for (_, staging, _) in &reads {
             let (tx, rx) = futures_channel::oneshot::channel();
@@ -429,7 +448,7 @@ impl GpuModel {
             pending.push(rx);
         }
         #[cfg(not(target_arch = "wasm32"))]
-        dev.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
         for rx in pending {
             rx.await
                 .map_err(|_| GpuError("the GPU readback was dropped (device lost?)".into()))?
@@ -444,7 +463,7 @@ impl GpuModel {
             staging.unmap();
             values.insert(v, Tensor::new(shape, data).map_err(|e| GpuError(e.to_string()))?);
         }
-        Ok(GpuRun { values, total_ms: web_time_now() - t0 })
+        Ok(values)
     }
 }
 
