@@ -124,11 +124,17 @@ impl App {
             self.error = Some(format!("unknown model {arch}"));
             return;
         };
-        if arch == "vgg16" && !self.confirm_vgg {
+        if arch == "vgg16" {
+            // 553 MB: the user confirms first (Msg::ConfirmDownload) or picks untrained weights.
             self.confirm_vgg = true;
             self.status = None;
             return;
         }
+        self.fetch_zoo_model(ctx, arch, zoo);
+    }
+
+    /// Fetches a zoo file (served folder, cache or mirrors) and hands it to the worker.
+    fn fetch_zoo_model(&mut self, ctx: &Context<Self>, arch: String, zoo: &'static convlens_core::catalog::ZooFile) {
         self.status = Some(format!("Fetching {} ({} MB)…", zoo.file, zoo.bytes / 1_000_000));
         let link = ctx.link().clone();
         ctx.link().send_future(async move {
@@ -351,19 +357,11 @@ impl Component for App {
             }
             Msg::PickModel(m) => self.load_model(ctx, m),
             Msg::ConfirmDownload => {
-                let m = self.model.clone();
-                self.confirm_vgg = true; // confirmed: skip the question this time
-                let Some(zoo) = zoo_file(&m) else { return true };
-                self.status = Some(format!("Fetching {} ({} MB)…", zoo.file, zoo.bytes / 1_000_000));
                 self.confirm_vgg = false;
-                let link = ctx.link().clone();
-                ctx.link().send_future(async move {
-                    let progress = move |got, total| link.send_message(Msg::DownloadProgress(got, total));
-                    match fetch_zoo(zoo, &progress).await {
-                        Ok(f) => Msg::ModelBytes { name: zoo.file.to_string(), bytes: f.bytes, note: format!("{} from {}", zoo.file, f.from) },
-                        Err(error) => Msg::LoadFailed { arch: Some(m), error },
-                    }
-                });
+                let m = self.model.clone();
+                if let Some(zoo) = zoo_file(&m) {
+                    self.fetch_zoo_model(ctx, m, zoo);
+                }
             }
             Msg::UseUntrained => {
                 self.confirm_vgg = false;

@@ -19,7 +19,7 @@ struct ConvParams {
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, pt: u32, pl: u32,
     dh: u32, dw: u32, group: u32, relu: u32,
-    out_c_total: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
+    _unused: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
 }
 
 #[repr(C)]
@@ -29,7 +29,7 @@ struct PoolParams {
     ow: u32, kh: u32, kw: u32, sh: u32,
     sw: u32, pt: u32, pl: u32, pb: u32,
     pr: u32, dh: u32, dw: u32, count_include_pad: u32,
-    out_c_total: u32, out_c_offset: u32, _p0: u32, _p1: u32,
+    _unused: u32, out_c_offset: u32, _p0: u32, _p1: u32,
 }
 
 #[repr(C)]
@@ -37,7 +37,7 @@ struct PoolParams {
 struct MiscParams {
     n: u32, c: u32, plane: u32, size: u32,
     alpha: f32, beta: f32, bias: f32, relu: u32,
-    out_c_total: u32, out_c_offset: u32, rows: u32, row_len: u32,
+    _unused: u32, out_c_offset: u32, rows: u32, row_len: u32,
 }
 
 #[repr(C)]
@@ -235,7 +235,7 @@ impl GpuModel {
                         oh: out_shape[2] as u32, ow: out_shape[3] as u32, kh: window.kernel[0] as u32, kw: window.kernel[1] as u32,
                         sh: window.strides[0] as u32, sw: window.strides[1] as u32, pt: window.pads[0] as u32, pl: window.pads[1] as u32,
                         dh: window.dilations[0] as u32, dw: window.dilations[1] as u32, group: *group as u32, relu: *relu as u32,
-                        out_c_total: 0, out_c_offset: out.channel_offset as u32, has_bias, _pad: 0,
+                        _unused: 0, out_c_offset: out.channel_offset as u32, has_bias, _pad: 0,
                     };
                     let npix = out_shape[2] * out_shape[3];
                     let (pipe, groups) = if *group == 1 {
@@ -255,7 +255,7 @@ impl GpuModel {
                         ow: out_shape[3] as u32, kh: w.kernel[0] as u32, kw: w.kernel[1] as u32, sh: w.strides[0] as u32,
                         sw: w.strides[1] as u32, pt: w.pads[0] as u32, pl: w.pads[1] as u32, pb: w.pads[2] as u32,
                         pr: w.pads[3] as u32, dh: w.dilations[0] as u32, dw: w.dilations[1] as u32, count_include_pad: count_include_pad as u32,
-                        out_c_total: 0, out_c_offset: out.channel_offset as u32, _p0: 0, _p1: 0,
+                        _unused: 0, out_c_offset: out.channel_offset as u32, _p0: 0, _p1: 0,
                     };
                     let (entry, n) = match node.op {
                         Op::MaxPool { .. } => ("max_pool", out_shape.iter().product::<usize>()),

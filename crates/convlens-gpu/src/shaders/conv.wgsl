@@ -9,7 +9,7 @@ struct Params {
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, pt: u32, pl: u32,
     dh: u32, dw: u32, group: u32, relu: u32,
-    out_c_total: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
+    _unused: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;

@@ -4,7 +4,7 @@
 struct Params {
     n: u32, c: u32, plane: u32, size: u32,
     alpha: f32, beta: f32, bias: f32, relu: u32,
-    out_c_total: u32, out_c_offset: u32, rows: u32, row_len: u32,
+    _unused: u32, out_c_offset: u32, rows: u32, row_len: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;

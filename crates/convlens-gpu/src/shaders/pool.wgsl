@@ -7,7 +7,7 @@ struct Params {
     ow: u32, kh: u32, kw: u32, sh: u32,
     sw: u32, pt: u32, pl: u32, pb: u32,
     pr: u32, dh: u32, dw: u32, count_include_pad: u32,
-    out_c_total: u32, out_c_offset: u32, _p0: u32, _p1: u32,
+    _unused: u32, out_c_offset: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
