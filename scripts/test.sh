@@ -69,6 +69,9 @@ ensure_apt chromium chromium-driver ffmpeg
 fill_models_folder
 # The UI/worker boundary as wasm in headless Chromium (wasm-bindgen-test, webdriver.json).
 CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown -p convlens-app --test web_worker_boundary
+# Every layer on the browser's WebGPU (SwiftShader) against the CPU in the same page:
+# SqueezeNet, GoogLeNet with aux heads, VGG16 with fc6 split under a 128 MiB binding (~3 min).
+WASM_BINDGEN_TEST_TIMEOUT=1200 CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown -p convlens-gpu --test parity_browser
 trunk build --release
 node tests/e2e/app.e2e.mjs
 
