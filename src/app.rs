@@ -154,7 +154,7 @@ impl App {
         self.input = Some(canvas);
         self.running = true;
         self.progress = Some((0, 1));
-        self.bridge.send(ToWorker::Run { rgb });
+        self.bridge.send(ToWorker::Run { rgb, time_layers: !self.live });
     }
 
     fn run_bitmap(&mut self) -> Result<(), String> {
@@ -687,6 +687,7 @@ impl Component for App {
                 </main>
                 if let Some(s) = &summary {
                     <Costs summary={s.clone()} layer_ms={self.run.as_ref().map(|r| r.layer_ms.clone()).unwrap_or_default()}
+                        layer_clock={self.run.as_ref().map(|r| r.layer_clock.clone()).unwrap_or_default()}
                         selected={self.selected} on_select={link.callback(Msg::SelectLayer)} />
                 }
                 <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>

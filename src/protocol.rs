@@ -9,7 +9,9 @@ pub enum ToWorker {
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
     LoadUntrained { arch: String, webgpu: bool },
     /// Run on an input_side x input_side RGB8 image (already resized and cropped).
-    Run { rgb: Vec<u8> },
+    /// `time_layers`: time each layer even where that costs (a GPU without timestamp
+    /// queries submits layer by layer); live mode asks only for the total.
+    Run { rgb: Vec<u8>, time_layers: bool },
     /// Send the last run's activation of these layers (node indices).
     Maps { layers: Vec<usize> },
 }
@@ -104,7 +106,10 @@ pub struct HeadResult {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub heads: Vec<HeadResult>,
+    /// Per layer, empty when not measured.
     pub layer_ms: Vec<f64>,
+    /// How `layer_ms` was measured (CPU clock, GPU timestamps, one submission per layer).
+    pub layer_clock: String,
     pub total_ms: f64,
     pub backend: String,
     pub softmax_applied: bool,

@@ -178,7 +178,7 @@ impl State {
             }
         })
         .map_err(|e| e.to_string())?;
-        let summary = summarize_run(&m.graph, &out, m.backend.name());
+        let summary = summarize_run(&m.graph, &out, m.backend.name(), "CPU clock, layer by layer");
         m.last = Some(out);
         self.last_on_gpu = false;
         Ok(summary)
@@ -200,7 +200,7 @@ impl State {
 }
 
 /// Top-5 of every head of a finished run, and its timings.
-fn summarize_run(graph: &Graph, out: &RunOutput, backend: String) -> RunSummary {
+fn summarize_run(graph: &Graph, out: &RunOutput, backend: String, layer_clock: &str) -> RunSummary {
     let st = detect(graph);
     let softmax_applied = output_kind(graph) == OutputKind::Logits;
     let mut heads = Vec::new();
@@ -221,7 +221,7 @@ fn summarize_run(graph: &Graph, out: &RunOutput, backend: String) -> RunSummary 
             top: top_k(&probs, 5),
         });
     }
-    RunSummary { heads, layer_ms: out.node_ms.clone(), total_ms: out.total_ms, backend, softmax_applied }
+    RunSummary { heads, layer_ms: out.node_ms.clone(), layer_clock: layer_clock.to_string(), total_ms: out.total_ms, backend, softmax_applied }
 }
 
 /// Answers one message on the CPU; `progress` carries interim messages before the answer.
@@ -235,7 +235,7 @@ pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWor
             .map_err(|e| e.to_string())
             .and_then(|g| state.load(g))
             .map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::Run { rgb } => state.run(&rgb, progress).map(FromWorker::Ran),
+        ToWorker::Run { rgb, .. } => state.run(&rgb, progress).map(FromWorker::Ran),
         ToWorker::Maps { layers } => state.maps(&layers).map(FromWorker::Maps),
     };
     reply.unwrap_or_else(FromWorker::Error)
@@ -266,7 +266,7 @@ async fn plan_gpu(state: Rc<RefCell<State>>) -> FromWorker {
 
 /// A forward pass on WebGPU, every layer read back for the explorer; on failure (device lost,
 /// out of memory) the CPU takes over for this and later runs, and says so.
-async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb: Vec<u8>, reply: impl Fn(FromWorker)) {
+async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb: Vec<u8>, time_layers: bool, reply: impl Fn(FromWorker)) {
     let prepared = {
         let s = state.borrow();
         s.model.as_ref().map(|m| {
@@ -281,12 +281,15 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
         Some(Err(e)) => return reply(FromWorker::Error(e.to_string())),
         None => return reply(FromWorker::Error("no model loaded".into())),
     };
-    match gpu.run_async(&x, &keep).await {
+    // Timestamps cost next to nothing: always on where the device has them.
+    let timing = if time_layers || gpu.has_timestamps() { convlens_gpu::Timing::Layers } else { convlens_gpu::Timing::Off };
+    match gpu.run_async(&x, &keep, timing).await {
         Ok(r) => {
             let mut s = state.borrow_mut();
             let Some(m) = s.model.as_mut() else { return };
-            let out = RunOutput { values: r.values, node_ms: Vec::new(), total_ms: r.total_ms };
-            let summary = summarize_run(&m.graph, &out, format!("WebGPU ({})", gpu.adapter()));
+            let clock = r.clock.map_or_else(|| "not timed per layer in live mode (no timestamp queries)".to_string(), |c| c.to_string());
+            let out = RunOutput { values: r.values, node_ms: r.layer_ms, total_ms: r.total_ms };
+            let summary = summarize_run(&m.graph, &out, format!("WebGPU ({})", gpu.adapter()), &clock);
             m.last = Some(out);
             s.last_on_gpu = true;
             drop(s);
@@ -296,7 +299,7 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
             state.borrow_mut().gpu = None;
             let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
             reply(FromWorker::Backend { name: cpu, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
-            let answer = handle(&mut state.borrow_mut(), ToWorker::Run { rgb }, &mut |_| {});
+            let answer = handle(&mut state.borrow_mut(), ToWorker::Run { rgb, time_layers }, &mut |_| {});
             reply(answer);
         }
     }
@@ -343,9 +346,9 @@ impl Worker for InferenceWorker {
         let gpu = self.state.borrow().gpu.clone();
         let last_on_gpu = self.state.borrow().last_on_gpu;
         match (&msg, gpu) {
-            (ToWorker::Run { rgb }, Some(gpu)) => {
-                let (state, scope, rgb) = (self.state.clone(), scope.clone(), rgb.clone());
-                wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, move |m| scope.respond(id, m)).await });
+            (ToWorker::Run { rgb, time_layers }, Some(gpu)) => {
+                let (state, scope, rgb, time_layers) = (self.state.clone(), scope.clone(), rgb.clone(), *time_layers);
+                wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, time_layers, move |m| scope.respond(id, m)).await });
                 return;
             }
             (ToWorker::Maps { layers }, Some(gpu)) if last_on_gpu => {

@@ -20,8 +20,8 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
 #[wasm_bindgen_test]
 fn messages_survive_the_worker_codec() {
     let rgb: Vec<u8> = (0..224 * 224 * 3).map(|i| (i % 251) as u8).collect();
-    match roundtrip(&ToWorker::Run { rgb: rgb.clone() }) {
-        ToWorker::Run { rgb: back } => assert_eq!(back, rgb),
+    match roundtrip(&ToWorker::Run { rgb: rgb.clone(), time_layers: true }) {
+        ToWorker::Run { rgb: back, time_layers } => assert!(back == rgb && time_layers),
         other => panic!("{other:?}"),
     }
     match roundtrip(&FromWorker::Error("bad".into())) {
@@ -37,7 +37,7 @@ fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
-    let ran = handle(&mut state, ToWorker::Run { rgb: vec![128; 224 * 224 * 3] }, &mut |_| {});
+    let ran = handle(&mut state, ToWorker::Run { rgb: vec![128; 224 * 224 * 3], time_layers: true }, &mut |_| {});
     let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
     // Every weight 0.02: all 1000 classes tie, so each gets 1/1000.
     for &(_, p) in &run.heads[0].top {

@@ -10,6 +10,8 @@ use crate::protocol::ModelSummary;
 pub struct Props {
     pub summary: std::rc::Rc<ModelSummary>,
     pub layer_ms: Vec<f64>,
+    /// How the times were taken (CPU clock, GPU timestamp queries, ...).
+    pub layer_clock: String,
     pub selected: Option<usize>,
     pub on_select: Callback<usize>,
 }
@@ -34,6 +36,7 @@ pub fn costs(p: &Props) -> Html {
                 { format!("{} parameters ({} of weights) · {} multiply-adds · {} of activations if every layer is kept",
                     count(s.params), bytes(s.weight_bytes), count(s.macs), bytes(s.activation_bytes)) }
                 if total_ms > 0.0 { { format!(" · last run {total_ms:.0} ms") } }
+                if !p.layer_clock.is_empty() { <span class="muted" data-testid="layer-clock">{ format!(" · layer times: {}", p.layer_clock) }</span> }
             </p>
             <div class="lessons">
                 { for s.lessons.iter().map(|l| html! {

@@ -174,6 +174,12 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
   await page.waitForSelector('[data-testid=top5] li');
   assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
   results.webgpu_swiftshader_squeezenet_ms = await lastRunMs(page);
+  // Per-layer GPU times reach the costs panel, with how they were taken.
+  const clock = await page.locator('[data-testid=layer-clock]').innerText();
+  assert.match(clock, /GPU timestamp queries|one submission per layer/, clock);
+  const timedRows = await page.locator('table.costs td:last-child').evaluateAll((tds) => tds.filter((td) => /^\d/.test(td.innerText)).length);
+  assert.ok(timedRows >= 20, `only ${timedRows} layers have a GPU time`);
+  results.webgpu_layer_clock = clock;
   // Maps come back from the GPU buffers only when a layer is shown.
   const layer = page.locator('[data-testid=layer-list] button.layer').nth(1);
   const channels = Number((await layer.locator('.dims').innerText()).split('x')[0]);

@@ -29,8 +29,9 @@ impl Engine {
         }
     }
 
-    /// One forward pass keeping `keep` (plus the outputs). The GPU has no per-layer times.
-    fn forward(&mut self, graph: &Graph, x: &Tensor, keep: &Keep) -> Result<RunOutput> {
+    /// One forward pass keeping `keep` (plus the outputs). The CPU always times each layer;
+    /// the GPU only when `timed` (one compute pass per layer).
+    fn forward(&mut self, graph: &Graph, x: &Tensor, keep: &Keep, timed: bool) -> Result<RunOutput> {
         match self {
             Engine::Cpu(b) => Ok(run(graph, b.as_mut(), x, keep, &mut |_, _| {})?),
             Engine::Gpu(g) => {
@@ -42,8 +43,9 @@ impl Engine {
                 }
                 ids.sort_unstable();
                 ids.dedup();
-                let r = g.run(x, &ids)?;
-                Ok(RunOutput { values: r.values, node_ms: Vec::new(), total_ms: r.total_ms })
+                let timing = if timed { convlens_gpu::Timing::Layers } else { convlens_gpu::Timing::Off };
+                let r = g.run(x, &ids, timing)?;
+                Ok(RunOutput { values: r.values, node_ms: r.layer_ms, total_ms: r.total_ms })
             }
         }
     }
@@ -89,7 +91,7 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
         let result = (|| -> Result<()> {
             let img = images::load_rgb(path)?;
             let (x, _) = images::to_input(&img, side, fit, &graph.preprocess)?;
-            let out = be.forward(&graph, &x, &Keep::Outputs)?;
+            let out = be.forward(&graph, &x, &Keep::Outputs, false)?;
             let mut probs = out.get(graph.outputs[0]).ok_or_else(|| anyhow!("no output"))?.data.clone();
             if kind_out == OutputKind::Logits {
                 softmax_in_place(&mut probs);
@@ -243,7 +245,7 @@ pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) ->
     let graph = models::load(args)?;
     let x = npy::read(input)?;
     let mut be = backend(kind, &graph)?;
-    let out = be.forward(&graph, &x, &Keep::All)?;
+    let out = be.forward(&graph, &x, &Keep::All, false)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for node in &graph.nodes {
         let t = out.get(node.output).ok_or_else(|| anyhow!("{} was not kept", node.name))?;
@@ -265,7 +267,7 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let img = images::load_rgb(image_path)?;
     let (x, _) = images::to_input(&img, input_side(&graph)?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
     let mut be = backend(BackendArg::Cpu, &graph)?;
-    let out = be.forward(&graph, &x, &Keep::These(vec![value]))?;
+    let out = be.forward(&graph, &x, &Keep::These(vec![value]), false)?;
     let t: &Tensor = out.get(value).ok_or_else(|| anyhow!("layer output not kept"))?;
     let cols = (c as f64).sqrt().ceil() as usize;
     let rows = c.div_ceil(cols);
@@ -303,14 +305,26 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
     let n: usize = graph.shape(graph.input).iter().product();
     // A fixed, image-like input: smooth values in the range preprocessing gives.
     let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
-    be.forward(&graph, &x, &Keep::Outputs)?; // warm-up
+    be.forward(&graph, &x, &Keep::Outputs, false)?; // warm-up
     let mut times = Vec::new();
     let mut layer_ms = vec![0.0; graph.nodes.len()];
     for _ in 0..runs.max(1) {
-        let out = be.forward(&graph, &x, &Keep::Outputs)?;
+        let out = be.forward(&graph, &x, &Keep::Outputs, false)?;
         times.push(out.total_ms);
         for (a, b) in layer_ms.iter_mut().zip(&out.node_ms) {
             *a += b / runs.max(1) as f64;
+        }
+    }
+    // The GPU's totals come from single-pass runs; its per-layer times from separate runs with
+    // one compute pass per layer, so timing never slows the totals.
+    let mut clock = String::new();
+    if let (true, Engine::Gpu(g)) = (per_layer, &be) {
+        for _ in 0..runs.max(1) {
+            let r = g.run(&x, &graph.outputs, convlens_gpu::Timing::Layers)?;
+            for (a, b) in layer_ms.iter_mut().zip(&r.layer_ms) {
+                *a += b / runs.max(1) as f64;
+            }
+            clock = r.clock.map(|c| format!(" (per layer: {c}, sum {:.1} ms)", r.layer_ms.iter().sum::<f64>())).unwrap_or_default();
         }
     }
     times.sort_by(|a, b| a.total_cmp(b));
@@ -328,6 +342,9 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
         untrained_note(&graph)
     );
     if per_layer {
+        if !clock.is_empty() {
+            println!("  top layers{clock}");
+        }
         let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();
         idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));
         for &i in idx.iter().take(10) {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::GpuModel;
+pub use plan::{GpuModel, Timing};
 
 pub const SHADERS: &[(&str, &str)] = &[
     ("conv.wgsl", include_str!("shaders/conv.wgsl")),
@@ -57,10 +57,13 @@ impl Gpu {
         let info = adapter.get_info();
         // Ask for what the adapter has: VGG16 needs large buffers, split by binding size anyway.
         let limits = adapter.limits();
+        // Per-layer times come from timestamp queries where the adapter has them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("convlens"),
                 required_limits: limits,
+                required_features: features,
                 ..Default::default()
             })
             .await
@@ -76,6 +79,30 @@ pub struct GpuRun {
     pub values: HashMap<ValueId, Tensor>,
     /// Wall time from submission to the readback being available.
     pub total_ms: f64,
+    /// Milliseconds per graph node (0 for nodes that need no dispatch, e.g. an in-place
+    /// Concat); empty unless the pass was timed.
+    pub layer_ms: Vec<f64>,
+    /// How `layer_ms` was measured.
+    pub clock: Option<LayerClock>,
+}
+
+/// How per-layer GPU times were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerClock {
+    /// Timestamp queries written at the start and end of each layer's compute pass.
+    Timestamps,
+    /// No timestamp queries on this adapter: each layer submitted alone and awaited, timed by
+    /// the CPU clock (includes submission latency, so small layers read high).
+    PerPass,
+}
+
+impl std::fmt::Display for LayerClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LayerClock::Timestamps => "GPU timestamp queries",
+            LayerClock::PerPass => "one submission per layer, CPU clock",
+        })
+    }
 }
 
 /// Plans `graph` on a new device: blocking, for native callers (CLI, tests).

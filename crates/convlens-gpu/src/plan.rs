@@ -10,7 +10,7 @@ use convlens_core::graph::{Graph, Op, ValueId};
 use convlens_core::Tensor;
 use wgpu::util::DeviceExt;
 
-use crate::{Gpu, GpuError, GpuRun, Result, SHADERS};
+use crate::{Gpu, GpuError, GpuRun, LayerClock, Result, SHADERS};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -55,13 +55,26 @@ struct Slot {
 }
 
 struct Step {
+    /// The graph node this dispatch computes (an FC split or a Concat copy has several).
+    node: usize,
     pipeline: usize,
     bind_group: wgpu::BindGroup,
     groups: (u32, u32),
 }
 
+/// Whether a forward pass measures each layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    Off,
+    /// Per layer: timestamp queries where the device has them, else one submission per layer.
+    Layers,
+    /// Per layer by one submission per layer even where timestamps exist (tests the fallback).
+    PerPass,
+}
+
 pub struct GpuModel {
     gpu: Gpu,
+    nodes: usize,
     pipelines: Vec<wgpu::ComputePipeline>,
     buffers: Vec<wgpu::Buffer>,
     slots: Vec<Option<Slot>>,
@@ -190,7 +203,7 @@ impl GpuModel {
         let mut steps = Vec::new();
         let mut weight_cache: HashMap<ValueId, usize> = HashMap::new();
         let dummy = upload(&mut buffers, &[0.0], "no bias");
-        for node in &graph.nodes {
+        for (node_index, node) in graph.nodes.iter().enumerate() {
             let fail = |msg: String| GpuError(format!("node '{}' ({}): {msg}", node.name, node.op_type));
             let out = slots[node.output].ok_or_else(|| fail("output has no buffer".into()))?;
             let x = node.inputs.first().and_then(|&i| if graph.value(i).is_const { None } else { slots[i] });
@@ -218,7 +231,7 @@ impl GpuModel {
                 e.push(wgpu::BindGroupEntry { binding: entries.len() as u32, resource: ub.as_entire_binding() });
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&node.name), layout: &layout, entries: &e });
                 uniforms.push(ub);
-                steps.push(Step { pipeline, bind_group, groups });
+                steps.push(Step { node: node_index, pipeline, bind_group, groups });
             };
             let out_shape = graph.shape(node.output).to_vec();
             match &node.op {
@@ -364,6 +377,7 @@ impl GpuModel {
         }
         Ok(GpuModel {
             gpu,
+            nodes: graph.nodes.len(),
             pipelines,
             buffers,
             slots,
@@ -376,12 +390,37 @@ impl GpuModel {
 
     /// One forward pass, blocking (native): reads back `keep` and nothing else.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn run(&self, input: &Tensor, keep: &[ValueId]) -> Result<GpuRun> {
-        pollster::block_on(self.run_async(input, keep))
+    pub fn run(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
+        pollster::block_on(self.run_async(input, keep, timing))
+    }
+
+    /// Whether per-layer times come from timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Consecutive steps grouped by the node they compute: one compute pass each when timed.
+    fn node_groups(&self) -> Vec<(usize, std::ops::Range<usize>)> {
+        let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            match groups.last_mut() {
+                Some((n, r)) if *n == s.node => r.end = i + 1,
+                _ => groups.push((s.node, i..i + 1)),
+            }
+        }
+        groups
+    }
+
+    fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, steps: &[Step]) {
+        for s in steps {
+            pass.set_pipeline(&self.pipelines[s.pipeline]);
+            pass.set_bind_group(0, &s.bind_group, &[]);
+            pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
+        }
     }
 
     /// One forward pass; the readback is awaited (in a browser, the event loop maps buffers).
-    pub async fn run_async(&self, input: &Tensor, keep: &[ValueId]) -> Result<GpuRun> {
+    pub async fn run_async(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
         let dev = &self.gpu.device;
         if input.shape != self.shapes[self.input] {
             return Err(GpuError(format!("input has shape {:?}, the model wants {:?}", input.shape, self.shapes[self.input])));
@@ -389,24 +428,95 @@ impl GpuModel {
         let t0 = web_time_now();
         let in_slot = self.slots[self.input].unwrap();
         self.gpu.queue.write_buffer(&self.buffers[in_slot.buffer], 0, bytemuck::cast_slice(&input.data));
+        let groups = self.node_groups();
+        // WebGPU caps a query set at 4096 queries: two per layer.
+        let timestamps = timing == Timing::Layers && self.has_timestamps() && groups.len() * 2 <= 4096;
+        let mut layer_ms = Vec::new();
         // Validation errors surface here (in a browser they would only reach the console).
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
-            for s in &self.steps {
-                pass.set_pipeline(&self.pipelines[s.pipeline]);
-                pass.set_bind_group(0, &s.bind_group, &[]);
-                pass.dispatch_workgroups(s.groups.0, s.groups.1, 1);
+        let mut stamps = None;
+        if timing != Timing::Off && !timestamps {
+            // One submission per layer, each awaited: the CPU clock around it times the layer.
+            layer_ms = vec![0.0; self.nodes];
+            drop(enc);
+            for (node, range) in &groups {
+                let t = web_time_now();
+                let mut e = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer") });
+                self.dispatch(&mut e.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: None }), &self.steps[range.clone()]);
+                self.gpu.queue.submit([e.finish()]);
+                self.work_done().await?;
+                layer_ms[*node] += web_time_now() - t;
             }
+            enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        } else if timestamps {
+            let count = (groups.len() * 2) as u32;
+            let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
+            for (i, (_, range)) in groups.iter().enumerate() {
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                };
+                self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: Some(writes) }), &self.steps[range.clone()]);
+            }
+            let size = count as u64 * 8;
+            let resolved = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.resolve_query_set(&set, 0..count, &resolved, 0);
+            enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
+            stamps = Some(staging);
+        } else {
+            self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps);
         }
         let reads = self.encode_reads(&mut enc, keep)?;
         self.gpu.queue.submit([enc.finish()]);
         if let Some(e) = scope.pop().await {
             return Err(GpuError(format!("the GPU rejected the forward pass: {e}")));
         }
-        let values = self.finish_reads(reads).await?;
-        Ok(GpuRun { values, total_ms: web_time_now() - t0 })
+        let mut staged: Vec<&wgpu::Buffer> = reads.iter().map(|(_, b, _)| b).collect();
+        staged.extend(stamps.as_ref());
+        let mut bytes = self.map_all(&staged).await?;
+        let clock = match (timing, stamps.is_some()) {
+            (Timing::Off, _) => None,
+            (_, true) => {
+                let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes.pop().unwrap_or_default());
+                let ns_per_tick = self.gpu.queue.get_timestamp_period() as f64;
+                layer_ms = vec![0.0; self.nodes];
+                for (i, (node, _)) in groups.iter().enumerate() {
+                    let (a, b) = (ticks.get(2 * i).copied().unwrap_or(0), ticks.get(2 * i + 1).copied().unwrap_or(0));
+                    layer_ms[*node] += b.saturating_sub(a) as f64 * ns_per_tick / 1e6;
+                }
+                Some(LayerClock::Timestamps)
+            }
+            _ => Some(LayerClock::PerPass),
+        };
+        let mut values = HashMap::new();
+        for ((v, _, shape), data) in reads.into_iter().zip(bytes) {
+            values.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
+        }
+        Ok(GpuRun { values, total_ms: web_time_now() - t0, layer_ms, clock })
+    }
+
+    /// Resolves once the GPU has finished everything submitted so far.
+    async fn work_done(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.gpu.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        rx.await.map_err(|_| GpuError("the GPU never finished (device lost?)".into()))
     }
 
     /// Reads back activations of the last pass. Every activation has a buffer of its own that
@@ -415,7 +525,13 @@ impl GpuModel {
         let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
         let reads = self.encode_reads(&mut enc, values)?;
         self.gpu.queue.submit([enc.finish()]);
-        self.finish_reads(reads).await
+        let staged: Vec<&wgpu::Buffer> = reads.iter().map(|(_, b, _)| b).collect();
+        let bytes = self.map_all(&staged).await?;
+        let mut out = HashMap::new();
+        for ((v, _, shape), data) in reads.into_iter().zip(bytes) {
+            out.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
+        }
+        Ok(out)
     }
 
     fn encode_reads(&self, enc: &mut wgpu::CommandEncoder, values: &[ValueId]) -> Result<Vec<(ValueId, wgpu::Buffer, Vec<usize>)>> {
@@ -438,11 +554,12 @@ impl GpuModel {
         Ok(reads)
     }
 
-    async fn finish_reads(&self, reads: Vec<(ValueId, wgpu::Buffer, Vec<usize>)>) -> Result<HashMap<ValueId, Tensor>> {
+    /// Maps submitted staging buffers and copies their bytes out.
+    async fn map_all(&self, staging: &[&wgpu::Buffer]) -> Result<Vec<Vec<u8>>> {
         let mut pending = Vec::new();
-        for (_, staging, _) in &reads {
+        for b in staging {
             let (tx, rx) = futures_channel::oneshot::channel();
-            staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            b.slice(..).map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
             pending.push(rx);
@@ -454,16 +571,13 @@ impl GpuModel {
                 .map_err(|_| GpuError("the GPU readback was dropped (device lost?)".into()))?
                 .map_err(|e| GpuError(format!("GPU readback failed (device lost?): {e}")))?;
         }
-        let mut values = HashMap::new();
-        for (v, staging, shape) in reads {
-            let data: Vec<f32> = {
-                let view = staging.slice(..).get_mapped_range().map_err(|e| GpuError(format!("cannot read back: {e}")))?;
-                bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-            };
-            staging.unmap();
-            values.insert(v, Tensor::new(shape, data).map_err(|e| GpuError(e.to_string()))?);
+        let mut out = Vec::new();
+        for b in staging {
+            let data = b.slice(..).get_mapped_range().map_err(|e| GpuError(format!("cannot read back: {e}")))?.to_vec();
+            b.unmap();
+            out.push(data);
         }
-        Ok(values)
+        Ok(out)
     }
 }
 

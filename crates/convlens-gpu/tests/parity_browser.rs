@@ -33,7 +33,7 @@ async fn every_layer(graph: &Graph, kind: CpuKind, limit: Option<u64>) -> usize 
     let gpu = convlens_gpu::Gpu::new().await.expect("headless Chromium exposes WebGPU (--enable-unsafe-webgpu)");
     let model = convlens_gpu::GpuModel::with_binding_limit(gpu, graph, limit).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
-    let got = model.run_async(&x, &outputs).await.unwrap_or_else(|e| panic!("{}: {e}", graph.name));
+    let got = model.run_async(&x, &outputs, convlens_gpu::Timing::Off).await.unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let mut cpu = cpu_backend(kind, graph).unwrap();
     let want = run(graph, cpu.as_mut(), &x, &Keep::All, &mut |_, _| {}).unwrap();
     for node in &graph.nodes {

@@ -44,7 +44,7 @@ fn compare_with_limit(model: &Path, case: &Path, limit: Option<u64>) -> usize {
     // Half the layers read back with the pass, the rest afterwards from the same buffers.
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
     let (now, later) = outputs.split_at(outputs.len() / 2);
-    let mut out = gpu.run(&x, now).unwrap();
+    let mut out = gpu.run(&x, now, convlens_gpu::Timing::Off).unwrap();
     out.values.extend(pollster::block_on(gpu.read_async(later)).unwrap());
     let mut compared = 0;
     for node in &graph.nodes {
@@ -87,4 +87,31 @@ fn vgg16_every_layer_on_the_gpu() {
 fn fully_connected_weights_split_across_bindings() {
     let n = compare_with_limit(&models().join("googlenet-synthetic.onnx"), &refs().join("googlenet-synthetic/seeded"), Some(3_670_016));
     assert!(n >= 80, "{n}");
+}
+
+/// A timed pass (one compute pass per layer, with timestamp queries or one submission per
+/// layer) computes the same values as the untimed one, and times every layer that dispatches.
+#[test]
+fn timed_passes_match_and_time_every_layer() {
+    use convlens_gpu::{LayerClock, Timing};
+    let graph = convlens_core::onnx::import(&std::fs::read(models().join("squeezenet1.1.onnx")).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph).unwrap();
+    let x = load_npy(&refs().join("squeezenet1.1/seeded/input.npy"));
+    let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
+    assert!(plain.layer_ms.is_empty() && plain.clock.is_none());
+    let auto = if gpu.has_timestamps() { LayerClock::Timestamps } else { LayerClock::PerPass };
+    for (timing, clock) in [(Timing::Layers, auto), (Timing::PerPass, LayerClock::PerPass)] {
+        let timed = gpu.run(&x, &graph.outputs, timing).unwrap();
+        let o = graph.outputs[0];
+        assert_eq!(timed.values[&o].data, plain.values[&o].data, "same kernels, same order: bit-identical");
+        assert_eq!(timed.layer_ms.len(), graph.nodes.len());
+        assert_eq!(timed.clock, Some(clock));
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if matches!(node.op, convlens_core::graph::Op::Conv { .. }) {
+                assert!(timed.layer_ms[i] > 0.0, "{} ({clock}) has no time", node.name);
+            }
+        }
+        let sum: f64 = timed.layer_ms.iter().sum();
+        assert!(sum <= timed.total_ms * 1.05 + 0.5, "{clock}: layers {sum} ms > pass {} ms", timed.total_ms);
+    }
 }
