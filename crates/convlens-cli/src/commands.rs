@@ -51,12 +51,17 @@ impl Engine {
     }
 }
 
-fn backend(kind: BackendArg, graph: &Graph) -> Result<Engine> {
+/// `every_layer`: the command reads intermediate layers, so the GPU keeps every activation;
+/// otherwise its buffers are reused by lifetime.
+fn backend(kind: BackendArg, graph: &Graph, every_layer: bool) -> Result<Engine> {
     let k = match kind {
         BackendArg::Ref => CpuKind::Reference,
         BackendArg::Gemm => CpuKind::Gemm,
         BackendArg::Cpu => CpuKind::Simd,
-        BackendArg::Webgpu => return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph)?)),
+        BackendArg::Webgpu => {
+            let residency = if every_layer { convlens_gpu::Residency::KeepAll } else { convlens_gpu::Residency::Reuse };
+            return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph, convlens_gpu::PlanOptions { residency, ..Default::default() })?));
+        }
     };
     Ok(Engine::Cpu(cpu_backend(k, graph)?))
 }
@@ -78,7 +83,7 @@ fn untrained_note(graph: &Graph) -> &'static str {
 
 pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, fit: FitArg, paths: &[PathBuf]) -> Result<()> {
     let graph = models::load(args)?;
-    let mut be = backend(kind, &graph)?;
+    let mut be = backend(kind, &graph, false)?;
     let side = input_side(&graph)?;
     let labels = imagenet_labels();
     let fit = match fit {
@@ -244,7 +249,7 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
 pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) -> Result<()> {
     let graph = models::load(args)?;
     let x = npy::read(input)?;
-    let mut be = backend(kind, &graph)?;
+    let mut be = backend(kind, &graph, true)?;
     let out = be.forward(&graph, &x, &Keep::All, false)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for node in &graph.nodes {
@@ -266,7 +271,7 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let [_, c, h, w] = shape[..] else { bail!("layer '{layer}' has shape {shape:?}, not a feature map") };
     let img = images::load_rgb(image_path)?;
     let (x, _) = images::to_input(&img, input_side(&graph)?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
-    let mut be = backend(BackendArg::Cpu, &graph)?;
+    let mut be = backend(BackendArg::Cpu, &graph, true)?;
     let out = be.forward(&graph, &x, &Keep::These(vec![value]), false)?;
     let t: &Tensor = out.get(value).ok_or_else(|| anyhow!("layer output not kept"))?;
     let cols = (c as f64).sqrt().ceil() as usize;
@@ -301,7 +306,7 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
 pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -> Result<()> {
     let graph = models::load(args)?;
     let stats = analyze(&graph);
-    let mut be = backend(kind, &graph)?;
+    let mut be = backend(kind, &graph, false)?;
     let n: usize = graph.shape(graph.input).iter().product();
     // A fixed, image-like input: smooth values in the range preprocessing gives.
     let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
@@ -344,6 +349,9 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
     if per_layer {
         if !clock.is_empty() {
             println!("  top layers{clock}");
+        }
+        if let Engine::Gpu(g) = &be {
+            println!("  activations on the GPU: {:.1} MB (buffers reused by lifetime)", g.activation_bytes() as f64 / 1e6);
         }
         let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();
         idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::{GpuModel, Timing};
+pub use plan::{GpuModel, PlanOptions, Residency, Timing};
 
 pub const SHADERS: &[(&str, &str)] = &[
     ("conv.wgsl", include_str!("shaders/conv.wgsl")),
@@ -107,7 +107,7 @@ impl std::fmt::Display for LayerClock {
 
 /// Plans `graph` on a new device: blocking, for native callers (CLI, tests).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_blocking(graph: &convlens_core::Graph) -> Result<GpuModel> {
+pub fn load_blocking(graph: &convlens_core::Graph, options: PlanOptions) -> Result<GpuModel> {
     let gpu = pollster::block_on(Gpu::new())?;
-    GpuModel::new(gpu, graph)
+    GpuModel::plan(gpu, graph, options)
 }

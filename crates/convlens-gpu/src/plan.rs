@@ -72,9 +72,32 @@ pub enum Timing {
     PerPass,
 }
 
+/// Whether activations keep their buffers after a pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Residency {
+    /// Every activation has a buffer of its own: the explorer can read any layer afterwards.
+    #[default]
+    KeepAll,
+    /// Buffers are reused once their last reader has run: only the outputs (and what no later
+    /// layer overwrote) can be read back. VGG16 needs a fraction of the memory.
+    Reuse,
+}
+
+/// How a graph is planned on the device.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlanOptions {
+    pub residency: Residency,
+    /// Cap storage bindings below the device's own: how tests make a small model split its
+    /// fully connected weights the way VGG16's fc6 must on a browser's 128 MiB limit.
+    pub binding_limit: Option<u64>,
+}
+
 pub struct GpuModel {
     gpu: Gpu,
     nodes: usize,
+    /// Per value: its buffer still holds it after a pass.
+    readable: Vec<bool>,
+    activation_bytes: u64,
     pipelines: Vec<wgpu::ComputePipeline>,
     buffers: Vec<wgpu::Buffer>,
     slots: Vec<Option<Slot>>,
@@ -112,14 +135,18 @@ impl GpuModel {
         &self.gpu.adapter
     }
 
-    pub fn new(gpu: Gpu, graph: &Graph) -> Result<GpuModel> {
-        Self::with_binding_limit(gpu, graph, None)
+    /// Bytes of device memory the activations take under this plan.
+    pub fn activation_bytes(&self) -> u64 {
+        self.activation_bytes
     }
 
-    /// As `new`, with storage bindings capped at `limit` bytes (below the device's own): how
-    /// tests make a small model split its fully connected weights the way VGG16's fc6 must
-    /// on a browser's default 128 MiB binding limit.
-    pub fn with_binding_limit(gpu: Gpu, graph: &Graph, limit: Option<u64>) -> Result<GpuModel> {
+    /// Plans with every activation kept (what the explorer needs).
+    pub fn new(gpu: Gpu, graph: &Graph) -> Result<GpuModel> {
+        Self::plan(gpu, graph, PlanOptions::default())
+    }
+
+    pub fn plan(gpu: Gpu, graph: &Graph, options: PlanOptions) -> Result<GpuModel> {
+        let limit = options.binding_limit;
         let device = &gpu.device;
         let limits = device.limits();
         let device_max = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
@@ -146,13 +173,16 @@ impl GpuModel {
         let mut buffers: Vec<wgpu::Buffer> = Vec::new();
         let mut slots: Vec<Option<Slot>> = vec![None; graph.values.len()];
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let new_buffer = |buffers: &mut Vec<wgpu::Buffer>, elems: usize, label: &str| -> Result<usize> {
+        // Activation buffers are logical here (sizes in bytes); `assign_by_lifetime` maps
+        // them onto the device buffers that get created.
+        let mut logical: Vec<u64> = Vec::new();
+        let new_buffer = |logical: &mut Vec<u64>, elems: usize, label: &str| -> Result<usize> {
             let size = (elems.max(1) * 4) as u64;
             if size > max_binding {
                 return Err(GpuError(format!("{label}: {size} bytes exceed this device's {max_binding}-byte storage binding")));
             }
-            buffers.push(device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: storage, mapped_at_creation: false }));
-            Ok(buffers.len() - 1)
+            logical.push(size);
+            Ok(logical.len() - 1)
         };
         let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
             let contents: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
@@ -166,12 +196,12 @@ impl GpuModel {
 
         // Concatenations first: each gets its buffer, and each input that only the Concat reads
         // and that a slice-writing kernel produces becomes a channel slice of it.
-        slots[graph.input] = Some(Slot { buffer: new_buffer(&mut buffers, numel(graph.input), "input")?, channel_offset: 0 });
+        slots[graph.input] = Some(Slot { buffer: new_buffer(&mut logical, numel(graph.input), "input")?, channel_offset: 0 });
         for node in &graph.nodes {
             if !(matches!(node.op, Op::Concat { axis: 1 }) && graph.shape(node.output).len() == 4) {
                 continue;
             }
-            let buffer = new_buffer(&mut buffers, numel(node.output), &graph.value(node.output).name)?;
+            let buffer = new_buffer(&mut logical, numel(node.output), &graph.value(node.output).name)?;
             slots[node.output] = Some(Slot { buffer, channel_offset: 0 });
             let mut offset = 0;
             for &inp in &node.inputs {
@@ -194,10 +224,31 @@ impl GpuModel {
             };
             let slot = match alias {
                 Some(s) => s,
-                None => Slot { buffer: new_buffer(&mut buffers, numel(node.output), &graph.value(node.output).name)?, channel_offset: 0 },
+                None => Slot { buffer: new_buffer(&mut logical, numel(node.output), &graph.value(node.output).name)?, channel_offset: 0 },
             };
             slots[node.output] = Some(slot);
         }
+
+        let slot_logical: Vec<Option<usize>> = slots.iter().map(|s| s.map(|s| s.buffer)).collect();
+        // Map logical activation buffers onto device buffers, then point the slots at those.
+        let lifetimes = lifetimes(graph, &slots, logical.len(), options.residency);
+        let (physical, sizes) = assign_by_lifetime(&logical, &lifetimes);
+        for (i, &size) in sizes.iter().enumerate() {
+            buffers.push(device.create_buffer(&wgpu::BufferDescriptor { label: Some(&format!("activations {i}")), size, usage: storage, mapped_at_creation: false }));
+        }
+        for slot in slots.iter_mut().flatten() {
+            slot.buffer = physical[slot.buffer];
+        }
+        // A value can be read after a pass when no later value took its buffer over.
+        let mut last_occupant = vec![usize::MAX; sizes.len()];
+        for l in 0..logical.len() {
+            let p = physical[l];
+            if last_occupant[p] == usize::MAX || lifetimes[l].0 > lifetimes[last_occupant[p]].0 {
+                last_occupant[p] = l;
+            }
+        }
+        let readable: Vec<bool> = slot_logical.iter().map(|l| l.is_some_and(|l| last_occupant[physical[l]] == l)).collect();
+        let activation_bytes = sizes.iter().sum();
 
         let mut uniforms = Vec::new();
         let mut steps = Vec::new();
@@ -378,6 +429,8 @@ impl GpuModel {
         Ok(GpuModel {
             gpu,
             nodes: graph.nodes.len(),
+            readable,
+            activation_bytes,
             pipelines,
             buffers,
             slots,
@@ -538,6 +591,9 @@ impl GpuModel {
         let mut reads = Vec::new();
         for &v in values {
             let slot = self.slots.get(v).copied().flatten().ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
+            if !self.readable[v] {
+                return Err(GpuError(format!("value {v}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
+            }
             let shape = &self.shapes[v];
             let n: usize = shape.iter().product();
             let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
@@ -581,6 +637,64 @@ impl GpuModel {
     }
 }
 
+/// Per logical buffer: (first node writing it, last node reading it); the input starts before
+/// node 0, and outputs (or, keeping all, every buffer) live past the last node.
+fn lifetimes(graph: &Graph, slots: &[Option<Slot>], n: usize, residency: Residency) -> Vec<(i64, i64)> {
+    let end = graph.nodes.len() as i64;
+    let mut life = vec![(i64::MAX, -1i64); n];
+    let touch = |v: ValueId, at: i64, life: &mut Vec<(i64, i64)>| {
+        if let Some(s) = slots[v] {
+            let l = &mut life[s.buffer];
+            l.0 = l.0.min(at);
+            l.1 = l.1.max(at);
+        }
+    };
+    touch(graph.input, -1, &mut life);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &v in &node.inputs {
+            touch(v, i as i64, &mut life);
+        }
+        touch(node.output, i as i64, &mut life);
+    }
+    for &o in &graph.outputs {
+        touch(o, end, &mut life);
+    }
+    if residency == Residency::KeepAll {
+        for l in life.iter_mut() {
+            l.1 = end;
+        }
+    }
+    life
+}
+
+/// Greedy interval allocation: in order of first write, each logical buffer takes the smallest
+/// free device buffer that is big enough (else the largest free one, grown), where free means
+/// its last occupant's last reader ran strictly before this buffer's first writer (a kernel
+/// never reads and writes the same buffer). Returns the device buffer of each logical one and
+/// the device buffers' sizes.
+fn assign_by_lifetime(sizes: &[u64], life: &[(i64, i64)]) -> (Vec<usize>, Vec<u64>) {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&l| (life[l].0, l));
+    let mut physical = vec![0; sizes.len()];
+    let mut phys: Vec<(u64, i64)> = Vec::new(); // (size, busy until)
+    for l in order {
+        let (start, end) = life[l];
+        let free = |p: &(u64, i64)| p.1 < start;
+        let fit = (0..phys.len()).filter(|&p| free(&phys[p]) && phys[p].0 >= sizes[l]).min_by_key(|&p| phys[p].0);
+        let grow = || (0..phys.len()).filter(|&p| free(&phys[p])).max_by_key(|&p| phys[p].0);
+        let p = match fit.or_else(grow) {
+            Some(p) => p,
+            None => {
+                phys.push((0, -2));
+                phys.len() - 1
+            }
+        };
+        phys[p] = (phys[p].0.max(sizes[l]), end);
+        physical[l] = p;
+    }
+    (physical, phys.into_iter().map(|p| p.0).collect())
+}
+
 fn window_or_global(op: &Op, s: &[usize]) -> convlens_core::graph::Window {
     match op {
         Op::MaxPool { window, .. } | Op::AveragePool { window, .. } => window.clone(),
@@ -592,4 +706,43 @@ fn web_time_now() -> f64 {
     use std::sync::OnceLock;
     static START: OnceLock<web_time::Instant> = OnceLock::new();
     START.get_or_init(web_time::Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::assign_by_lifetime;
+
+    /// Random lifetimes: buffers sharing a device buffer never overlap (a reader of the old
+    /// occupant runs strictly before the new one's first writer) and always fit.
+    #[test]
+    fn lifetime_assignment_never_overlaps() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for _ in 0..200 {
+            let n = 1 + next(40) as usize;
+            let sizes: Vec<u64> = (0..n).map(|_| 4 * (1 + next(1000))).collect();
+            let life: Vec<(i64, i64)> = (0..n)
+                .map(|_| {
+                    let a = next(50) as i64 - 1;
+                    (a, a + next(10) as i64)
+                })
+                .collect();
+            let (phys, psize) = assign_by_lifetime(&sizes, &life);
+            for a in 0..n {
+                assert!(psize[phys[a]] >= sizes[a]);
+                for b in a + 1..n {
+                    if phys[a] == phys[b] {
+                        let apart = life[a].1 < life[b].0 || life[b].1 < life[a].0;
+                        assert!(apart, "{a} {:?} and {b} {:?} share a buffer", life[a], life[b]);
+                    }
+                }
+            }
+            assert!(psize.len() <= n);
+        }
+    }
 }

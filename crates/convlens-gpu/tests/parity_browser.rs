@@ -31,7 +31,8 @@ fn input_for(graph: &Graph) -> Tensor {
 async fn every_layer(graph: &Graph, kind: CpuKind, limit: Option<u64>) -> usize {
     let x = input_for(graph);
     let gpu = convlens_gpu::Gpu::new().await.expect("headless Chromium exposes WebGPU (--enable-unsafe-webgpu)");
-    let model = convlens_gpu::GpuModel::with_binding_limit(gpu, graph, limit).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
+    let options = convlens_gpu::PlanOptions { binding_limit: limit, ..Default::default() };
+    let model = convlens_gpu::GpuModel::plan(gpu, graph, options).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
     let got = model.run_async(&x, &outputs, convlens_gpu::Timing::Off).await.unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let mut cpu = cpu_backend(kind, graph).unwrap();

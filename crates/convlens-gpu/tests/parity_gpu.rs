@@ -39,7 +39,8 @@ fn compare(model: &Path, case: &Path) -> usize {
 fn compare_with_limit(model: &Path, case: &Path, limit: Option<u64>) -> usize {
     let graph = convlens_core::onnx::import(&std::fs::read(model).unwrap(), "m").unwrap();
     let device = pollster::block_on(convlens_gpu::Gpu::new()).unwrap();
-    let gpu = convlens_gpu::GpuModel::with_binding_limit(device, &graph, limit).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let options = convlens_gpu::PlanOptions { binding_limit: limit, ..Default::default() };
+    let gpu = convlens_gpu::GpuModel::plan(device, &graph, options).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let x = load_npy(&case.join("input.npy"));
     // Half the layers read back with the pass, the rest afterwards from the same buffers.
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
@@ -95,7 +96,7 @@ fn fully_connected_weights_split_across_bindings() {
 fn timed_passes_match_and_time_every_layer() {
     use convlens_gpu::{LayerClock, Timing};
     let graph = convlens_core::onnx::import(&std::fs::read(models().join("squeezenet1.1.onnx")).unwrap(), "m").unwrap();
-    let gpu = convlens_gpu::load_blocking(&graph).unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
     let x = load_npy(&refs().join("squeezenet1.1/seeded/input.npy"));
     let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
     assert!(plain.layer_ms.is_empty() && plain.clock.is_none());
@@ -114,4 +115,26 @@ fn timed_passes_match_and_time_every_layer() {
         let sum: f64 = timed.layer_ms.iter().sum();
         assert!(sum <= timed.total_ms * 1.05 + 0.5, "{clock}: layers {sum} ms > pass {} ms", timed.total_ms);
     }
+}
+
+/// Buffers reused by lifetime: the outputs are bit-identical to a plan that keeps every
+/// activation, the activations take a fraction of the memory, and reading a layer whose
+/// buffer a later layer took over is refused rather than answered with the wrong data.
+#[test]
+fn buffers_reused_by_lifetime_give_the_same_outputs() {
+    use convlens_gpu::{GpuModel, PlanOptions, Residency, Timing};
+    let graph = convlens_core::onnx::import(&std::fs::read(models().join("googlenet-synthetic.onnx")).unwrap(), "m").unwrap();
+    let x = load_npy(&refs().join("googlenet-synthetic/seeded/input.npy"));
+    let gpu = || pollster::block_on(convlens_gpu::Gpu::new()).unwrap();
+    let all = GpuModel::new(gpu(), &graph).unwrap();
+    let lean = GpuModel::plan(gpu(), &graph, PlanOptions { residency: Residency::Reuse, ..Default::default() }).unwrap();
+    let a = all.run(&x, &graph.outputs, Timing::Off).unwrap();
+    let b = lean.run(&x, &graph.outputs, Timing::Off).unwrap();
+    for o in &graph.outputs {
+        assert_eq!(a.values[o].data, b.values[o].data);
+    }
+    assert!(lean.activation_bytes() * 3 < all.activation_bytes(), "{} vs {}", lean.activation_bytes(), all.activation_bytes());
+    let first_conv = graph.nodes[0].output;
+    let err = lean.run(&x, &[first_conv], Timing::Off).err().expect("conv1's buffer was reused");
+    assert!(err.0.contains("reused"), "{err}");
 }
