@@ -34,6 +34,71 @@ pub fn channel_rgba(plane: &[f32], lo: f32, hi: f32) -> Vec<u8> {
     out
 }
 
+/// A layer's channels as colour-mapped tiles at display size: what the explorer paints, and
+/// all it needs in live mode (the GPU backend computes the same on the device).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tiles {
+    pub channels: usize,
+    pub tile_h: usize,
+    pub tile_w: usize,
+    /// Pixels per side of the layer that one tile pixel averages.
+    pub factor: usize,
+    /// `channels` tiles of tile_h x tile_w RGBA pixels, channel after channel.
+    pub rgba: Vec<u8>,
+    /// Per channel (min, max, mean) over the full-resolution map.
+    pub stats: Vec<[f32; 3]>,
+    /// The colour scale's ends when it is shared by every tile.
+    pub shared: Option<(f32, f32)>,
+}
+
+/// Tile side for a map of `h` x `w` shown at most `max_side` pixels a side: the block factor
+/// and the tile size (edge blocks are partial).
+pub fn tile_geometry(h: usize, w: usize, max_side: usize) -> (usize, usize, usize) {
+    let factor = h.max(w).div_ceil(max_side.max(1)).max(1);
+    (factor, h.div_ceil(factor), w.div_ceil(factor))
+}
+
+/// The reference for `Tiles`: per-channel stats at full resolution, each tile pixel the mean
+/// of its factor x factor block, coloured on the channel's own range or the shared one.
+/// `shape` is [1, C, H, W] or [1, C] (one pixel per channel).
+pub fn tiles(data: &[f32], shape: &[usize], max_side: usize, shared: bool) -> Tiles {
+    let (c, h, w) = match shape {
+        [_, c, h, w] => (*c, *h, *w),
+        [_, c] => (*c, 1, 1),
+        _ => (1, 1, data.len()),
+    };
+    let plane = h * w;
+    let (factor, th, tw) = tile_geometry(h, w, max_side);
+    let stats: Vec<[f32; 3]> = (0..c)
+        .map(|ch| {
+            let p = &data[ch * plane..(ch + 1) * plane];
+            let (lo, hi) = value_range(p);
+            [lo, hi, p.iter().sum::<f32>() / plane.max(1) as f32]
+        })
+        .collect();
+    let global = stats.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s[0]), hi.max(s[1])));
+    let mut rgba = Vec::with_capacity(c * th * tw * 4);
+    for ch in 0..c {
+        let (lo, hi) = if shared { global } else { (stats[ch][0], stats[ch][1]) };
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let p = &data[ch * plane..(ch + 1) * plane];
+        for ty in 0..th {
+            for tx in 0..tw {
+                let (mut sum, mut n) = (0.0f32, 0usize);
+                for y in ty * factor..((ty + 1) * factor).min(h) {
+                    for x in tx * factor..((tx + 1) * factor).min(w) {
+                        sum += p[y * w + x];
+                        n += 1;
+                    }
+                }
+                let [r, g, b] = colormap((sum / n as f32 - lo) / span);
+                rgba.extend_from_slice(&[r, g, b, 255]);
+            }
+        }
+    }
+    Tiles { channels: c, tile_h: th, tile_w: tw, factor, rgba, stats, shared: shared.then_some(global) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +111,24 @@ mod tests {
         assert_eq!(colormap(f32::NAN), [0, 0, 4]);
         assert_eq!(channel_rgba(&[1.0, 3.0], 1.0, 3.0), vec![0, 0, 4, 255, 252, 255, 164, 255]);
         assert_eq!(value_range(&[2.0, -1.0, 5.0]), (-1.0, 5.0));
+    }
+
+    #[test]
+    fn tiles_average_blocks_and_colour_by_range() {
+        // One 3x3 channel shown at most 2 px a side: factor 2, 2x2 tiles, partial edge blocks.
+        let data = [0.0, 2.0, 4.0, 2.0, 4.0, 6.0, 8.0, 8.0, 8.0];
+        let t = tiles(&data, &[1, 1, 3, 3], 2, false);
+        assert_eq!((t.factor, t.tile_h, t.tile_w), (2, 2, 2));
+        assert_eq!(t.stats, vec![[0.0, 8.0, 42.0 / 9.0]]);
+        // Block means 2, 5, 8, 8 on the 0..8 range: t = 0.25, 0.625, 1, 1.
+        let px: Vec<[u8; 3]> = t.rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(px, vec![colormap(0.25), colormap(0.625), colormap(1.0), colormap(1.0)]);
+        // Shared scale across two channels: the second (all 10) is at the top of 0..10.
+        let two = tiles(&[0.0, 5.0, 10.0, 10.0], &[1, 2, 1, 2], 8, true);
+        assert_eq!(two.shared, Some((0.0, 10.0)));
+        assert_eq!(&two.rgba[8..11], &colormap(1.0));
+        assert_eq!(&two.rgba[4..7], &colormap(0.5));
+        // A flat channel does not divide by zero.
+        assert_eq!(&tiles(&[3.0; 4], &[1, 1, 2, 2], 2, false).rgba[..3], &colormap(0.0));
     }
 }

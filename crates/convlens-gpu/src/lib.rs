@@ -18,6 +18,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("pool.wgsl", include_str!("shaders/pool.wgsl")),
     ("misc.wgsl", include_str!("shaders/misc.wgsl")),
     ("fc.wgsl", include_str!("shaders/fc.wgsl")),
+    ("viz.wgsl", include_str!("shaders/viz.wgsl")),
 ];
 
 #[derive(Debug)]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use bytemuck::{Pod, Zeroable};
 use convlens_core::graph::{Graph, Op, ValueId};
+use convlens_core::viz::Tiles;
 use convlens_core::Tensor;
 use wgpu::util::DeviceExt;
 
@@ -38,6 +39,13 @@ struct MiscParams {
     n: u32, c: u32, plane: u32, size: u32,
     alpha: f32, beta: f32, bias: f32, relu: u32,
     _unused: u32, out_c_offset: u32, rows: u32, row_len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct VizParams {
+    channels: u32, h: u32, w: u32, offset: u32,
+    factor: u32, tile_h: u32, tile_w: u32, shared: u32,
 }
 
 #[repr(C)]
@@ -118,6 +126,9 @@ const PIPELINES: &[(&str, &str)] = &[
     ("misc.wgsl", "copy_channels"),
     ("misc.wgsl", "softmax"),
     ("fc.wgsl", "fc"),
+    ("viz.wgsl", "channel_stats"),
+    ("viz.wgsl", "shared_range"),
+    ("viz.wgsl", "colorize"),
 ];
 
 fn pipeline_index(entry: &str) -> usize {
@@ -585,6 +596,90 @@ impl GpuModel {
             out.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
         }
         Ok(out)
+    }
+
+    /// The last pass's activation `value` as colour-mapped tiles at most `max_side` pixels a
+    /// side, computed on the device (stats, shared range, block means, colour ramp): only the
+    /// tile pixels and 3 floats per channel come back. Same result as `viz::tiles` on the CPU.
+    pub async fn tiles_async(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
+        let dev = &self.gpu.device;
+        let slot = self.slots.get(value).copied().flatten().ok_or_else(|| GpuError(format!("value {value} has no buffer")))?;
+        if !self.readable[value] {
+            return Err(GpuError(format!("value {value}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
+        }
+        let (c, h, w) = match self.shapes[value][..] {
+            [_, c, h, w] => (c, h, w),
+            [_, c] => (c, 1, 1),
+            _ => return Err(GpuError(format!("value {value} of shape {:?} is not a feature map", self.shapes[value]))),
+        };
+        if c > 65535 {
+            return Err(GpuError(format!("{c} channels: more than one workgroup row of tiles")));
+        }
+        let (factor, th, tw) = convlens_core::viz::tile_geometry(h, w, max_side);
+        let params = VizParams {
+            channels: c as u32, h: h as u32, w: w as u32, offset: (slot.channel_offset * h * w) as u32,
+            factor: factor as u32, tile_h: th as u32, tile_w: tw as u32, shared: shared as u32,
+        };
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let stats = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("tile stats"), size: ((c * 3 + 2) * 4) as u64, usage, mapped_at_creation: false });
+        let pixels = c * th * tw;
+        let rgba = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("tiles"), size: (pixels.max(1) * 4) as u64, usage, mapped_at_creation: false });
+        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("tiles"), contents: bytemuck::bytes_of(&params), usage: wgpu::BufferUsages::UNIFORM });
+        let x = &self.buffers[slot.buffer];
+        // Auto layouts hold only the bindings each entry point uses.
+        let bind = |entry: &str, with: &[(u32, &wgpu::Buffer)]| {
+            let entries: Vec<wgpu::BindGroupEntry> = with.iter().map(|&(b, buf)| wgpu::BindGroupEntry { binding: b, resource: buf.as_entire_binding() }).collect();
+            let layout = self.pipelines[pipeline_index(entry)].get_bind_group_layout(0);
+            dev.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &layout, entries: &entries })
+        };
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tiles"), timestamp_writes: None });
+            let g = bind("channel_stats", &[(0, x), (1, &stats), (3, &uniform)]);
+            pass.set_pipeline(&self.pipelines[pipeline_index("channel_stats")]);
+            pass.set_bind_group(0, &g, &[]);
+            pass.dispatch_workgroups(c as u32, 1, 1);
+            let g = bind("shared_range", &[(1, &stats), (3, &uniform)]);
+            pass.set_pipeline(&self.pipelines[pipeline_index("shared_range")]);
+            pass.set_bind_group(0, &g, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+            let g = bind("colorize", &[(0, x), (1, &stats), (2, &rgba), (3, &uniform)]);
+            pass.set_pipeline(&self.pipelines[pipeline_index("colorize")]);
+            pass.set_bind_group(0, &g, &[]);
+            let groups = groups_1d(pixels);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        let staging: Vec<wgpu::Buffer> = [(&stats, (c * 3 + 2) * 4), (&rgba, pixels * 4)]
+            .iter()
+            .map(|&(src, n)| {
+                let b = dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tiles readback"),
+                    size: n.max(4) as u64,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                enc.copy_buffer_to_buffer(src, 0, &b, 0, n as u64);
+                b
+            })
+            .collect();
+        self.gpu.queue.submit([enc.finish()]);
+        if let Some(e) = scope.pop().await {
+            return Err(GpuError(format!("the GPU rejected the tile pass: {e}")));
+        }
+        let mut bytes = self.map_all(&staging.iter().collect::<Vec<_>>()).await?;
+        let mut rgba = bytes.pop().unwrap_or_default();
+        rgba.truncate(pixels * 4);
+        let s: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes.pop().unwrap_or_default());
+        Ok(Tiles {
+            channels: c,
+            tile_h: th,
+            tile_w: tw,
+            factor,
+            rgba,
+            stats: (0..c).map(|i| [s[3 * i], s[3 * i + 1], s[3 * i + 2]]).collect(),
+            shared: shared.then(|| (s[3 * c], s[3 * c + 1])),
+        })
     }
 
     fn encode_reads(&self, enc: &mut wgpu::CommandEncoder, values: &[ValueId]) -> Result<Vec<(ValueId, wgpu::Buffer, Vec<usize>)>> {

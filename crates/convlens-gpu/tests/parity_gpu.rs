@@ -138,3 +138,43 @@ fn buffers_reused_by_lifetime_give_the_same_outputs() {
     let err = lean.run(&x, &[first_conv], Timing::Off).err().expect("conv1's buffer was reused");
     assert!(err.0.contains("reused"), "{err}");
 }
+
+/// Tile colours: the GPU's block means can round differently from the CPU's in the last bit,
+/// which moves a colour channel by at most one level; 2 levels of 255 leaves margin, while a
+/// wrong block, range or ramp stop is off by tens.
+const TILE_RGB_TOL: u8 = 2;
+/// Per-channel min/max are exact; the mean is summed in another order (workgroup tree).
+const TILE_MEAN_TOL: f32 = 1e-4;
+
+/// Feature-map tiles drawn on the GPU (stats, shared range, block means, colour ramp) match
+/// `viz::tiles` on the same activation read back to the CPU, for full-size and downscaled
+/// tiles, per-channel and shared scales, a concat slice (written in place) and a 2-D output.
+#[test]
+fn tiles_drawn_on_the_gpu_match_the_cpu() {
+    use convlens_core::viz::tiles;
+    let graph = convlens_core::onnx::import(&std::fs::read(models().join("googlenet-synthetic.onnx")).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
+    let x = load_npy(&refs().join("googlenet-synthetic/seeded/input.npy"));
+    gpu.run(&x, &[], convlens_gpu::Timing::Off).unwrap();
+    let producers = graph.producers();
+    let concat = graph.nodes.iter().find(|n| matches!(n.op, convlens_core::graph::Op::Concat { .. })).unwrap();
+    let slice = concat.inputs[1]; // a branch output: a channel slice of the concat's buffer
+    let picks = [(graph.nodes[0].output, 56, false), (graph.nodes[0].output, 512, true), (slice, 20, false), (concat.output, 9, true), (graph.outputs[0], 1, false)];
+    for (value, max_side, shared) in picks {
+        let name = &graph.value(value).name;
+        assert!(producers[value].is_some(), "{name}");
+        let got = pollster::block_on(gpu.tiles_async(value, max_side, shared)).unwrap();
+        let act = pollster::block_on(gpu.read_async(&[value])).unwrap().remove(&value).unwrap();
+        let want = tiles(&act.data, &act.shape, max_side, shared);
+        assert_eq!((got.channels, got.tile_h, got.tile_w, got.factor), (want.channels, want.tile_h, want.tile_w, want.factor), "{name}");
+        for (g, w) in got.stats.iter().zip(&want.stats) {
+            assert_eq!((g[0], g[1]), (w[0], w[1]), "{name}: min/max");
+            let scale = w[0].abs().max(w[1].abs()).max(1.0);
+            assert!((g[2] - w[2]).abs() <= TILE_MEAN_TOL * scale, "{name}: mean {} vs {}", g[2], w[2]);
+        }
+        assert_eq!(got.shared, want.shared, "{name}");
+        let worst = got.rgba.iter().zip(&want.rgba).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= TILE_RGB_TOL, "{name} at {max_side}px: a colour off by {worst}");
+        assert_eq!(got.rgba.len(), want.rgba.len());
+    }
+}
