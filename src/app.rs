@@ -94,6 +94,9 @@ pub struct App {
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
 }
 
+/// Larger than any map of a 224-px input: tiles at full resolution.
+const FULL_SIZE_TILES: usize = 256;
+
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
@@ -181,7 +184,16 @@ impl App {
         if let Some(m) = s.layers[sel].module {
             layers.extend(s.modules[m].branches.iter().filter_map(|b| b.output_layer));
         }
-        self.bridge.send(ToWorker::Maps { layers });
+        // Live: tiles at the size they are shown, drawn where the pass ran, no raw values.
+        // Frozen: full-size tiles and the values (hover readout, export).
+        let (max_side, values) = if self.live {
+            let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0);
+            let channels = s.layers[sel].shape.get(1).copied().unwrap_or(1);
+            ((crate::components::feature_grid::tile_px(channels) as f64 * dpr).ceil() as usize, false)
+        } else {
+            (FULL_SIZE_TILES, true)
+        };
+        self.bridge.send(ToWorker::Maps { layers, max_side, shared: self.shared_scale, values });
     }
 
     fn select(&mut self, i: usize) {
@@ -423,7 +435,11 @@ impl Component for App {
                     });
                 }
             }
-            Msg::ToggleShared => self.shared_scale = !self.shared_scale,
+            Msg::ToggleShared => {
+                // Tiles are coloured by the worker: ask again on the other scale.
+                self.shared_scale = !self.shared_scale;
+                self.request_maps();
+            }
             Msg::ToggleSort => self.sort_by_mean = !self.sort_by_mean,
             Msg::ToggleFit => {
                 self.fit = if self.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
@@ -514,11 +530,15 @@ impl Component for App {
             }
             Msg::ExportPng | Msg::ExportNpy => {
                 let (Some(m), Some(s), Some(sel)) = (&self.maps, &self.summary, self.selected) else { return false };
+                let Some(data) = &m.data else {
+                    self.error = Some("Freeze the camera to export: live mode keeps the values on the worker.".into());
+                    return true;
+                };
                 let name = convlens_core::graph::file_name_for(&s.layers[sel].name);
                 let r = if matches!(msg, Msg::ExportNpy) {
-                    imaging::npy_bytes(&m.shape, &m.data).and_then(|b| imaging::download(&b, &format!("{name}.npy"), "application/octet-stream"))
+                    imaging::npy_bytes(&m.shape, data).and_then(|b| imaging::download(&b, &format!("{name}.npy"), "application/octet-stream"))
                 } else {
-                    export_grid_png(m).and_then(|b| imaging::download(&b, &format!("{name}.png"), "image/png"))
+                    export_grid_png(&m.shape, data).and_then(|b| imaging::download(&b, &format!("{name}.png"), "image/png"))
                 };
                 if let Err(e) = r {
                     self.error = Some(e);
@@ -660,8 +680,8 @@ impl Component for App {
                             <label><input type="checkbox" checked={self.shared_scale} onchange={link.callback(|_| Msg::ToggleShared)} />{ " one colour scale for all channels" }</label>
                             <label><input type="checkbox" checked={self.sort_by_mean} onchange={link.callback(|_| Msg::ToggleSort)} />{ " sort by mean activation" }</label>
                             <label><input type="checkbox" checked={self.fit == Fit::Squash} onchange={link.callback(|_| Msg::ToggleFit)} />{ " squash instead of centre crop" }</label>
-                            <button onclick={link.callback(|_| Msg::ExportPng)} disabled={self.maps.is_none()}>{ "Export PNG" }</button>
-                            <button onclick={link.callback(|_| Msg::ExportNpy)} disabled={self.maps.is_none()}>{ "Export .npy" }</button>
+                            <button onclick={link.callback(|_| Msg::ExportPng)} disabled={self.maps.as_ref().is_none_or(|m| m.data.is_none())}>{ "Export PNG" }</button>
+                            <button onclick={link.callback(|_| Msg::ExportNpy)} disabled={self.maps.as_ref().is_none_or(|m| m.data.is_none())}>{ "Export .npy" }</button>
                         </div>
                         if let (Some(m), Some(l)) = (&self.maps, &layer) {
                             if m.shape.len() == 4 {
@@ -669,7 +689,7 @@ impl Component for App {
                                     shared_scale={self.shared_scale} sort_by_mean={self.sort_by_mean}
                                     selected_channel={self.channel} on_channel={link.callback(Msg::SelectChannel)} />
                             } else {
-                                <section class="panel"><h2>{ format!("{}: {} values (no spatial map)", l.name, m.data.len()) }</h2></section>
+                                <section class="panel"><h2>{ format!("{}: {} values (no spatial map)", l.name, m.shape.iter().product::<usize>()) }</h2></section>
                             }
                         } else if summary.is_some() {
                             <section class="panel grid-panel"><p class="muted">{ "Feature maps appear here once an image has run." }</p></section>
@@ -701,8 +721,8 @@ fn bytes_len(b: &[u8]) -> String {
 }
 
 /// The whole layer as one PNG grid (each channel on its own scale), drawn on a canvas.
-fn export_grid_png(m: &LayerMaps) -> Result<Vec<u8>, String> {
-    let [_, c, h, w] = m.shape[..] else { return Err("not a feature map".into()) };
+fn export_grid_png(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, String> {
+    let [_, c, h, w] = shape[..] else { return Err("not a feature map".into()) };
     let cols = (c as f64).sqrt().ceil() as usize;
     let rows = c.div_ceil(cols);
     let canvas = imaging::new_canvas((cols * (w + 1) + 1) as u32, (rows * (h + 1) + 1) as u32)?;
@@ -710,7 +730,7 @@ fn export_grid_png(m: &LayerMaps) -> Result<Vec<u8>, String> {
         canvas.get_context("2d").map_err(imaging::js_err)?.ok_or("no context")?.dyn_into().map_err(|_| "context")?;
     let tile = imaging::new_canvas(w as u32, h as u32)?;
     for ch in 0..c {
-        let plane = &m.data[ch * h * w..(ch + 1) * h * w];
+        let plane = &data[ch * h * w..(ch + 1) * h * w];
         let (lo, hi) = convlens_core::viz::value_range(plane);
         imaging::paint_channel(&tile, plane, w, h, lo, hi)?;
         ctx.draw_image_with_html_canvas_element(&tile, (1 + (ch % cols) * (w + 1)) as f64, (1 + (ch / cols) * (h + 1)) as f64)

@@ -78,12 +78,19 @@ pub fn crop_to_input(src: Source, side: usize, fit: Fit) -> Result<(Vec<u8>, Htm
 
 /// Paints one channel (h x w values) onto `canvas`, `lo..hi` spanning the colour ramp.
 pub fn paint_channel(canvas: &HtmlCanvasElement, plane: &[f32], w: usize, h: usize, lo: f32, hi: f32) -> Result<(), String> {
+    paint_rgba(canvas, &channel_rgba(plane, lo, hi), w, h)
+}
+
+/// Paints w x h RGBA pixels (a tile the worker coloured) onto `canvas`, resized to fit them.
+pub fn paint_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], w: usize, h: usize) -> Result<(), String> {
+    if rgba.len() != w * h * 4 || rgba.is_empty() {
+        return Err(format!("a {w}x{h} tile with {} bytes", rgba.len()));
+    }
     if canvas.width() != w as u32 || canvas.height() != h as u32 {
         canvas.set_width(w as u32);
         canvas.set_height(h as u32);
     }
-    let rgba = channel_rgba(plane, lo, hi);
-    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), w as u32, h as u32).map_err(js_err)?;
+    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), w as u32, h as u32).map_err(js_err)?;
     context(canvas)?.put_image_data(&data, 0.0, 0.0).map_err(js_err)
 }
 

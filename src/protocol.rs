@@ -12,8 +12,10 @@ pub enum ToWorker {
     /// `time_layers`: time each layer even where that costs (a GPU without timestamp
     /// queries submits layer by layer); live mode asks only for the total.
     Run { rgb: Vec<u8>, time_layers: bool },
-    /// Send the last run's activation of these layers (node indices).
-    Maps { layers: Vec<usize> },
+    /// Send the last run's maps of these layers (node indices) as colour-mapped tiles at
+    /// most `max_side` px a side (one colour scale for all channels when `shared`), and
+    /// their raw values when `values` (hover readout, export; live mode goes without).
+    Maps { layers: Vec<usize>, max_side: usize, shared: bool, values: bool },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,5 +121,34 @@ pub struct RunSummary {
 pub struct LayerMaps {
     pub layer: usize,
     pub shape: Vec<usize>,
-    pub data: Vec<f32>,
+    pub tiles: LayerTiles,
+    /// Raw activations, only when asked for.
+    pub data: Option<Vec<f32>>,
+}
+
+/// `convlens_core::viz::Tiles` on the wire: drawn on the GPU when the pass ran there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerTiles {
+    pub tile_h: usize,
+    pub tile_w: usize,
+    /// Layer pixels per tile pixel, per side.
+    pub factor: usize,
+    /// One tile_h x tile_w RGBA tile per channel, channel after channel.
+    pub rgba: Vec<u8>,
+    /// Per channel (min, max, mean) at full resolution.
+    pub stats: Vec<[f32; 3]>,
+    pub shared: Option<(f32, f32)>,
+    pub drawn_on_gpu: bool,
+}
+
+impl LayerTiles {
+    pub fn new(t: convlens_core::viz::Tiles, drawn_on_gpu: bool) -> LayerTiles {
+        LayerTiles { tile_h: t.tile_h, tile_w: t.tile_w, factor: t.factor, rgba: t.rgba, stats: t.stats, shared: t.shared, drawn_on_gpu }
+    }
+
+    /// Channel `ch`'s RGBA pixels.
+    pub fn tile(&self, ch: usize) -> &[u8] {
+        let n = self.tile_h * self.tile_w * 4;
+        self.rgba.get(ch * n..(ch + 1) * n).unwrap_or(&[])
+    }
 }

@@ -184,7 +184,7 @@ impl State {
         Ok(summary)
     }
 
-    fn maps(&self, layers: &[usize]) -> Result<Vec<LayerMaps>, String> {
+    fn maps(&self, layers: &[usize], max_side: usize, shared: bool, values: bool) -> Result<Vec<LayerMaps>, String> {
         let m = self.model.as_ref().ok_or("no model loaded")?;
         // Asked before the first run of this model (e.g. right after switching): nothing to show yet.
         let Some(last) = m.last.as_ref() else { return Ok(Vec::new()) };
@@ -193,7 +193,8 @@ impl State {
             .map(|&l| {
                 let node = m.graph.nodes.get(l).ok_or_else(|| format!("no layer {l}"))?;
                 let t = last.get(node.output).ok_or_else(|| format!("layer {l} was not kept"))?;
-                Ok(LayerMaps { layer: l, shape: t.shape.clone(), data: t.data.clone() })
+                let tiles = LayerTiles::new(convlens_core::viz::tiles(&t.data, &t.shape, max_side, shared), false);
+                Ok(LayerMaps { layer: l, shape: t.shape.clone(), tiles, data: values.then(|| t.data.clone()) })
             })
             .collect()
     }
@@ -236,7 +237,7 @@ pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWor
             .and_then(|g| state.load(g))
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Run { rgb, .. } => state.run(&rgb, progress).map(FromWorker::Ran),
-        ToWorker::Maps { layers } => state.maps(&layers).map(FromWorker::Maps),
+        ToWorker::Maps { layers, max_side, shared, values } => state.maps(&layers, max_side, shared, values).map(FromWorker::Maps),
     };
     reply.unwrap_or_else(FromWorker::Error)
 }
@@ -305,12 +306,16 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
     }
 }
 
-/// The shown layers of the last GPU pass, read back from their buffers.
-async fn maps_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, layers: Vec<usize>) -> FromWorker {
-    let outputs: Result<Vec<usize>, String> = {
+/// The shown layers of the last GPU pass: tiles drawn from their buffers on the GPU, and the
+/// values read back only when asked for.
+async fn maps_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, layers: Vec<usize>, max_side: usize, shared: bool, values: bool) -> FromWorker {
+    let outputs: Result<Vec<(usize, Vec<usize>)>, String> = {
         let s = state.borrow();
         match s.model.as_ref() {
-            Some(m) => layers.iter().map(|&l| m.graph.nodes.get(l).map(|n| n.output).ok_or_else(|| format!("no layer {l}"))).collect(),
+            Some(m) => layers
+                .iter()
+                .map(|&l| m.graph.nodes.get(l).map(|n| (n.output, m.graph.shape(n.output).to_vec())).ok_or_else(|| format!("no layer {l}")))
+                .collect(),
             None => Err("no model loaded".into()),
         }
     };
@@ -318,16 +323,23 @@ async fn maps_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, la
         Ok(o) => o,
         Err(e) => return FromWorker::Error(e),
     };
-    match gpu.read_async(&outputs).await {
-        Ok(mut values) => FromWorker::Maps(
-            layers
-                .iter()
-                .zip(&outputs)
-                .filter_map(|(&l, v)| values.remove(v).map(|t| LayerMaps { layer: l, shape: t.shape, data: t.data }))
-                .collect(),
-        ),
-        Err(e) => FromWorker::Error(format!("reading the layer back from the GPU failed: {e}")),
+    let mut out = Vec::new();
+    for (&layer, (value, shape)) in layers.iter().zip(outputs) {
+        let tiles = match gpu.tiles_async(value, max_side, shared).await {
+            Ok(t) => LayerTiles::new(t, true),
+            Err(e) => return FromWorker::Error(format!("drawing the layer on the GPU failed: {e}")),
+        };
+        let data = if values {
+            match gpu.read_async(&[value]).await {
+                Ok(mut v) => v.remove(&value).map(|t| t.data),
+                Err(e) => return FromWorker::Error(format!("reading the layer back from the GPU failed: {e}")),
+            }
+        } else {
+            None
+        };
+        out.push(LayerMaps { layer, shape, tiles, data });
     }
+    FromWorker::Maps(out)
 }
 
 impl Worker for InferenceWorker {
@@ -351,9 +363,9 @@ impl Worker for InferenceWorker {
                 wasm_bindgen_futures::spawn_local(async move { run_gpu(state, gpu, rgb, time_layers, move |m| scope.respond(id, m)).await });
                 return;
             }
-            (ToWorker::Maps { layers }, Some(gpu)) if last_on_gpu => {
+            (&ToWorker::Maps { ref layers, max_side, shared, values }, Some(gpu)) if last_on_gpu => {
                 let (state, scope, layers) = (self.state.clone(), scope.clone(), layers.clone());
-                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, maps_gpu(state, gpu, layers).await) });
+                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, maps_gpu(state, gpu, layers, max_side, shared, values).await) });
                 return;
             }
             _ => {}

@@ -45,10 +45,20 @@ fn worker_loads_runs_and_sends_maps() {
     }
     assert_eq!(run.layer_ms.len(), summary.layers.len());
     let first_conv = summary.layers.iter().position(|l| l.op.starts_with("Conv")).unwrap();
-    let maps = handle(&mut state, ToWorker::Maps { layers: vec![first_conv] }, &mut |_| {});
+    let maps = handle(&mut state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {});
     let FromWorker::Maps(m) = roundtrip(&maps) else { panic!("{maps:?}") };
     assert_eq!(m[0].shape, summary.layers[first_conv].shape);
-    assert_eq!(m[0].data.len(), m[0].shape.iter().product::<usize>());
+    let data = m[0].data.as_ref().expect("values were asked for");
+    assert_eq!(data.len(), m[0].shape.iter().product::<usize>());
+    // Full-size tiles coloured from those values, one per channel, by the core's reference.
+    let want = convlens_core::viz::tiles(data, &m[0].shape, 256, false);
+    assert_eq!((m[0].tiles.tile_h, m[0].tiles.tile_w, m[0].tiles.factor), (want.tile_h, want.tile_w, 1));
+    assert_eq!(m[0].tiles.rgba, want.rgba);
+    // Live mode: tiles at display size, no values.
+    let live = handle(&mut state, ToWorker::Maps { layers: vec![first_conv], max_side: 28, shared: true, values: false }, &mut |_| {});
+    let FromWorker::Maps(l) = roundtrip(&live) else { panic!("{live:?}") };
+    assert!(l[0].data.is_none() && l[0].tiles.tile_h <= 28 && l[0].tiles.shared.is_some());
+    assert_eq!(l[0].tiles.rgba.len(), m[0].shape[1] * l[0].tiles.tile_h * l[0].tiles.tile_w * 4);
     let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], webgpu: false }, &mut |_| {});
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

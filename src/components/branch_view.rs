@@ -3,13 +3,12 @@
 
 use std::rc::Rc;
 
-use convlens_core::viz::value_range;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
 use super::{count, shape};
-use crate::imaging::paint_channel;
+use crate::imaging::paint_rgba;
 use crate::protocol::{LayerMaps, ModuleInfo};
 
 /// Channels shown per branch.
@@ -38,11 +37,7 @@ pub fn branch_view(p: &Props) -> Html {
                 let layer: usize = cv.dataset().get("branchLayer").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
                 let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
                 if let Some(m) = maps.iter().find(|m| m.layer == layer) {
-                    if let [_, _, h, w] = m.shape[..] {
-                        let plane = &m.data[ch * h * w..(ch + 1) * h * w];
-                        let (lo, hi) = value_range(plane);
-                        let _ = paint_channel(&cv, plane, w, h, lo, hi);
-                    }
+                    let _ = paint_rgba(&cv, m.tiles.tile(ch), m.tiles.tile_w, m.tiles.tile_h);
                 }
             }
         });

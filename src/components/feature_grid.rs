@@ -1,15 +1,15 @@
 //! Every channel of the selected layer as a tile, one colour scale per tile or shared, a
 //! colour bar, hover for channel/value and the receptive field on the input, click to enlarge
-//! over the faded input.
+//! over the faded input. Tiles arrive coloured from the worker (on the GPU when the pass ran
+//! there); this only paints them.
 
 use std::rc::Rc;
 
-use convlens_core::viz::value_range;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
-use crate::imaging::{copy_canvas, paint_channel};
+use crate::imaging::{copy_canvas, paint_channel, paint_rgba};
 use crate::protocol::{LayerInfo, LayerMaps};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -17,7 +17,14 @@ pub struct Hover {
     pub channel: usize,
     pub y: usize,
     pub x: usize,
-    pub value: f32,
+    /// None in live mode (values stay on the worker).
+    pub value: Option<f32>,
+}
+
+/// CSS px per tile: tiles share a ~440x440 px area, 16 channels get ~110 px each, 512 get the
+/// 28 px minimum. The app asks the worker for live tiles of this size.
+pub fn tile_px(channels: usize) -> usize {
+    ((440.0 * 440.0 / (channels as f64).max(1.0)).sqrt().clamp(28.0, 140.0)) as usize
 }
 
 #[derive(Properties, PartialEq)]
@@ -31,23 +38,16 @@ pub struct Props {
     pub on_channel: Callback<Option<usize>>,
 }
 
-/// Per channel (mean, min, max).
+/// Per channel (mean, min, max), as the worker measured them at full resolution.
 fn channel_stats(m: &LayerMaps) -> Vec<(f32, f32, f32)> {
-    let (c, plane) = dims(m);
-    (0..c)
-        .map(|ch| {
-            let p = &m.data[ch * plane..(ch + 1) * plane];
-            let (lo, hi) = value_range(p);
-            (p.iter().sum::<f32>() / plane.max(1) as f32, lo, hi)
-        })
-        .collect()
+    m.tiles.stats.iter().map(|s| (s[2], s[0], s[1])).collect()
 }
 
 fn dims(m: &LayerMaps) -> (usize, usize) {
     match m.shape[..] {
         [_, c, h, w] => (c, h * w),
         [_, c] => (c, 1),
-        _ => (1, m.data.len()),
+        _ => (m.tiles.stats.len().max(1), 1),
     }
 }
 
@@ -67,7 +67,9 @@ pub fn feature_grid(p: &Props) -> Html {
     let stats = use_memo(p.maps.clone(), |m| channel_stats(m));
     let (c, _) = dims(&p.maps);
     let (h, w) = hw(&p.maps);
-    let global = use_memo(p.maps.clone(), |m| value_range(&m.data));
+    let global = use_memo(p.maps.clone(), |m| {
+        m.tiles.shared.unwrap_or_else(|| m.tiles.stats.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s[0]), hi.max(s[1]))))
+    });
     let order: Vec<usize> = {
         let mut o: Vec<usize> = (0..c).collect();
         if p.sort_by_mean {
@@ -82,21 +84,18 @@ pub fn feature_grid(p: &Props) -> Html {
         move |ch: usize| if shared { global } else { (stats[ch].1, stats[ch].2) }
     };
 
-    // Paint every tile after each render that changed the maps or the scale.
+    // Paint every tile after each render that changed the maps or their order.
     {
         let grid_ref = grid_ref.clone();
         let maps = p.maps.clone();
-        let range_of = range_of.clone();
-        use_effect_with((p.maps.clone(), p.shared_scale, p.sort_by_mean), move |_| {
+        use_effect_with((p.maps.clone(), p.sort_by_mean), move |_| {
             if let Some(grid) = grid_ref.cast::<web_sys::Element>() {
-                let (_, plane) = dims(&maps);
-                let (h, w) = hw(&maps);
+                let t = &maps.tiles;
                 if let Ok(list) = grid.query_selector_all("canvas[data-channel]") {
                     for i in 0..list.length() {
                         let Some(cv) = list.item(i).and_then(|n| n.dyn_into::<HtmlCanvasElement>().ok()) else { continue };
                         let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
-                        let (lo, hi) = range_of(ch);
-                        let _ = paint_channel(&cv, &maps.data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+                        let _ = paint_rgba(&cv, t.tile(ch), t.tile_w, t.tile_h);
                     }
                 }
             }
@@ -112,9 +111,15 @@ pub fn feature_grid(p: &Props) -> Html {
             if let (Some(ch), Some(big)) = (*sel, big_ref.cast::<HtmlCanvasElement>()) {
                 let (_, plane) = dims(&maps);
                 let (h, w) = hw(&maps);
-                if ch * plane < maps.data.len() {
-                    let (lo, hi) = range_of(ch);
-                    let _ = paint_channel(&big, &maps.data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+                // Full resolution from the values when they are here, else the tile.
+                match &maps.data {
+                    Some(data) if (ch + 1) * plane <= data.len() => {
+                        let (lo, hi) = range_of(ch);
+                        let _ = paint_channel(&big, &data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+                    }
+                    _ => {
+                        let _ = paint_rgba(&big, maps.tiles.tile(ch), maps.tiles.tile_w, maps.tiles.tile_h);
+                    }
                 }
                 if let (Some(inp), Some(under)) = (input, under_ref.cast::<HtmlCanvasElement>()) {
                     let _ = copy_canvas(&inp, &under);
@@ -135,7 +140,7 @@ pub fn feature_grid(p: &Props) -> Html {
             let fy = ((e.client_y() as f64 - rect.top()) / rect.height()).clamp(0.0, 0.999);
             let (x, y) = ((fx * w as f64) as usize, (fy * h as f64) as usize);
             let (_, plane) = dims(&maps);
-            let value = maps.data.get(ch * plane + y * w + x).copied().unwrap_or(0.0);
+            let value = maps.data.as_ref().and_then(|d| d.get(ch * plane + y * w + x).copied());
             hover.set(Some(Hover { channel: ch, y, x, value }));
         })
     };
@@ -170,15 +175,15 @@ pub fn feature_grid(p: &Props) -> Html {
         });
     }
 
-    // Tiles share a ~440x440 px area: 16 channels get ~110 px each, 512 get the 28 px minimum.
-    let tile_px = ((440.0 * 440.0 / (c as f64).max(1.0)).sqrt().clamp(28.0, 140.0)) as usize;
+    let tile_px = tile_px(c);
+    let (tw, th) = (p.maps.tiles.tile_w, p.maps.tiles.tile_h);
     html! {
         <section class="panel grid-panel">
             <div class="grid-head">
                 <h2>{ format!("{} — {} channels of {}x{}", p.layer.name, c, h, w) }</h2>
                 <div class="colorbar" aria-label="colour scale">
                     <span>{ if p.shared_scale { format!("{:.3}", global.0) } else { "min".into() } }</span>
-                    <span class="ramp"></span>
+                    <span class="ramp" title={if p.maps.tiles.drawn_on_gpu { "tiles coloured on the GPU" } else { "tiles coloured on the CPU" }}></span>
                     <span>{ if p.shared_scale { format!("{:.3}", global.1) } else { "max (per channel)".into() } }</span>
                 </div>
             </div>
@@ -190,7 +195,7 @@ pub fn feature_grid(p: &Props) -> Html {
                         let sel = p.selected_channel == Some(ch);
                         html! {
                             <canvas key={ch} class={classes!("tile", sel.then_some("selected"))} data-channel={ch.to_string()}
-                                width={w.to_string()} height={h.to_string()}
+                                width={tw.to_string()} height={th.to_string()}
                                 title={format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2)}
                                 onmousemove={on_move.clone()} onmouseleave={on_leave.clone()}
                                 onclick={Callback::from(move |_| on_channel.emit(if sel { None } else { Some(ch) }))} />
@@ -206,7 +211,8 @@ pub fn feature_grid(p: &Props) -> Html {
                     </div>
                     <p class="hover-readout" aria-live="polite">
                         { match &*hover {
-                            Some(hv) => format!("channel {} at ({}, {}): {:.4} — sees {}x{} input px", hv.channel, hv.y, hv.x, hv.value,
+                            Some(hv) => format!("channel {} at ({}, {}): {} — sees {}x{} input px", hv.channel, hv.y, hv.x,
+                                hv.value.map_or_else(|| "live (freeze to read values)".to_string(), |v| format!("{v:.4}")),
                                 p.layer.rf_size[0].min(side), p.layer.rf_size[1].min(side)),
                             None => "Hover a tile: value and the input region that pixel sees.".into(),
                         } }

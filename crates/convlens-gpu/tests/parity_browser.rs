@@ -16,6 +16,9 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// lavapipe vs onnxruntime (summation order and exp/pow differ in the last bits).
 const BROWSER_GPU_LAYER_TOL: f32 = 1e-4;
 
+/// Tile colours drawn on the GPU vs `viz::tiles`: block means may round one level apart.
+const TILE_RGB_TOL: u8 = 2;
+
 const SQUEEZENET: &[u8] = include_bytes!("../../../../shared/models/squeezenet1.1.onnx");
 
 /// A deterministic image-like input (values in the range preprocessing produces).
@@ -35,6 +38,13 @@ async fn every_layer(graph: &Graph, kind: CpuKind, limit: Option<u64>) -> usize 
     let model = convlens_gpu::GpuModel::plan(gpu, graph, options).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
     let got = model.run_async(&x, &outputs, convlens_gpu::Timing::Off).await.unwrap_or_else(|e| panic!("{}: {e}", graph.name));
+    // The first layer's tiles as the explorer's live mode gets them, drawn by the browser's GPU.
+    let first = graph.nodes[0].output;
+    let tiles = model.tiles_async(first, 28, false).await.unwrap();
+    let want = convlens_core::viz::tiles(&got.values[&first].data, graph.shape(first), 28, false);
+    assert_eq!((tiles.tile_h, tiles.tile_w), (want.tile_h, want.tile_w));
+    let worst = tiles.rgba.iter().zip(&want.rgba).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= TILE_RGB_TOL, "{}: tile colour off by {worst}", graph.name);
     let mut cpu = cpu_backend(kind, graph).unwrap();
     let want = run(graph, cpu.as_mut(), &x, &Keep::All, &mut |_, _| {}).unwrap();
     for node in &graph.nodes {
