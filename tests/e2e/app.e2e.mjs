@@ -185,6 +185,8 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
   const channels = Number((await layer.locator('.dims').innerText()).split('x')[0]);
   await layer.click();
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid=feature-grid] canvas').length === n, channels, { timeout: 60000 });
+  // Those tiles were coloured on the GPU, from the layer's buffer.
+  assert.equal(await page.locator('.colorbar .ramp').getAttribute('title'), 'tiles coloured on the GPU');
   // The switch (and ?backend=cpu) forces the CPU and says so.
   await page.locator('[data-testid=backend-select]').selectOption('cpu');
   await page.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('CPU chosen'), null, { timeout: 60000 });

@@ -74,7 +74,7 @@ def vgg16_zoo_layout(path, seed=7):
 def ops_zoo(path, seed=3):
     """One small graph exercising op semantics the zoo models leave untested: grouped, dilated
     and SAME-padded convs, BatchNormalization (folded), ceil-mode pools with count_include_pad,
-    asymmetric pads, LRN, Add broadcasting, Gemm alpha/beta/transA, MatMul, Reshape 0/-1,
+    asymmetric pads, LRN, a BatchNormalization that cannot fold (after LRN), Add broadcasting, Gemm alpha/beta/transA, MatMul, Reshape 0/-1,
     Unsqueeze/Squeeze, opset-13 Softmax on an inner axis."""
     rng = np.random.default_rng(seed)
     f = lambda *s: (rng.standard_normal(s, dtype=np.float32) * 0.3).astype(np.float32)
@@ -82,6 +82,7 @@ def ops_zoo(path, seed=3):
         "w_g": f(8, 2, 3, 3), "b_g": f(8),
         "w_d": f(6, 8, 3, 3),
         "bn_s": (np.abs(f(6)) + 0.5).astype(np.float32), "bn_b": f(6), "bn_m": f(6), "bn_v": (np.abs(f(6)) + 0.1).astype(np.float32),
+        "bn2_s": (np.abs(f(4)) + 0.5).astype(np.float32), "bn2_b": f(4), "bn2_m": f(4), "bn2_v": (np.abs(f(4)) + 0.1).astype(np.float32),
         "w_same": f(4, 6, 4, 4), "b_same": f(4),
         "bias_c": f(1, 4, 1, 1),
         "shape_a": np.array([0, -1], np.int64), "ax0": np.array([0], np.int64), "ax2": np.array([2], np.int64),
@@ -95,7 +96,8 @@ def ops_zoo(path, seed=3):
         n("Relu", ["bn"], ["bn_relu"], name="bn_relu"),
         n("Conv", ["bn_relu", "w_same", "b_same"], ["same"], name="same_upper", auto_pad="SAME_UPPER", strides=[2, 2]),
         n("Add", ["same", "bias_c"], ["added"], name="add_bcast"),
-        n("LRN", ["added"], ["lrn"], name="lrn", size=3, alpha=0.2, beta=0.6, bias=1.5),
+        n("LRN", ["added"], ["lrn0"], name="lrn", size=3, alpha=0.2, beta=0.6, bias=1.5),
+        n("BatchNormalization", ["lrn0", "bn2_s", "bn2_b", "bn2_m", "bn2_v"], ["lrn"], name="bn_standalone", epsilon=1e-5),
         n("AveragePool", ["lrn"], ["avg_inc"], name="avg_ceil_incl", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
         n("AveragePool", ["lrn"], ["avg_exc"], name="avg_ceil_excl", kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 1, 0], ceil_mode=1),
         n("MaxPool", ["lrn"], ["max_same"], name="max_same", kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER"),

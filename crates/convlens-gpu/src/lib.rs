@@ -19,6 +19,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("misc.wgsl", include_str!("shaders/misc.wgsl")),
     ("fc.wgsl", include_str!("shaders/fc.wgsl")),
     ("viz.wgsl", include_str!("shaders/viz.wgsl")),
+    ("add.wgsl", include_str!("shaders/add.wgsl")),
+    ("affine.wgsl", include_str!("shaders/affine.wgsl")),
+    ("matmul.wgsl", include_str!("shaders/matmul.wgsl")),
 ];
 
 #[derive(Debug)]

@@ -43,6 +43,29 @@ struct MiscParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct AddParams {
+    n: u32, d: [u32; 3],
+    a: [u32; 4],
+    b: [u32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct AffineParams {
+    n: u32, c: u32, plane: u32, _p: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct MatmulParams {
+    m: u32, n: u32, k: u32, relu: u32,
+    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
+    c_rs: u32, c_cs: u32, has_c: u32, _p: u32,
+    alpha: f32, beta: f32, _q: u32, _r: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
 struct VizParams {
     channels: u32, h: u32, w: u32, offset: u32,
     factor: u32, tile_h: u32, tile_w: u32, shared: u32,
@@ -129,6 +152,10 @@ const PIPELINES: &[(&str, &str)] = &[
     ("viz.wgsl", "channel_stats"),
     ("viz.wgsl", "shared_range"),
     ("viz.wgsl", "colorize"),
+    ("misc.wgsl", "softmax_inner"),
+    ("add.wgsl", "add"),
+    ("affine.wgsl", "affine_channels"),
+    ("matmul.wgsl", "matmul"),
 ];
 
 fn pipeline_index(entry: &str) -> usize {
@@ -281,6 +308,16 @@ impl GpuModel {
                 weight_cache.insert(v, b);
                 Ok(b)
             };
+            // An input from a buffer (whole, not a concat slice) or a constant uploaded once.
+            let operand = |v: ValueId, weight: &mut dyn FnMut(ValueId, &mut Vec<wgpu::Buffer>) -> Result<usize>, buffers: &mut Vec<wgpu::Buffer>| -> Result<usize> {
+                if graph.value(v).is_const {
+                    return weight(v, buffers);
+                }
+                match slots[v] {
+                    Some(s) if s.channel_offset == 0 => Ok(s.buffer),
+                    _ => Err(fail(format!("input {} has no whole buffer", graph.value(v).name))),
+                }
+            };
             let mut add_step = |pipeline: usize, entries: Vec<usize>, params: &[u8], groups: (u32, u32), buffers: &Vec<wgpu::Buffer>| {
                 let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(&node.name),
@@ -387,7 +424,10 @@ impl GpuModel {
                     let s = graph.shape(node.inputs[0]);
                     let inner: usize = s[*axis + 1..].iter().product();
                     if !*coerce_2d && inner != 1 {
-                        return Err(fail("softmax over an inner axis is not on the GPU yet".into()));
+                        let outer: usize = s[..*axis].iter().product();
+                        let p = MiscParams { rows: outer as u32, row_len: s[*axis] as u32, plane: inner as u32, ..Default::default() };
+                        add_step(pipeline_index("softmax_inner"), vec![x.buffer, out.buffer], bytemuck::bytes_of(&p), groups_1d(outer * inner), &buffers);
+                        continue;
                     }
                     let row_len: usize = s[*axis..].iter().product();
                     let rows = numel(node.output) / row_len.max(1);
@@ -434,7 +474,68 @@ impl GpuModel {
                         add_step(pipeline_index("fc"), vec![x.buffer, chunk, bias, out.buffer], bytemuck::bytes_of(&p), groups, &buffers);
                     }
                 }
-                other => return Err(fail(format!("{other:?} is not on the GPU backend yet (the CPU runs it)"))),
+                Op::Gemm { alpha, beta, trans_a, trans_b, relu } => {
+                    let (a, b) = (graph.shape(node.inputs[0]), graph.shape(node.inputs[1]));
+                    let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+                    let n = if *trans_b { b[0] } else { b[1] };
+                    let ab = operand(node.inputs[0], &mut weight, &mut buffers)?;
+                    let bb = operand(node.inputs[1], &mut weight, &mut buffers)?;
+                    let (cb, c_rs, c_cs, has_c) = match node.inputs.get(2) {
+                        Some(&c) => {
+                            let cs = graph.shape(c);
+                            let (c0, c1) = match cs[..] {
+                                [] => (1, 1),
+                                [c1] => (1, c1),
+                                [c0, c1] => (c0, c1),
+                                _ => return Err(fail(format!("Gemm C of shape {cs:?}"))),
+                            };
+                            (operand(c, &mut weight, &mut buffers)?, if c0 == 1 { 0 } else { c1 }, if c1 == 1 { 0 } else { 1 }, 1)
+                        }
+                        None => (dummy, 0, 0, 0),
+                    };
+                    let p = MatmulParams {
+                        m: m as u32, n: n as u32, k: k as u32, relu: *relu as u32,
+                        a_rs: if *trans_a { 1 } else { k as u32 }, a_cs: if *trans_a { m as u32 } else { 1 },
+                        b_rs: if *trans_b { 1 } else { n as u32 }, b_cs: if *trans_b { k as u32 } else { 1 },
+                        c_rs: c_rs as u32, c_cs: c_cs as u32, has_c, _p: 0, alpha: *alpha, beta: *beta, _q: 0, _r: 0,
+                    };
+                    add_step(pipeline_index("matmul"), vec![ab, bb, cb, out.buffer], bytemuck::bytes_of(&p), groups_1d(m * n), &buffers);
+                }
+                Op::MatMul => {
+                    let (a, b) = (graph.shape(node.inputs[0]), graph.shape(node.inputs[1]));
+                    let (m, k, n) = (a[0], a[1], b[1]);
+                    let ab = operand(node.inputs[0], &mut weight, &mut buffers)?;
+                    let bb = operand(node.inputs[1], &mut weight, &mut buffers)?;
+                    let p = MatmulParams {
+                        m: m as u32, n: n as u32, k: k as u32, a_rs: k as u32, a_cs: 1, b_rs: n as u32, b_cs: 1, alpha: 1.0,
+                        ..Default::default()
+                    };
+                    add_step(pipeline_index("matmul"), vec![ab, bb, dummy, out.buffer], bytemuck::bytes_of(&p), groups_1d(m * n), &buffers);
+                }
+                Op::Add => {
+                    let (a, b) = (graph.shape(node.inputs[0]), graph.shape(node.inputs[1]));
+                    if out_shape.len() > 4 {
+                        return Err(fail(format!("Add of rank {} (the GPU takes up to 4)", out_shape.len())));
+                    }
+                    let ab = operand(node.inputs[0], &mut weight, &mut buffers)?;
+                    let bb = operand(node.inputs[1], &mut weight, &mut buffers)?;
+                    let n = numel(node.output);
+                    let dims = pad4(&out_shape);
+                    let p = AddParams { n: n as u32, d: [dims[1] as u32, dims[2] as u32, dims[3] as u32], a: broadcast_strides(a, &dims), b: broadcast_strides(b, &dims) };
+                    add_step(pipeline_index("add"), vec![ab, bb, out.buffer], bytemuck::bytes_of(&p), groups_1d(n), &buffers);
+                }
+                Op::BatchNorm { epsilon } => {
+                    let x = x.ok_or_else(|| fail("no input".into()))?;
+                    let get = |i: usize| graph.const_data(node.inputs[i]).map_err(|e| fail(e.to_string()));
+                    let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
+                    let s: Vec<f32> = scale.data.iter().zip(&var.data).map(|(g, v)| g / (v + epsilon).sqrt()).collect();
+                    let t: Vec<f32> = bias.data.iter().zip(&mean.data).zip(&s).map(|((b, m), s)| b - m * s).collect();
+                    let (sb, tb) = (upload(&mut buffers, &s, "bn scale"), upload(&mut buffers, &t, "bn shift"));
+                    let n = numel(node.output);
+                    let c = out_shape.get(1).copied().unwrap_or(1);
+                    let p = AffineParams { n: n as u32, c: c as u32, plane: (n / out_shape[0].max(1) / c.max(1)) as u32, _p: 0 };
+                    add_step(pipeline_index("affine_channels"), vec![x.buffer, sb, tb, out.buffer], bytemuck::bytes_of(&p), groups_1d(n), &buffers);
+                }
             }
         }
         Ok(GpuModel {
@@ -788,6 +889,25 @@ fn assign_by_lifetime(sizes: &[u64], life: &[(i64, i64)]) -> (Vec<usize>, Vec<u6
         physical[l] = p;
     }
     (physical, phys.into_iter().map(|p| p.0).collect())
+}
+
+/// `shape` left-padded with 1s to rank 4.
+fn pad4(shape: &[usize]) -> [usize; 4] {
+    let mut d = [1; 4];
+    d[4 - shape.len()..].copy_from_slice(shape);
+    d
+}
+
+/// Element strides of `shape` read as the rank-4 `out`: 0 along broadcast axes.
+fn broadcast_strides(shape: &[usize], out: &[usize; 4]) -> [u32; 4] {
+    let s = pad4(shape);
+    let mut st = [0u32; 4];
+    let mut acc = 1;
+    for i in (0..4).rev() {
+        st[i] = if s[i] == 1 && out[i] != 1 { 0 } else { acc as u32 };
+        acc *= s[i];
+    }
+    st
 }
 
 fn window_or_global(op: &Op, s: &[usize]) -> convlens_core::graph::Window {

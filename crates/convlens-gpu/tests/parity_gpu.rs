@@ -81,6 +81,15 @@ fn vgg16_every_layer_on_the_gpu() {
     assert!(n >= 23, "{n}");
 }
 
+/// The ops zoo: grouped, dilated and SAME convs, a BatchNorm, broadcast Adds, LRN, ceil-mode
+/// pools, Gemm with a constant transposed A and a dynamic B, MatMul, Squeeze/Unsqueeze and a
+/// Softmax over a middle axis, every layer against onnxruntime.
+#[test]
+fn ops_zoo_every_layer_on_the_gpu() {
+    let n = compare(&refs().join("ops-zoo.onnx"), &refs().join("ops-zoo/seeded"));
+    assert!(n >= 15, "{n}");
+}
+
 /// GoogLeNet's classifier (1000 x 1024 weights, 4 MB) under a 3.5 MiB binding limit (the
 /// largest activation, conv1's, is 3.2 MB): split into chunks of 896 and 104 rows, as fc6
 /// must be on a browser's 128 MiB limit; same answer.

@@ -76,3 +76,17 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     let total = red[0];
     for (var i = lid.x; i < p.row_len; i = i + 256u) { y[base + i] = exp(x[base + i] - mx) / total; }
 }
+
+// Softmax along a middle axis (opset >= 13): `rows` outer blocks of `row_len` x `plane`
+// values; one invocation per (outer, inner) pair walks the axis.
+@compute @workgroup_size(64)
+fn softmax_inner(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.rows * p.plane) { return; }
+    let base = (i / p.plane) * p.row_len * p.plane + i % p.plane;
+    var m = -3.402823e38;
+    for (var k = 0u; k < p.row_len; k = k + 1u) { m = max(m, x[base + k * p.plane]); }
+    var sum = 0.0;
+    for (var k = 0u; k < p.row_len; k = k + 1u) { sum = sum + exp(x[base + k * p.plane] - m); }
+    for (var k = 0u; k < p.row_len; k = k + 1u) { y[base + k * p.plane] = exp(x[base + k * p.plane] - m) / sum; }
+}
