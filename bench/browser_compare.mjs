@@ -1,5 +1,5 @@
-// ConvLens (wasm SIMD, one worker thread) vs onnxruntime-web (wasm, one thread; and its WebGPU
-// EP) on the same models, in the same headless Chromium, in one run.
+// ConvLens (wasm SIMD, one worker thread; and its WebGPU backend) vs onnxruntime-web (wasm, one
+// thread; and its WebGPU EP) on the same models, in the same headless Chromium, in one run.
 //   trunk build --release && node bench/browser_compare.mjs [RUNS]
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
 import { createServer } from 'node:http';
@@ -48,7 +48,9 @@ async function ortWeb(model, ep) {
   return r;
 }
 
-async function convlens(query, onnx) {
+// `gpu`: wait until the worker has planned the model on WebGPU, and report its slowest layers
+// as the costs panel shows them (timestamp queries).
+async function convlens(query, onnx, gpu = false, n = runs) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const t0 = Date.now();
   await page.goto(base + query);
@@ -59,23 +61,38 @@ async function convlens(query, onnx) {
     await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models', onnx));
     await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
   }
-  const times = [];
-  for (let i = 0; i <= runs; i++) {
+  if (gpu) {
+    await page.waitForFunction(() => /^WebGPU \(|unavailable|failed/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 300000 });
+    const badge = await page.locator('[data-testid=backend-badge]').innerText();
+    if (!badge.startsWith('WebGPU')) throw new Error(`no WebGPU: ${badge}`);
+    // A pass that ran on the GPU (the first may have run on the CPU while it was being planned).
     await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
-    await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 120000 });
+    await page.waitForSelector('.model-line span[data-backend^="WebGPU"]', { timeout: 600000 });
+  }
+  const times = [];
+  for (let i = 0; i <= n; i++) {
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+    await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 600000 });
     await page.waitForTimeout(50);
     const m = (await page.locator('.model-line').innerText()).match(/last run (\d+) ms/);
     if (i > 0) times.push(Number(m[1])); // the first run warms up
   }
+  let slowest;
+  if (gpu) {
+    const rows = await page.locator('table.costs tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].innerText, Number(tr.cells[tr.cells.length - 1].innerText) || 0]));
+    slowest = rows.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([l, ms]) => `${l} ${ms} ms`).join(', ');
+  }
   await page.close();
   times.sort((a, b) => a - b);
-  return { median_ms: times[times.length >> 1], min_ms: times[0], runs, first_load_ms };
+  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, first_load_ms, ...(slowest ? { slowest } : {}) };
 }
 
 const rows = [];
 for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
-  rows.push({ model, engine: 'ConvLens wasm SIMD (1 worker)', ...(await convlens(query, onnx)) });
+  rows.push({ model, engine: 'ConvLens wasm SIMD (1 worker)', ...(await convlens(query + '&backend=cpu', onnx)) });
   rows.push({ model, engine: 'onnxruntime-web wasm (1 thread)', ...(await ortWeb(model, 'wasm')) });
+  // SwiftShader runs WebGPU on the CPU: seconds per pass, so fewer runs.
+  rows.push({ model, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(query, onnx, true, Math.min(runs, 3))) });
   rows.push({ model, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu')) });
 }
 console.log(`Chromium ${browser.version()}, ${runs} runs each after one warm-up`);

@@ -665,7 +665,7 @@ impl Component for App {
                         { format!("{} · {} parameters · {} multiply-adds · preprocessing: {}", s.name, count(s.params), count(s.macs), s.preprocess) }
                         if s.untrained { <strong>{ " · UNTRAINED WEIGHTS" }</strong> }
                         if !self.weights_note.is_empty() { <span class="muted small">{ format!(" · {}", self.weights_note) }</span> }
-                        if let Some(r) = &self.run { <span>{ format!(" · last run {:.0} ms", r.total_ms) }</span> }
+                        if let Some(r) = &self.run { <span data-backend={r.backend.clone()}>{ format!(" · last run {:.0} ms", r.total_ms) }</span> }
                     </p>
                 }
                 <main class="layout">
