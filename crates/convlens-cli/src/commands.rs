@@ -18,14 +18,15 @@ use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
 /// A CPU backend run layer by layer, or the whole graph on the GPU.
 enum Engine {
     Cpu(Box<dyn Backend>),
-    Gpu(convlens_gpu::GpuModel),
+    Gpu(convlens_gpu::GpuModel, convlens_gpu::WeightPrecision),
 }
 
 impl Engine {
     fn name(&self) -> String {
         match self {
             Engine::Cpu(b) => b.name(),
-            Engine::Gpu(g) => format!("WebGPU/wgpu on {}", g.adapter()),
+            Engine::Gpu(g, convlens_gpu::WeightPrecision::F32) => format!("WebGPU/wgpu on {}", g.adapter()),
+            Engine::Gpu(g, convlens_gpu::WeightPrecision::F16) => format!("WebGPU/wgpu on {}, f16 weights", g.adapter()),
         }
     }
 
@@ -34,7 +35,7 @@ impl Engine {
     fn forward(&mut self, graph: &Graph, x: &Tensor, keep: &Keep, timed: bool) -> Result<RunOutput> {
         match self {
             Engine::Cpu(b) => Ok(run(graph, b.as_mut(), x, keep, &mut |_, _| {})?),
-            Engine::Gpu(g) => {
+            Engine::Gpu(g, _) => {
                 let mut ids: Vec<usize> = graph.outputs.clone();
                 match keep {
                     Keep::All => ids.extend(graph.nodes.iter().map(|n| n.output)),
@@ -58,9 +59,11 @@ fn backend(kind: BackendArg, graph: &Graph, every_layer: bool) -> Result<Engine>
         BackendArg::Ref => CpuKind::Reference,
         BackendArg::Gemm => CpuKind::Gemm,
         BackendArg::Cpu => CpuKind::Simd,
-        BackendArg::Webgpu => {
+        BackendArg::Webgpu | BackendArg::WebgpuF16 => {
             let residency = if every_layer { convlens_gpu::Residency::KeepAll } else { convlens_gpu::Residency::Reuse };
-            return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph, convlens_gpu::PlanOptions { residency, ..Default::default() })?));
+            let weights = if matches!(kind, BackendArg::WebgpuF16) { convlens_gpu::WeightPrecision::F16 } else { convlens_gpu::WeightPrecision::F32 };
+            let options = convlens_gpu::PlanOptions { residency, weights, ..Default::default() };
+            return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph, options)?, weights));
         }
     };
     Ok(Engine::Cpu(cpu_backend(k, graph)?))
@@ -323,7 +326,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
     // The GPU's totals come from single-pass runs; its per-layer times from separate runs with
     // one compute pass per layer, so timing never slows the totals.
     let mut clock = String::new();
-    if let (true, Engine::Gpu(g)) = (per_layer, &be) {
+    if let (true, Engine::Gpu(g, _)) = (per_layer, &be) {
         for _ in 0..runs.max(1) {
             let r = g.run(&x, &graph.outputs, convlens_gpu::Timing::Layers)?;
             for (a, b) in layer_ms.iter_mut().zip(&r.layer_ms) {
@@ -350,8 +353,12 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
         if !clock.is_empty() {
             println!("  top layers{clock}");
         }
-        if let Engine::Gpu(g) = &be {
-            println!("  activations on the GPU: {:.1} MB (buffers reused by lifetime)", g.activation_bytes() as f64 / 1e6);
+        if let Engine::Gpu(g, _) = &be {
+            println!(
+                "  on the GPU: weights {:.1} MB, activations {:.1} MB (buffers reused by lifetime)",
+                g.weight_bytes() as f64 / 1e6,
+                g.activation_bytes() as f64 / 1e6
+            );
         }
         let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();
         idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));

@@ -27,6 +27,8 @@ pub enum BackendArg {
     Cpu,
     /// WGSL kernels through wgpu on the best Vulkan adapter (lavapipe when there is no GPU)
     Webgpu,
+    /// As webgpu, with conv and FC weights stored as f16 (half the memory; needs shader-f16)
+    WebgpuF16,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -201,4 +201,11 @@ fn webgpu_backend_gives_the_cpu_answer() {
         let (a, b) = (gpu[i]["prob"].as_f64().unwrap(), cpu[i]["prob"].as_f64().unwrap());
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");
     }
+    // f16 weights (lavapipe has shader-f16): the same top-3, probabilities within 1e-2.
+    let half = top("webgpu-f16");
+    for i in 0..3 {
+        assert_eq!(half[i]["index"], cpu[i]["index"]);
+        let (a, b) = (half[i]["prob"].as_f64().unwrap(), cpu[i]["prob"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-2, "{a} vs {b}");
+    }
 }

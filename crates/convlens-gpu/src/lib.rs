@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::{GpuModel, PlanOptions, Residency, Timing};
+pub use plan::{f16_weights, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
 
 pub const SHADERS: &[(&str, &str)] = &[
     ("conv.wgsl", include_str!("shaders/conv.wgsl")),
@@ -45,6 +45,11 @@ pub struct Gpu {
 }
 
 impl Gpu {
+    /// Whether this device can store weights as f16 (`WeightPrecision::F16`).
+    pub fn has_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
+    }
+
     /// The best adapter wgpu finds (`WGPU_BACKEND` may narrow it); an error, not a panic,
     /// when there is none.
     pub async fn new() -> Result<Gpu> {
@@ -61,8 +66,8 @@ impl Gpu {
         let info = adapter.get_info();
         // Ask for what the adapter has: VGG16 needs large buffers, split by binding size anyway.
         let limits = adapter.limits();
-        // Per-layer times come from timestamp queries where the adapter has them.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Per-layer times from timestamp queries, and f16 weights, where the adapter has them.
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("convlens"),

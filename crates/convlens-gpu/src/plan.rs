@@ -114,10 +114,34 @@ pub enum Residency {
     Reuse,
 }
 
+/// How conv and fully connected weights are stored on the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    /// Half the memory and bandwidth (VGG16: 277 MB instead of 553); products and sums stay
+    /// f32. Needs the device's `shader-f16`.
+    F16,
+}
+
+/// The f16-weight variant of a kernel file: weights bound as `array<f16>` and widened in the
+/// one accessor every kernel reads them through. Derived rather than kept as a second copy
+/// of each kernel; a test validates both variants with naga.
+pub fn f16_weights(src: &str) -> String {
+    const DECL: &str = "var<storage, read> wt: array<f32>;";
+    const READ: &str = "fn weight(i: u32) -> f32 { return wt[i]; }";
+    assert!(src.matches(DECL).count() == 1 && src.matches(READ).count() == 1, "kernel without the weight accessor");
+    format!("enable f16;\n{}", src.replace(DECL, "var<storage, read> wt: array<f16>;").replace(READ, "fn weight(i: u32) -> f32 { return f32(wt[i]); }"))
+}
+
+/// Kernel files whose weights `WeightPrecision::F16` stores as f16.
+pub const F16_WEIGHT_FILES: &[&str] = &["conv.wgsl", "fc.wgsl"];
+
 /// How a graph is planned on the device.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PlanOptions {
     pub residency: Residency,
+    pub weights: WeightPrecision,
     /// Cap storage bindings below the device's own: how tests make a small model split its
     /// fully connected weights the way VGG16's fc6 must on a browser's 128 MiB limit.
     pub binding_limit: Option<u64>,
@@ -129,6 +153,7 @@ pub struct GpuModel {
     /// Per value: its buffer still holds it after a pass.
     readable: Vec<bool>,
     activation_bytes: u64,
+    weight_bytes: u64,
     pipelines: Vec<wgpu::ComputePipeline>,
     buffers: Vec<wgpu::Buffer>,
     slots: Vec<Option<Slot>>,
@@ -173,6 +198,11 @@ impl GpuModel {
         &self.gpu.adapter
     }
 
+    /// Bytes of device memory the weights (and biases, constants) take under this plan.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
     /// Bytes of device memory the activations take under this plan.
     pub fn activation_bytes(&self) -> u64 {
         self.activation_bytes
@@ -189,13 +219,18 @@ impl GpuModel {
         let limits = device.limits();
         let device_max = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
         let max_binding = limit.map_or(device_max, |l| l.min(device_max));
+        let f16 = options.weights == WeightPrecision::F16;
+        if f16 && !device.features().contains(wgpu::Features::SHADER_F16) {
+            return Err(GpuError("f16 weights need shader-f16, which this device lacks".into()));
+        }
         let pipelines: Vec<wgpu::ComputePipeline> = PIPELINES
             .iter()
             .map(|(file, entry)| {
                 let src = SHADERS.iter().find(|(f, _)| f == file).unwrap().1;
+                let src: std::borrow::Cow<str> = if f16 && F16_WEIGHT_FILES.contains(file) { f16_weights(src).into() } else { src.into() };
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(file),
-                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                    source: wgpu::ShaderSource::Wgsl(src),
                 });
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(entry),
@@ -222,8 +257,23 @@ impl GpuModel {
             logical.push(size);
             Ok(logical.len() - 1)
         };
+        let weight_bytes = std::cell::Cell::new(0u64);
         let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
             let contents: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
+            weight_bytes.set(weight_bytes.get() + contents.len() as u64);
+            buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }));
+            buffers.len() - 1
+        };
+        // Conv and FC weights in the chosen precision (f16 padded to whole 4-byte words).
+        let elem = if f16 { 2 } else { 4 };
+        let upload_weights = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
+            if !f16 {
+                return upload(buffers, data, label);
+            }
+            let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
+            h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
+            let contents: &[u8] = bytemuck::cast_slice(&h);
+            weight_bytes.set(weight_bytes.get() + contents.len() as u64);
             buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }));
             buffers.len() - 1
         };
@@ -337,7 +387,15 @@ impl GpuModel {
                 Op::Conv { window, group, relu } => {
                     let x = x.ok_or_else(|| fail("no input".into()))?;
                     let s = graph.shape(node.inputs[0]);
-                    let w = weight(node.inputs[1], &mut buffers)?;
+                    let w = if f16 {
+                        let t = graph.const_data(node.inputs[1]).map_err(|e| fail(e.to_string()))?;
+                        if (t.len() * elem) as u64 > max_binding {
+                            return Err(fail(format!("weight of {} bytes exceeds one storage binding", t.len() * elem)));
+                        }
+                        upload_weights(&mut buffers, &t.data, &graph.value(node.inputs[1]).name)
+                    } else {
+                        weight(node.inputs[1], &mut buffers)?
+                    };
                     let (bias, has_bias) = match node.inputs.get(2) {
                         Some(&b) => (weight(b, &mut buffers)?, 1),
                         None => (dummy, 0),
@@ -465,10 +523,10 @@ impl GpuModel {
                         None => (dummy, 0),
                     };
                     // Split the weight into row chunks that fit one storage binding.
-                    let rows_per_chunk = ((max_binding / 4) as usize / k.max(1)).clamp(1, n);
+                    let rows_per_chunk = ((max_binding / elem as u64) as usize / k.max(1)).clamp(1, n);
                     for n0 in (0..n).step_by(rows_per_chunk) {
                         let rows = rows_per_chunk.min(n - n0);
-                        let chunk = upload(&mut buffers, &rows_nk[n0 * k..(n0 + rows) * k], &format!("{} rows {n0}..", node.name));
+                        let chunk = upload_weights(&mut buffers, &rows_nk[n0 * k..(n0 + rows) * k], &format!("{} rows {n0}..", node.name));
                         let p = FcParams { k: k as u32, rows: rows as u32, n0: n0 as u32, relu: *relu as u32, alpha: *alpha, has_bias, _p0: 0, _p1: 0 };
                         let groups = ((rows.min(65535)) as u32, rows.div_ceil(65535) as u32);
                         add_step(pipeline_index("fc"), vec![x.buffer, chunk, bias, out.buffer], bytemuck::bytes_of(&p), groups, &buffers);
@@ -543,6 +601,7 @@ impl GpuModel {
             nodes: graph.nodes.len(),
             readable,
             activation_bytes,
+            weight_bytes: weight_bytes.get(),
             pipelines,
             buffers,
             slots,

@@ -32,9 +32,13 @@ fn input_for(graph: &Graph) -> Tensor {
 /// Runs `graph` on WebGPU (binding size capped at `limit` when given) and on the CPU `kind`,
 /// compares every layer, and returns how many were compared.
 async fn every_layer(graph: &Graph, kind: CpuKind, limit: Option<u64>) -> usize {
+    let options = convlens_gpu::PlanOptions { binding_limit: limit, ..Default::default() };
+    every_layer_planned(graph, kind, options, BROWSER_GPU_LAYER_TOL).await
+}
+
+async fn every_layer_planned(graph: &Graph, kind: CpuKind, options: convlens_gpu::PlanOptions, tol: f32) -> usize {
     let x = input_for(graph);
     let gpu = convlens_gpu::Gpu::new().await.expect("headless Chromium exposes WebGPU (--enable-unsafe-webgpu)");
-    let options = convlens_gpu::PlanOptions { binding_limit: limit, ..Default::default() };
     let model = convlens_gpu::GpuModel::plan(gpu, graph, options).unwrap_or_else(|e| panic!("{}: {e}", graph.name));
     let outputs: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
     let got = model.run_async(&x, &outputs, convlens_gpu::Timing::Off).await.unwrap_or_else(|e| panic!("{}: {e}", graph.name));
@@ -51,7 +55,7 @@ async fn every_layer(graph: &Graph, kind: CpuKind, limit: Option<u64>) -> usize 
         let (g, w) = (&got.values[&node.output], want.get(node.output).unwrap());
         assert_eq!(g.shape, w.shape, "{}: {}", graph.name, node.name);
         let err = rel_error(&g.data, &w.data);
-        assert!(err <= BROWSER_GPU_LAYER_TOL, "{} on {}: layer {} off by {err:e}", model.adapter(), graph.name, node.name);
+        assert!(err <= tol, "{} on {}: layer {} off by {err:e}", model.adapter(), graph.name, node.name);
     }
     graph.nodes.len()
 }
@@ -61,6 +65,25 @@ async fn squeezenet_every_layer_on_browser_webgpu() {
     let graph = convlens_core::onnx::import(SQUEEZENET, "squeezenet1.1").unwrap();
     let n = every_layer(&graph, CpuKind::Reference, None).await;
     assert!(n >= 40, "{n} layers compared");
+}
+
+/// f16 weights where the browser's adapter has shader-f16 (Chromium's SwiftShader does): the
+/// same every-layer check with the f16 budget (measured worst 2.5e-3 on lavapipe).
+#[wasm_bindgen_test]
+async fn squeezenet_f16_weights_on_browser_webgpu() {
+    let gpu = convlens_gpu::Gpu::new().await.unwrap();
+    if !gpu.has_f16() {
+        web_sys_log("skipped: this browser's WebGPU adapter has no shader-f16");
+        return;
+    }
+    let graph = convlens_core::onnx::import(SQUEEZENET, "squeezenet1.1").unwrap();
+    let options = convlens_gpu::PlanOptions { weights: convlens_gpu::WeightPrecision::F16, ..Default::default() };
+    let n = every_layer_planned(&graph, CpuKind::Reference, options, 1e-2).await;
+    assert!(n >= 40, "{n} layers compared");
+}
+
+fn web_sys_log(msg: &str) {
+    wasm_bindgen_test::console_log!("{msg}");
 }
 
 /// The built-in GoogLeNet with its two auxiliary heads (seeded weights): LRN, ceil-mode pools,

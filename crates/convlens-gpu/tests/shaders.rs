@@ -11,3 +11,17 @@ fn every_shader_validates() {
         assert!(module.entry_points.iter().all(|e| e.stage == naga::ShaderStage::Compute), "{name}");
     }
 }
+
+/// The f16-weight variants of the conv and FC kernels (derived by `f16_weights`) validate too,
+/// with naga's f16 capability, as wgpu compiles them where the device has shader-f16.
+#[test]
+fn f16_weight_variants_validate() {
+    for file in convlens_gpu::F16_WEIGHT_FILES {
+        let src = convlens_gpu::SHADERS.iter().find(|(f, _)| f == file).unwrap().1;
+        let f16 = convlens_gpu::f16_weights(src);
+        assert!(f16.contains("array<f16>") && f16.starts_with("enable f16;"), "{file}");
+        let module = naga::front::wgsl::parse_str(&f16).unwrap_or_else(|e| panic!("{file} (f16): {}", e.emit_to_string(&f16)));
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SHADER_FLOAT16);
+        v.validate(&module).unwrap_or_else(|e| panic!("{file} (f16): {e:?}"));
+    }
+}

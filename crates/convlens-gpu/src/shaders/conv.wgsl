@@ -18,6 +18,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// Weights are read only through this, so the f16-weight variant (see `f16_weights` in
+// plan.rs) changes the binding's element type and this line alone.
+fn weight(i: u32) -> f32 { return wt[i]; }
+
 const T: u32 = 16u;
 var<workgroup> a_tile: array<array<f32, 16>, 16>; // [oc][k]
 var<workgroup> b_tile: array<array<f32, 16>, 16>; // [k][pixel]
@@ -56,7 +60,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         // Thread (lx, ly) loads weight (oc row ly, k lx) and input (k ly, pixel lx).
         let ka = k0 + lid.x;
         let oc_a = wg.y * T + lid.y;
-        a_tile[lid.y][lid.x] = select(0.0, wt[oc_a * kdim + ka], oc_a < p.m && ka < kdim);
+        a_tile[lid.y][lid.x] = select(0.0, weight(oc_a * kdim + ka), oc_a < p.m && ka < kdim);
         let kb = k0 + lid.y;
         b_tile[lid.y][lid.x] = select(0.0, gather(kb, pix, 0u), kb < kdim && pix < npix);
         workgroupBarrier();
@@ -84,7 +88,7 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kdim = cg * p.kh * p.kw;
     var acc = 0.0;
     for (var k = 0u; k < kdim; k = k + 1u) {
-        acc = acc + wt[oc * kdim + k] * gather(k, pix, c0);
+        acc = acc + weight(oc * kdim + k) * gather(k, pix, c0);
     }
     store(oc, pix, acc);
 }

@@ -13,6 +13,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// Weights are read only through this, so the f16-weight variant (see `f16_weights` in
+// plan.rs) changes the binding's element type and this line alone.
+fn weight(i: u32) -> f32 { return wt[i]; }
+
 var<workgroup> part: array<f32, 64>;
 
 // One workgroup per output row: 64 invocations stride over k, then reduce.
@@ -22,7 +26,7 @@ fn fc(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: v
     if (r >= p.rows) { return; }
     var s = 0.0;
     for (var i = lid.x; i < p.k; i = i + 64u) {
-        s = s + x[i] * wt[r * p.k + i];
+        s = s + x[i] * weight(r * p.k + i);
     }
     part[lid.x] = s;
     workgroupBarrier();
