@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import { readFile, mkdir, writeFile, stat } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
@@ -36,7 +37,9 @@ const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networ
 const results = {};
 let failures = 0;
 
+// E2E_ONLY=substring runs just the matching checks (for debugging one).
 async function check(name, fn) {
+  if (process.env.E2E_ONLY && !name.includes(process.env.E2E_ONLY)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -222,6 +225,41 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   await page.waitForTimeout(3000);
   results.live_fps = parseFloat(await page.locator('.fps').innerText());
   await page.screenshot({ path: join(artifacts, 'webcam-live.png') });
+  await b.close();
+});
+
+await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no values copied back', async () => {
+  const args = [...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  const y4m = join(artifacts, 'cat.y4m');
+  if (existsSync(y4m)) args.push(`--use-file-for-fake-video-capture=${y4m}`);
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  const page = await openApp(b, '?model=squeezenet');
+  await page.waitForFunction(() => /^WebGPU \(/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
+  // The first layer wider than its tiles (SqueezeNet's conv1: 64 channels of 111x111, ~55 px tiles).
+  const dims = await page.locator('[data-testid=layer-list] button.layer .dims').allInnerTexts();
+  const pick = dims.findIndex((d) => Number(d.split('x')[1]) > 100);
+  const full = Number(dims[pick].split('x')[1]);
+  await page.locator('[data-testid=layer-list] button.layer').nth(pick).click();
+  await page.locator('[data-testid=camera-start]').click();
+  await page.waitForFunction((full) => {
+    const tile = document.querySelector('[data-testid=feature-grid] canvas');
+    const ran = document.querySelector('.model-line span[data-backend^="WebGPU"]');
+    return ran && tile && tile.width < full && document.querySelector('.colorbar .ramp')?.title === 'tiles coloured on the GPU';
+  }, full, { timeout: 180000 }).catch(async (e) => {
+    const state = await page.evaluate(() => ({
+      badge: document.querySelector('[data-testid=backend-badge]')?.innerText,
+      line: document.querySelector('.model-line')?.innerHTML,
+      tile: document.querySelector('[data-testid=feature-grid] canvas')?.width,
+      ramp: document.querySelector('.colorbar .ramp')?.title,
+      error: document.querySelector('[data-testid=error]')?.innerText,
+    }));
+    throw new Error(`${e.message}\n${JSON.stringify(state)}\n${page.jsErrors.join('\n')}`);
+  });
+  const tileW = await page.locator('[data-testid=feature-grid] canvas').first().evaluate((c) => c.width);
+  results.webgpu_live_tile_px = tileW;
+  await page.locator('[data-testid=feature-grid] canvas').first().hover();
+  assert.match(await page.locator('.hover-readout').innerText(), /live \(freeze to read values\)/);
+  await page.screenshot({ path: join(artifacts, 'webgpu-live.png') });
   await b.close();
 });
 
