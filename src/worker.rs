@@ -3,7 +3,7 @@
 
 use convlens_core::analytics::{analyze, human_count};
 use convlens_core::archs::{self, Weights};
-use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
+use convlens_core::exec::{cpu_backend, output_kind, output_kind_of, run, Backend, CpuKind, Keep, RunOutput};
 use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::OutputKind;
 use convlens_core::tensor::{softmax_in_place, top_k};
@@ -211,8 +211,7 @@ fn summarize_run(graph: &Graph, out: &RunOutput, backend: String, layer_clock: &
             continue;
         }
         let mut probs = t.data.clone();
-        let is_prob = (probs.iter().sum::<f32>() - 1.0).abs() < 1e-3 && probs.iter().all(|&v| v >= 0.0);
-        if !is_prob {
+        if output_kind_of(graph, o) == OutputKind::Logits {
             softmax_in_place(&mut probs);
         }
         let head = st.heads.iter().find(|h| h.output == o);

@@ -214,8 +214,14 @@ pub fn run(
 
 /// Whether the main output is already a probability distribution (ends in Softmax).
 pub fn output_kind(graph: &Graph) -> crate::graph::OutputKind {
+    output_kind_of(graph, graph.outputs[0])
+}
+
+/// Whether the value `output` is already a probability distribution: a Softmax, maybe behind
+/// reshapes. Auxiliary heads answer for themselves (GoogLeNet's end in Softmax too).
+pub fn output_kind_of(graph: &Graph, output: ValueId) -> crate::graph::OutputKind {
     let producers = graph.producers();
-    let mut v = graph.outputs[0];
+    let mut v = output;
     while let Some(p) = producers[v] {
         match graph.nodes[p].op {
             Op::Softmax { .. } => return crate::graph::OutputKind::Probabilities,

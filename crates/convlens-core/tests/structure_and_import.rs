@@ -69,6 +69,13 @@ fn builtin_googlenet_has_two_auxiliary_heads() {
     let fork = g.data_input(&g.nodes[aux[0].nodes[0]]);
     assert_eq!(g.value(fork).name, "inception_4a/output");
     assert_eq!(s.modules.iter().filter(|m| m.kind == ModuleKind::Inception).count(), 9);
+    // Every head, main and auxiliary, ends in its own Softmax: no second softmax on top.
+    for h in &s.heads {
+        assert_eq!(convlens_core::exec::output_kind_of(&g, h.output), OutputKind::Probabilities, "{}", h.name);
+    }
+    // A value before the softmax is logits.
+    let fc = g.nodes[aux[0].nodes[5]].output;
+    assert_eq!(convlens_core::exec::output_kind_of(&g, fc), OutputKind::Logits);
 }
 
 #[test]
