@@ -70,9 +70,12 @@ async function convlens(query, onnx, gpu = false, n = runs) {
     await page.waitForSelector('.model-line span[data-backend^="WebGPU"]', { timeout: 600000 });
   }
   const times = [];
+  const runsDone = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   for (let i = 0; i <= n; i++) {
+    const before = await runsDone();
     await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
-    await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 600000 });
+    // This image's pass, not the one before it.
+    await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 600000 });
     await page.waitForTimeout(50);
     const m = (await page.locator('.model-line').innerText()).match(/last run (\d+) ms/);
     if (i > 0) times.push(Number(m[1])); // the first run warms up

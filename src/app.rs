@@ -67,6 +67,8 @@ pub struct App {
     confirm_vgg: bool,
     weights_note: String,
     run: Option<RunSummary>,
+    /// Passes finished since the page opened (in the page as data-run, for scripts that time it).
+    runs_done: u64,
     running: bool,
     progress: Option<(usize, usize)>,
     bitmap: Option<ImageBitmap>,
@@ -270,6 +272,7 @@ impl Component for App {
             confirm_vgg: false,
             weights_note: String::new(),
             run: None,
+            runs_done: 0,
             running: false,
             progress: None,
             bitmap: None,
@@ -329,6 +332,7 @@ impl Component for App {
                 self.running = false;
                 self.progress = None;
                 self.run = Some(r);
+                self.runs_done += 1;
                 self.request_maps();
                 if self.live {
                     let t = now_ms();
@@ -665,7 +669,7 @@ impl Component for App {
                         { format!("{} · {} parameters · {} multiply-adds · preprocessing: {}", s.name, count(s.params), count(s.macs), s.preprocess) }
                         if s.untrained { <strong>{ " · UNTRAINED WEIGHTS" }</strong> }
                         if !self.weights_note.is_empty() { <span class="muted small">{ format!(" · {}", self.weights_note) }</span> }
-                        if let Some(r) = &self.run { <span data-backend={r.backend.clone()}>{ format!(" · last run {:.0} ms", r.total_ms) }</span> }
+                        if let Some(r) = &self.run { <span data-backend={r.backend.clone()} data-run={self.runs_done.to_string()}>{ format!(" · last run {:.0} ms", r.total_ms) }</span> }
                     </p>
                 }
                 <main class="layout">
