@@ -254,7 +254,11 @@ async fn plan_gpu(state: Rc<RefCell<State>>) -> FromWorker {
     if !has_gpu {
         return FromWorker::Backend { name: cpu, reason: "WebGPU unavailable in this browser (no navigator.gpu)".into() };
     }
-    match convlens_gpu::Gpu::new().await.and_then(|g| convlens_gpu::GpuModel::new(g, &graph)) {
+    let planned = match convlens_gpu::Gpu::new().await {
+        Ok(g) => convlens_gpu::GpuModel::plan_checked(g, &graph, Default::default()).await,
+        Err(e) => Err(e),
+    };
+    match planned {
         Ok(model) => {
             let name = format!("WebGPU ({})", model.adapter());
             state.borrow_mut().gpu = Some(Rc::new(model));

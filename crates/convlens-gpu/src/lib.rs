@@ -42,6 +42,8 @@ pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: String,
+    /// Why the device was lost, once it has been (driver reset, tab in the background too long).
+    lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -79,7 +81,25 @@ impl Gpu {
             .map_err(|e| GpuError(format!("cannot open the GPU device: {e}")))?;
         // Browsers may hide the adapter's name; the device type still tells a CPU emulation apart.
         let name = if info.name.is_empty() { "unnamed adapter".to_string() } else { info.name.clone() };
-        Ok(Gpu { device, queue, adapter: format!("{name}, {:?}", info.device_type) })
+        let lost = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let on_lost = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut l) = on_lost.lock() {
+                *l = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        // Errors outside an error scope would panic natively (wgpu's default); every call that
+        // can fail has a scope, so anything else is logged, not fatal.
+        device.on_uncaptured_error(std::sync::Arc::new(|e| log_error(&format!("uncaptured GPU error: {e}"))));
+        Ok(Gpu { device, queue, adapter: format!("{name}, {:?}", info.device_type), lost })
+    }
+
+    /// An error when the device has been lost, so callers fall back instead of waiting on it.
+    pub fn check_lost(&self) -> Result<()> {
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(why) => Err(GpuError(format!("the GPU device was lost ({why})"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -117,6 +137,22 @@ impl std::fmt::Display for LayerClock {
 /// Plans `graph` on a new device: blocking, for native callers (CLI, tests).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load_blocking(graph: &convlens_core::Graph, options: PlanOptions) -> Result<GpuModel> {
-    let gpu = pollster::block_on(Gpu::new())?;
-    GpuModel::plan(gpu, graph, options)
+    pollster::block_on(async { GpuModel::plan_checked(Gpu::new().await?, graph, options).await })
+}
+
+fn log_error(msg: &str) {
+    #[cfg(target_arch = "wasm32")]
+    web_sys_console_error(msg);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{msg}");
+}
+
+#[cfg(target_arch = "wasm32")]
+fn web_sys_console_error(msg: &str) {
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = console, js_name = error)]
+        fn console_error(s: &str);
+    }
+    console_error(msg);
 }

@@ -9,7 +9,6 @@ use bytemuck::{Pod, Zeroable};
 use convlens_core::graph::{Graph, Op, ValueId};
 use convlens_core::viz::Tiles;
 use convlens_core::Tensor;
-use wgpu::util::DeviceExt;
 
 use crate::{Gpu, GpuError, GpuRun, LayerClock, Result, SHADERS};
 
@@ -198,6 +197,11 @@ impl GpuModel {
         &self.gpu.adapter
     }
 
+    /// The device the model lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
     /// Bytes of device memory the weights (and biases, constants) take under this plan.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes
@@ -211,6 +215,24 @@ impl GpuModel {
     /// Plans with every activation kept (what the explorer needs).
     pub fn new(gpu: Gpu, graph: &Graph) -> Result<GpuModel> {
         Self::plan(gpu, graph, PlanOptions::default())
+    }
+
+    /// As `plan`, with the device's own verdict: out-of-memory and validation errors raised
+    /// while creating buffers and pipelines (VGG16's 553 MB of weights on a small GPU) come
+    /// back as an error here instead of surfacing at the first run.
+    pub async fn plan_checked(gpu: Gpu, graph: &Graph, options: PlanOptions) -> Result<GpuModel> {
+        let oom = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let planned = Self::plan(gpu, graph, options);
+        let (invalid, oom) = (invalid.pop().await, oom.pop().await);
+        let model = planned?;
+        if let Some(e) = oom {
+            return Err(GpuError(format!("the GPU ran out of memory for this model ({} MB of weights): {e}", model.weight_bytes() / 1_000_000)));
+        }
+        if let Some(e) = invalid {
+            return Err(GpuError(format!("the GPU rejected the model's plan: {e}")));
+        }
+        Ok(model)
     }
 
     pub fn plan(gpu: Gpu, graph: &Graph, options: PlanOptions) -> Result<GpuModel> {
@@ -261,7 +283,7 @@ impl GpuModel {
         let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
             let contents: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
             weight_bytes.set(weight_bytes.get() + contents.len() as u64);
-            buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }));
+            buffers.push(buffer_with(&gpu, label, contents, storage));
             buffers.len() - 1
         };
         // Conv and FC weights in the chosen precision (f16 padded to whole 4-byte words).
@@ -274,7 +296,7 @@ impl GpuModel {
             h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
             let contents: &[u8] = bytemuck::cast_slice(&h);
             weight_bytes.set(weight_bytes.get() + contents.len() as u64);
-            buffers.push(device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: storage }));
+            buffers.push(buffer_with(&gpu, label, contents, storage));
             buffers.len() - 1
         };
         let numel = |v: ValueId| graph.shape(v).iter().product::<usize>();
@@ -369,11 +391,7 @@ impl GpuModel {
                 }
             };
             let mut add_step = |pipeline: usize, entries: Vec<usize>, params: &[u8], groups: (u32, u32), buffers: &Vec<wgpu::Buffer>| {
-                let ub = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&node.name),
-                    contents: params,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
+                let ub = buffer_with(&gpu, &node.name, params, wgpu::BufferUsages::UNIFORM);
                 let layout = pipelines[pipeline].get_bind_group_layout(0);
                 let mut e: Vec<wgpu::BindGroupEntry> =
                     entries.iter().enumerate().map(|(i, &b)| wgpu::BindGroupEntry { binding: i as u32, resource: buffers[b].as_entire_binding() }).collect();
@@ -646,6 +664,7 @@ impl GpuModel {
     /// One forward pass; the readback is awaited (in a browser, the event loop maps buffers).
     pub async fn run_async(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
         let dev = &self.gpu.device;
+        self.gpu.check_lost()?;
         if input.shape != self.shapes[self.input] {
             return Err(GpuError(format!("input has shape {:?}, the model wants {:?}", input.shape, self.shapes[self.input])));
         }
@@ -746,6 +765,7 @@ impl GpuModel {
     /// Reads back activations of the last pass. Every activation has a buffer of its own that
     /// only the next pass overwrites, so the explorer can fetch just the layers it shows.
     pub async fn read_async(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
+        self.gpu.check_lost()?;
         let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
         let reads = self.encode_reads(&mut enc, values)?;
         self.gpu.queue.submit([enc.finish()]);
@@ -763,6 +783,7 @@ impl GpuModel {
     /// tile pixels and 3 floats per channel come back. Same result as `viz::tiles` on the CPU.
     pub async fn tiles_async(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
         let dev = &self.gpu.device;
+        self.gpu.check_lost()?;
         let slot = self.slots.get(value).copied().flatten().ok_or_else(|| GpuError(format!("value {value} has no buffer")))?;
         if !self.readable[value] {
             return Err(GpuError(format!("value {value}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
@@ -784,7 +805,7 @@ impl GpuModel {
         let stats = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("tile stats"), size: ((c * 3 + 2) * 4) as u64, usage, mapped_at_creation: false });
         let pixels = c * th * tw;
         let rgba = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("tiles"), size: (pixels.max(1) * 4) as u64, usage, mapped_at_creation: false });
-        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("tiles"), contents: bytemuck::bytes_of(&params), usage: wgpu::BufferUsages::UNIFORM });
+        let uniform = buffer_with(&self.gpu, "tiles", bytemuck::bytes_of(&params), wgpu::BufferUsages::UNIFORM);
         let x = &self.buffers[slot.buffer];
         // Auto layouts hold only the bindings each entry point uses.
         let bind = |entry: &str, with: &[(u32, &wgpu::Buffer)]| {
@@ -967,6 +988,21 @@ fn broadcast_strides(shape: &[usize], out: &[usize; 4]) -> [u32; 4] {
         acc *= s[i];
     }
     st
+}
+
+/// A buffer holding `contents`, written through the queue: unlike `create_buffer_init`, which
+/// panics when the device is already lost, this leaves an error for the error scope.
+fn buffer_with(gpu: &Gpu, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    let size = (contents.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT).max(4);
+    let b = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: usage | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    if contents.len() as u64 == size {
+        gpu.queue.write_buffer(&b, 0, contents);
+    } else {
+        let mut padded = contents.to_vec();
+        padded.resize(size as usize, 0);
+        gpu.queue.write_buffer(&b, 0, &padded);
+    }
+    b
 }
 
 fn window_or_global(op: &Op, s: &[usize]) -> convlens_core::graph::Window {

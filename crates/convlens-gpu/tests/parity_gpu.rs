@@ -222,3 +222,17 @@ fn f16_weights_every_layer_on_the_gpu() {
     let half = convlens_gpu::load_blocking(&graph, f16).unwrap().weight_bytes();
     assert!((half as f64) < 0.52 * full as f64, "{half} vs {full}");
 }
+
+/// A lost device (here destroyed on purpose, as a driver reset would) makes the next pass and
+/// readback return an error the app can fall back on: no panic, no hang.
+#[test]
+fn lost_device_gives_an_error_not_a_panic() {
+    let graph = convlens_core::onnx::import(&std::fs::read(models().join("squeezenet1.1.onnx")).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
+    let x = load_npy(&refs().join("squeezenet1.1/seeded/input.npy"));
+    gpu.run(&x, &graph.outputs, convlens_gpu::Timing::Off).unwrap();
+    gpu.gpu().device.destroy();
+    let err = gpu.run(&x, &graph.outputs, convlens_gpu::Timing::Off).err().expect("a destroyed device cannot run");
+    assert!(err.0.to_lowercase().contains("lost") || err.0.contains("GPU"), "{err}");
+    assert!(pollster::block_on(gpu.tiles_async(graph.nodes[0].output, 28, false)).is_err());
+}
