@@ -18,7 +18,7 @@ use crate::components::top5::Top5;
 use crate::components::{bytes, count};
 use crate::imaging::{self, crop_to_input, decode, Source};
 use crate::model_source::{fetch_with_progress, fetch_zoo};
-use crate::protocol::{FromWorker, LayerMaps, ModelSummary, RunSummary, ToWorker};
+use crate::protocol::{BackendChoice, FromWorker, LayerMaps, ModelSummary, RunSummary, ToWorker};
 use crate::url_state::{self, UrlState};
 use crate::worker::InferenceWorker;
 use crate::{camera, model_source};
@@ -92,7 +92,7 @@ pub struct App {
     webgpu_note: String,
     /// The backend the worker reported; WebGPU unless unavailable or `?backend=cpu`.
     backend: Option<String>,
-    want_webgpu: bool,
+    backend_choice: BackendChoice,
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
 }
 
@@ -294,7 +294,7 @@ impl Component for App {
             error: None,
             webgpu_note: "checking for WebGPU…".into(),
             backend: None,
-            want_webgpu: url_state::read_backend().as_deref() != Some("cpu"),
+            backend_choice: BackendChoice::from_key(url_state::read_backend().as_deref()),
             pending_url: pending_url.clone(),
             _paste: Some(paste),
         };
@@ -383,13 +383,13 @@ impl Component for App {
                 self.confirm_vgg = false;
                 self.status = Some(format!("Building {} with seeded random weights…", self.model));
                 self.weights_note = "UNTRAINED: built-in architecture with seeded random weights".into();
-                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.clone(), webgpu: self.want_webgpu });
+                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.clone(), backend: self.backend_choice });
             }
             Msg::ModelBytes { name, bytes, note } => {
                 self.status = Some(format!("Importing {name} ({})…", bytes_len(&bytes)));
                 self.download = None;
                 self.weights_note = note;
-                self.bridge.send(ToWorker::LoadOnnx { name, bytes, webgpu: self.want_webgpu });
+                self.bridge.send(ToWorker::LoadOnnx { name, bytes, backend: self.backend_choice });
             }
             Msg::DownloadProgress(got, total) => self.download = Some((got, total)),
             Msg::LoadFailed { arch, error } => {
@@ -454,8 +454,8 @@ impl Component for App {
             Msg::ToggleTheme => self.dark = !self.dark,
             Msg::SetBackend(b) => {
                 // Reload the model so the worker plans it for the chosen backend.
-                self.want_webgpu = b != "cpu";
-                url_state::write_backend(&b);
+                self.backend_choice = BackendChoice::from_key(Some(&b));
+                url_state::write_backend(self.backend_choice.key());
                 let m = self.model.clone();
                 if MODELS.iter().any(|(k, _)| *k == m) {
                     self.load_model(ctx, m);
@@ -629,8 +629,9 @@ impl Component for App {
                     <label class="control">{ "Backend " }
                         <select aria-label="backend" data-testid="backend-select"
                             onchange={link.callback(|e: Event| Msg::SetBackend(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
-                            <option value="auto" selected={self.want_webgpu}>{ "WebGPU if available" }</option>
-                            <option value="cpu" selected={!self.want_webgpu}>{ "CPU (wasm SIMD)" }</option>
+                            <option value="auto" selected={self.backend_choice == BackendChoice::WebGpu}>{ "WebGPU if available" }</option>
+                            <option value="webgpu-f16" selected={self.backend_choice == BackendChoice::WebGpuF16}>{ "WebGPU, f16 weights (half the memory)" }</option>
+                            <option value="cpu" selected={self.backend_choice == BackendChoice::Cpu}>{ "CPU (wasm SIMD)" }</option>
                         </select>
                     </label>
                     <button class="theme" aria-label="switch theme" onclick={link.callback(|_| Msg::ToggleTheme)}>{ if self.dark { "☀" } else { "☾" } }</button>

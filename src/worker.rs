@@ -241,8 +241,14 @@ pub fn handle(state: &mut State, msg: ToWorker, progress: &mut dyn FnMut(FromWor
     reply.unwrap_or_else(FromWorker::Error)
 }
 
+/// How the badge and run summaries name a GPU model: adapter, and f16 weights when so.
+fn gpu_label(model: &convlens_gpu::GpuModel) -> String {
+    let precision = if model.weight_precision() == convlens_gpu::WeightPrecision::F16 { ", f16 weights" } else { "" };
+    format!("WebGPU ({}{precision})", model.adapter())
+}
+
 /// Plans the loaded model on WebGPU; on any failure the CPU stays in charge and says why.
-async fn plan_gpu(state: Rc<RefCell<State>>) -> FromWorker {
+async fn plan_gpu(state: Rc<RefCell<State>>, f16: bool) -> FromWorker {
     let Some(graph) = state.borrow().model.as_ref().map(|m| m.graph.clone()) else {
         return FromWorker::Error("no model loaded".into());
     };
@@ -254,15 +260,27 @@ async fn plan_gpu(state: Rc<RefCell<State>>) -> FromWorker {
     if !has_gpu {
         return FromWorker::Backend { name: cpu, reason: "WebGPU unavailable in this browser (no navigator.gpu)".into() };
     }
+    // f16 weights where asked for and the adapter can; otherwise f32, and the badge says why.
+    let mut note = "";
     let planned = match convlens_gpu::Gpu::new().await {
-        Ok(g) => convlens_gpu::GpuModel::plan_checked(g, &graph, Default::default()).await,
+        Ok(g) => {
+            let weights = if f16 && g.has_f16() {
+                convlens_gpu::WeightPrecision::F16
+            } else {
+                if f16 {
+                    note = " (no shader-f16 on this adapter: f32 weights)";
+                }
+                convlens_gpu::WeightPrecision::F32
+            };
+            convlens_gpu::GpuModel::plan_checked(g, &graph, convlens_gpu::PlanOptions { weights, ..Default::default() }).await
+        }
         Err(e) => Err(e),
     };
     match planned {
         Ok(model) => {
-            let name = format!("WebGPU ({})", model.adapter());
+            let name = gpu_label(&model);
             state.borrow_mut().gpu = Some(Rc::new(model));
-            FromWorker::Backend { name, reason: "WebGPU available: the whole network runs on it".into() }
+            FromWorker::Backend { name, reason: format!("WebGPU available: the whole network runs on it{note}") }
         }
         Err(e) => FromWorker::Backend { name: cpu, reason: format!("WebGPU unavailable: {e}") },
     }
@@ -293,7 +311,7 @@ async fn run_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, rgb
             let Some(m) = s.model.as_mut() else { return };
             let clock = r.clock.map_or_else(|| "not timed per layer in live mode (no timestamp queries)".to_string(), |c| c.to_string());
             let out = RunOutput { values: r.values, node_ms: r.layer_ms, total_ms: r.total_ms };
-            let summary = summarize_run(&m.graph, &out, format!("WebGPU ({})", gpu.adapter()), &clock);
+            let summary = summarize_run(&m.graph, &out, gpu_label(&gpu), &clock);
             m.last = Some(out);
             s.last_on_gpu = true;
             drop(s);
@@ -357,7 +375,10 @@ impl Worker for InferenceWorker {
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        let webgpu = matches!(msg, ToWorker::LoadOnnx { webgpu: true, .. } | ToWorker::LoadUntrained { webgpu: true, .. });
+        let choice = match &msg {
+            ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } => *backend,
+            _ => BackendChoice::Cpu,
+        };
         let gpu = self.state.borrow().gpu.clone();
         let last_on_gpu = self.state.borrow().last_on_gpu;
         match (&msg, gpu) {
@@ -378,8 +399,9 @@ impl Worker for InferenceWorker {
         scope.respond(id, reply);
         if loaded {
             let (state, scope) = (self.state.clone(), scope.clone());
-            if webgpu {
-                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, plan_gpu(state).await) });
+            if choice != BackendChoice::Cpu {
+                let f16 = choice == BackendChoice::WebGpuF16;
+                wasm_bindgen_futures::spawn_local(async move { scope.respond(id, plan_gpu(state, f16).await) });
             } else {
                 let cpu = state.borrow().model.as_ref().map(|m| m.backend.name()).unwrap_or_default();
                 scope.respond(id, FromWorker::Backend { name: cpu, reason: "CPU chosen (backend switch or ?backend=cpu)".into() });

@@ -33,7 +33,7 @@ fn messages_survive_the_worker_codec() {
 #[wasm_bindgen_test]
 fn worker_loads_runs_and_sends_maps() {
     let mut state = convlens_app::worker::State::default();
-    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), webgpu: false }, &mut |_| {});
+    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {});
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
@@ -59,6 +59,6 @@ fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Maps(l) = roundtrip(&live) else { panic!("{live:?}") };
     assert!(l[0].data.is_none() && l[0].tiles.tile_h <= 28 && l[0].tiles.shared.is_some());
     assert_eq!(l[0].tiles.rgba.len(), m[0].shape[1] * l[0].tiles.tile_h * l[0].tiles.tile_w * 4);
-    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], webgpu: false }, &mut |_| {});
+    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {});
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

@@ -173,7 +173,8 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
   const badge = await page.locator('[data-testid=backend-badge]').innerText();
   assert.match(badge, /^WebGPU \(/, `badge: ${badge}`);
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
-  await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('[data-testid=backend-badge]')?.innerText.startsWith('WebGPU') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  // A pass that ran on the GPU (the first may have run on the CPU while WebGPU was being planned).
+  await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line span[data-backend^="WebGPU"]'), null, { timeout: 180000 });
   await page.waitForSelector('[data-testid=top5] li');
   assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
   results.webgpu_swiftshader_squeezenet_ms = await lastRunMs(page);
@@ -189,11 +190,16 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
   await layer.click();
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid=feature-grid] canvas').length === n, channels, { timeout: 60000 });
   // Those tiles were coloured on the GPU, from the layer's buffer.
-  assert.equal(await page.locator('.colorbar .ramp').getAttribute('title'), 'tiles coloured on the GPU');
+  await page.waitForFunction(() => document.querySelector('.colorbar .ramp')?.title === 'tiles coloured on the GPU', null, { timeout: 60000 });
   // The switch (and ?backend=cpu) forces the CPU and says so.
   await page.locator('[data-testid=backend-select]').selectOption('cpu');
   await page.waitForFunction(() => document.querySelector('[data-testid=backend-badge]')?.innerText.includes('CPU chosen'), null, { timeout: 60000 });
   assert.match(page.url(), /backend=cpu/);
+  // f16 weights: used where the adapter has shader-f16, else f32 and the badge says why
+  // (SwiftShader has none).
+  await page.locator('[data-testid=backend-select]').selectOption('webgpu-f16');
+  await page.waitForFunction(() => /f16 weights|no shader-f16/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
+  assert.match(page.url(), /backend=webgpu-f16/);
   await page.screenshot({ path: join(artifacts, 'webgpu.png') });
   await b.close();
 });

@@ -153,6 +153,7 @@ pub struct GpuModel {
     readable: Vec<bool>,
     activation_bytes: u64,
     weight_bytes: u64,
+    weights: WeightPrecision,
     pipelines: Vec<wgpu::ComputePipeline>,
     buffers: Vec<wgpu::Buffer>,
     slots: Vec<Option<Slot>>,
@@ -195,6 +196,11 @@ fn groups_1d(n: usize) -> (u32, u32) {
 impl GpuModel {
     pub fn adapter(&self) -> &str {
         &self.gpu.adapter
+    }
+
+    /// How conv and FC weights are stored.
+    pub fn weight_precision(&self) -> WeightPrecision {
+        self.weights
     }
 
     /// The device the model lives on.
@@ -620,6 +626,7 @@ impl GpuModel {
             readable,
             activation_bytes,
             weight_bytes: weight_bytes.get(),
+            weights: options.weights,
             pipelines,
             buffers,
             slots,
