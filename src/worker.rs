@@ -344,21 +344,23 @@ async fn maps_gpu(state: Rc<RefCell<State>>, gpu: Rc<convlens_gpu::GpuModel>, la
         Ok(o) => o,
         Err(e) => return FromWorker::Error(e),
     };
+    // Raw values, when asked for, in one readback for all the layers.
+    let mut data = if values {
+        let ids: Vec<usize> = outputs.iter().map(|(v, _)| *v).collect();
+        match gpu.read_async(&ids).await {
+            Ok(v) => v,
+            Err(e) => return FromWorker::Error(format!("reading the layer back from the GPU failed: {e}")),
+        }
+    } else {
+        Default::default()
+    };
     let mut out = Vec::new();
     for (&layer, (value, shape)) in layers.iter().zip(outputs) {
         let tiles = match gpu.tiles_async(value, max_side, shared).await {
             Ok(t) => LayerTiles::new(t, true),
             Err(e) => return FromWorker::Error(format!("drawing the layer on the GPU failed: {e}")),
         };
-        let data = if values {
-            match gpu.read_async(&[value]).await {
-                Ok(mut v) => v.remove(&value).map(|t| t.data),
-                Err(e) => return FromWorker::Error(format!("reading the layer back from the GPU failed: {e}")),
-            }
-        } else {
-            None
-        };
-        out.push(LayerMaps { layer, shape, tiles, data });
+        out.push(LayerMaps { layer, shape, tiles, data: data.remove(&value).map(|t| t.data) });
     }
     FromWorker::Maps(out)
 }
