@@ -286,11 +286,13 @@ impl GpuModel {
             Ok(logical.len() - 1)
         };
         let weight_bytes = std::cell::Cell::new(0u64);
-        let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
-            let contents: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
+        let upload_bytes = |buffers: &mut Vec<wgpu::Buffer>, contents: &[u8], label: &str| -> usize {
             weight_bytes.set(weight_bytes.get() + contents.len() as u64);
             buffers.push(buffer_with(&gpu, label, contents, storage));
             buffers.len() - 1
+        };
+        let upload = |buffers: &mut Vec<wgpu::Buffer>, data: &[f32], label: &str| -> usize {
+            upload_bytes(buffers, if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) }, label)
         };
         // Conv and FC weights in the chosen precision (f16 padded to whole 4-byte words).
         let elem = if f16 { 2 } else { 4 };
@@ -300,10 +302,7 @@ impl GpuModel {
             }
             let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
             h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
-            let contents: &[u8] = bytemuck::cast_slice(&h);
-            weight_bytes.set(weight_bytes.get() + contents.len() as u64);
-            buffers.push(buffer_with(&gpu, label, contents, storage));
-            buffers.len() - 1
+            upload_bytes(buffers, bytemuck::cast_slice(&h), label)
         };
         let numel = |v: ValueId| graph.shape(v).iter().product::<usize>();
         let consumers = graph.consumers();
@@ -791,10 +790,7 @@ impl GpuModel {
     pub async fn tiles_async(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
         let dev = &self.gpu.device;
         self.gpu.check_lost()?;
-        let slot = self.slots.get(value).copied().flatten().ok_or_else(|| GpuError(format!("value {value} has no buffer")))?;
-        if !self.readable[value] {
-            return Err(GpuError(format!("value {value}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
-        }
+        let slot = self.readable_slot(value)?;
         let (c, h, w) = match self.shapes[value][..] {
             [_, c, h, w] => (c, h, w),
             [_, c] => (c, 1, 1),
@@ -870,13 +866,19 @@ impl GpuModel {
         })
     }
 
+    /// Where the last pass left `v`, if it is still there.
+    fn readable_slot(&self, v: ValueId) -> Result<Slot> {
+        let slot = self.slots.get(v).copied().flatten().ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
+        if !self.readable[v] {
+            return Err(GpuError(format!("value {v}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
+        }
+        Ok(slot)
+    }
+
     fn encode_reads(&self, enc: &mut wgpu::CommandEncoder, values: &[ValueId]) -> Result<Vec<(ValueId, wgpu::Buffer, Vec<usize>)>> {
         let mut reads = Vec::new();
         for &v in values {
-            let slot = self.slots.get(v).copied().flatten().ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
-            if !self.readable[v] {
-                return Err(GpuError(format!("value {v}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
-            }
+            let slot = self.readable_slot(v)?;
             let shape = &self.shapes[v];
             let n: usize = shape.iter().product();
             let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
