@@ -57,6 +57,8 @@ step "fuzz the ONNX importer (30 s, libFuzzer via cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p fuzz/corpus/import_onnx
 cp -u "$CONVLENS_MODELS"/light/*.onnx fuzz/corpus/import_onnx/ 2>/dev/null || true
+# Inputs the fuzzer once broke the importer with: run first, every time.
+cp -u fuzz/regressions/import_onnx/* fuzz/corpus/import_onnx/
 # cargo-fuzz needs nightly flags; this machine has one stable toolchain, which allows them so.
 if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run import_onnx corpus/import_onnx -- -max_total_time=30 -rss_limit_mb=4096 > ../target/fuzz.log 2>&1); then
   tail -40 target/fuzz.log; echo "FAILED: the importer fuzz target found a crash (fuzz/artifacts/)"; exit 1

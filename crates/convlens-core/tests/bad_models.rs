@@ -121,6 +121,23 @@ fn huge_declared_shape_is_refused_before_allocating() {
     assert!(err(&b).contains("exceeds"));
 }
 
+/// Found by the fuzzer: ConstantOfShape nodes asking for 2^29 values each (2 GiB apiece) from
+/// a few bytes of file. Refused once the model's generated constants pass the cap.
+#[test]
+fn constant_of_shape_cannot_ask_for_gigabytes() {
+    let shape = |name: &str| TensorProto { name: Some(name.into()), dims: vec![2], data_type: Some(DataType::Int64 as i32), int64_data: vec![1 << 15, 1 << 14], ..Default::default() };
+    let b = model(
+        vec![
+            node("ConstantOfShape", &["s1"], "big1", vec![]),
+            node("ConstantOfShape", &["s2"], "big2", vec![]),
+            node("Add", &["big1", "big2"], "y", vec![]),
+        ],
+        vec![shape("s1"), shape("s2")],
+    );
+    let e = err(&b);
+    assert!(e.contains("ConstantOfShape") && e.contains("exceed"), "{e}");
+}
+
 #[test]
 fn unsupported_op_and_attribute_are_named() {
     let b = model(vec![node("Sin", &["x"], "y", vec![])], vec![]);

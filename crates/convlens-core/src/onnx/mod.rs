@@ -330,7 +330,7 @@ pub fn import(bytes: &[u8], fallback_name: &str) -> Result<Graph> {
 
     let mut b = GraphBuilder::new();
     let input = b.input(input_info.name(), input_shape)?;
-    let mut imp = Importer { b, consts, opset, uses };
+    let mut imp = Importer { b, consts, opset, uses, synthesized: 0 };
     for node in &nodes {
         imp.node(node)?;
     }
@@ -411,7 +411,13 @@ struct Importer<'a> {
     consts: HashMap<String, Const>,
     opset: i64,
     uses: HashMap<&'a str, usize>,
+    /// Values ConstantOfShape has made so far: a few bytes of file can ask for gigabytes.
+    synthesized: usize,
 }
+
+/// Cap on what ConstantOfShape may create in one model: 1 GiB of f32, twice the constant-weight
+/// VGG16 (138 M values), far below what would exhaust a browser tab.
+const MAX_SYNTHESIZED: usize = 1 << 28;
 
 impl Importer<'_> {
     /// A runtime value for `name`, turning a constant into a graph weight on first use.
@@ -422,7 +428,11 @@ impl Importer<'_> {
         // Taken out of the constant table so the graph owns the only copy of the weights.
         match self.consts.remove(name) {
             Some(c) => {
-                let data = c.as_f32();
+                // Moved out, not cloned: the graph gets the only reference to the floats.
+                let data = match c.data {
+                    ConstData::F32(v) => v,
+                    ConstData::I64(v) => Arc::new(v.iter().map(|&x| x as f32).collect()),
+                };
                 let shape = c.shape;
                 if data.iter().any(|x| !x.is_finite()) {
                     return Err(Error::node(node.name(), node.op_type(), format!("weight '{name}' contains NaN or infinity")));
@@ -491,6 +501,13 @@ impl Importer<'_> {
                     .map(|&d| usize::try_from(d).map_err(|_| err(format!("negative dim {d}"))))
                     .collect::<Result<_>>()?;
                 let n = numel(&shape).map_err(|e| err(e.to_string()))?;
+                self.synthesized = self.synthesized.saturating_add(n);
+                if self.synthesized > MAX_SYNTHESIZED {
+                    return Err(Error::TooLarge(format!(
+                        "node '{}' (ConstantOfShape): the model's generated constants would exceed {MAX_SYNTHESIZED} values",
+                        node.name()
+                    )));
+                }
                 let fill = match a.by_name.get("value").and_then(|a| a.t.as_ref()) {
                     Some(t) => tensor_const(t)?.as_f32().first().copied().unwrap_or(0.0),
                     None => 0.0,
