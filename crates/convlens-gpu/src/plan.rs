@@ -165,6 +165,7 @@ pub struct GpuModel {
 
 const PIPELINES: &[(&str, &str)] = &[
     ("conv.wgsl", "conv_tiled"),
+    ("conv.wgsl", "conv_tiled_4x4"),
     ("conv.wgsl", "conv_grouped"),
     ("pool.wgsl", "max_pool"),
     ("pool.wgsl", "avg_pool"),
@@ -431,7 +432,9 @@ impl GpuModel {
                         _unused: 0, out_c_offset: out.channel_offset as u32, has_bias, _pad: 0,
                     };
                     let npix = out_shape[2] * out_shape[3];
-                    let (pipe, groups) = if *group == 1 {
+                    let (pipe, groups) = if *group == 1 && out_shape[1] >= 64 && npix >= 64 {
+                        (pipeline_index("conv_tiled_4x4"), (npix.div_ceil(64) as u32, out_shape[1].div_ceil(64) as u32))
+                    } else if *group == 1 {
                         (pipeline_index("conv_tiled"), (npix.div_ceil(16) as u32, out_shape[1].div_ceil(16) as u32))
                     } else {
                         (pipeline_index("conv_grouped"), groups_1d(npix * out_shape[1]))

@@ -74,6 +74,57 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     }
 }
 
+// group == 1 on layers with >= 64 output channels: a 64-channel x 64-pixel tile per
+// workgroup, each invocation accumulating a 4x4 block in registers (channels ty + 16i, pixels
+// tx + 16j), so every value read from workgroup memory feeds four multiply-adds, not one.
+var<workgroup> a_big: array<array<f32, 16>, 64>; // [oc][k]
+var<workgroup> b_big: array<array<f32, 64>, 16>; // [k][pixel]
+
+@compute @workgroup_size(16, 16)
+fn conv_tiled_4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let npix = p.oh * p.ow;
+    let kdim = p.c_in * p.kh * p.kw;
+    let p0 = wg.x * 64u;
+    let oc0 = wg.y * 64u;
+    let t = lid.y * 16u + lid.x;
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < kdim; k0 = k0 + T) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = t + 256u * r;
+            let oc = oc0 + e / 16u;
+            let ka = k0 + e % 16u;
+            a_big[e / 16u][e % 16u] = select(0.0, weight(oc * kdim + ka), oc < p.m && ka < kdim);
+            let kb = k0 + e / 64u;
+            let pix = p0 + e % 64u;
+            b_big[e / 64u][e % 64u] = select(0.0, gather(kb, pix, 0u), kb < kdim && pix < npix);
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < T; k = k + 1u) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                a[i] = a_big[lid.y + 16u * i][k];
+                b[i] = b_big[k][lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i][j] = acc[i][j] + a[i] * b[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let oc = oc0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let pix = p0 + lid.x + 16u * j;
+            if (oc < p.m && pix < npix) {
+                store(oc, pix, acc[i][j]);
+            }
+        }
+    }
+}
+
 // Grouped and depthwise convolutions: one invocation per output value.
 @compute @workgroup_size(64)
 fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
