@@ -249,7 +249,7 @@ impl GpuModel {
         let device_max = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
         let max_binding = limit.map_or(device_max, |l| l.min(device_max));
         let f16 = options.weights == WeightPrecision::F16;
-        if f16 && !device.features().contains(wgpu::Features::SHADER_F16) {
+        if f16 && !gpu.has_f16() {
             return Err(GpuError("f16 weights need shader-f16, which this device lacks".into()));
         }
         let pipelines: Vec<wgpu::ComputePipeline> = PIPELINES
@@ -686,12 +686,11 @@ impl GpuModel {
         let mut layer_ms = Vec::new();
         // Validation errors surface here (in a browser they would only reach the console).
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
         let mut stamps = None;
-        if timing != Timing::Off && !timestamps {
+        let per_pass = timing != Timing::Off && !timestamps;
+        if per_pass {
             // One submission per layer, each awaited: the CPU clock around it times the layer.
             layer_ms = vec![0.0; self.nodes];
-            drop(enc);
             for (node, range) in &groups {
                 let t = web_time_now();
                 let mut e = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer") });
@@ -700,8 +699,9 @@ impl GpuModel {
                 self.work_done().await?;
                 layer_ms[*node] += web_time_now() - t;
             }
-            enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
-        } else if timestamps {
+        }
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(if per_pass { "read" } else { "forward" }) });
+        if timestamps {
             let count = (groups.len() * 2) as u32;
             let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
             for (i, (_, range)) in groups.iter().enumerate() {
@@ -728,7 +728,7 @@ impl GpuModel {
             enc.resolve_query_set(&set, 0..count, &resolved, 0);
             enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
             stamps = Some(staging);
-        } else {
+        } else if !per_pass {
             self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps);
         }
         let reads = self.encode_reads(&mut enc, keep)?;

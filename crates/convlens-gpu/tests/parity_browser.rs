@@ -74,17 +74,13 @@ async fn squeezenet_every_layer_on_browser_webgpu() {
 async fn squeezenet_f16_weights_on_browser_webgpu() {
     let gpu = convlens_gpu::Gpu::new().await.unwrap();
     if !gpu.has_f16() {
-        web_sys_log("skipped: this browser's WebGPU adapter has no shader-f16");
+        wasm_bindgen_test::console_log!("skipped: this browser's WebGPU adapter has no shader-f16");
         return;
     }
     let graph = convlens_core::onnx::import(SQUEEZENET, "squeezenet1.1").unwrap();
     let options = convlens_gpu::PlanOptions { weights: convlens_gpu::WeightPrecision::F16, ..Default::default() };
     let n = every_layer_planned(&graph, CpuKind::Reference, options, 1e-2).await;
     assert!(n >= 40, "{n} layers compared");
-}
-
-fn web_sys_log(msg: &str) {
-    wasm_bindgen_test::console_log!("{msg}");
 }
 
 /// The built-in GoogLeNet with its two auxiliary heads (seeded weights): LRN, ceil-mode pools,

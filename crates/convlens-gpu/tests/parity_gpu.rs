@@ -32,6 +32,14 @@ fn load_npy(p: &Path) -> Tensor {
     Tensor::new(shape, npy.into_vec().unwrap()).unwrap()
 }
 
+/// A shared model planned on the GPU (every activation kept) with its seeded reference input.
+fn planned(file: &str, case: &str) -> (convlens_core::Graph, convlens_gpu::GpuModel, Tensor) {
+    let graph = convlens_core::onnx::import(&std::fs::read(models().join(file)).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
+    let x = load_npy(&refs().join(case).join("seeded/input.npy"));
+    (graph, gpu, x)
+}
+
 fn compare(model: &Path, case: &Path) -> usize {
     compare_with_limit(model, case, None)
 }
@@ -111,9 +119,7 @@ fn fully_connected_weights_split_across_bindings() {
 #[test]
 fn timed_passes_match_and_time_every_layer() {
     use convlens_gpu::{LayerClock, Timing};
-    let graph = convlens_core::onnx::import(&std::fs::read(models().join("squeezenet1.1.onnx")).unwrap(), "m").unwrap();
-    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
-    let x = load_npy(&refs().join("squeezenet1.1/seeded/input.npy"));
+    let (graph, gpu, x) = planned("squeezenet1.1.onnx", "squeezenet1.1");
     let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
     assert!(plain.layer_ms.is_empty() && plain.clock.is_none());
     let auto = if gpu.has_timestamps() { LayerClock::Timestamps } else { LayerClock::PerPass };
@@ -168,9 +174,7 @@ const TILE_MEAN_TOL: f32 = 1e-4;
 #[test]
 fn tiles_drawn_on_the_gpu_match_the_cpu() {
     use convlens_core::viz::tiles;
-    let graph = convlens_core::onnx::import(&std::fs::read(models().join("googlenet-synthetic.onnx")).unwrap(), "m").unwrap();
-    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
-    let x = load_npy(&refs().join("googlenet-synthetic/seeded/input.npy"));
+    let (graph, gpu, x) = planned("googlenet-synthetic.onnx", "googlenet-synthetic");
     gpu.run(&x, &[], convlens_gpu::Timing::Off).unwrap();
     let producers = graph.producers();
     let concat = graph.nodes.iter().find(|n| matches!(n.op, convlens_core::graph::Op::Concat { .. })).unwrap();
@@ -227,9 +231,7 @@ fn f16_weights_every_layer_on_the_gpu() {
 /// readback return an error the app can fall back on: no panic, no hang.
 #[test]
 fn lost_device_gives_an_error_not_a_panic() {
-    let graph = convlens_core::onnx::import(&std::fs::read(models().join("squeezenet1.1.onnx")).unwrap(), "m").unwrap();
-    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
-    let x = load_npy(&refs().join("squeezenet1.1/seeded/input.npy"));
+    let (graph, gpu, x) = planned("squeezenet1.1.onnx", "squeezenet1.1");
     gpu.run(&x, &graph.outputs, convlens_gpu::Timing::Off).unwrap();
     gpu.gpu().device.destroy();
     let err = gpu.run(&x, &graph.outputs, convlens_gpu::Timing::Off).err().expect("a destroyed device cannot run");

@@ -16,6 +16,22 @@ var<workgroup> wg_lo: array<f32, 64>;
 var<workgroup> wg_hi: array<f32, 64>;
 var<workgroup> wg_sum: array<f32, 64>;
 
+// Tree reduction over the 64 invocations' (min, max, sum): the results end up in wg_*[0].
+fn reduce(li: u32, lo: f32, hi: f32, sum: f32) {
+    wg_lo[li] = lo;
+    wg_hi[li] = hi;
+    wg_sum[li] = sum;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s / 2u) {
+        if (li < s) {
+            wg_lo[li] = min(wg_lo[li], wg_lo[li + s]);
+            wg_hi[li] = max(wg_hi[li], wg_hi[li + s]);
+            wg_sum[li] = wg_sum[li] + wg_sum[li + s];
+        }
+        workgroupBarrier();
+    }
+}
+
 // One workgroup per channel: min, max and mean over the full-resolution plane.
 @compute @workgroup_size(64)
 fn channel_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -31,18 +47,7 @@ fn channel_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         hi = max(hi, v);
         sum = sum + v;
     }
-    wg_lo[li] = lo;
-    wg_hi[li] = hi;
-    wg_sum[li] = sum;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            wg_lo[li] = min(wg_lo[li], wg_lo[li + s]);
-            wg_hi[li] = max(wg_hi[li], wg_hi[li + s]);
-            wg_sum[li] = wg_sum[li] + wg_sum[li + s];
-        }
-        workgroupBarrier();
-    }
+    reduce(li, lo, hi, sum);
     if (li == 0u) {
         stats[ch * 3u] = wg_lo[0];
         stats[ch * 3u + 1u] = wg_hi[0];
@@ -59,16 +64,7 @@ fn shared_range(@builtin(local_invocation_index) li: u32) {
         lo = min(lo, stats[c * 3u]);
         hi = max(hi, stats[c * 3u + 1u]);
     }
-    wg_lo[li] = lo;
-    wg_hi[li] = hi;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            wg_lo[li] = min(wg_lo[li], wg_lo[li + s]);
-            wg_hi[li] = max(wg_hi[li], wg_hi[li + s]);
-        }
-        workgroupBarrier();
-    }
+    reduce(li, lo, hi, 0.0);
     if (li == 0u) {
         stats[p.channels * 3u] = wg_lo[0];
         stats[p.channels * 3u + 1u] = wg_hi[0];
