@@ -50,6 +50,17 @@ async function check(name, fn) {
   }
 }
 
+// Chromium occasionally dies with SIGSEGV while starting on this VM (seen once in CI, before any
+// page loaded): one more launch, so that is not reported as an app failure.
+async function launch(args) {
+  try {
+    return await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  } catch (e) {
+    console.log(`chromium failed to start (${String(e).split('\n')[0]}); launching again`);
+    return await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  }
+}
+
 async function openApp(browser, query) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors = [];
@@ -76,7 +87,7 @@ const nativeTop1 = JSON.parse(execFileSync(cli, ['classify', '--json', '--model'
   env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' },
 }).toString()).top[0].label;
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: baseArgs });
+const browser = await launch(baseArgs);
 
 await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
   const page = await openApp(browser, '?model=squeezenet');
@@ -165,7 +176,7 @@ await check('the costs panel shows the seed lessons from the model', async () =>
 await browser.close();
 
 await check('WebGPU (SwiftShader here) is picked when available and gives the native top-1', async () => {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan'] });
+  const b = await launch([...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan']);
   const page = await openApp(b, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
   // The worker asks for an adapter after the model loads; SwiftShader's GPU process can take a while.
@@ -205,7 +216,7 @@ await check('WebGPU (SwiftShader here) is picked when available and gives the na
 });
 
 await check('denied webcam: a clear message, the rest keeps working', async () => {
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...baseArgs, '--deny-permission-prompts'] });
+  const b = await launch([...baseArgs, '--deny-permission-prompts']);
   const page = await openApp(b, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
   await page.locator('[data-testid=camera-start]').click();
@@ -222,7 +233,7 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
     execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
     args.push(`--use-file-for-fake-video-capture=${y4m}`);
   } catch { /* no ffmpeg: the synthetic pattern still exercises the path */ }
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  const b = await launch(args);
   const page = await openApp(b, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
   await waitForRun(page);
@@ -238,7 +249,7 @@ await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no v
   const args = [...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
   const y4m = join(artifacts, 'cat.y4m');
   if (existsSync(y4m)) args.push(`--use-file-for-fake-video-capture=${y4m}`);
-  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args });
+  const b = await launch(args);
   const page = await openApp(b, '?model=squeezenet');
   await page.waitForFunction(() => /^WebGPU \(/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
   // The first layer wider than its tiles (SqueezeNet's conv1: 64 channels of 111x111, ~55 px tiles).
