@@ -16,7 +16,7 @@ use crate::components::feature_grid::FeatureGrid;
 use crate::components::layer_list::LayerList;
 use crate::components::top5::Top5;
 use crate::components::{bytes, count};
-use crate::imaging::{self, crop_to_input, decode, Source};
+use crate::imaging::{self, crop_preview, decode, frame_pixels, Source};
 use crate::model_source::{fetch_with_progress, fetch_zoo};
 use crate::protocol::{BackendChoice, FromWorker, LayerMaps, ModelSummary, RunSummary, ToWorker};
 use crate::url_state::{self, UrlState};
@@ -155,18 +155,21 @@ impl App {
         });
     }
 
-    fn send_run(&mut self, rgb: Vec<u8>, canvas: HtmlCanvasElement) {
-        self.input = Some(canvas);
+    /// Sends the whole image to the worker, which crops it as the CLI does; the canvas crop
+    /// is only the preview shown under the maps.
+    fn send_run(&mut self, src: Source, side: usize) -> Result<(), String> {
+        let frame = frame_pixels(&src)?;
+        self.input = Some(crop_preview(&src, side, self.fit)?);
         self.running = true;
         self.progress = Some((0, 1));
-        self.bridge.send(ToWorker::Run { rgb, time_layers: !self.live });
+        self.bridge.send(ToWorker::Run { frame, squash: self.fit == Fit::Squash, time_layers: !self.live });
+        Ok(())
     }
 
     fn run_bitmap(&mut self) -> Result<(), String> {
-        let (Some(bmp), Some(s)) = (&self.bitmap, &self.summary) else { return Ok(()) };
-        let (rgb, canvas) = crop_to_input(Source::Bitmap(bmp), s.input_side, self.fit)?;
-        self.send_run(rgb, canvas);
-        Ok(())
+        let (Some(bmp), Some(s)) = (self.bitmap.clone(), &self.summary) else { return Ok(()) };
+        let side = s.input_side;
+        self.send_run(Source::Bitmap(&bmp), side)
     }
 
     fn run_video_frame(&mut self) -> Result<(), String> {
@@ -174,9 +177,8 @@ impl App {
         if video.video_width() == 0 {
             return Ok(()); // not playing yet
         }
-        let (rgb, canvas) = crop_to_input(Source::Video(&video), s.input_side, self.fit)?;
-        self.send_run(rgb, canvas);
-        Ok(())
+        let side = s.input_side;
+        self.send_run(Source::Video(&video), side)
     }
 
     /// Asks the worker for the selected layer's maps and, inside a module, its branch outputs.

@@ -1,10 +1,12 @@
-//! Browser-side pixels: decoding with createImageBitmap, cropping to the model's input on a
-//! canvas (so a huge photo is downscaled before anything reaches wasm), and drawing tiles.
+//! Browser-side pixels: decoding with createImageBitmap (EXIF orientation applied, no colour
+//! space conversion, as the CLI decodes), reading a photo or camera frame's pixels for the
+//! worker (which resizes them with the core's filter, like the CLI), and drawing tiles.
 
 use convlens_core::preprocess::{geometry, Fit};
 use convlens_core::viz::channel_rgba;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use crate::protocol::Frame;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlVideoElement, ImageBitmap, ImageData};
 
 pub fn js_err(v: JsValue) -> String {
@@ -33,10 +35,15 @@ pub fn new_canvas(w: u32, h: u32) -> Result<HtmlCanvasElement, String> {
     Ok(c)
 }
 
-/// Decodes any image the browser reads (a File or Blob).
+/// Decodes any image the browser reads (a File or Blob): upright as its EXIF orientation
+/// says, colours as stored (the CLI converts no colour profile either).
 pub async fn decode(blob: &web_sys::Blob) -> Result<ImageBitmap, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let promise = window.create_image_bitmap_with_blob(blob).map_err(js_err)?;
+    let options = web_sys::ImageBitmapOptions::new();
+    options.set_image_orientation(web_sys::ImageOrientation::FromImage);
+    options.set_color_space_conversion(web_sys::ColorSpaceConversion::None);
+    options.set_premultiply_alpha(web_sys::PremultiplyAlpha::None);
+    let promise = window.create_image_bitmap_with_blob_and_image_bitmap_options(blob, &options).map_err(js_err)?;
     let bmp = JsFuture::from(promise).await.map_err(|e| format!("cannot decode this image: {}", js_err(e)))?;
     let bmp: ImageBitmap = bmp.dyn_into().map_err(|_| "not an image")?;
     if bmp.width() == 0 || bmp.height() == 0 {
@@ -51,13 +58,43 @@ pub enum Source<'a> {
     Video(&'a HtmlVideoElement),
 }
 
-/// The model's view of `src`: resized and centre-cropped (or squashed) onto `side`x`side`.
-/// Returns the RGB bytes for the worker and the canvas (shown under the feature maps).
-pub fn crop_to_input(src: Source, side: usize, fit: Fit) -> Result<(Vec<u8>, HtmlCanvasElement), String> {
-    let (w, h) = match &src {
+/// Photos up to this many pixels reach the worker as they are, so the app's answer is the
+/// CLI's; a larger one is first scaled down on a canvas to fit (a 48 MP photo would be 192 MB
+/// of RGBA to copy into the worker).
+pub const MAX_FRAME_PIXELS: usize = 4096 * 4096;
+
+fn source_size(src: &Source) -> (usize, usize) {
+    match src {
         Source::Bitmap(b) => (b.width() as usize, b.height() as usize),
         Source::Video(v) => (v.video_width() as usize, v.video_height() as usize),
-    };
+    }
+}
+
+/// The pixels of `src` for the worker: the whole image, RGBA, at its own size (or scaled to
+/// fit `MAX_FRAME_PIXELS`).
+pub fn frame_pixels(src: &Source) -> Result<Frame, String> {
+    let (w, h) = source_size(src);
+    if w == 0 || h == 0 {
+        return Err("the image has no pixels".into());
+    }
+    let scale = ((MAX_FRAME_PIXELS as f64) / (w * h) as f64).sqrt().min(1.0);
+    let (fw, fh) = (((w as f64 * scale) as u32).max(1), ((h as f64 * scale) as u32).max(1));
+    let canvas = new_canvas(fw, fh)?;
+    let ctx = context(&canvas)?;
+    let (dw, dh) = (fw as f64, fh as f64);
+    match src {
+        Source::Bitmap(b) => ctx.draw_image_with_image_bitmap_and_dw_and_dh(b, 0.0, 0.0, dw, dh),
+        Source::Video(v) => ctx.draw_image_with_html_video_element_and_dw_and_dh(v, 0.0, 0.0, dw, dh),
+    }
+    .map_err(js_err)?;
+    let rgba = ctx.get_image_data(0.0, 0.0, dw, dh).map_err(js_err)?.data().0;
+    Ok(Frame { width: fw, height: fh, rgba })
+}
+
+/// The model's view of `src` for display under the feature maps: resized and centre-cropped
+/// (or squashed) onto `side`x`side` by the canvas. The worker computes the input itself.
+pub fn crop_preview(src: &Source, side: usize, fit: Fit) -> Result<HtmlCanvasElement, String> {
+    let (w, h) = source_size(src);
     let (rw, rh, cx, cy) = geometry(w, h, side, fit).map_err(|e| e.to_string())?;
     // The crop window in source pixels.
     let (sx, sy) = (cx as f64 * w as f64 / rw as f64, cy as f64 * h as f64 / rh as f64);
@@ -71,9 +108,7 @@ pub fn crop_to_input(src: Source, side: usize, fit: Fit) -> Result<(Vec<u8>, Htm
         Source::Video(v) => ctx.draw_image_with_html_video_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(v, sx, sy, sw, sh, 0.0, 0.0, s, s),
     }
     .map_err(js_err)?;
-    let rgba = ctx.get_image_data(0.0, 0.0, s, s).map_err(js_err)?.data();
-    let rgb = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    Ok((rgb, canvas))
+    Ok(canvas)
 }
 
 /// Paints one channel (h x w values) onto `canvas`, `lo..hi` spanning the colour ramp.

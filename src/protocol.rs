@@ -8,14 +8,23 @@ pub enum ToWorker {
     LoadOnnx { name: String, bytes: Vec<u8>, backend: BackendChoice },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
     LoadUntrained { arch: String, backend: BackendChoice },
-    /// Run on an input_side x input_side RGB8 image (already resized and cropped).
-    /// `time_layers`: time each layer even where that costs (a GPU without timestamp
-    /// queries submits layer by layer); live mode asks only for the total.
-    Run { rgb: Vec<u8>, time_layers: bool },
+    /// Run on a decoded photo or camera frame: the worker resizes and crops it (or squashes
+    /// it, `squash`) with the core's filter, as the CLI does. `time_layers`: time each layer
+    /// even where that costs (a GPU without timestamp queries submits layer by layer); live
+    /// mode asks only for the total.
+    Run { frame: Frame, squash: bool, time_layers: bool },
     /// Send the last run's maps of these layers (node indices) as colour-mapped tiles at
     /// most `max_side` px a side (one colour scale for all channels when `shared`), and
     /// their raw values when `values` (hover readout, export; live mode goes without).
     Maps { layers: Vec<usize>, max_side: usize, shared: bool, values: bool },
+}
+
+/// A decoded image at its own size, RGBA row by row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
 }
 
 /// What the user picked in the backend switch (kept in `?backend=`).

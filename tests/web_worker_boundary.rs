@@ -3,7 +3,7 @@
 //! (constant-weight) zoo graph through the wasm simd128 core.
 #![cfg(target_arch = "wasm32")]
 
-use convlens_app::protocol::{FromWorker, ToWorker};
+use convlens_app::protocol::{Frame, FromWorker, ToWorker};
 use convlens_app::worker::handle;
 use wasm_bindgen_test::*;
 
@@ -19,9 +19,9 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
 
 #[wasm_bindgen_test]
 fn messages_survive_the_worker_codec() {
-    let rgb: Vec<u8> = (0..224 * 224 * 3).map(|i| (i % 251) as u8).collect();
-    match roundtrip(&ToWorker::Run { rgb: rgb.clone(), time_layers: true }) {
-        ToWorker::Run { rgb: back, time_layers } => assert!(back == rgb && time_layers),
+    let frame = Frame { width: 224, height: 224, rgba: (0..224 * 224 * 4).map(|i| (i % 251) as u8).collect() };
+    match roundtrip(&ToWorker::Run { frame: frame.clone(), squash: true, time_layers: true }) {
+        ToWorker::Run { frame: back, squash, time_layers } => assert!(back == frame && squash && time_layers),
         other => panic!("{other:?}"),
     }
     match roundtrip(&FromWorker::Error("bad".into())) {
@@ -31,13 +31,13 @@ fn messages_survive_the_worker_codec() {
 }
 
 #[wasm_bindgen_test]
-fn worker_loads_runs_and_sends_maps() {
-    let mut state = convlens_app::worker::State::default();
-    let loaded = handle(&mut state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {});
+async fn worker_loads_runs_and_sends_maps() {
+    let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
+    let loaded = handle(&state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {}).await;
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
-    let ran = handle(&mut state, ToWorker::Run { rgb: vec![128; 224 * 224 * 3], time_layers: true }, &mut |_| {});
+    let ran = handle(&state, ToWorker::Run { frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
     let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
     // Every weight 0.02: all 1000 classes tie, so each gets 1/1000.
     for &(_, p) in &run.heads[0].top {
@@ -45,7 +45,7 @@ fn worker_loads_runs_and_sends_maps() {
     }
     assert_eq!(run.layer_ms.len(), summary.layers.len());
     let first_conv = summary.layers.iter().position(|l| l.op.starts_with("Conv")).unwrap();
-    let maps = handle(&mut state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {});
+    let maps = handle(&state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {}).await;
     let FromWorker::Maps(m) = roundtrip(&maps) else { panic!("{maps:?}") };
     assert_eq!(m[0].shape, summary.layers[first_conv].shape);
     let data = m[0].data.as_ref().expect("values were asked for");
@@ -55,10 +55,10 @@ fn worker_loads_runs_and_sends_maps() {
     assert_eq!((m[0].tiles.tile_h, m[0].tiles.tile_w, m[0].tiles.factor), (want.tile_h, want.tile_w, 1));
     assert_eq!(m[0].tiles.rgba, want.rgba);
     // Live mode: tiles at display size, no values.
-    let live = handle(&mut state, ToWorker::Maps { layers: vec![first_conv], max_side: 28, shared: true, values: false }, &mut |_| {});
+    let live = handle(&state, ToWorker::Maps { layers: vec![first_conv], max_side: 28, shared: true, values: false }, &mut |_| {}).await;
     let FromWorker::Maps(l) = roundtrip(&live) else { panic!("{live:?}") };
     assert!(l[0].data.is_none() && l[0].tiles.tile_h <= 28 && l[0].tiles.shared.is_some());
     assert_eq!(l[0].tiles.rgba.len(), m[0].shape[1] * l[0].tiles.tile_h * l[0].tiles.tile_w * 4);
-    let bad = handle(&mut state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {});
+    let bad = handle(&state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {}).await;
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

@@ -4,76 +4,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use convlens_core::analytics::{analyze, human_count};
-use convlens_core::exec::{cpu_backend, output_kind, run, Backend, CpuKind, Keep, RunOutput};
+use std::sync::Arc;
+
+use convlens_core::classify::heads_top_k;
+use convlens_core::exec::{output_kind, Keep};
 use convlens_core::graph::structure::{detect, display_name};
 use convlens_core::graph::{file_name_for, Graph, OutputKind};
 use convlens_core::preprocess::Fit;
-use convlens_core::tensor::{softmax_in_place, top_k};
 use convlens_core::viz::{channel_rgba, value_range};
 use convlens_core::{imagenet_labels, lessons, Tensor};
+use convlens_engine::Engine;
+use convlens_gpu::Timing;
 use serde_json::json;
 
 use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
 
-/// A CPU backend run layer by layer, or the whole graph on the GPU.
-enum Engine {
-    Cpu(Box<dyn Backend>),
-    Gpu(convlens_gpu::GpuModel, convlens_gpu::WeightPrecision),
-}
-
-impl Engine {
-    fn name(&self) -> String {
-        match self {
-            Engine::Cpu(b) => b.name(),
-            Engine::Gpu(g, convlens_gpu::WeightPrecision::F32) => format!("WebGPU/wgpu on {}", g.adapter()),
-            Engine::Gpu(g, convlens_gpu::WeightPrecision::F16) => format!("WebGPU/wgpu on {}, f16 weights", g.adapter()),
-        }
-    }
-
-    /// One forward pass keeping `keep` (plus the outputs). The CPU always times each layer;
-    /// the GPU only when `timed` (one compute pass per layer).
-    fn forward(&mut self, graph: &Graph, x: &Tensor, keep: &Keep, timed: bool) -> Result<RunOutput> {
-        match self {
-            Engine::Cpu(b) => Ok(run(graph, b.as_mut(), x, keep, &mut |_, _| {})?),
-            Engine::Gpu(g, _) => {
-                let mut ids: Vec<usize> = graph.outputs.clone();
-                match keep {
-                    Keep::All => ids.extend(graph.nodes.iter().map(|n| n.output)),
-                    Keep::Outputs => {}
-                    Keep::These(v) => ids.extend(v.iter().copied()),
-                }
-                ids.sort_unstable();
-                ids.dedup();
-                let timing = if timed { convlens_gpu::Timing::Layers } else { convlens_gpu::Timing::Off };
-                let r = g.run(x, &ids, timing)?;
-                Ok(RunOutput { values: r.values, node_ms: r.layer_ms, total_ms: r.total_ms })
-            }
-        }
-    }
-}
-
-/// `every_layer`: the command reads intermediate layers, so the GPU keeps every activation;
+/// `every_layer`: the command reads intermediate layers, so a GPU keeps every activation;
 /// otherwise its buffers are reused by lifetime.
-fn backend(kind: BackendArg, graph: &Graph, every_layer: bool) -> Result<Engine> {
-    let k = match kind {
-        BackendArg::Ref => CpuKind::Reference,
-        BackendArg::Gemm => CpuKind::Gemm,
-        BackendArg::Cpu => CpuKind::Simd,
-        BackendArg::Webgpu | BackendArg::WebgpuF16 => {
-            let residency = if every_layer { convlens_gpu::Residency::KeepAll } else { convlens_gpu::Residency::Reuse };
-            let weights = if matches!(kind, BackendArg::WebgpuF16) { convlens_gpu::WeightPrecision::F16 } else { convlens_gpu::WeightPrecision::F32 };
-            let options = convlens_gpu::PlanOptions { residency, weights, ..Default::default() };
-            return Ok(Engine::Gpu(convlens_gpu::load_blocking(graph, options)?, weights));
-        }
-    };
-    Ok(Engine::Cpu(cpu_backend(k, graph)?))
-}
-
-fn input_side(graph: &Graph) -> Result<usize> {
-    match graph.shape(graph.input) {
-        [_, 3, h, w] if h == w => Ok(*h),
-        s => bail!("input shape {s:?}: only square RGB inputs are supported for images"),
-    }
+fn engine(kind: BackendArg, graph: Graph, every_layer: bool) -> Result<Engine> {
+    Ok(Engine::new_blocking(Arc::new(graph), kind.engine_kind(), every_layer)?)
 }
 
 fn untrained_note(graph: &Graph) -> &'static str {
@@ -85,9 +34,10 @@ fn untrained_note(graph: &Graph) -> &'static str {
 }
 
 pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, fit: FitArg, paths: &[PathBuf]) -> Result<()> {
-    let graph = models::load(args)?;
-    let mut be = backend(kind, &graph, false)?;
-    let side = input_side(&graph)?;
+    let be = engine(kind, models::load(args)?, false)?;
+    let graph = be.graph().clone();
+    let side = graph.image_side()?;
+    let structure = detect(&graph);
     let labels = imagenet_labels();
     let fit = match fit {
         FitArg::Crop => Fit::ResizeAndCenterCrop,
@@ -99,12 +49,9 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
         let result = (|| -> Result<()> {
             let img = images::load_rgb(path)?;
             let (x, _) = images::to_input(&img, side, fit, &graph.preprocess)?;
-            let out = be.forward(&graph, &x, &Keep::Outputs, false)?;
-            let mut probs = out.get(graph.outputs[0]).ok_or_else(|| anyhow!("no output"))?.data.clone();
-            if kind_out == OutputKind::Logits {
-                softmax_in_place(&mut probs);
-            }
-            let best = top_k(&probs, top);
+            let out = be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?;
+            let heads = heads_top_k(&graph, &structure, &out.outputs, top);
+            let best = &heads.iter().find(|h| h.output == graph.outputs[0]).ok_or_else(|| anyhow!("the model gave no class scores"))?.top;
             let label = |i: usize| labels.get(i).copied().unwrap_or("?");
             if as_json {
                 let top: Vec<_> = best.iter().map(|&(i, p)| json!({"index": i, "label": label(i), "prob": p})).collect();
@@ -115,11 +62,11 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
                     "ms": (out.total_ms * 100.0).round() / 100.0,
                     "output": if kind_out == OutputKind::Logits { "logits, softmax applied" } else { "probabilities (model ends in Softmax)" },
                     "untrained": graph.untrained,
-                    "backend": be.name(),
+                    "backend": be.label(),
                 });
                 println!("{line}");
             } else {
-                println!("{} ({}, {:.1} ms, {}){}", path.display(), graph.name, out.total_ms, be.name(), untrained_note(&graph));
+                println!("{} ({}, {:.1} ms, {}){}", path.display(), graph.name, out.total_ms, be.label(), untrained_note(&graph));
                 for (rank, (i, p)) in best.iter().enumerate() {
                     println!("  {}. {:>6.2}%  {:4}  {}", rank + 1, p * 100.0, i, label(*i));
                 }
@@ -170,7 +117,7 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
                         "label": b.label,
                         "layers": b.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>(),
                         "shape": graph.shape(b.output),
-                        "macs": b.nodes.iter().map(|&n| stats.layers[n].macs).sum::<u64>(),
+                        "macs": b.macs(&stats),
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -220,7 +167,7 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         let parts: Vec<String> = m
             .branches
             .iter()
-            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human_count(b.nodes.iter().map(|&n| stats.layers[n].macs).sum())))
+            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human_count(b.macs(&stats))))
             .collect();
         println!("module {} ({:?}): {}", m.name, m.kind, parts.join(" | "));
     }
@@ -229,37 +176,33 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         println!("{}: {}", h.name, names.join(" -> "));
     }
     println!("lessons:");
-    if let Some(l) = largest {
-        println!("  {} holds {} of {} parameters ({:.1}%)", l.layer, l.params, l.total, 100.0 * l.params as f64 / l.total as f64);
-    }
-    println!(
-        "  three stacked 3x3 convs see {}x{} like one 7x7, with {} vs {} weights at C=64 (27C^2 vs 49C^2)",
-        stack.stacked_receptive_field, stack.stacked_receptive_field, stack.stacked_weights, stack.single_weights
-    );
-    println!(
-        "  lecture Inception on 28x28x256: naive {} multiply-adds, depth {}; with 1x1 bottlenecks {} , depth {}",
-        naive.macs, naive.output_depth, bottleneck.macs, bottleneck.output_depth
-    );
-    if let Some(p) = pooling {
-        println!(
-            "  average pooling ({}) over {:?} feeds a {}-weight classifier; an FC on the full map would need {}",
-            p.pool, p.map, p.classifier_weights, p.fc_instead_weights
-        );
+    for l in lessons::texts(&graph, &stats) {
+        println!("  {}\n    {}", l.title, l.detail);
     }
     Ok(())
 }
 
+/// Every tensor of the file's graph: fused ReLUs are split back out so the Conv/Gemm outputs
+/// they read are written too, under the names onnxruntime gives them.
 pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) -> Result<()> {
-    let graph = models::load(args)?;
+    let graph = models::load(args)?.unfused();
     let x = npy::read(input)?;
-    let mut be = backend(kind, &graph, true)?;
-    let out = be.forward(&graph, &x, &Keep::All, false)?;
+    let be = engine(kind, graph, true)?;
+    let graph = be.graph().clone();
+    let out = be.forward_blocking(&x, &Keep::All, Timing::Off)?;
+    let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
+    let values = be.read_blocking(&ids)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for node in &graph.nodes {
-        let t = out.get(node.output).ok_or_else(|| anyhow!("{} was not kept", node.name))?;
-        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(node.output).name))), t)?;
+    for &v in &ids {
+        let t = values.get(&v).ok_or_else(|| anyhow!("{} was not kept", graph.value(v).name))?;
+        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(v).name))), t)?;
     }
-    eprintln!("{} tensors written to {} ({:.1} ms, {})", graph.nodes.len(), dir.display(), out.total_ms, be.name());
+    // Node outputs the importer folded into constants (e.g. a Reshape of weights).
+    for &v in &graph.folded {
+        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(v).name))), graph.const_data(v)?)?;
+    }
+    let n = ids.len() + graph.folded.len();
+    eprintln!("{n} tensors written to {} ({:.1} ms, {})", dir.display(), out.total_ms, be.label());
     Ok(())
 }
 
@@ -273,10 +216,11 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let shape = graph.shape(value).to_vec();
     let [_, c, h, w] = shape[..] else { bail!("layer '{layer}' has shape {shape:?}, not a feature map") };
     let img = images::load_rgb(image_path)?;
-    let (x, _) = images::to_input(&img, input_side(&graph)?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
-    let mut be = backend(BackendArg::Cpu, &graph, true)?;
-    let out = be.forward(&graph, &x, &Keep::These(vec![value]), false)?;
-    let t: &Tensor = out.get(value).ok_or_else(|| anyhow!("layer output not kept"))?;
+    let (x, _) = images::to_input(&img, graph.image_side()?, Fit::ResizeAndCenterCrop, &graph.preprocess)?;
+    let be = engine(BackendArg::Cpu, graph, true)?;
+    let graph = be.graph().clone();
+    be.forward_blocking(&x, &Keep::These(vec![value]), Timing::Off)?;
+    let t: Tensor = be.read_blocking(&[value])?.remove(&value).ok_or_else(|| anyhow!("layer output not kept"))?;
     let cols = (c as f64).sqrt().ceil() as usize;
     let rows = c.div_ceil(cols);
     let gap = 1;
@@ -307,32 +251,32 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
 }
 
 pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -> Result<()> {
-    let graph = models::load(args)?;
+    let be = engine(kind, models::load(args)?, false)?;
+    let graph = be.graph().clone();
     let stats = analyze(&graph);
-    let mut be = backend(kind, &graph, false)?;
     let n: usize = graph.shape(graph.input).iter().product();
     // A fixed, image-like input: smooth values in the range preprocessing gives.
     let x = Tensor::new(graph.shape(graph.input).to_vec(), (0..n).map(|i| ((i % 251) as f32 / 125.0 - 1.0) * 1.5).collect())?;
-    be.forward(&graph, &x, &Keep::Outputs, false)?; // warm-up
+    be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?; // warm-up
     let mut times = Vec::new();
     let mut layer_ms = vec![0.0; graph.nodes.len()];
     for _ in 0..runs.max(1) {
-        let out = be.forward(&graph, &x, &Keep::Outputs, false)?;
+        let out = be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?;
         times.push(out.total_ms);
-        for (a, b) in layer_ms.iter_mut().zip(&out.node_ms) {
+        for (a, b) in layer_ms.iter_mut().zip(&out.layer_ms) {
             *a += b / runs.max(1) as f64;
         }
     }
     // The GPU's totals come from single-pass runs; its per-layer times from separate runs with
     // one compute pass per layer, so timing never slows the totals.
     let mut clock = String::new();
-    if let (true, Engine::Gpu(g, _)) = (per_layer, &be) {
+    if per_layer && be.gpu_model().is_some() {
         for _ in 0..runs.max(1) {
-            let r = g.run(&x, &graph.outputs, convlens_gpu::Timing::Layers)?;
+            let r = be.forward_blocking(&x, &Keep::Outputs, Timing::Layers)?;
             for (a, b) in layer_ms.iter_mut().zip(&r.layer_ms) {
                 *a += b / runs.max(1) as f64;
             }
-            clock = r.clock.map(|c| format!(" (per layer: {c}, sum {:.1} ms)", r.layer_ms.iter().sum::<f64>())).unwrap_or_default();
+            clock = format!(" (per layer: {}, sum {:.1} ms)", r.clock, r.layer_ms.iter().sum::<f64>());
         }
     }
     times.sort_by(|a, b| a.total_cmp(b));
@@ -340,7 +284,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
     println!(
         "{}: {} | median {:.1} ms, min {:.1}, max {:.1} over {} runs | {:.2} G multiply-adds, {:.1} GFLOP/s{}",
         graph.name,
-        be.name(),
+        be.label(),
         median,
         times[0],
         times[times.len() - 1],
@@ -353,7 +297,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
         if !clock.is_empty() {
             println!("  top layers{clock}");
         }
-        if let Engine::Gpu(g, _) = &be {
+        if let Some(g) = be.gpu_model() {
             println!(
                 "  on the GPU: weights {:.1} MB, activations {:.1} MB (buffers reused by lifetime)",
                 g.weight_bytes() as f64 / 1e6,

@@ -6,10 +6,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use convlens_core::graph::Preprocess;
-use convlens_core::preprocess::{geometry, to_tensor, Fit};
+use convlens_core::preprocess::{crop_rgb, to_tensor, Fit};
 use convlens_core::Tensor;
-use image::imageops::FilterType;
-use image::{ImageReader, Limits};
+use image::{ImageDecoder, ImageReader, Limits};
 
 /// 100 megapixels: bigger than any camera photo, far smaller than a 40000x40000 bomb.
 pub const MAX_PIXELS: u64 = 100_000_000;
@@ -42,14 +41,18 @@ pub fn load_rgb(path: &Path) -> Result<image::RgbImage> {
     limits.max_alloc = Some(MAX_PIXELS * 4 + (64 << 20));
     let mut r = reader();
     r.limits(limits);
-    let img = r.decode().with_context(|| format!("{}: corrupt or truncated image", path.display()))?;
+    let corrupt = || format!("{}: corrupt or truncated image", path.display());
+    let mut decoder = r.into_decoder().with_context(corrupt)?;
+    // Turned upright as the EXIF orientation says, as the browser's createImageBitmap does.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).with_context(corrupt)?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 
 /// The image as the model's input tensor, plus the 224x224 RGB crop the model saw.
 pub fn to_input(img: &image::RgbImage, side: usize, fit: Fit, p: &Preprocess) -> Result<(Tensor, image::RgbImage)> {
-    let (rw, rh, cx, cy) = geometry(img.width() as usize, img.height() as usize, side, fit)?;
-    let resized = image::imageops::resize(img, rw as u32, rh as u32, FilterType::Triangle);
-    let crop = image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image();
+    let rgb = crop_rgb(img.as_raw(), img.width() as usize, img.height() as usize, 3, side, fit)?;
+    let crop = image::RgbImage::from_raw(side as u32, side as u32, rgb).expect("side x side RGB");
     Ok((to_tensor(crop.as_raw(), side, p)?, crop))
 }

@@ -31,6 +31,19 @@ pub enum BackendArg {
     WebgpuF16,
 }
 
+impl BackendArg {
+    pub fn engine_kind(self) -> convlens_engine::EngineKind {
+        use convlens_engine::EngineKind;
+        match self {
+            BackendArg::Ref => EngineKind::Reference,
+            BackendArg::Gemm => EngineKind::Gemm,
+            BackendArg::Cpu => EngineKind::Cpu,
+            BackendArg::Webgpu => EngineKind::WebGpu(convlens_gpu::WeightPrecision::F32),
+            BackendArg::WebgpuF16 => EngineKind::WebGpu(convlens_gpu::WeightPrecision::F16),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FitArg {
     /// Resize the shorter side to 256, centre-crop 224 (default)

@@ -63,20 +63,40 @@ fn classify_json_top1_matches_onnxruntime_on_every_photo() {
     }
 }
 
-#[test]
-fn run_dumps_every_node_and_matches_onnxruntime() {
+/// Tolerance of a dumped layer against onnxruntime's, relative to the layer's scale.
+const DUMP_TOL: f32 = 1e-4;
+
+/// `run --dump` writes every node output of the file's graph, the Conv outputs that a fused
+/// ReLU reads included: exactly the tensors onnxruntime dumps, each equal to its value.
+fn dump_matches_onnxruntime(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let case = refs().join("googlenet-synthetic/seeded");
     let model = models().join("googlenet-synthetic.onnx");
-    let o = convlens(&["run", model.to_str().unwrap(), "--input", case.join("input.npy").to_str().unwrap(), "--dump", dir.path().to_str().unwrap()]);
+    let o = convlens(&["run", model.to_str().unwrap(), "--input", case.join("input.npy").to_str().unwrap(), "--dump", dir.path().to_str().unwrap(), "--backend", backend]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dumped = std::fs::read_dir(dir.path()).unwrap().count();
-    assert!(dumped >= 80, "{dumped} files");
-    let (shape, got) = load_npy(&dir.path().join("prob_1.npy"));
-    let (_, want) = load_npy(&case.join("prob_1.npy"));
-    assert_eq!(shape, [1, 1000]);
-    let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(err < 1e-5, "{err}");
+    let names = |d: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".npy") && n != "input.npy").collect()
+    };
+    let (want, got) = (names(&case), names(dir.path()));
+    assert!(want.len() >= 140, "{} reference tensors", want.len());
+    let missing: Vec<_> = want.difference(&got).collect();
+    assert!(missing.is_empty(), "{backend}: {} of {} tensors not dumped: {missing:?}", missing.len(), want.len());
+    for name in &want {
+        let ((ws, w), (gs, g)) = (load_npy(&case.join(name)), load_npy(&dir.path().join(name)));
+        assert_eq!(ws, gs, "{name}");
+        let err = convlens_core::tensor::rel_error(&g, &w);
+        assert!(err < DUMP_TOL, "{backend}: {name} differs by {err}");
+    }
+}
+
+#[test]
+fn run_dumps_every_node_and_matches_onnxruntime() {
+    dump_matches_onnxruntime("cpu");
+}
+
+#[test]
+fn run_dumps_every_node_on_webgpu_too() {
+    dump_matches_onnxruntime("webgpu");
 }
 
 #[test]

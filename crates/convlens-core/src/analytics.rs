@@ -109,7 +109,18 @@ pub fn analyze(graph: &Graph) -> ModelStats {
                 out_elems * k as u64
             }
             Op::MatMul => out_elems * graph.shape(node.inputs[0])[1] as u64,
-            _ => 0,
+            // Multiply-adds of the convolutions and matrix products, as the papers count them.
+            Op::Relu
+            | Op::MaxPool { .. }
+            | Op::AveragePool { .. }
+            | Op::GlobalAveragePool
+            | Op::Lrn { .. }
+            | Op::Concat { .. }
+            | Op::Add
+            | Op::Reshape
+            | Op::Identity
+            | Op::Softmax { .. }
+            | Op::BatchNorm { .. } => 0,
         };
         let data_inputs: Vec<usize> = node.inputs.iter().copied().filter(|&v| !graph.value(v).is_const).collect();
         let mut field = data_inputs
@@ -128,7 +139,18 @@ pub fn analyze(graph: &Graph) -> ModelStats {
             }
             Op::GlobalAveragePool | Op::Gemm { .. } | Op::MatMul => field.global = true,
             Op::Reshape if out_shape.len() < 4 => field.global = true,
-            _ => {}
+            // Windows over an already global field, and ops that look at one position.
+            Op::Conv { .. }
+            | Op::MaxPool { .. }
+            | Op::AveragePool { .. }
+            | Op::Reshape
+            | Op::Relu
+            | Op::Lrn { .. }
+            | Op::Concat { .. }
+            | Op::Add
+            | Op::Identity
+            | Op::Softmax { .. }
+            | Op::BatchNorm { .. } => {}
         }
         rf[node.output] = field;
         layers.push(LayerStats {

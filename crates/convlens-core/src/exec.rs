@@ -81,17 +81,24 @@ impl SimdBackend {
                     };
                     prepared.insert(i, p);
                 }
-                Op::Gemm { alpha, beta, trans_a, trans_b, relu }
-                    if graph.shape(node.inputs[0])[0] == 1
-                        && !*trans_a
-                        && graph.value(node.inputs[1]).is_const
-                        && node.inputs.get(2).is_none_or(|&c| graph.value(c).is_const) =>
-                {
-                    let w = graph.value(node.inputs[1]).data.as_ref().ok_or_else(|| wrap(Error::Input("no weights".into())))?;
-                    let c = node.inputs.get(2).map(|&c| graph.const_data(c)).transpose().map_err(wrap)?;
-                    prepared.insert(i, Prepared::Fc(PreparedFc::new(w, *trans_b, c, *alpha, *beta, *relu).map_err(wrap)?));
+                Op::Gemm { .. } => {
+                    if let Some(fc) = crate::prep::fc_weights(graph, node) {
+                        prepared.insert(i, Prepared::Fc(PreparedFc::new(fc?)));
+                    }
                 }
-                _ => {}
+                // The rest run from the reference kernels or the unprepared SIMD ones.
+                Op::Relu
+                | Op::MaxPool { .. }
+                | Op::AveragePool { .. }
+                | Op::GlobalAveragePool
+                | Op::Lrn { .. }
+                | Op::Concat { .. }
+                | Op::MatMul
+                | Op::Add
+                | Op::Reshape
+                | Op::Identity
+                | Op::Softmax { .. }
+                | Op::BatchNorm { .. } => {}
             }
         }
         Ok(SimdBackend { prepared, scratch: Vec::new(), winograd })
@@ -112,7 +119,18 @@ impl Backend for SimdBackend {
             None => match &node.op {
                 Op::MaxPool { window, ceil } => pool::max_pool(inputs[0], window, *ceil),
                 Op::Lrn { size, alpha, beta, bias } => pool::lrn(inputs[0], *size, *alpha, *beta, *bias),
-                _ => return reference_node(graph, index, inputs),
+                Op::Conv { .. }
+                | Op::Gemm { .. }
+                | Op::Relu
+                | Op::AveragePool { .. }
+                | Op::GlobalAveragePool
+                | Op::Concat { .. }
+                | Op::MatMul
+                | Op::Add
+                | Op::Reshape
+                | Op::Identity
+                | Op::Softmax { .. }
+                | Op::BatchNorm { .. } => return reference_node(graph, index, inputs),
             },
         };
         r.map_err(|e| Error::node(&node.name, &node.op_type, e.to_string()))

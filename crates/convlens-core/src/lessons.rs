@@ -2,7 +2,7 @@
 //! convs vs one 7x7, VGG16's fc6 share, Inception with and without 1x1 bottlenecks, and
 //! global average pooling instead of a fully connected layer.
 
-use crate::analytics::{analyze, ModelStats};
+use crate::analytics::{analyze, human_count, ModelStats};
 use crate::archs::{Net, Weights};
 use crate::error::Result;
 use crate::graph::{Graph, Op, Preprocess};
@@ -140,4 +140,60 @@ pub fn pooling_vs_fc(graph: &Graph) -> Option<PoolingVsFc> {
         v = graph.data_input(node);
     }
     None
+}
+
+/// One lesson as a headline and the measured detail behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lesson {
+    pub title: String,
+    pub detail: String,
+}
+
+/// The seed's lessons as sentences, from this model's own numbers where it has them: what the
+/// app's lessons panel and `convlens inspect` both show.
+pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
+    let mut out = Vec::new();
+    if let Some(l) = largest_layer(stats) {
+        out.push(Lesson {
+            title: format!("{} holds {:.1}% of the parameters", l.layer, 100.0 * l.params as f64 / l.total as f64),
+            detail: format!(
+                "{} of {} parameters sit in one layer. In VGG16 that layer is fc6 (7x7x512 inputs x 4096 outputs): fully connected layers on a spatial map are where the weights go.",
+                human_count(l.params),
+                human_count(l.total)
+            ),
+        });
+    }
+    if let Ok(s) = stacked_3x3_vs_7x7(64) {
+        out.push(Lesson {
+            title: "Three stacked 3x3 convs see as far as one 7x7".into(),
+            detail: format!(
+                "Receptive field {}x{} either way, but {} weights (27C^2) instead of {} (49C^2) at C=64, and two more ReLUs in between.",
+                s.stacked_receptive_field, s.stacked_receptive_field, s.stacked_weights, s.single_weights
+            ),
+        });
+    }
+    if let (Ok(n), Ok(b)) = (lecture_inception(false), lecture_inception(true)) {
+        out.push(Lesson {
+            title: format!("1x1 bottlenecks cut an Inception module from {}MACs to {}MACs", human_count(n.macs), human_count(b.macs)),
+            detail: format!(
+                "The lecture's module on 28x28x256 (1x1 128, 3x3 192, 5x5 96, pool) costs {} multiply-adds and outputs depth {}; 64-channel 1x1 reductions before the 3x3 and 5x5 and after the pool bring it to {} and depth {}.",
+                n.macs, n.output_depth, b.macs, b.output_depth
+            ),
+        });
+    }
+    if let Some(p) = pooling_vs_fc(graph) {
+        out.push(Lesson {
+            title: "Average pooling replaces a huge fully connected layer".into(),
+            detail: format!(
+                "{} averages the {}x{}x{} map before the classifier: {} weights, where an FC layer on the full map would need {}.",
+                p.pool,
+                p.map[1],
+                p.map[2],
+                p.map[0],
+                human_count(p.classifier_weights),
+                human_count(p.fc_instead_weights)
+            ),
+        });
+    }
+    out
 }

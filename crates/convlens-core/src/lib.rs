@@ -7,17 +7,20 @@
 //! - `exec`: backends and the session that runs a graph layer by layer
 //! - `analytics`: per-layer parameters, multiply-adds, memory, receptive fields
 //! - `archs`: built-in VGG16, GoogLeNet and SqueezeNet definitions
+//! - `prep`: op preparation the CPU and GPU engines share (FC layout, BatchNorm affine)
 //! - `preprocess`: pixels to input tensors per model family
 
 pub mod analytics;
 pub mod archs;
 pub mod catalog;
+pub mod classify;
 pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod kernels;
 pub mod lessons;
 pub mod onnx;
+pub mod prep;
 pub mod preprocess;
 pub mod tensor;
 pub mod viz;

@@ -1,6 +1,7 @@
-//! Pixels to the input tensor. Decoding and resampling belong to the caller (the `image`
-//! crate natively, the browser's canvas on the web); this holds the geometry both follow and
-//! the per-family normalisation.
+//! Pixels to the input tensor, one path for the CLI, the browser worker (dropped photos and
+//! webcam frames) and the tests: decoded pixels are resized with a triangle filter (as PIL and
+//! torchvision antialias), centre-cropped, and normalised per model family. Decoding belongs
+//! to the caller (the `image` crate natively, `createImageBitmap` in the browser).
 
 use crate::error::{Error, Result};
 use crate::graph::Preprocess;
@@ -31,6 +32,22 @@ pub fn geometry(w: usize, h: usize, out: usize, fit: Fit) -> Result<(usize, usiz
             (rw, rh, (rw - out) / 2, (rh - out) / 2)
         }
     })
+}
+
+/// The model's view of a `width`x`height` image whose pixels are `channels` (3: RGB, 4: RGBA,
+/// alpha dropped) bytes each, row-major: resized as `geometry` says with a triangle filter,
+/// then cropped to `side`x`side` RGB8.
+pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, side: usize, fit: Fit) -> Result<Vec<u8>> {
+    if !(channels == 3 || channels == 4) || pixels.len() != width * height * channels {
+        return Err(Error::Input(format!("{} bytes are not {width}x{height} pixels of {channels} channels", pixels.len())));
+    }
+    let (rw, rh, cx, cy) = geometry(width, height, side, fit)?;
+    let rgb: Vec<u8> = if channels == 4 { pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect() } else { pixels.to_vec() };
+    let too_big = || Error::TooLarge(format!("{width}x{height} pixels"));
+    let img = image::RgbImage::from_raw(u32::try_from(width).map_err(|_| too_big())?, u32::try_from(height).map_err(|_| too_big())?, rgb)
+        .ok_or_else(too_big)?;
+    let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
+    Ok(image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw())
 }
 
 /// An `out`x`out` RGB8 image (row-major, 3 bytes a pixel) to a [1, 3, out, out] tensor.

@@ -47,10 +47,6 @@ impl Tensor {
             _ => Err(Error::Shape(format!("expected a 4-D NCHW tensor, got {:?}", self.shape))),
         }
     }
-
-    pub fn max_abs(&self) -> f32 {
-        self.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))
-    }
 }
 
 /// Largest |a-b| over the largest |b| (at least 1): how far `a` is from the reference `b`,

@@ -177,3 +177,73 @@ fn random_and_mutated_bytes_never_panic() {
         let _ = import(&bytes, "fuzz"); // Ok or Err, but no panic
     }
 }
+
+/// A node of `op` reading `inputs` (all the image) and writing `outputs` names.
+fn node_io(op: &str, inputs: usize, outputs: usize) -> NodeProto {
+    NodeProto {
+        name: Some(format!("{op}_node")),
+        op_type: Some(op.into()),
+        input: vec!["x".to_string(); inputs],
+        output: (0..outputs).map(|i| format!("y{i}")).collect(),
+        ..Default::default()
+    }
+}
+
+fn model_of(n: NodeProto) -> Vec<u8> {
+    let out = n.output.first().cloned().unwrap_or_else(|| "y0".into());
+    ModelProto {
+        ir_version: Some(7),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(GraphProto {
+            name: Some("bad".into()),
+            node: vec![n],
+            input: vec![input_info("x", &[1, 3, 8, 8])],
+            output: vec![ValueInfoProto { name: Some(out), ..Default::default() }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Found by fuzzing: a Relu with no inputs indexed past the end of its input list. Every op the
+/// importer accepts, given too few inputs (none) or no output, is one error naming the node.
+#[test]
+fn every_op_with_too_few_inputs_or_no_output_is_an_error() {
+    let ops: Vec<&str> = convlens_core::onnx::supported_ops().collect();
+    assert!(ops.len() >= 20, "{ops:?}");
+    for op in ops.iter().filter(|&&op| op != "Constant") {
+        let e = err(&model_of(node_io(op, 0, 1)));
+        assert!(e.contains(&format!("{op}_node")) && e.contains("has 0 inputs"), "{op}: {e}");
+    }
+    for op in &ops {
+        let e = err(&model_of(node_io(op, 1, 0)));
+        assert!(e.contains(&format!("{op}_node")) && e.contains("has 0 outputs"), "{op}: {e}");
+    }
+    // Two-input ops given one, and too many inputs.
+    for (op, n, want) in [("Conv", 1, "has 1 inputs; Conv takes 2 to 3"), ("Add", 1, "Add takes 2"), ("Relu", 2, "Relu takes 1"), ("BatchNormalization", 4, "takes 5")] {
+        let e = err(&model_of(node_io(op, n, 1)));
+        assert!(e.contains(want), "{op}: {e}");
+    }
+}
+
+/// Required inputs given as "" (ONNX's spelling of an omitted optional input) are refused.
+#[test]
+fn an_empty_required_input_is_an_error() {
+    let mut n = node_io("Conv", 2, 1);
+    n.input[1] = String::new();
+    let e = err(&model_of(n));
+    assert!(e.contains("required input 1 is empty"), "{e}");
+}
+
+/// Any count of inputs and outputs for every op: an answer, never a panic.
+#[test]
+fn any_arity_never_panics() {
+    for op in convlens_core::onnx::supported_ops() {
+        for i in 0..7 {
+            for o in 0..4 {
+                let _ = import(&model_of(node_io(op, i, o)), "arity");
+            }
+        }
+    }
+}

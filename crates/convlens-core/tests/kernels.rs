@@ -8,6 +8,7 @@ use common::{FAST_VS_REFERENCE_TOL, WINOGRAD_TOL};
 use convlens_core::graph::Window;
 use convlens_core::kernels::conv::PreparedConv;
 use convlens_core::kernels::fc::PreparedFc;
+use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
 use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, MR, NR};
@@ -83,7 +84,7 @@ fn fully_connected_matches_reference_gemm() {
         let w = Arc::new(random(&if trans_b { [n, k] } else { [k, n] }, &mut rng));
         let c = random(&[n], &mut rng);
         let want = reference::gemm(&x, &w, Some(&c), 0.7, 1.3, false, trans_b, true).unwrap();
-        let got = PreparedFc::new(&w, trans_b, Some(&c), 0.7, 1.3, true).unwrap().run(&x).unwrap();
+        let got = PreparedFc::new(fc_weights_from(&w, trans_b, Some(&c), 0.7, 1.3, true).unwrap()).run(&x).unwrap();
         assert!(rel_error(&got.data, &want.data) <= FAST_VS_REFERENCE_TOL);
     }
 }

@@ -2,7 +2,8 @@
 //! `Graph`, plans it once (buffers, pipelines, bind groups, uniforms), and runs a forward pass
 //! as one command encoder, reading back only the tensors asked for.
 //!
-//! Kernels live in `shaders/*.wgsl`, one file per family, loaded with `include_str!`.
+//! Kernels live in `shaders/*.wgsl`, one file per family, loaded with `include_str!`; the
+//! planner is `plan/` (memory, weights, pipelines, one file per op family, run, tiles).
 
 mod plan;
 
@@ -13,15 +14,25 @@ use convlens_core::Tensor;
 
 pub use plan::{f16_weights, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
 
+/// Every kernel file as wgpu compiles it: the shared prelude (`shaders/prelude.wgsl`), then the file.
+macro_rules! kernel_file {
+    ($name:literal) => {
+        ($name, concat!(include_str!("shaders/prelude.wgsl"), include_str!(concat!("shaders/", $name))))
+    };
+}
+
 pub const SHADERS: &[(&str, &str)] = &[
-    ("conv.wgsl", include_str!("shaders/conv.wgsl")),
-    ("pool.wgsl", include_str!("shaders/pool.wgsl")),
-    ("misc.wgsl", include_str!("shaders/misc.wgsl")),
-    ("fc.wgsl", include_str!("shaders/fc.wgsl")),
-    ("viz.wgsl", include_str!("shaders/viz.wgsl")),
-    ("add.wgsl", include_str!("shaders/add.wgsl")),
-    ("affine.wgsl", include_str!("shaders/affine.wgsl")),
-    ("matmul.wgsl", include_str!("shaders/matmul.wgsl")),
+    kernel_file!("conv.wgsl"),
+    kernel_file!("pool.wgsl"),
+    kernel_file!("relu.wgsl"),
+    kernel_file!("lrn.wgsl"),
+    kernel_file!("copy.wgsl"),
+    kernel_file!("softmax.wgsl"),
+    kernel_file!("fc.wgsl"),
+    kernel_file!("viz.wgsl"),
+    kernel_file!("add.wgsl"),
+    kernel_file!("affine.wgsl"),
+    kernel_file!("matmul.wgsl"),
 ];
 
 #[derive(Debug)]

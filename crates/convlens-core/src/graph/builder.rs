@@ -13,6 +13,7 @@ pub struct GraphBuilder {
     values: Vec<Value>,
     nodes: Vec<Node>,
     by_name: HashMap<String, ValueId>,
+    folded: Vec<ValueId>,
 }
 
 impl GraphBuilder {
@@ -78,7 +79,7 @@ impl GraphBuilder {
         };
         numel(&shape).map_err(|e| Error::node(name, op_type, e.to_string()))?;
         let out = self.add_value(Value { name: output.into(), shape, data: None, is_const: false });
-        self.nodes.push(Node { name: name.into(), op_type: op_type.into(), op, inputs, output: out });
+        self.nodes.push(Node { name: name.into(), op_type: op_type.into(), op, inputs, output: out, fused_relu: None });
         Ok(out)
     }
 
@@ -93,6 +94,11 @@ impl GraphBuilder {
 
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
+    }
+
+    /// Records that constant `id` is the output of nodes of the file folded at import.
+    pub fn mark_folded(&mut self, id: ValueId) {
+        self.folded.push(id);
     }
 
     /// Gives a value the name of the op that was fused into its producer (ReLU, BatchNorm),
@@ -110,6 +116,6 @@ impl GraphBuilder {
         preprocess: Preprocess,
         untrained: bool,
     ) -> Graph {
-        Graph { name: name.into(), values: self.values, nodes: self.nodes, input, outputs, preprocess, untrained }
+        Graph { name: name.into(), values: self.values, nodes: self.nodes, input, outputs, preprocess, untrained, folded: self.folded }
     }
 }

@@ -84,15 +84,6 @@ pub enum Op {
     BatchNorm { epsilon: f32 },
 }
 
-impl Op {
-    pub fn window(&self) -> Option<&Window> {
-        match self {
-            Op::Conv { window, .. } | Op::MaxPool { window, .. } | Op::AveragePool { window, .. } => Some(window),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Node {
     pub name: String,
@@ -101,6 +92,18 @@ pub struct Node {
     pub op: Op,
     pub inputs: Vec<ValueId>,
     pub output: ValueId,
+    /// A ReLU the importer fused into this Conv/Gemm. This node no longer writes the value the
+    /// ReLU read; `Graph::unfused` brings it back for whoever must see every original tensor.
+    pub fused_relu: Option<FusedRelu>,
+}
+
+/// What a fused ReLU was called in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedRelu {
+    /// The ReLU node's name.
+    pub node: String,
+    /// The pre-activation value's name (the Conv/Gemm output the ReLU read).
+    pub input: String,
 }
 
 /// How pixels become the input tensor for a model family.
@@ -154,6 +157,9 @@ pub struct Graph {
     pub preprocess: Preprocess,
     /// True when weights are seeded random rather than trained: shown wherever results are.
     pub untrained: bool,
+    /// Constants that nodes of the file computed (a Constant, a Reshape of weights), folded at
+    /// import: outputs of the file's graph that no node here writes.
+    pub folded: Vec<ValueId>,
 }
 
 impl Graph {
@@ -210,6 +216,44 @@ impl Graph {
             p[n.output] = Some(i);
         }
         p
+    }
+
+    /// The side of the one square RGB image input (224 for the zoo's CNNs); an error naming
+    /// the shape for any other input.
+    pub fn image_side(&self) -> Result<usize> {
+        match self.shape(self.input) {
+            [1, 3, h, w] if h == w => Ok(*h),
+            s => Err(Error::Unsupported(format!("input shape {s:?}: ConvLens needs one square RGB image input"))),
+        }
+    }
+
+    /// This graph with every fused ReLU split back into its Conv/Gemm and a Relu node, so every
+    /// tensor of the file's graph exists again under its own name (`run --dump`, the explorer's
+    /// pre-activation view). Weights are shared, not copied. A folded BatchNorm stays folded: its
+    /// Conv's own output was never computed from the file's weights.
+    pub fn unfused(&self) -> Graph {
+        let mut g = self.clone();
+        g.nodes.clear();
+        for n in &self.nodes {
+            let Some(f) = &n.fused_relu else {
+                g.nodes.push(n.clone());
+                continue;
+            };
+            let mut op = n.op.clone();
+            match &mut op {
+                Op::Conv { relu, .. } | Op::Gemm { relu, .. } => *relu = false,
+                _ => {
+                    g.nodes.push(n.clone());
+                    continue;
+                }
+            }
+            let pre = g.values.len();
+            g.values.push(Value { name: f.input.clone(), shape: self.values[n.output].shape.clone(), data: None, is_const: false });
+            let op_type = n.op_type.strip_suffix("+Relu").unwrap_or(&n.op_type).to_string();
+            g.nodes.push(Node { name: n.name.clone(), op_type, op, inputs: n.inputs.clone(), output: pre, fused_relu: None });
+            g.nodes.push(Node { name: f.node.clone(), op_type: "Relu".into(), op: Op::Relu, inputs: vec![pre], output: n.output, fused_relu: None });
+        }
+        g
     }
 
     pub fn has_weights(&self) -> bool {

@@ -23,6 +23,13 @@ pub struct Branch {
     pub output: ValueId,
 }
 
+impl Branch {
+    /// Multiply-adds of the branch's layers.
+    pub fn macs(&self, stats: &crate::analytics::ModelStats) -> u64 {
+        self.nodes.iter().map(|&n| stats.layers[n].macs).sum()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Module {
     pub name: String,

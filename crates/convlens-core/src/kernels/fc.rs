@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::simd::{dot, fmax};
 use crate::error::{Error, Result};
+use crate::prep::FcWeights;
 use crate::tensor::Tensor;
 
 pub struct PreparedFc {
@@ -16,31 +17,8 @@ pub struct PreparedFc {
 }
 
 impl PreparedFc {
-    /// `c` must already be broadcast to one value per output (or be absent).
-    pub fn new(w: &Arc<Tensor>, trans_b: bool, c: Option<&Tensor>, alpha: f32, beta: f32, relu: bool) -> Result<Self> {
-        let [k, n] = match w.shape[..] {
-            [r, c] if trans_b => [c, r],
-            [r, c] => [r, c],
-            _ => return Err(Error::Shape(format!("Gemm weight must be 2-D, got {:?}", w.shape))),
-        };
-        let w = if trans_b {
-            Arc::clone(w)
-        } else {
-            let mut t = vec![0.0; n * k];
-            for kk in 0..k {
-                for j in 0..n {
-                    t[j * k + kk] = w.data[kk * n + j];
-                }
-            }
-            Arc::new(Tensor::new(vec![n, k], t)?)
-        };
-        let bias = match c {
-            None => None,
-            Some(c) if c.len() == n => Some(c.data.iter().map(|v| v * beta).collect()),
-            Some(c) if c.len() == 1 => Some(vec![c.data[0] * beta; n]),
-            Some(c) => return Err(Error::Shape(format!("Gemm C {:?} is not per-output", c.shape))),
-        };
-        Ok(PreparedFc { w, bias, alpha, relu })
+    pub fn new(fc: FcWeights) -> Self {
+        PreparedFc { w: fc.rows, bias: fc.bias, alpha: fc.alpha, relu: fc.relu }
     }
 
     /// x: [1, K] (or any tensor of K values) to [1, N].

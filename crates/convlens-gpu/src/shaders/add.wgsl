@@ -14,7 +14,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * 65535u * 64u;
+    let i = flat_index(gid);
     if (i >= p.n) { return; }
     // Output index -> (i0, i1, i2, i3) over dims (_, d1, d2, d3).
     let i3 = i % p.d3;

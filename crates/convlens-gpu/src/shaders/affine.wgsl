@@ -13,7 +13,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn affine_channels(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * 65535u * 64u;
+    let i = flat_index(gid);
     if (i >= p.n) { return; }
     let ch = (i / p.plane) % p.c;
     y[i] = x[i] * scale[ch] + shift[ch];

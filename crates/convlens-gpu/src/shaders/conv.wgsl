@@ -9,7 +9,7 @@ struct Params {
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, pt: u32, pl: u32,
     dh: u32, dw: u32, group: u32, relu: u32,
-    _unused: u32, out_c_offset: u32, has_bias: u32, _pad: u32,
+    out_c_offset: u32, has_bias: u32, _p0: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -19,7 +19,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 // Weights are read only through this, so the f16-weight variant (see `f16_weights` in
-// plan.rs) changes the binding's element type and this line alone.
+// plan/pipelines.rs) changes the binding's element type and this line alone.
 fn weight(i: u32) -> f32 { return wt[i]; }
 
 const T: u32 = 16u;
@@ -129,7 +129,7 @@ fn conv_tiled_4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 @compute @workgroup_size(64)
 fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
     let npix = p.oh * p.ow;
-    let i = gid.x + gid.y * 65535u * 64u;
+    let i = flat_index(gid);
     if (i >= p.m * npix) { return; }
     let oc = i / npix;
     let pix = i % npix;

@@ -14,7 +14,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 // Weights are read only through this, so the f16-weight variant (see `f16_weights` in
-// plan.rs) changes the binding's element type and this line alone.
+// plan/pipelines.rs) changes the binding's element type and this line alone.
 fn weight(i: u32) -> f32 { return wt[i]; }
 
 var<workgroup> part: array<f32, 64>;

@@ -18,7 +18,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * 65535u * 64u;
+    let i = flat_index(gid);
     if (i >= p.m * p.n) { return; }
     let row = i / p.n;
     let col = i % p.n;

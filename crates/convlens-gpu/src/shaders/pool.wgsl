@@ -7,20 +7,16 @@ struct Params {
     ow: u32, kh: u32, kw: u32, sh: u32,
     sw: u32, pt: u32, pl: u32, pb: u32,
     pr: u32, dh: u32, dw: u32, count_include_pad: u32,
-    _unused: u32, out_c_offset: u32, _p0: u32, _p1: u32,
+    out_c_offset: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-fn index(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * 65535u * 64u;
-}
-
 @compute @workgroup_size(64)
 fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_index(gid);
     let n = p.c * p.oh * p.ow;
     if (i >= n) { return; }
     let ch = i / (p.oh * p.ow);
@@ -41,7 +37,7 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn avg_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
+    let i = flat_index(gid);
     let n = p.c * p.oh * p.ow;
     if (i >= n) { return; }
     let ch = i / (p.oh * p.ow);
@@ -73,7 +69,7 @@ fn avg_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn global_avg_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let ch = index(gid);
+    let ch = flat_index(gid);
     if (ch >= p.c) { return; }
     let n = p.h * p.w;
     var sum = 0.0;

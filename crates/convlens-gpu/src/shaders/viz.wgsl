@@ -87,7 +87,7 @@ fn ramp(t_in: f32) -> vec3<f32> {
 // One invocation per tile pixel: the mean of its factor x factor block, coloured on the range.
 @compute @workgroup_size(64)
 fn colorize(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * 65535u * 64u;
+    let i = flat_index(gid);
     let tile = p.tile_h * p.tile_w;
     if (i >= p.channels * tile) { return; }
     let ch = i / tile;

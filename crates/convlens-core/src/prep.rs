@@ -1,0 +1,78 @@
+//! Op preparation every engine shares, so the CPU and the GPU cannot disagree on which Gemm is
+//! a fully connected layer, how its weights are laid out, or what a BatchNorm multiplies by.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Node, Op};
+use crate::tensor::Tensor;
+
+/// A Gemm run as a batch-1 fully connected layer: y = alpha * (W rows . x) + bias.
+pub struct FcWeights {
+    pub k: usize,
+    pub n: usize,
+    /// W as [N, K] rows: the file's own tensor when transB=1 (shared), else a transposed copy.
+    pub rows: Arc<Tensor>,
+    /// beta * C, one value per output.
+    pub bias: Option<Vec<f32>>,
+    pub alpha: f32,
+    pub relu: bool,
+}
+
+/// Whether `node` is a Gemm both engines run as a fully connected layer: batch 1, A not
+/// transposed, B a constant, C absent or constant. Any other Gemm is a general matrix product.
+pub fn is_fc(graph: &Graph, node: &Node) -> bool {
+    matches!(node.op, Op::Gemm { trans_a: false, .. })
+        && graph.shape(node.inputs[0]).first() == Some(&1)
+        && graph.value(node.inputs[1]).is_const
+        && node.inputs.get(2).is_none_or(|&c| graph.value(c).is_const)
+}
+
+/// The fully connected layer's weights, `None` when `node` is not one (`is_fc`).
+pub fn fc_weights(graph: &Graph, node: &Node) -> Option<Result<FcWeights>> {
+    let Op::Gemm { alpha, beta, trans_b, relu, .. } = node.op else { return None };
+    if !is_fc(graph, node) {
+        return None;
+    }
+    let wrap = |e: Error| Error::node(&node.name, &node.op_type, e.to_string());
+    Some((|| {
+        let w = graph.value(node.inputs[1]).data.as_ref().ok_or_else(|| Error::Input("no weights loaded".into()))?;
+        let c = node.inputs.get(2).map(|&c| graph.const_data(c)).transpose()?;
+        fc_weights_from(w, trans_b, c, alpha, beta, relu)
+    })()
+    .map_err(wrap))
+}
+
+/// The fully connected layout of Gemm(x, W, C) with W as given in the file.
+pub fn fc_weights_from(w: &Arc<Tensor>, trans_b: bool, c: Option<&Tensor>, alpha: f32, beta: f32, relu: bool) -> Result<FcWeights> {
+    let [k, n] = match w.shape[..] {
+        [r, c] if trans_b => [c, r],
+        [r, c] => [r, c],
+        _ => return Err(Error::Shape(format!("Gemm weight must be 2-D, got {:?}", w.shape))),
+    };
+    let rows = if trans_b {
+        Arc::clone(w)
+    } else {
+        let mut t = vec![0.0; n * k];
+        for kk in 0..k {
+            for j in 0..n {
+                t[j * k + kk] = w.data[kk * n + j];
+            }
+        }
+        Arc::new(Tensor::new(vec![n, k], t)?)
+    };
+    let bias = match c {
+        None => None,
+        Some(c) if c.len() == n => Some(c.data.iter().map(|v| v * beta).collect()),
+        Some(c) if c.len() == 1 => Some(vec![c.data[0] * beta; n]),
+        Some(c) => return Err(Error::Shape(format!("Gemm C {:?} is not one value per output", c.shape))),
+    };
+    Ok(FcWeights { k, n, rows, bias, alpha, relu })
+}
+
+/// Inference BatchNorm as a per-channel affine y = x * scale + shift.
+pub fn batchnorm_affine(gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], epsilon: f32) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + epsilon).sqrt()).collect();
+    let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+    (scale, shift)
+}

@@ -1,0 +1,285 @@
+//! The one seam between callers (the CLI, the browser worker, the tests) and the backends: an
+//! `Engine` holds a graph prepared for one backend (the scalar reference, packed GEMM with or
+//! without Winograd, or planned on WebGPU through wgpu) and answers the same questions on each:
+//! run a forward pass, read a layer of the last pass back, draw a layer as tiles, say what it is
+//! and where its values live. Every method takes `&self`, so a caller can hold the engine behind
+//! an `Rc` and await a GPU pass without borrowing anything mutably across the wait.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use convlens_core::exec::{self, Backend, CpuKind, Keep, RunOutput};
+use convlens_core::graph::ValueId;
+use convlens_core::viz::{self, Tiles};
+use convlens_core::{Graph, Tensor};
+use convlens_gpu::{GpuModel, LayerClock, PlanOptions, Timing, WeightPrecision};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] convlens_core::Error),
+    #[error(transparent)]
+    Gpu(#[from] convlens_gpu::GpuError),
+    #[error("{0}")]
+    Read(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Every backend by the one name the CLI (`--backend`), the app (`?backend=`) and the tests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Scalar reference kernels: the oracle.
+    Reference,
+    /// Packed GEMM with SIMD for every conv, no Winograd.
+    Gemm,
+    /// Packed GEMM with SIMD, Winograd F(2x2,3x3) for 3x3 stride-1 convs: the CPU default.
+    Cpu,
+    /// WGSL kernels through wgpu, weights stored as `WeightPrecision`.
+    WebGpu(WeightPrecision),
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 5] =
+        [EngineKind::Reference, EngineKind::Gemm, EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32), EngineKind::WebGpu(WeightPrecision::F16)];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            EngineKind::Reference => "ref",
+            EngineKind::Gemm => "gemm",
+            EngineKind::Cpu => "cpu",
+            EngineKind::WebGpu(WeightPrecision::F32) => "webgpu",
+            EngineKind::WebGpu(WeightPrecision::F16) => "webgpu-f16",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<EngineKind> {
+        EngineKind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
+    fn cpu_kind(self) -> Option<CpuKind> {
+        match self {
+            EngineKind::Reference => Some(CpuKind::Reference),
+            EngineKind::Gemm => Some(CpuKind::Gemm),
+            EngineKind::Cpu => Some(CpuKind::Simd),
+            EngineKind::WebGpu(_) => None,
+        }
+    }
+}
+
+/// Where a pass's activations stay until they are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValuesLive {
+    /// In this process's memory (the CPU backends).
+    Host,
+    /// In GPU buffers: reading one back costs a copy; tiles are drawn there.
+    Device,
+}
+
+/// How a pass's per-layer times were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The CPU clock around each layer.
+    CpuLayers,
+    Gpu(LayerClock),
+    /// Not timed per layer (a GPU pass without timestamp queries, not asked to time).
+    Untimed,
+}
+
+impl std::fmt::Display for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clock::CpuLayers => f.write_str("CPU clock, layer by layer"),
+            Clock::Gpu(c) => c.fmt(f),
+            Clock::Untimed => f.write_str("not timed per layer"),
+        }
+    }
+}
+
+/// What a forward pass returns; its other activations stay in the engine for `read`/`tiles`.
+pub struct Pass {
+    /// The graph's outputs.
+    pub outputs: HashMap<ValueId, Tensor>,
+    /// Milliseconds per node, in node order; empty when untimed.
+    pub layer_ms: Vec<f64>,
+    pub total_ms: f64,
+    pub clock: Clock,
+}
+
+struct CpuEngine {
+    kind: CpuKind,
+    backend: RefCell<Box<dyn Backend>>,
+    last: RefCell<Option<RunOutput>>,
+}
+
+enum Inner {
+    Cpu(CpuEngine),
+    Gpu(GpuModel),
+}
+
+pub struct Engine {
+    graph: Arc<Graph>,
+    inner: Inner,
+    /// A pass has completed: its activations can be read and drawn.
+    ran: Cell<bool>,
+}
+
+impl Engine {
+    /// `graph` on a CPU backend; `None` for `EngineKind::WebGpu` (planning a GPU is async).
+    pub fn cpu(graph: Arc<Graph>, kind: EngineKind) -> Option<Result<Engine>> {
+        let kind = kind.cpu_kind()?;
+        Some(
+            exec::cpu_backend(kind, &graph)
+                .map(|b| Engine { graph, inner: Inner::Cpu(CpuEngine { kind, backend: RefCell::new(b), last: RefCell::new(None) }), ran: Cell::new(false) })
+                .map_err(Error::from),
+        )
+    }
+
+    /// `graph` planned on `gpu`, with the device's verdict on memory and validation.
+    pub async fn on_gpu(gpu: convlens_gpu::Gpu, graph: Arc<Graph>, options: PlanOptions) -> Result<Engine> {
+        let model = GpuModel::plan_checked(gpu, &graph, options).await?;
+        Ok(Engine { graph, inner: Inner::Gpu(model), ran: Cell::new(false) })
+    }
+
+    /// `graph` on any backend, blocking (native callers). `every_layer`: the caller reads
+    /// intermediate layers, so a GPU keeps every activation; else its buffers are reused.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(graph: Arc<Graph>, kind: EngineKind, every_layer: bool) -> Result<Engine> {
+        match kind {
+            EngineKind::WebGpu(weights) => {
+                let residency = if every_layer { convlens_gpu::Residency::KeepAll } else { convlens_gpu::Residency::Reuse };
+                Self::gpu_blocking(graph, PlanOptions { residency, weights, ..Default::default() })
+            }
+            cpu => Self::cpu(graph, cpu).expect("a CPU kind"),
+        }
+    }
+
+    /// `graph` planned with `options` on a new device, blocking (native callers, tests).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn gpu_blocking(graph: Arc<Graph>, options: PlanOptions) -> Result<Engine> {
+        pollster::block_on(async { Self::on_gpu(convlens_gpu::Gpu::new().await?, graph, options).await })
+    }
+
+    pub fn graph(&self) -> &Arc<Graph> {
+        &self.graph
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match &self.inner {
+            Inner::Cpu(c) => match c.kind {
+                CpuKind::Reference => EngineKind::Reference,
+                CpuKind::Gemm => EngineKind::Gemm,
+                CpuKind::Simd => EngineKind::Cpu,
+            },
+            Inner::Gpu(g) => EngineKind::WebGpu(g.weight_precision()),
+        }
+    }
+
+    /// What the badge, the CLI and the run summaries call this engine.
+    pub fn label(&self) -> String {
+        match &self.inner {
+            Inner::Cpu(c) => c.backend.borrow().name(),
+            Inner::Gpu(g) => {
+                let precision = if g.weight_precision() == WeightPrecision::F16 { ", f16 weights" } else { "" };
+                format!("WebGPU ({}{precision})", g.adapter())
+            }
+        }
+    }
+
+    pub fn values_live(&self) -> ValuesLive {
+        match self.inner {
+            Inner::Cpu(_) => ValuesLive::Host,
+            Inner::Gpu(_) => ValuesLive::Device,
+        }
+    }
+
+    /// The planned GPU model (memory figures, timestamp support), when on the GPU.
+    pub fn gpu_model(&self) -> Option<&GpuModel> {
+        match &self.inner {
+            Inner::Gpu(g) => Some(g),
+            Inner::Cpu(_) => None,
+        }
+    }
+
+    /// One forward pass on `x`. `keep`: what stays readable afterwards on the CPU (a GPU keeps
+    /// what its plan's residency keeps). `timing`: whether a GPU times each layer (the CPU
+    /// always does). `progress(done, total)` after each CPU layer.
+    pub async fn forward(&self, x: &Tensor, keep: &Keep, timing: Timing, progress: &mut dyn FnMut(usize, usize)) -> Result<Pass> {
+        self.ran.set(false);
+        let pass = self.forward_on(x, keep, timing, progress).await?;
+        self.ran.set(true);
+        Ok(pass)
+    }
+
+    async fn forward_on(&self, x: &Tensor, keep: &Keep, timing: Timing, progress: &mut dyn FnMut(usize, usize)) -> Result<Pass> {
+        match &self.inner {
+            Inner::Cpu(c) => {
+                c.last.replace(None); // free the last pass's activations before the next
+                let out = exec::run(&self.graph, c.backend.borrow_mut().as_mut(), x, keep, progress)?;
+                let outputs = self.graph.outputs.iter().filter_map(|&o| out.get(o).map(|t| (o, t.clone()))).collect();
+                let pass = Pass { outputs, layer_ms: out.node_ms.clone(), total_ms: out.total_ms, clock: Clock::CpuLayers };
+                c.last.replace(Some(out));
+                Ok(pass)
+            }
+            Inner::Gpu(g) => {
+                let r = g.run_async(x, &self.graph.outputs, timing).await?;
+                let clock = r.clock.map_or(Clock::Untimed, Clock::Gpu);
+                Ok(Pass { outputs: r.values, layer_ms: r.layer_ms, total_ms: r.total_ms, clock })
+            }
+        }
+    }
+
+    /// Activations of the last pass; an error for one that was not kept.
+    pub async fn read(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
+        match &self.inner {
+            Inner::Cpu(c) => {
+                let last = c.last.borrow();
+                let last = last.as_ref().ok_or_else(|| Error::Read("no forward pass has run yet".into()))?;
+                values.iter().map(|&v| last.get(v).map(|t| (v, t.clone())).ok_or_else(|| self.not_kept(v))).collect()
+            }
+            Inner::Gpu(g) => Ok(g.read_async(values).await?),
+        }
+    }
+
+    /// The last pass's `value` as colour-mapped tiles at most `max_side` px a side (drawn on
+    /// the GPU when the pass ran there; `viz::tiles` is the reference either way).
+    pub async fn tiles(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
+        match &self.inner {
+            Inner::Cpu(c) => {
+                let last = c.last.borrow();
+                let t = last.as_ref().and_then(|l| l.get(value)).ok_or_else(|| self.not_kept(value))?;
+                Ok(viz::tiles(&t.data, &t.shape, max_side, shared))
+            }
+            Inner::Gpu(g) => Ok(g.tiles_async(value, max_side, shared).await?),
+        }
+    }
+
+    /// Whether the last pass completed, so its activations can be read and drawn.
+    pub fn has_run(&self) -> bool {
+        self.ran.get()
+    }
+
+    fn not_kept(&self, v: ValueId) -> Error {
+        let name = self.graph.values.get(v).map_or("?", |x| x.name.as_str());
+        Error::Read(format!("'{name}' was not kept by the last pass"))
+    }
+
+    /// `forward`, blocking (native callers).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn forward_blocking(&self, x: &Tensor, keep: &Keep, timing: Timing) -> Result<Pass> {
+        pollster::block_on(self.forward(x, keep, timing, &mut |_, _| {}))
+    }
+
+    /// `read`, blocking (native callers).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_blocking(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
+        pollster::block_on(self.read(values))
+    }
+
+    /// `tiles`, blocking (native callers).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn tiles_blocking(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
+        pollster::block_on(self.tiles(value, max_side, shared))
+    }
+}

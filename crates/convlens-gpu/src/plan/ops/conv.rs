@@ -1,0 +1,54 @@
+//! Convolution (`conv.wgsl`): an implicit GEMM in 16x16 tiles, 64x64 tiles with a 4x4 register
+//! block for layers with at least 64 outputs and pixels, and one invocation per output for
+//! grouped convs. Bias and a fused ReLU are applied in the kernel; the output may be a channel
+//! slice of a concatenation.
+
+use bytemuck::{Pod, Zeroable};
+use convlens_core::graph::{Node, Window};
+
+use crate::plan::pipelines::Kernel;
+use crate::plan::planner::{groups_1d, Planner};
+use crate::Result;
+
+const TILED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled" };
+const TILED_4X4: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled_4x4" };
+const GROUPED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_grouped" };
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct Params {
+    c_in: u32, h: u32, w: u32, m: u32,
+    oh: u32, ow: u32, kh: u32, kw: u32,
+    sh: u32, sw: u32, pt: u32, pl: u32,
+    dh: u32, dw: u32, group: u32, relu: u32,
+    out_c_offset: u32, has_bias: u32, _p0: u32, _p1: u32,
+}
+
+pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window, group: usize, relu: bool) -> Result<()> {
+    let graph = p.graph;
+    let (x, out) = (p.data_slot(node)?, p.out_slot(node)?);
+    let s = graph.shape(node.inputs[0]);
+    let o = graph.shape(node.output);
+    let wb = p.weights(node.inputs[1])?;
+    let (bias, has_bias) = match node.inputs.get(2) {
+        Some(&b) => (p.constant(b)?, 1),
+        None => (p.dummy, 0),
+    };
+    let params = Params {
+        c_in: s[1] as u32, h: s[2] as u32, w: s[3] as u32, m: o[1] as u32,
+        oh: o[2] as u32, ow: o[3] as u32, kh: window.kernel[0] as u32, kw: window.kernel[1] as u32,
+        sh: window.strides[0] as u32, sw: window.strides[1] as u32, pt: window.pads[0] as u32, pl: window.pads[1] as u32,
+        dh: window.dilations[0] as u32, dw: window.dilations[1] as u32, group: group as u32, relu: relu as u32,
+        out_c_offset: out.channel_offset as u32, has_bias, _p0: 0, _p1: 0,
+    };
+    let npix = o[2] * o[3];
+    let (kernel, groups) = if group == 1 && o[1] >= 64 && npix >= 64 {
+        (TILED_4X4, (npix.div_ceil(64) as u32, o[1].div_ceil(64) as u32))
+    } else if group == 1 {
+        (TILED, (npix.div_ceil(16) as u32, o[1].div_ceil(16) as u32))
+    } else {
+        (GROUPED, groups_1d(npix * o[1]))
+    };
+    p.step(index, kernel, &[x.buffer, wb, bias, out.buffer], bytemuck::bytes_of(&params), groups);
+    Ok(())
+}

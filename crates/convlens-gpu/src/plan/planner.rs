@@ -1,0 +1,186 @@
+//! What every op family's `encode` works with: the device, the activations' layout, weight
+//! uploads (f32, or f16 for conv/FC weights, each constant uploaded once), and the steps (one
+//! dispatch each: a pipeline, a bind group, a uniform, a workgroup count).
+
+use std::collections::HashMap;
+
+use convlens_core::graph::{Graph, Node, ValueId};
+
+use super::memory::Slot;
+use super::pipelines::{Kernel, Pipelines};
+use crate::{Gpu, GpuError, Result};
+
+/// One dispatch of the forward pass.
+pub(crate) struct Step {
+    /// The graph node this dispatch computes (an FC split or a Concat copy has several).
+    pub node: usize,
+    pub pipeline: usize,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: (u32, u32),
+}
+
+/// Workgroups for `n` invocations of 64, spread over y past the 65535 limit of one dimension
+/// (the shaders' `flat_index` undoes it).
+pub(crate) fn groups_1d(n: usize) -> (u32, u32) {
+    let g = n.div_ceil(64).max(1);
+    (g.min(65535) as u32, g.div_ceil(65535) as u32)
+}
+
+pub(crate) const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
+
+pub(crate) struct Planner<'a> {
+    pub gpu: &'a Gpu,
+    pub graph: &'a Graph,
+    pub pipelines: Pipelines,
+    /// Activation buffers first (the layout's), then weights and constants.
+    pub buffers: Vec<wgpu::Buffer>,
+    pub slots: Vec<Option<Slot>>,
+    pub steps: Vec<Step>,
+    pub uniforms: Vec<wgpu::Buffer>,
+    pub weight_bytes: u64,
+    /// Conv and FC weights as f16.
+    pub f16: bool,
+    pub max_binding: u64,
+    /// A 4-byte buffer bound where a kernel's optional input (bias, C) is absent.
+    pub dummy: usize,
+    constants: HashMap<ValueId, usize>,
+    f16_constants: HashMap<ValueId, usize>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(gpu: &'a Gpu, graph: &'a Graph, slots: Vec<Option<Slot>>, buffers: Vec<wgpu::Buffer>, f16: bool, max_binding: u64) -> Self {
+        let mut p = Planner {
+            gpu,
+            graph,
+            pipelines: Pipelines::new(f16),
+            buffers,
+            slots,
+            steps: Vec::new(),
+            uniforms: Vec::new(),
+            weight_bytes: 0,
+            f16,
+            max_binding,
+            dummy: 0,
+            constants: HashMap::new(),
+            f16_constants: HashMap::new(),
+        };
+        p.dummy = p.upload(&[0.0], "absent input");
+        p
+    }
+
+    fn upload_bytes(&mut self, contents: &[u8], label: &str) -> usize {
+        self.weight_bytes += contents.len() as u64;
+        self.buffers.push(buffer_with(self.gpu, label, contents, STORAGE));
+        self.buffers.len() - 1
+    }
+
+    /// f32 values in a buffer of their own.
+    pub fn upload(&mut self, data: &[f32], label: &str) -> usize {
+        self.upload_bytes(if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) }, label)
+    }
+
+    /// Bytes per conv/FC weight in this plan.
+    pub fn weight_elem_bytes(&self) -> usize {
+        if self.f16 {
+            2
+        } else {
+            4
+        }
+    }
+
+    /// Conv and FC weights in the plan's precision (f16 padded to whole 4-byte words).
+    pub fn upload_weights(&mut self, data: &[f32], label: &str) -> Result<usize> {
+        let bytes = (data.len() * self.weight_elem_bytes()) as u64;
+        if bytes > self.max_binding {
+            return Err(GpuError(format!("{label}: weight of {bytes} bytes exceeds one storage binding")));
+        }
+        if !self.f16 {
+            return Ok(self.upload(data, label));
+        }
+        let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
+        h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
+        Ok(self.upload_bytes(bytemuck::cast_slice(&h), label))
+    }
+
+    /// A conv weight tensor of the graph in the plan's precision, uploaded on first use.
+    pub fn weights(&mut self, v: ValueId) -> Result<usize> {
+        if !self.f16 {
+            return self.constant(v);
+        }
+        if let Some(&b) = self.f16_constants.get(&v) {
+            return Ok(b);
+        }
+        let graph = self.graph;
+        let t = graph.const_data(v).map_err(|e| GpuError(e.to_string()))?;
+        let b = self.upload_weights(&t.data, &graph.value(v).name)?;
+        self.f16_constants.insert(v, b);
+        Ok(b)
+    }
+
+    /// A constant of the graph as f32, uploaded on first use.
+    pub fn constant(&mut self, v: ValueId) -> Result<usize> {
+        if let Some(&b) = self.constants.get(&v) {
+            return Ok(b);
+        }
+        let graph = self.graph;
+        let t = graph.const_data(v).map_err(|e| GpuError(e.to_string()))?;
+        if (t.len() * 4) as u64 > self.max_binding {
+            return Err(GpuError(format!("'{}': {} bytes exceed one storage binding", graph.value(v).name, t.len() * 4)));
+        }
+        let b = self.upload(&t.data, &graph.value(v).name);
+        self.constants.insert(v, b);
+        Ok(b)
+    }
+
+    /// An input read whole: an activation's buffer (not a concat slice) or a constant.
+    pub fn operand(&mut self, v: ValueId) -> Result<usize> {
+        if self.graph.value(v).is_const {
+            return self.constant(v);
+        }
+        match self.slots[v] {
+            Some(s) if s.channel_offset == 0 => Ok(s.buffer),
+            _ => Err(GpuError(format!("input {} has no whole buffer", self.graph.value(v).name))),
+        }
+    }
+
+    /// Where the node's data input lives.
+    pub fn data_slot(&self, node: &Node) -> Result<Slot> {
+        node.inputs.first().filter(|&&i| !self.graph.value(i).is_const).and_then(|&i| self.slots[i]).ok_or_else(|| GpuError("no input buffer".into()))
+    }
+
+    pub fn out_slot(&self, node: &Node) -> Result<Slot> {
+        self.slots[node.output].ok_or_else(|| GpuError("output has no buffer".into()))
+    }
+
+    /// One dispatch of `kernel` for node `node`: `buffers` bound in order from binding 0, the
+    /// uniform `params` after them.
+    pub fn step(&mut self, node: usize, kernel: Kernel, buffers: &[usize], params: &[u8], workgroups: (u32, u32)) {
+        let device = &self.gpu.device;
+        let label = &self.graph.nodes[node].name;
+        let pipeline = self.pipelines.index(device, kernel);
+        let uniform = buffer_with(self.gpu, label, params, wgpu::BufferUsages::UNIFORM);
+        let layout = self.pipelines.get(pipeline).get_bind_group_layout(0);
+        let mut entries: Vec<wgpu::BindGroupEntry> =
+            buffers.iter().enumerate().map(|(i, &b)| wgpu::BindGroupEntry { binding: i as u32, resource: self.buffers[b].as_entire_binding() }).collect();
+        entries.push(wgpu::BindGroupEntry { binding: buffers.len() as u32, resource: uniform.as_entire_binding() });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries });
+        self.uniforms.push(uniform);
+        self.steps.push(Step { node, pipeline, bind_group, workgroups });
+    }
+}
+
+/// A buffer holding `contents`, written through the queue: unlike `create_buffer_init`, which
+/// panics when the device is already lost, this leaves an error for the error scope.
+pub(crate) fn buffer_with(gpu: &Gpu, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    let size = (contents.len() as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT).max(4);
+    let b = gpu.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: usage | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    if contents.len() as u64 == size {
+        gpu.queue.write_buffer(&b, 0, contents);
+    } else {
+        let mut padded = contents.to_vec();
+        padded.resize(size as usize, 0);
+        gpu.queue.write_buffer(&b, 0, &padded);
+    }
+    b
+}

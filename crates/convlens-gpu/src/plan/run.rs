@@ -1,0 +1,224 @@
+//! A forward pass on the device and reading its results back: one command encoder (one compute
+//! pass per layer when timed by timestamp queries, or one submission per layer without them),
+//! readbacks of exactly the values asked for, errors from the device's scopes.
+
+use std::collections::HashMap;
+
+use convlens_core::graph::ValueId;
+use convlens_core::Tensor;
+
+use super::memory::Slot;
+use super::planner::Step;
+use super::{GpuModel, Timing};
+use crate::{GpuError, GpuRun, LayerClock, Result};
+
+impl GpuModel {
+    /// One forward pass, blocking (native): reads back `keep` and nothing else.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
+        pollster::block_on(self.run_async(input, keep, timing))
+    }
+
+    /// Whether per-layer times come from timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.gpu.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Consecutive steps grouped by the node they compute: one compute pass each when timed.
+    fn node_groups(&self) -> Vec<(usize, std::ops::Range<usize>)> {
+        let mut groups: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            match groups.last_mut() {
+                Some((n, r)) if *n == s.node => r.end = i + 1,
+                _ => groups.push((s.node, i..i + 1)),
+            }
+        }
+        groups
+    }
+
+    fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, steps: &[Step]) {
+        for s in steps {
+            pass.set_pipeline(&self.pipelines[s.pipeline].1);
+            pass.set_bind_group(0, &s.bind_group, &[]);
+            pass.dispatch_workgroups(s.workgroups.0, s.workgroups.1, 1);
+        }
+    }
+
+    /// One forward pass; the readback is awaited (in a browser, the event loop maps buffers).
+    pub async fn run_async(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
+        let dev = &self.gpu.device;
+        self.gpu.check_lost()?;
+        if input.shape != self.shapes[self.input] {
+            return Err(GpuError(format!("input has shape {:?}, the model wants {:?}", input.shape, self.shapes[self.input])));
+        }
+        let t0 = web_time_now();
+        let in_slot = self.slots[self.input].unwrap();
+        self.gpu.queue.write_buffer(&self.buffers[in_slot.buffer], 0, bytemuck::cast_slice(&input.data));
+        let groups = self.node_groups();
+        // WebGPU caps a query set at 4096 queries: two per layer.
+        let timestamps = timing == Timing::Layers && self.has_timestamps() && groups.len() * 2 <= 4096;
+        let mut layer_ms = Vec::new();
+        // Validation errors surface here (in a browser they would only reach the console).
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut stamps = None;
+        let per_pass = timing != Timing::Off && !timestamps;
+        if per_pass {
+            // One submission per layer, each awaited: the CPU clock around it times the layer.
+            layer_ms = vec![0.0; self.nodes];
+            for (node, range) in &groups {
+                let t = web_time_now();
+                let mut e = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer") });
+                self.dispatch(&mut e.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: None }), &self.steps[range.clone()]);
+                self.gpu.queue.submit([e.finish()]);
+                self.work_done().await?;
+                layer_ms[*node] += web_time_now() - t;
+            }
+        }
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(if per_pass { "read" } else { "forward" }) });
+        if timestamps {
+            let count = (groups.len() * 2) as u32;
+            let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
+            for (i, (_, range)) in groups.iter().enumerate() {
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                };
+                self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: Some(writes) }), &self.steps[range.clone()]);
+            }
+            let size = count as u64 * 8;
+            let resolved = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.resolve_query_set(&set, 0..count, &resolved, 0);
+            enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
+            stamps = Some(staging);
+        } else if !per_pass {
+            self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps);
+        }
+        let reads = self.encode_reads(&mut enc, keep)?;
+        self.gpu.queue.submit([enc.finish()]);
+        if let Some(e) = scope.pop().await {
+            return Err(GpuError(format!("the GPU rejected the forward pass: {e}")));
+        }
+        let mut staged: Vec<&wgpu::Buffer> = reads.iter().map(|(_, b, _)| b).collect();
+        staged.extend(stamps.as_ref());
+        let mut bytes = self.map_all(&staged).await?;
+        let clock = match (timing, stamps.is_some()) {
+            (Timing::Off, _) => None,
+            (_, true) => {
+                let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes.pop().unwrap_or_default());
+                let ns_per_tick = self.gpu.queue.get_timestamp_period() as f64;
+                layer_ms = vec![0.0; self.nodes];
+                for (i, (node, _)) in groups.iter().enumerate() {
+                    let (a, b) = (ticks.get(2 * i).copied().unwrap_or(0), ticks.get(2 * i + 1).copied().unwrap_or(0));
+                    layer_ms[*node] += b.saturating_sub(a) as f64 * ns_per_tick / 1e6;
+                }
+                Some(LayerClock::Timestamps)
+            }
+            _ => Some(LayerClock::PerPass),
+        };
+        let mut values = HashMap::new();
+        for ((v, _, shape), data) in reads.into_iter().zip(bytes) {
+            values.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
+        }
+        Ok(GpuRun { values, total_ms: web_time_now() - t0, layer_ms, clock })
+    }
+
+    /// Resolves once the GPU has finished everything submitted so far.
+    async fn work_done(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.gpu.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        rx.await.map_err(|_| GpuError("the GPU never finished (device lost?)".into()))
+    }
+
+    /// Reads back activations of the last pass. Every activation has a buffer of its own that
+    /// only the next pass overwrites, so the explorer can fetch just the layers it shows.
+    pub async fn read_async(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
+        self.gpu.check_lost()?;
+        let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        let reads = self.encode_reads(&mut enc, values)?;
+        self.gpu.queue.submit([enc.finish()]);
+        let staged: Vec<&wgpu::Buffer> = reads.iter().map(|(_, b, _)| b).collect();
+        let bytes = self.map_all(&staged).await?;
+        let mut out = HashMap::new();
+        for ((v, _, shape), data) in reads.into_iter().zip(bytes) {
+            out.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Where the last pass left `v`, if it is still there.
+    pub(super) fn readable_slot(&self, v: ValueId) -> Result<Slot> {
+        let slot = self.slots.get(v).copied().flatten().ok_or_else(|| GpuError(format!("value {v} has no buffer")))?;
+        if !self.readable[v] {
+            return Err(GpuError(format!("value {v}'s buffer is reused by a later layer (planned with Residency::Reuse)")));
+        }
+        Ok(slot)
+    }
+
+    fn encode_reads(&self, enc: &mut wgpu::CommandEncoder, values: &[ValueId]) -> Result<Vec<(ValueId, wgpu::Buffer, Vec<usize>)>> {
+        let mut reads = Vec::new();
+        for &v in values {
+            let slot = self.readable_slot(v)?;
+            let shape = &self.shapes[v];
+            let n: usize = shape.iter().product();
+            let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
+            let offset = (slot.channel_offset * plane * 4) as u64;
+            let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: (n.max(1) * 4) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(&self.buffers[slot.buffer], offset, &staging, 0, (n * 4) as u64);
+            reads.push((v, staging, shape.clone()));
+        }
+        Ok(reads)
+    }
+
+    /// Maps submitted staging buffers and copies their bytes out.
+    pub(super) async fn map_all(&self, staging: &[&wgpu::Buffer]) -> Result<Vec<Vec<u8>>> {
+        let mut pending = Vec::new();
+        for b in staging {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            b.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            pending.push(rx);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError(format!("GPU device lost or stalled: {e}")))?;
+        for rx in pending {
+            rx.await
+                .map_err(|_| GpuError("the GPU readback was dropped (device lost?)".into()))?
+                .map_err(|e| GpuError(format!("GPU readback failed (device lost?): {e}")))?;
+        }
+        let mut out = Vec::new();
+        for b in staging {
+            let data = b.slice(..).get_mapped_range().map_err(|e| GpuError(format!("cannot read back: {e}")))?.to_vec();
+            b.unmap();
+            out.push(data);
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn web_time_now() -> f64 {
+    use std::sync::OnceLock;
+    static START: OnceLock<web_time::Instant> = OnceLock::new();
+    START.get_or_init(web_time::Instant::now).elapsed().as_secs_f64() * 1e3
+}

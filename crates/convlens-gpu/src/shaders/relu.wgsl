@@ -1,0 +1,16 @@
+// ReLU left as its own node (a ReLU that follows a Conv or Gemm is fused into their kernels).
+
+struct Params {
+    n: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = flat_index(gid);
+    if (i >= p.n) { return; }
+    y[i] = max(x[i], 0.0);
+}

@@ -1,0 +1,227 @@
+//! The inference worker: owns the model's engine and the last pass's activations, so the UI
+//! thread never blocks on import or inference and only receives what it shows.
+//!
+//! A model starts on the wasm SIMD CPU engine; when the user's backend choice allows, the same
+//! graph is planned on WebGPU and the engine is swapped. A GPU pass that fails hands the model
+//! back to the CPU, says why, and answers on the CPU.
+
+mod summary;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use convlens_core::archs::{self, Weights};
+use convlens_core::exec::Keep;
+use convlens_core::graph::structure::{detect, Structure};
+use convlens_core::preprocess::{self, Fit};
+use convlens_core::Graph;
+use convlens_engine::{Engine, EngineKind, ValuesLive};
+use convlens_gpu::{PlanOptions, Timing, WeightPrecision};
+use gloo::worker::{HandlerId, Worker, WorkerScope};
+
+use crate::protocol::*;
+pub use summary::{model_summary, run_summary};
+
+pub struct InferenceWorker {
+    state: Rc<RefCell<State>>,
+}
+
+/// What the worker holds between messages; separate from the gloo plumbing so the handlers
+/// can be tested in the browser directly.
+#[derive(Default)]
+pub struct State {
+    model: Option<Loaded>,
+}
+
+struct Loaded {
+    graph: Arc<Graph>,
+    structure: Rc<Structure>,
+    /// Shared with a pass in flight, so nothing stays borrowed while a GPU pass is awaited.
+    engine: Rc<Engine>,
+}
+
+impl State {
+    fn load(&mut self, graph: Graph) -> Result<ModelSummary, String> {
+        graph.image_side().map_err(|e| e.to_string())?;
+        self.model = None; // free the previous model before building the next
+        let graph = Arc::new(graph);
+        let engine = cpu_engine(&graph)?;
+        let summary = model_summary(&graph, &engine.label());
+        let structure = Rc::new(detect(&graph));
+        self.model = Some(Loaded { graph, structure, engine: Rc::new(engine) });
+        Ok(summary)
+    }
+
+    fn loaded(&self) -> Result<(Arc<Graph>, Rc<Structure>, Rc<Engine>), String> {
+        let m = self.model.as_ref().ok_or("no model loaded")?;
+        Ok((m.graph.clone(), m.structure.clone(), m.engine.clone()))
+    }
+
+    /// Swaps in `engine` when the model it was made for is still the loaded one.
+    fn install(&mut self, graph: &Arc<Graph>, engine: Engine) -> bool {
+        match self.model.as_mut() {
+            Some(m) if Arc::ptr_eq(&m.graph, graph) => {
+                m.engine = Rc::new(engine);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn cpu_engine(graph: &Arc<Graph>) -> Result<Engine, String> {
+    Engine::cpu(graph.clone(), EngineKind::Cpu).expect("a CPU kind").map_err(|e| e.to_string())
+}
+
+/// Answers one message; `emit` carries interim messages (progress, a backend change) before
+/// the answer. No state is borrowed across an await.
+pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
+    let reply = match msg {
+        ToWorker::LoadOnnx { name, bytes, .. } => convlens_core::onnx::import(&bytes, &name)
+            .map_err(|e| format!("{name}: {e}"))
+            .and_then(|g| state.borrow_mut().load(g))
+            .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::LoadUntrained { arch, .. } => archs::builtin(&arch, Weights::Seeded(1))
+            .map_err(|e| e.to_string())
+            .and_then(|g| state.borrow_mut().load(g))
+            .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::Run { frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(FromWorker::Ran),
+        ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
+    };
+    reply.unwrap_or_else(FromWorker::Error)
+}
+
+/// A forward pass keeping every layer for the explorer; on a GPU failure (device lost, out of
+/// memory) the CPU takes over for this and later runs, and `emit` says so.
+async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layers: bool, emit: &mut dyn FnMut(FromWorker)) -> Result<RunSummary, String> {
+    let (graph, structure, engine) = state.borrow().loaded()?;
+    let side = graph.image_side().map_err(|e| e.to_string())?;
+    let fit = if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop };
+    let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, fit).map_err(|e| e.to_string())?;
+    let x = preprocess::to_tensor(&rgb, side, &graph.preprocess).map_err(|e| e.to_string())?;
+    // Timestamps cost next to nothing: always on where the device has them.
+    let timestamps = engine.gpu_model().is_some_and(|g| g.has_timestamps());
+    let timing = if time_layers || timestamps { Timing::Layers } else { Timing::Off };
+    let total = graph.nodes.len();
+    let mut last_report = 0;
+    let mut progress = |done: usize, _: usize| {
+        // A handful of progress messages, not one per layer.
+        if done * 10 / total > last_report {
+            last_report = done * 10 / total;
+            emit(FromWorker::Progress { done, total });
+        }
+    };
+    match engine.forward(&x, &Keep::All, timing, &mut progress).await {
+        Ok(pass) => Ok(run_summary(&graph, &structure, &pass, engine.label())),
+        Err(e) if engine.values_live() == ValuesLive::Device => {
+            let cpu = cpu_engine(&graph)?;
+            let name = cpu.label();
+            let cpu = Rc::new(cpu);
+            if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
+                m.engine = cpu.clone();
+            }
+            emit(FromWorker::Backend { name, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
+            let pass = cpu.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
+            Ok(run_summary(&graph, &structure, &pass, cpu.label()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The shown layers of the last pass as tiles (drawn where the values live), with the raw
+/// values when asked for, read in one go.
+async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, shared: bool, values: bool) -> Result<Vec<LayerMaps>, String> {
+    let (graph, _, engine) = state.borrow().loaded()?;
+    // Asked before the first pass of this engine (e.g. right after switching): nothing to show yet.
+    if !engine.has_run() {
+        return Ok(Vec::new());
+    }
+    let outputs: Vec<usize> = layers.iter().map(|&l| graph.nodes.get(l).map(|n| n.output).ok_or_else(|| format!("no layer {l}"))).collect::<Result<_, _>>()?;
+    let on_gpu = engine.values_live() == ValuesLive::Device;
+    let mut data = if values {
+        engine.read(&outputs).await.map_err(|e| format!("reading the layer back failed: {e}"))?
+    } else {
+        Default::default()
+    };
+    let mut out = Vec::new();
+    for (&layer, &value) in layers.iter().zip(&outputs) {
+        let tiles = engine.tiles(value, max_side, shared).await.map_err(|e| format!("drawing the layer failed: {e}"))?;
+        out.push(LayerMaps { layer, shape: graph.shape(value).to_vec(), tiles: LayerTiles::new(tiles, on_gpu), data: data.remove(&value).map(|t| t.data) });
+    }
+    Ok(out)
+}
+
+/// Plans the loaded model on WebGPU; on any failure the CPU stays in charge and says why.
+async fn plan_gpu(state: &Rc<RefCell<State>>, f16: bool) -> FromWorker {
+    let (graph, _, cpu) = match state.borrow().loaded() {
+        Ok(l) => l,
+        Err(e) => return FromWorker::Error(e),
+    };
+    let has_gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .ok()
+        .and_then(|n| js_sys::Reflect::has(&n, &"gpu".into()).ok())
+        .unwrap_or(false);
+    if !has_gpu {
+        return FromWorker::Backend { name: cpu.label(), reason: "WebGPU unavailable in this browser (no navigator.gpu)".into() };
+    }
+    // f16 weights where asked for and the adapter can; otherwise f32, and the badge says why.
+    let mut note = "";
+    let planned = match convlens_gpu::Gpu::new().await {
+        Ok(g) => {
+            let weights = if f16 && g.has_f16() {
+                WeightPrecision::F16
+            } else {
+                if f16 {
+                    note = " (no shader-f16 on this adapter: f32 weights)";
+                }
+                WeightPrecision::F32
+            };
+            Engine::on_gpu(g, graph.clone(), PlanOptions { weights, ..Default::default() }).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    match planned {
+        Ok(engine) => {
+            let name = engine.label();
+            if !state.borrow_mut().install(&graph, engine) {
+                return FromWorker::Backend { name: cpu.label(), reason: "another model was loaded while WebGPU was being prepared".into() };
+            }
+            FromWorker::Backend { name, reason: format!("WebGPU available: the whole network runs on it{note}") }
+        }
+        Err(e) => FromWorker::Backend { name: cpu.label(), reason: format!("WebGPU unavailable: {e}") },
+    }
+}
+
+impl Worker for InferenceWorker {
+    type Message = ();
+    type Input = ToWorker;
+    type Output = FromWorker;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        InferenceWorker { state: Rc::new(RefCell::new(State::default())) }
+    }
+
+    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
+
+    fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
+        let choice = match &msg {
+            ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } => Some(*backend),
+            _ => None,
+        };
+        let (state, scope) = (self.state.clone(), scope.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let reply = handle(&state, msg, &mut |m| scope.respond(id, m)).await;
+            let loaded = matches!(reply, FromWorker::Loaded(_));
+            scope.respond(id, reply);
+            match choice {
+                Some(BackendChoice::Cpu) if loaded => {
+                    let name = state.borrow().loaded().map(|(_, _, e)| e.label()).unwrap_or_default();
+                    scope.respond(id, FromWorker::Backend { name, reason: "CPU chosen (backend switch or ?backend=cpu)".into() });
+                }
+                Some(choice) if loaded => scope.respond(id, plan_gpu(&state, choice == BackendChoice::WebGpuF16).await),
+                _ => {}
+            }
+        });
+    }
+}

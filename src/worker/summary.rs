@@ -1,0 +1,93 @@
+//! The worker's answers as the UI receives them: a model's layers, modules, heads, costs and
+//! lessons; a pass's top classes and timings.
+
+use convlens_core::analytics::analyze;
+use convlens_core::classify::heads_top_k;
+use convlens_core::exec::output_kind;
+use convlens_core::graph::structure::{detect, display_name, Structure};
+use convlens_core::graph::OutputKind;
+use convlens_core::{lessons, Graph};
+use convlens_engine::Pass;
+
+use crate::protocol::*;
+
+/// Everything the UI shows about a model before it runs: layers, modules, heads, costs, lessons.
+pub fn model_summary(graph: &Graph, backend: &str) -> ModelSummary {
+    let stats = analyze(graph);
+    let st = detect(graph);
+    let producers = graph.producers();
+    let layers = stats
+        .layers
+        .iter()
+        .map(|l| LayerInfo {
+            name: display_name(graph, l.node),
+            op: l.op_type.clone(),
+            shape: l.output_shape.clone(),
+            params: l.params,
+            macs: l.macs,
+            activation_bytes: l.activation_bytes,
+            rf_size: l.receptive_field.size,
+            rf_stride: l.receptive_field.stride,
+            rf_start: l.receptive_field.start,
+            rf_global: l.receptive_field.global,
+            module: st.modules.iter().position(|m| m.concat == l.node || m.branches.iter().any(|b| b.nodes.contains(&l.node))),
+        })
+        .collect();
+    let modules = st
+        .modules
+        .iter()
+        .map(|m| ModuleInfo {
+            name: m.name.clone(),
+            kind: format!("{:?}", m.kind),
+            concat: m.concat,
+            branches: m
+                .branches
+                .iter()
+                .map(|b| BranchInfo {
+                    label: b.label.clone(),
+                    layers: b.nodes.clone(),
+                    output_layer: producers[b.output],
+                    shape: graph.shape(b.output).to_vec(),
+                    macs: b.macs(&stats),
+                })
+                .collect(),
+        })
+        .collect();
+    let heads = st.heads.iter().map(|h| HeadInfo { name: h.name.clone(), auxiliary: h.auxiliary, layers: h.nodes.clone() }).collect();
+    let p = &graph.preprocess;
+    ModelSummary {
+        name: graph.name.clone(),
+        untrained: graph.untrained,
+        preprocess: p.family.clone(),
+        scale: p.scale,
+        mean: p.mean,
+        std: p.std,
+        bgr: p.bgr,
+        input_side: graph.shape(graph.input).get(2).copied().unwrap_or(224),
+        layers,
+        modules,
+        heads,
+        params: stats.params,
+        macs: stats.macs,
+        activation_bytes: stats.activation_bytes,
+        weight_bytes: stats.weight_bytes,
+        lessons: lessons::texts(graph, &stats).into_iter().map(|l| Lesson { title: l.title, detail: l.detail }).collect(),
+        backend: backend.to_string(),
+    }
+}
+
+/// Top-5 of every head of a finished pass, and its timings.
+pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: String) -> RunSummary {
+    let heads = heads_top_k(graph, structure, &pass.outputs, 5)
+        .into_iter()
+        .map(|h| HeadResult { name: h.name, auxiliary: h.auxiliary, top: h.top })
+        .collect();
+    RunSummary {
+        heads,
+        layer_ms: pass.layer_ms.clone(),
+        layer_clock: pass.clock.to_string(),
+        total_ms: pass.total_ms,
+        backend,
+        softmax_applied: output_kind(graph) == OutputKind::Logits,
+    }
+}
