@@ -3,7 +3,9 @@
 pub mod branch_view;
 pub mod costs;
 pub mod feature_grid;
+pub mod header;
 pub mod layer_list;
+pub mod status_bar;
 pub mod top5;
 
 pub use convlens_core::analytics::human_count as count;

@@ -114,6 +114,50 @@ await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
   await page.close();
 });
 
+// Photos the repository never held, made here from the shared ones at sizes and shapes up to
+// 4000 px, JPEG and PNG: the app must answer as the CLI does (same decoder orientation, same
+// resize filter, same crop), top-1 equal and top-5 probabilities within PHOTO_PROB_TOL.
+const PHOTO_PROB_TOL = 1e-2;
+await check('photos of many sizes and shapes: the app answers as the CLI does', async () => {
+  const dir = join(artifacts, 'photos');
+  await mkdir(dir, { recursive: true });
+  const cases = [
+    ['red_panda.jpg', 4000, 2667, 'jpg'], ['chelsea.png', 1200, 800, 'png'], ['coffee.png', 640, 427, 'jpg'],
+    ['motorcycle_left.png', 900, 1400, 'png'], ['red_panda.jpg', 333, 500, 'jpg'], ['chelsea.png', 3000, 4000, 'jpg'],
+    ['coffee.png', 150, 100, 'png'],
+  ];
+  const files = cases.map(([src, w, h, ext], i) => {
+    const out = join(dir, `photo${i}_${w}x${h}.${ext}`);
+    execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-i', join(shared, 'images', src), '-vf', `scale=${w}:${h}`, '-q:v', '3', out]);
+    return out;
+  });
+  const native = execFileSync(cli, ['classify', '--json', '--model', 'squeezenet', ...files], {
+    env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' },
+  }).toString().trim().split('\n').map((l) => JSON.parse(l));
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await waitForRun(page); // the sample photo the app opens on
+  const runs = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
+  let worst = 0;
+  for (const [i, file] of files.entries()) {
+    const before = await runs();
+    await page.locator('[data-testid=file-input]').setInputFiles(file);
+    await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 120000 });
+    const app = await page.locator('[data-testid=top5] li').evaluateAll((lis) => lis.map((li) => [Number(li.dataset.class), Number(li.dataset.prob)]));
+    const want = native[i].top.map((t) => [t.index, t.prob]);
+    assert.equal(app[0][0], want[0][0], `${file}: app top-1 ${app[0][0]}, CLI ${want[0][0]} (${native[i].top[0].label})`);
+    for (const [cls, p] of want) {
+      const got = app.find(([c]) => c === cls);
+      if (got) worst = Math.max(worst, Math.abs(got[1] - p));
+      if (got) assert.ok(Math.abs(got[1] - p) <= PHOTO_PROB_TOL, `${file}: class ${cls} app ${got[1]} CLI ${p}`);
+      else assert.ok(p <= PHOTO_PROB_TOL + app[app.length - 1][1], `${file}: CLI's class ${cls} (${p}) missing from the app's top-5`);
+    }
+  }
+  console.log(`     ${files.length} photos, worst top-5 probability difference app vs CLI: ${worst.toExponential(2)}`);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 await check('selecting a layer shows one tile per channel', async () => {
   const page = await openApp(browser, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');

@@ -7,9 +7,10 @@ use crate::error::{Error, Result};
 use crate::graph::Preprocess;
 use crate::tensor::Tensor;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Fit {
     /// Shorter side to 256 (for 224 inputs: side * 8/7), then the centre crop. The default.
+    #[default]
     ResizeAndCenterCrop,
     /// Squash the whole image to the input size, ignoring aspect ratio.
     Squash,

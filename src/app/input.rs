@@ -1,0 +1,127 @@
+//! What the network looks at and the passes over it: a dropped, pasted or sample photo (or a
+//! dropped .onnx file, handed to the model), the fit mode, sending frames to the worker, and
+//! the answers coming back.
+
+use convlens_core::preprocess::Fit;
+use web_sys::{HtmlCanvasElement, ImageBitmap};
+use yew::prelude::*;
+
+use super::model::ModelMsg;
+use super::{now_ms, App, Msg};
+use crate::imaging::{self, crop_preview, decode, frame_pixels, Source};
+use crate::model_source;
+use crate::protocol::{RunSummary, ToWorker};
+
+pub enum InputMsg {
+    OpenFile(web_sys::File),
+    ImageReady(ImageBitmap),
+    Sample(String),
+    ToggleFit,
+}
+
+#[derive(Default)]
+pub struct RunState {
+    pub last: Option<RunSummary>,
+    /// Passes finished since the page opened (in the page as data-run, for scripts that time it).
+    pub runs_done: u64,
+    pub running: bool,
+    pub progress: Option<(usize, usize)>,
+    pub bitmap: Option<ImageBitmap>,
+    /// The model's view of the image, shown under the feature maps.
+    pub input: Option<HtmlCanvasElement>,
+    pub fit: Fit,
+}
+
+impl App {
+    pub(super) fn on_input(&mut self, ctx: &Context<Self>, msg: InputMsg) {
+        match msg {
+            InputMsg::OpenFile(file) => self.open_file(ctx, file),
+            InputMsg::ImageReady(b) => {
+                self.run.bitmap = Some(b);
+                self.rerun_image();
+            }
+            InputMsg::Sample(url) => ctx.link().send_future(async move {
+                let noop = |_, _| {};
+                let bytes = match model_source::fetch_with_progress(&url, &noop).await {
+                    Ok(b) => b,
+                    Err(e) => return Msg::Error(e),
+                };
+                let arr = js_sys::Array::of1(&js_sys::Uint8Array::from(&bytes[..]));
+                let blob = match web_sys::Blob::new_with_u8_array_sequence(&arr) {
+                    Ok(b) => b,
+                    Err(e) => return Msg::Error(imaging::js_err(e)),
+                };
+                match decode(&blob).await {
+                    Ok(b) => Msg::Input(InputMsg::ImageReady(b)),
+                    Err(e) => Msg::Error(e),
+                }
+            }),
+            InputMsg::ToggleFit => {
+                self.run.fit = if self.run.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
+                self.rerun_image();
+            }
+        }
+    }
+
+    /// A finished pass: keep it, ask for the shown layers' maps, and in live mode time the
+    /// frame and ask for the next.
+    pub(super) fn on_ran(&mut self, ctx: &Context<Self>, r: RunSummary) {
+        self.run.running = false;
+        self.run.progress = None;
+        self.run.last = Some(r);
+        self.run.runs_done += 1;
+        self.request_maps();
+        if self.camera.live {
+            let t = now_ms();
+            if self.camera.frame_t0 > 0.0 {
+                let inst = 1000.0 / (t - self.camera.frame_t0).max(1.0);
+                self.camera.fps = if self.camera.fps == 0.0 { inst } else { 0.8 * self.camera.fps + 0.2 * inst };
+            }
+            self.camera.frame_t0 = t;
+            ctx.link().send_message(Msg::Camera(super::live::CameraMsg::Frame));
+        }
+    }
+
+    fn open_file(&mut self, ctx: &Context<Self>, file: web_sys::File) {
+        let name = file.name();
+        if name.to_lowercase().ends_with(".onnx") {
+            self.model.status = Some(format!("Reading {name}…"));
+            self.model.summary = None;
+            self.run.last = None;
+            self.model.name = name.clone();
+            ctx.link().send_future(async move {
+                Msg::Model(match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file)).await {
+                    Ok(bytes) => ModelMsg::Bytes { name: name.clone(), bytes, note: format!("{name} (your file)") },
+                    Err(e) => ModelMsg::LoadFailed { arch: None, error: format!("cannot read {name}: {e}") },
+                })
+            });
+        } else {
+            ctx.link().send_future(async move {
+                match decode(&file).await {
+                    Ok(b) => Msg::Input(InputMsg::ImageReady(b)),
+                    Err(e) => Msg::Error(format!("{name}: {e}")),
+                }
+            });
+        }
+    }
+
+    /// Sends the whole image to the worker, which crops it as the CLI does; the canvas crop
+    /// is only the preview shown under the maps.
+    pub(super) fn send_run(&mut self, src: Source, side: usize) -> Result<(), String> {
+        let frame = frame_pixels(&src)?;
+        self.run.input = Some(crop_preview(&src, side, self.run.fit)?);
+        self.run.running = true;
+        self.run.progress = Some((0, 1));
+        self.bridge.send(ToWorker::Run { frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
+        Ok(())
+    }
+
+    /// Runs the current photo again (a new model, fit or backend); errors go to the banner.
+    pub(super) fn rerun_image(&mut self) {
+        let (Some(bmp), Some(s)) = (self.run.bitmap.clone(), &self.model.summary) else { return };
+        let side = s.input_side;
+        if let Err(e) = self.send_run(Source::Bitmap(&bmp), side) {
+            self.error = Some(e);
+        }
+    }
+}

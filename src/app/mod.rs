@@ -1,0 +1,264 @@
+//! The explorer: owns the state, talks to the inference worker, lays out the panels. State is
+//! split by concern, each with its messages and handlers in its own file: `model` (what is
+//! loaded), `input` (the photo and the passes over it), `explore` (what is shown), `live` (the
+//! webcam); the backend choice and the error banner live here.
+
+mod explore;
+mod input;
+mod live;
+mod model;
+
+use gloo::worker::{Spawnable, WorkerBridge};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+
+use crate::components::branch_view::BranchView;
+use crate::components::costs::Costs;
+use crate::components::feature_grid::FeatureGrid;
+use crate::components::header::{Header, HeaderAction};
+use crate::components::layer_list::LayerList;
+use crate::components::status_bar::StatusBar;
+use crate::components::top5::Top5;
+use crate::imaging;
+use crate::protocol::{BackendChoice, FromWorker};
+use crate::url_state;
+use crate::worker::InferenceWorker;
+use convlens_core::preprocess::Fit;
+use explore::{ViewMsg, ViewState};
+use input::{InputMsg, RunState};
+use live::{CameraMsg, CameraState};
+use model::{ModelMsg, ModelState};
+
+/// Bundled sample photos (scikit-image's data folder, CC0): see www/samples/LICENSE.txt.
+const SAMPLES: &[(&str, &str)] = &[("cat", "samples/chelsea.png"), ("coffee", "samples/coffee.png"), ("moped", "samples/motorcycle_left.png")];
+const MODELS: &[(&str, &str)] = &[("googlenet", "GoogLeNet (Inception v1)"), ("vgg16", "VGG16"), ("squeezenet", "SqueezeNet 1.1")];
+
+pub enum Msg {
+    Worker(FromWorker),
+    Model(ModelMsg),
+    Input(InputMsg),
+    View(ViewMsg),
+    Camera(CameraMsg),
+    SetBackend(String),
+    Error(String),
+    DismissError,
+}
+
+/// What the worker runs on: the user's choice (kept in `?backend=`) and the worker's report.
+struct BackendState {
+    choice: BackendChoice,
+    /// The backend the worker reported; WebGPU unless unavailable or `?backend=cpu`.
+    name: Option<String>,
+    note: String,
+}
+
+pub struct App {
+    bridge: WorkerBridge<InferenceWorker>,
+    model: ModelState,
+    run: RunState,
+    view: ViewState,
+    camera: CameraState,
+    backend: BackendState,
+    error: Option<String>,
+    _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+impl App {
+    fn on_worker(&mut self, ctx: &Context<Self>, msg: FromWorker) {
+        match msg {
+            FromWorker::Loaded(s) => self.on_loaded(ctx, *s),
+            FromWorker::Progress { done, total } => self.run.progress = Some((done, total)),
+            FromWorker::Ran(r) => self.on_ran(ctx, r),
+            FromWorker::Maps(maps) => self.on_maps(maps),
+            FromWorker::Backend { name, reason } => {
+                let switched_to_gpu = name.starts_with("WebGPU") && self.run.last.as_ref().is_some_and(|r| !r.backend.starts_with("WebGPU"));
+                self.backend.name = Some(name);
+                self.backend.note = reason;
+                // The first pass ran on the CPU while the GPU was being set up: run it again there.
+                if switched_to_gpu && !self.run.running && self.camera.stream.is_none() {
+                    self.rerun_image();
+                }
+            }
+            FromWorker::Error(e) => {
+                self.run.running = false;
+                self.run.progress = None;
+                self.model.status = None;
+                self.camera.live = false;
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn set_backend(&mut self, ctx: &Context<Self>, key: String) {
+        // Reload the model so the worker plans it for the chosen backend.
+        self.backend.choice = BackendChoice::from_key(Some(&key));
+        url_state::write_backend(self.backend.choice.key());
+        if self.is_zoo_model() {
+            self.load_model(ctx, self.model.name.clone());
+        } else {
+            self.error = Some("Backend switched: open the .onnx file again to run it there.".into());
+        }
+    }
+
+    fn on_header(action: HeaderAction) -> Msg {
+        match action {
+            HeaderAction::PickModel(m) => Msg::Model(ModelMsg::Pick(m)),
+            HeaderAction::OpenFile(f) => Msg::Input(InputMsg::OpenFile(f)),
+            HeaderAction::Sample(url) => Msg::Input(InputMsg::Sample(url)),
+            HeaderAction::CameraStart => Msg::Camera(CameraMsg::Start),
+            HeaderAction::CameraStop => Msg::Camera(CameraMsg::Stop),
+            HeaderAction::PickCamera(id) => Msg::Camera(CameraMsg::Pick(id)),
+            HeaderAction::ToggleLive => Msg::Camera(CameraMsg::ToggleLive),
+            HeaderAction::SetBackend(b) => Msg::SetBackend(b),
+            HeaderAction::ToggleTheme => Msg::View(ViewMsg::ToggleTheme),
+        }
+    }
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        let link = ctx.link().clone();
+        let bridge = InferenceWorker::spawner().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader("./worker_loader.js");
+        // Paste an image from the clipboard anywhere on the page.
+        let link = ctx.link().clone();
+        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
+            if let Some(file) = e.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+                link.send_message(Msg::Input(InputMsg::OpenFile(file)));
+            }
+        });
+        let _ = imaging::document().add_event_listener_with_callback("paste", paste.as_ref().unchecked_ref());
+        let pending_url = url_state::read();
+        let dark = web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten()).is_some_and(|m| m.matches());
+        let mut app = App {
+            bridge,
+            model: ModelState { pending_url: pending_url.clone(), ..Default::default() },
+            run: RunState { fit: Fit::ResizeAndCenterCrop, ..Default::default() },
+            view: ViewState { channel: pending_url.channel, dark, ..Default::default() },
+            camera: CameraState::default(),
+            backend: BackendState {
+                choice: BackendChoice::from_key(url_state::read_backend().as_deref()),
+                name: None,
+                note: "checking for WebGPU…".into(),
+            },
+            error: None,
+            _paste: Some(paste),
+        };
+        let model = pending_url.model.filter(|m| MODELS.iter().any(|(k, _)| k == m)).unwrap_or_else(|| "googlenet".into());
+        app.load_model(ctx, model);
+        app
+    }
+
+    fn update(&mut self, ctx: &Context<Self>, msg: Self::Message) -> bool {
+        match msg {
+            Msg::Worker(m) => self.on_worker(ctx, m),
+            Msg::Model(m) => self.on_model(ctx, m),
+            Msg::Input(m) => self.on_input(ctx, m),
+            Msg::View(m) => return self.on_view(m),
+            Msg::Camera(m) => self.on_camera(ctx, m),
+            Msg::SetBackend(b) => self.set_backend(ctx, b),
+            Msg::Error(e) => {
+                self.error = Some(e);
+                self.run.running = false;
+            }
+            Msg::DismissError => self.error = None,
+        }
+        true
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+        self.attach_camera();
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let ondragover = Callback::from(|e: DragEvent| e.prevent_default());
+        let ondrop = link.batch_callback(|e: DragEvent| {
+            e.prevent_default();
+            e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)).map(|f| Msg::Input(InputMsg::OpenFile(f)))
+        });
+        let onkey = link.callback(|e| Msg::View(ViewMsg::Key(e)));
+        let summary = self.model.summary.clone();
+        let run = self.run.last.as_ref();
+        // The worker's latest word on the backend wins over the backend of the last run.
+        let backend = self.backend.name.clone().or_else(|| run.map(|r| r.backend.clone()));
+        html! {
+            <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondrop} onkeydown={onkey} tabindex="0">
+                <Header models={MODELS} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
+                    live={self.camera.live} fps={self.camera.fps} cameras={self.camera.cameras.clone()} {backend}
+                    backend_note={self.backend.note.clone()} backend_choice={self.backend.choice} dark={self.view.dark}
+                    on_action={link.callback(App::on_header)} />
+                <StatusBar error={self.error.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
+                    download={self.model.download} progress={self.run.progress} summary={summary.clone()}
+                    weights_note={self.model.weights_note.clone()} last_run={run.map(|r| (r.backend.clone(), r.total_ms, self.run.runs_done))}
+                    on_dismiss={link.callback(|_| Msg::DismissError)} on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
+                    on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))} />
+                <main class="layout">
+                    if let Some(s) = &summary {
+                        <LayerList summary={s.clone()} selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                    }
+                    { self.center(ctx) }
+                    <div class="right">
+                        <Top5 heads={run.map(|r| r.heads.clone()).unwrap_or_default()} untrained={summary.as_ref().is_some_and(|s| s.untrained)}
+                            softmax_applied={run.is_some_and(|r| r.softmax_applied)} />
+                    </div>
+                </main>
+                if let Some(s) = &summary {
+                    <Costs summary={s.clone()} layer_ms={run.map(|r| r.layer_ms.clone()).unwrap_or_default()}
+                        layer_clock={run.map(|r| r.layer_clock.clone()).unwrap_or_default()}
+                        selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                }
+                <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>
+            </div>
+        }
+    }
+}
+
+impl App {
+    /// The middle column: camera, view controls, the selected layer's maps, its module's branches.
+    fn center(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let v = &self.view;
+        let summary = &self.model.summary;
+        let layer = v.selected.and_then(|i| summary.as_ref().map(|s| s.layers[i].clone()));
+        let module = layer.as_ref().and_then(|l| l.module).and_then(|m| summary.as_ref().map(|s| s.modules[m].clone()));
+        let no_values = v.maps.as_ref().is_none_or(|m| m.data.is_none());
+        let view_msg = |m: fn() -> ViewMsg| link.callback(move |_: Event| Msg::View(m()));
+        html! {
+            <div class="center">
+                if self.camera.stream.is_some() {
+                    <video ref={self.camera.video.clone()} class="camera-view" autoplay=true muted=true playsinline=true aria-label="camera" />
+                }
+                <div class="view-controls">
+                    <label><input type="checkbox" checked={v.shared_scale} onchange={view_msg(|| ViewMsg::ToggleShared)} />{ " one colour scale for all channels" }</label>
+                    <label><input type="checkbox" checked={v.sort_by_mean} onchange={view_msg(|| ViewMsg::ToggleSort)} />{ " sort by mean activation" }</label>
+                    <label><input type="checkbox" checked={self.run.fit == Fit::Squash} onchange={link.callback(|_| Msg::Input(InputMsg::ToggleFit))} />{ " squash instead of centre crop" }</label>
+                    <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportPng))} disabled={no_values}>{ "Export PNG" }</button>
+                    <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportNpy))} disabled={no_values}>{ "Export .npy" }</button>
+                </div>
+                if let (Some(m), Some(l)) = (&v.maps, &layer) {
+                    if m.shape.len() == 4 {
+                        <FeatureGrid maps={m.clone()} layer={l.clone()} input={self.run.input.clone()}
+                            shared_scale={v.shared_scale} sort_by_mean={v.sort_by_mean}
+                            selected_channel={v.channel} on_channel={link.callback(|c| Msg::View(ViewMsg::SelectChannel(c)))} />
+                    } else {
+                        <section class="panel"><h2>{ format!("{}: {} values (no spatial map)", l.name, m.shape.iter().product::<usize>()) }</h2></section>
+                    }
+                } else if summary.is_some() {
+                    <section class="panel grid-panel"><p class="muted">{ "Feature maps appear here once an image has run." }</p></section>
+                }
+                if let (Some(m), Some(s)) = (&module, summary) {
+                    <BranchView module={m.clone()} concat_shape={s.layers[m.concat].shape.clone()}
+                        maps={v.branch_maps.clone()} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                }
+            </div>
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Under the top bar: the error banner, VGG16's download question, what is loading or running
+//! (with progress), and the model line (size, preprocessing, weights, last run).
+
+use yew::prelude::*;
+
+use super::{bytes, count};
+use crate::protocol::ModelSummary;
+
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    pub error: Option<String>,
+    pub confirm_vgg: bool,
+    pub status: Option<String>,
+    pub download: Option<(u64, Option<u64>)>,
+    pub progress: Option<(usize, usize)>,
+    pub summary: Option<std::rc::Rc<ModelSummary>>,
+    pub weights_note: String,
+    /// (backend, total ms, passes so far) of the last run.
+    pub last_run: Option<(String, f64, u64)>,
+    pub on_dismiss: Callback<()>,
+    pub on_download: Callback<()>,
+    pub on_untrained: Callback<()>,
+}
+
+#[function_component(StatusBar)]
+pub fn status_bar(p: &Props) -> Html {
+    let click = |cb: &Callback<()>| cb.reform(|_: MouseEvent| ());
+    html! {
+        <>
+            if let Some(e) = &p.error {
+                <div class="error" data-testid="error" role="alert">
+                    <span>{ e.clone() }</span>
+                    <button aria-label="dismiss" onclick={click(&p.on_dismiss)}>{ "×" }</button>
+                </div>
+            }
+            if p.confirm_vgg {
+                <div class="confirm" role="dialog">
+                    <p>{ "VGG16's weights are 553 MB (vgg16-12.onnx). Running it needs about 1.2 GB of memory in this tab: the weights, their import, and ~60 MB of activations." }</p>
+                    <button onclick={click(&p.on_download)}>{ "Download 553 MB" }</button>
+                    <button onclick={click(&p.on_untrained)}>{ "Explore with untrained weights" }</button>
+                </div>
+            }
+            if let Some(st) = &p.status {
+                <div class="status" aria-live="polite">
+                    <span>{ st.clone() }</span>
+                    if let Some((got, total)) = p.download {
+                        if let Some(t) = total {
+                            <progress max={t.to_string()} value={got.to_string()} />
+                            <span>{ format!(" {} / {} ({:.0}%)", bytes(got), bytes(t), 100.0 * got as f64 / t.max(1) as f64) }</span>
+                        } else {
+                            <span>{ format!(" {}", bytes(got)) }</span>
+                        }
+                    }
+                </div>
+            }
+            if let Some((done, total)) = p.progress {
+                <div class="status"><span>{ "Running… " }</span><progress max={total.to_string()} value={done.to_string()} /></div>
+            }
+            if let Some(s) = &p.summary {
+                <p class={classes!("model-line", s.untrained.then_some("untrained"))}>
+                    { format!("{} · {} parameters · {} multiply-adds · preprocessing: {}", s.name, count(s.params), count(s.macs), s.preprocess) }
+                    if s.untrained { <strong>{ " · UNTRAINED WEIGHTS" }</strong> }
+                    if !p.weights_note.is_empty() { <span class="muted small">{ format!(" · {}", p.weights_note) }</span> }
+                    if let Some((backend, ms, runs)) = &p.last_run {
+                        <span data-backend={backend.clone()} data-run={runs.to_string()}>{ format!(" · last run {:.0} ms", ms) }</span>
+                    }
+                </p>
+            }
+        </>
+    }
+}
