@@ -19,7 +19,7 @@ step "onnxruntime references"
 make_references
 
 step "native tests (release: the scalar oracle runs whole networks)"
-cargo test --release -p convlens-core -p convlens-cli -p convlens-gpu
+cargo test --release -p convlens-core -p convlens-engine -p convlens-cli -p convlens-gpu -p convlens-testkit
 
 step "core builds for the browser (wasm32 + simd128)"
 cargo build --release -p convlens-core --target wasm32-unknown-unknown
@@ -75,6 +75,8 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-
 # SqueezeNet, GoogLeNet with aux heads, VGG16 with fc6 split under a 128 MiB binding (~3 min).
 WASM_BINDGEN_TEST_TIMEOUT=1200 CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown -p convlens-gpu --test parity_browser
 trunk build --release
+# The same app with a message that panics the worker: the e2e test of the recovery.
+trunk build --release --features crash-test --dist dist-crash --public-url /crash/
 node tests/e2e/app.e2e.mjs
 
 step "all tests passed"

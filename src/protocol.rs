@@ -17,6 +17,12 @@ pub enum ToWorker {
     /// most `max_side` px a side (one colour scale for all channels when `shared`), and
     /// their raw values when `values` (hover readout, export; live mode goes without).
     Maps { layers: Vec<usize>, max_side: usize, shared: bool, values: bool },
+    /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
+    /// so the page can restart it (named per page, so other tabs do not hear it).
+    Init { panic_channel: String },
+    /// Panics the worker (crash-test builds only: the recovery's end-to-end test).
+    #[cfg(feature = "crash-test")]
+    Crash,
 }
 
 /// A decoded image at its own size, RGBA row by row.
@@ -67,6 +73,8 @@ pub enum FromWorker {
     Maps(Vec<LayerMaps>),
     /// Which backend runs the model from now on, and why (e.g. why not WebGPU).
     Backend { name: String, reason: String },
+    /// The worker took `Init` and can report a panic.
+    Ready,
     Error(String),
 }
 

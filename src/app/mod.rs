@@ -7,8 +7,9 @@ mod explore;
 mod input;
 mod live;
 mod model;
+mod worker_link;
 
-use gloo::worker::{Spawnable, WorkerBridge};
+use gloo::worker::WorkerBridge;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -41,6 +42,8 @@ pub enum Msg {
     View(ViewMsg),
     Camera(CameraMsg),
     SetBackend(String),
+    /// The worker panicked (its message); it is restarted.
+    WorkerCrashed(String),
     Error(String),
     DismissError,
 }
@@ -61,6 +64,10 @@ pub struct App {
     camera: CameraState,
     backend: BackendState,
     error: Option<String>,
+    crash: worker_link::CrashListener,
+    /// Crash-test builds: panic the worker once the first model has loaded.
+    #[cfg(feature = "crash-test")]
+    crash_pending: bool,
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
 }
 
@@ -71,7 +78,12 @@ fn now_ms() -> f64 {
 impl App {
     fn on_worker(&mut self, ctx: &Context<Self>, msg: FromWorker) {
         match msg {
-            FromWorker::Loaded(s) => self.on_loaded(ctx, *s),
+            FromWorker::Loaded(s) => {
+                self.on_loaded(ctx, *s);
+                #[cfg(feature = "crash-test")]
+                self.maybe_crash_for_test();
+            }
+            FromWorker::Ready => {}
             FromWorker::Progress { done, total } => self.run.progress = Some((done, total)),
             FromWorker::Ran(r) => self.on_ran(ctx, r),
             FromWorker::Maps(maps) => self.on_maps(maps),
@@ -125,8 +137,8 @@ impl Component for App {
     type Properties = ();
 
     fn create(ctx: &Context<Self>) -> Self {
-        let link = ctx.link().clone();
-        let bridge = InferenceWorker::spawner().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader("./worker_loader.js");
+        let crash = worker_link::CrashListener::new(ctx);
+        let bridge = worker_link::spawn(ctx, &crash);
         // Paste an image from the clipboard anywhere on the page.
         let link = ctx.link().clone();
         let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
@@ -149,6 +161,9 @@ impl Component for App {
                 note: "checking for WebGPU…".into(),
             },
             error: None,
+            crash,
+            #[cfg(feature = "crash-test")]
+            crash_pending: worker_link::crash_requested(),
             _paste: Some(paste),
         };
         let model = pending_url.model.filter(|m| MODELS.iter().any(|(k, _)| k == m)).unwrap_or_else(|| "googlenet".into());
@@ -164,6 +179,7 @@ impl Component for App {
             Msg::View(m) => return self.on_view(m),
             Msg::Camera(m) => self.on_camera(ctx, m),
             Msg::SetBackend(b) => self.set_backend(ctx, b),
+            Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
             Msg::Error(e) => {
                 self.error = Some(e);
                 self.run.running = false;

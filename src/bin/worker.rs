@@ -1,5 +1,6 @@
 use gloo::worker::Registrable;
 
 fn main() {
+    convlens_app::worker::install_panic_hook();
     convlens_app::worker::InferenceWorker::registrar().register();
 }

@@ -74,6 +74,24 @@ fn cpu_engine(graph: &Arc<Graph>) -> Result<Engine, String> {
     Engine::cpu(graph.clone(), EngineKind::Cpu).expect("a CPU kind").map_err(|e| e.to_string())
 }
 
+thread_local! {
+    static PANIC_CHANNEL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installed when the worker starts: a panic aborts the wasm instance, so before it does, the
+/// message goes to the page on the channel it named (`ToWorker::Init`) and to the console.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string();
+        web_sys::console::error_1(&format!("inference worker panicked: {msg}").into());
+        if let Some(name) = PANIC_CHANNEL.with(|c| c.borrow().clone()) {
+            if let Ok(ch) = web_sys::BroadcastChannel::new(&name) {
+                let _ = ch.post_message(&msg.into());
+            }
+        }
+    }));
+}
+
 /// Answers one message; `emit` carries interim messages (progress, a backend change) before
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
@@ -88,6 +106,12 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Run { frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(FromWorker::Ran),
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
+        ToWorker::Init { panic_channel } => {
+            PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
+            return FromWorker::Ready;
+        }
+        #[cfg(feature = "crash-test")]
+        ToWorker::Crash => panic!("deliberate panic (crash-test build)"),
     };
     reply.unwrap_or_else(FromWorker::Error)
 }

@@ -14,6 +14,8 @@ const root = resolve(new URL('../..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
 const { chromium } = require('playwright-core');
 const dist = join(root, 'dist');
+// The same app built with `--features crash-test` (a message that panics the worker), under /crash/.
+const distCrash = join(root, 'dist-crash');
 const shared = resolve(root, '..', 'shared');
 const artifacts = join(root, 'artifacts');
 await mkdir(artifacts, { recursive: true });
@@ -21,7 +23,8 @@ await mkdir(artifacts, { recursive: true });
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.onnx': 'application/octet-stream', '.txt': 'text/plain' };
 const server = createServer(async (req, res) => {
   const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  const file = join(dist, path.endsWith('/') ? path + 'index.html' : path);
+  const [folder, rel] = path.startsWith('/crash/') ? [distCrash, path.slice('/crash'.length)] : [dist, path];
+  const file = join(folder, rel.endsWith('/') ? rel + 'index.html' : rel);
   try {
     const body = await readFile(file);
     res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'content-length': body.length });
@@ -217,6 +220,18 @@ await check('the costs panel shows the seed lessons from the model', async () =>
   await page.screenshot({ path: join(artifacts, 'vgg16-untrained-costs.png'), fullPage: true });
   await page.close();
 });
+await check('a panic in the worker: the app says so, restarts the worker and keeps working', async () => {
+  const page = await openApp(browser, 'crash/?model=squeezenet&backend=cpu&crash=1');
+  await page.waitForFunction(() => document.querySelector('[data-testid=error]')?.innerText.includes('restarted'), null, { timeout: 60000 });
+  const banner = await page.locator('[data-testid=error]').innerText();
+  assert.match(banner, /inference worker crashed \(.*deliberate panic/);
+  // The restarted worker loads the model again and answers for the sample photo.
+  await waitForRun(page);
+  await page.waitForSelector('[data-testid=top5] li');
+  assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
+  await page.close();
+});
+
 await browser.close();
 
 await check('WebGPU (SwiftShader here) is picked when available and gives the native top-1', async () => {

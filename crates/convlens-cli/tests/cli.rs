@@ -1,23 +1,10 @@
 //! The `convlens` binary end to end: answers checked against onnxruntime's references and
 //! hand-made files; bad input gives one line on stderr, a non-zero exit, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-fn models() -> PathBuf {
-    std::env::var_os("CONVLENS_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/models"))
-}
-fn images() -> PathBuf {
-    workspace().join("../shared/images")
-}
-fn refs() -> PathBuf {
-    let d = std::env::var_os("CONVLENS_REFS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/refs"));
-    assert!(d.join("squeezenet1.1").is_dir(), "run python3 tests/reference/make_refs.py first");
-    d
-}
+use convlens_testkit::{refs, shared_images as images, shared_models as models};
 
 fn convlens(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_convlens")).args(args).env("CONVLENS_MODELS", models()).env("CONVLENS_OFFLINE", "1").output().unwrap()
@@ -36,10 +23,8 @@ fn assert_clean_failure(o: &Output, needle: &str) {
 }
 
 fn load_npy(p: &Path) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(p).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().iter().map(|&d| d as usize).collect();
-    (shape, npy.into_vec().unwrap())
+    let t = convlens_testkit::load_npy(p);
+    (t.shape, t.data)
 }
 
 fn argmax(v: &[f32]) -> usize {

@@ -1,36 +1,10 @@
 //! The wgpu backend (natively: Mesa's lavapipe in CI) against onnxruntime, every layer, with
 //! the same references and tolerance as the CPU backends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use convlens_core::graph::file_name_for;
-use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
-
-/// GPU vs onnxruntime per layer, relative to the layer's scale. The GPU sums in another order
-/// and lavapipe's exp/pow differ from libm in the last bits: same budget as the CPU paths.
-const GPU_LAYER_TOL: f32 = 1e-4;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn refs() -> PathBuf {
-    let d = std::env::var_os("CONVLENS_REFS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/refs"));
-    assert!(d.join("squeezenet1.1").is_dir(), "run python3 tests/reference/make_refs.py first");
-    d
-}
-
-fn models() -> PathBuf {
-    std::env::var_os("CONVLENS_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/models"))
-}
-
-fn load_npy(p: &Path) -> Tensor {
-    let bytes = std::fs::read(p).unwrap();
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().iter().map(|&d| d as usize).collect();
-    Tensor::new(shape, npy.into_vec().unwrap()).unwrap()
-}
+use convlens_testkit::{assert_layers_close, load_npy, reference, refs, shared_models as models, GPU_F16_LAYER_TOL, GPU_LAYER_TOL};
 
 /// A shared model planned on the GPU (every activation kept) with its seeded reference input.
 fn planned(file: &str, case: &str) -> (convlens_core::Graph, convlens_gpu::GpuModel, Tensor) {
@@ -59,23 +33,8 @@ fn compare_planned(model: &Path, case: &Path, options: convlens_gpu::PlanOptions
     let (now, later) = outputs.split_at(outputs.len() / 2);
     let mut out = gpu.run(&x, now, convlens_gpu::Timing::Off).unwrap();
     out.values.extend(pollster::block_on(gpu.read_async(later)).unwrap());
-    let mut compared = 0;
-    for node in &graph.nodes {
-        let name = &graph.value(node.output).name;
-        let path = case.join(format!("{}.npy", file_name_for(name)));
-        if !path.exists() {
-            continue;
-        }
-        let want = load_npy(&path);
-        let got = &out.values[&node.output];
-        let err = rel_error(&got.data, &want.data);
-        if std::env::var_os("CONVLENS_PRINT_ERRORS").is_some() {
-            eprintln!("{name}: {err:e}");
-        }
-        assert!(err <= tol, "{} on {}: layer {name} off by {err:e}", gpu.adapter(), model.display());
-        compared += 1;
-    }
-    compared
+    let mut got = |v| out.values.remove(&v).unwrap();
+    assert_layers_close(&graph, &mut got, &mut |v| reference(&graph, case, v), tol, gpu.adapter())
 }
 
 #[test]
@@ -198,12 +157,6 @@ fn tiles_drawn_on_the_gpu_match_the_cpu() {
         assert_eq!(got.rgba.len(), want.rgba.len());
     }
 }
-
-/// f16 weights: each weight rounds to 11 significant bits (relative 2^-11 ~ 4.9e-4), and the
-/// errors of thousands of products add up in quadrature and carry through every layer;
-/// measured worst 2.5e-3 (SqueezeNet relu24) and 1.1e-3 (GoogLeNet) on lavapipe, so 1e-2
-/// leaves 4x; an indexing mistake gives ~1.
-const GPU_F16_LAYER_TOL: f32 = 1e-2;
 
 #[test]
 fn f16_weights_every_layer_on_the_gpu() {

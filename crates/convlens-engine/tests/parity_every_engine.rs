@@ -1,0 +1,102 @@
+//! One parity body for every engine: the same graph through `Engine` on the scalar reference,
+//! packed GEMM, GEMM+Winograd, and WebGPU with f32 and f16 weights (lavapipe in CI), every
+//! layer against onnxruntime. The graph is unfused, so the Conv outputs that a fused ReLU
+//! reads are compared as well, read back through `Engine::read` like the explorer does.
+
+use std::sync::Arc;
+
+use convlens_core::archs::{Net, Weights};
+use convlens_core::exec::Keep;
+use convlens_core::graph::{Op, Preprocess};
+use convlens_core::Tensor;
+use convlens_engine::{Engine, EngineKind};
+use convlens_gpu::{Timing, WeightPrecision};
+use convlens_testkit::*;
+
+fn tolerance(kind: EngineKind) -> f32 {
+    match kind {
+        EngineKind::WebGpu(WeightPrecision::F16) => GPU_F16_LAYER_TOL,
+        EngineKind::WebGpu(WeightPrecision::F32) => GPU_LAYER_TOL,
+        EngineKind::Reference | EngineKind::Gemm | EngineKind::Cpu => ORT_LAYER_TOL,
+    }
+}
+
+/// Every engine in `kinds` on the seeded case of `model`; returns the layers compared on each.
+fn every_engine(model: &std::path::Path, case: &str, kinds: &[EngineKind]) -> Vec<usize> {
+    let graph = Arc::new(import(model).unfused());
+    let dir = refs().join(case).join("seeded");
+    let x = load_npy(&dir.join("input.npy"));
+    let has_f16 = pollster::block_on(convlens_gpu::Gpu::new()).is_ok_and(|g| g.has_f16());
+    let mut counts = Vec::new();
+    for &kind in kinds {
+        if kind == EngineKind::WebGpu(WeightPrecision::F16) && !has_f16 {
+            eprintln!("{}: skipped, no shader-f16 on this device", kind.key());
+            continue;
+        }
+        let engine = Engine::new_blocking(graph.clone(), kind, true).unwrap_or_else(|e| panic!("{}: {e}", kind.key()));
+        engine.forward_blocking(&x, &Keep::All, Timing::Off).unwrap();
+        let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
+        let mut values = engine.read_blocking(&ids).unwrap();
+        let mut got = |v| values.remove(&v).unwrap();
+        let n = assert_layers_close(&graph, &mut got, &mut |v| reference(&graph, &dir, v), tolerance(kind), &engine.label());
+        counts.push(n);
+    }
+    counts
+}
+
+#[test]
+fn squeezenet_every_layer_on_every_engine() {
+    let counts = every_engine(&shared_models().join("squeezenet1.1.onnx"), "squeezenet1.1", &EngineKind::ALL);
+    // 26 convs and their 26 ReLUs, 3 max pools, 8 concats, dropout, avgpool, flatten.
+    assert!(counts.len() >= 4 && counts.iter().all(|&n| n >= 60), "{counts:?}");
+}
+
+#[test]
+fn googlenet_every_layer_on_every_engine() {
+    let counts = every_engine(&shared_models().join("googlenet-synthetic.onnx"), "googlenet-synthetic", &EngineKind::ALL);
+    assert!(counts.len() >= 4 && counts.iter().all(|&n| n >= 140), "{counts:?}");
+}
+
+#[test]
+fn ops_zoo_every_layer_on_every_engine() {
+    let counts = every_engine(&refs().join("ops-zoo.onnx"), "ops-zoo", &EngineKind::ALL);
+    assert!(counts.len() >= 4 && counts.iter().all(|&n| n >= 18), "{counts:?}");
+}
+
+/// The scalar reference takes minutes on VGG16 (the core's parity test covers it); the fast
+/// engines run it here.
+#[test]
+fn vgg16_every_layer_on_the_fast_engines() {
+    let kinds = [EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    let counts = every_engine(&refs().join("vgg16-seeded.onnx"), "vgg16-seeded", &kinds);
+    assert!(counts.len() == 2 && counts.iter().all(|&n| n >= 13 + 13 + 5 + 3 + 2), "{counts:?}");
+}
+
+/// A Gemm whose C is an activation (not a constant) is not a fully connected layer for either
+/// engine (`prep::is_fc`); the CPU and the GPU run it as a general product and agree with the
+/// reference, which agrees with a hand computation.
+#[test]
+fn gemm_with_a_dynamic_c_runs_on_every_engine() {
+    let mut n = Net::new(Weights::Seeded(3));
+    let x = n.b.input("x", vec![1, 3, 8, 8]).unwrap();
+    let flat = n.b.node_with_shape("flat", "Flatten", Op::Reshape, vec![x], "flat", Some(vec![1, 192])).unwrap();
+    let wdata: Vec<f32> = (0..1920).map(|i| ((i * 37 % 101) as f32 - 50.0) / 500.0).collect();
+    let w = n.b.constant("w", vec![192, 10], Some(Arc::new(wdata.clone()))).unwrap();
+    let gemm = |alpha, beta, relu| Op::Gemm { alpha, beta, trans_a: false, trans_b: false, relu };
+    let c = n.b.node("c", "Gemm", gemm(1.0, 0.0, false), vec![flat, w], "c").unwrap();
+    let y = n.b.node("y", "Gemm", gemm(0.5, 2.0, true), vec![flat, w, c], "y").unwrap();
+    let graph = Arc::new(n.finish("dynamic-c", x, vec![y], Preprocess::imagenet_rgb()));
+    assert!(!convlens_core::prep::is_fc(&graph, &graph.nodes[2]), "C is an activation");
+    let input = Tensor::new(vec![1, 3, 8, 8], (0..192).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let reference = Engine::new_blocking(graph.clone(), EngineKind::Reference, true).unwrap();
+    let want = reference.forward_blocking(&input, &Keep::All, Timing::Off).unwrap().outputs.remove(&y).unwrap();
+    // By hand for output 0: relu(0.5 * x.w0 + 2 * x.w0) = relu(2.5 * x.w0).
+    let dot: f32 = (0..192).map(|k| input.data[k] * wdata[k * 10]).sum();
+    assert!((want.data[0] - (2.5 * dot).max(0.0)).abs() < 1e-4, "{} vs {}", want.data[0], 2.5 * dot);
+    for kind in [EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)] {
+        let engine = Engine::new_blocking(graph.clone(), kind, true).unwrap_or_else(|e| panic!("{}: {e}", kind.key()));
+        let got = engine.forward_blocking(&input, &Keep::Outputs, Timing::Off).unwrap().outputs.remove(&y).unwrap();
+        let err = convlens_core::tensor::rel_error(&got.data, &want.data);
+        assert!(err <= ORT_LAYER_TOL, "{}: {err}", kind.key());
+    }
+}

@@ -1,0 +1,94 @@
+//! What every test crate shares: where the fixtures are (`../shared`, onnxruntime's references
+//! in `target/refs`), npy reading, the named tolerances, and the one loop that compares every
+//! layer of a pass with a reference. Tests only; the product never links it.
+
+use std::path::{Path, PathBuf};
+
+use convlens_core::graph::{file_name_for, ValueId};
+use convlens_core::tensor::rel_error;
+use convlens_core::{Graph, Tensor};
+
+/// Any engine vs onnxruntime, per layer: max |diff| / max(1, max |reference|). Summation order
+/// differs (onnxruntime's MLAS, our GEMM, the GPU's tiles), so fp32 rounding of ~1e-7 per add
+/// accumulates over thousands of terms and dozens of layers; 1e-4 leaves two orders of margin
+/// over what we measure and still catches any indexing or padding mistake (those give ~1).
+pub const ORT_LAYER_TOL: f32 = 1e-4;
+/// Fast path vs the scalar reference on the same op.
+pub const FAST_VS_REFERENCE_TOL: f32 = 1e-4;
+/// Winograd F(2x2,3x3) vs the reference: the input and output transforms add and subtract up
+/// to 9 terms before and after the GEMM; measured worst ~3e-6 relative, so 1e-4 holds.
+pub const WINOGRAD_TOL: f32 = 1e-4;
+/// GPU vs onnxruntime: lavapipe's and SwiftShader's exp/pow differ from libm in the last bits;
+/// the same budget as the CPU paths.
+pub const GPU_LAYER_TOL: f32 = 1e-4;
+/// f16 weights: each weight rounds to 11 significant bits (relative 2^-11 ~ 4.9e-4), and the
+/// errors of thousands of products add up in quadrature through every layer; measured worst
+/// 2.5e-3 (SqueezeNet relu24) and 1.1e-3 (GoogLeNet) on lavapipe, so 1e-2 leaves 4x.
+pub const GPU_F16_LAYER_TOL: f32 = 1e-2;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn shared_models() -> PathBuf {
+    std::env::var_os("CONVLENS_MODELS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/models"))
+}
+
+pub fn shared_images() -> PathBuf {
+    workspace().join("../shared/images")
+}
+
+/// onnxruntime's outputs, made by tests/reference/make_refs.py.
+pub fn refs() -> PathBuf {
+    let dir = std::env::var_os("CONVLENS_REFS").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/refs"));
+    assert!(
+        dir.join("squeezenet1.1").is_dir(),
+        "no onnxruntime references in {}: run `python3 tests/reference/make_refs.py` (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn load_npy(path: &Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    Tensor::new(shape, npy.into_vec::<f32>().unwrap()).unwrap()
+}
+
+pub fn import(path: &Path) -> Graph {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    convlens_core::onnx::import(&bytes, "model").unwrap()
+}
+
+/// onnxruntime's dump of `value` in `case_dir`, when it made one.
+pub fn reference(graph: &Graph, case_dir: &Path, value: ValueId) -> Option<Tensor> {
+    let path = case_dir.join(format!("{}.npy", file_name_for(&graph.value(value).name)));
+    path.exists().then(|| load_npy(&path))
+}
+
+/// The one compare-every-layer loop: each node output that `want` has a reference for must be
+/// within `tol` of it (relative to the layer's scale). `who` names the engine in a failure.
+/// Returns how many layers were compared, so callers can insist it was not vacuous.
+pub fn assert_layers_close(
+    graph: &Graph,
+    got: &mut dyn FnMut(ValueId) -> Tensor,
+    want: &mut dyn FnMut(ValueId) -> Option<Tensor>,
+    tol: f32,
+    who: &str,
+) -> usize {
+    let mut compared = 0;
+    for node in &graph.nodes {
+        let Some(w) = want(node.output) else { continue };
+        let g = got(node.output);
+        let name = &graph.value(node.output).name;
+        assert_eq!(g.shape, w.shape, "{who}: layer {name} shape");
+        let err = rel_error(&g.data, &w.data);
+        if std::env::var_os("CONVLENS_PRINT_ERRORS").is_some() {
+            eprintln!("{who}: {name}: {err:e}");
+        }
+        assert!(err <= tol, "{who} on {}: layer {name} off by {err:e} (tolerance {tol:e})", graph.name);
+        compared += 1;
+    }
+    compared
+}
