@@ -67,14 +67,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub async fn served_models() -> Vec<String> {
     let noop = |_, _| {};
     match fetch_with_progress("models/index.json", &noop).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes)
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
-            .filter(|s| !s.is_empty())
-            .collect(),
+        // A malformed list is treated as none: the zoo mirrors are still tried.
+        Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes).unwrap_or_default(),
         Err(_) => Vec::new(),
     }
 }

@@ -1,12 +1,18 @@
-//! Any bytes into the ONNX importer, and whatever imports into the analytics and structure
-//! detection: an error is fine, a panic, overflow or out-of-memory is a bug.
+//! Any bytes into the ONNX importer, and whatever imports into the analytics, structure
+//! detection, lessons, unfusing and FC preparation: an error is fine, a panic, overflow or
+//! out-of-memory is a bug.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(graph) = convlens_core::onnx::import(data, "fuzz") {
-        let _ = convlens_core::analytics::analyze(&graph);
+        let stats = convlens_core::analytics::analyze(&graph);
         let _ = convlens_core::graph::structure::detect(&graph);
+        let _ = convlens_core::lessons::texts(&graph, &stats);
+        let _ = graph.unfused();
+        for node in &graph.nodes {
+            let _ = convlens_core::prep::fc_weights(&graph, node);
+        }
     }
 });

@@ -120,7 +120,7 @@ impl App {
             return;
         };
         if arch == "vgg16" {
-            // 553 MB: the user confirms first (ConfirmDownload) or picks untrained weights.
+            // Its size (the catalogue's) is asked about first: ConfirmDownload, or untrained weights.
             self.model.confirm_vgg = true;
             self.model.status = None;
             return;

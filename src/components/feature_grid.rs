@@ -58,6 +58,61 @@ fn hw(m: &LayerMaps) -> (usize, usize) {
     }
 }
 
+/// Paints every tile after each render that changed the maps or their order.
+#[hook]
+fn use_paint_tiles(grid_ref: NodeRef, maps: Rc<LayerMaps>, sort_by_mean: bool) {
+    use_effect_with((maps, sort_by_mean), move |(maps, _)| {
+        if let Some(grid) = grid_ref.cast::<web_sys::Element>() {
+            let t = &maps.tiles;
+            if let Ok(list) = grid.query_selector_all("canvas[data-channel]") {
+                for i in 0..list.length() {
+                    let Some(cv) = list.item(i).and_then(|n| n.dyn_into::<HtmlCanvasElement>().ok()) else { continue };
+                    let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let _ = paint_rgba(&cv, t.tile(ch), t.tile_w, t.tile_h);
+                }
+            }
+        }
+    });
+}
+
+/// Paints the enlarged channel over the faded input: at full resolution from the values when
+/// they are here (on the `shared` range, else its own), else its tile.
+#[hook]
+fn use_paint_enlarged(big_ref: NodeRef, under_ref: NodeRef, maps: Rc<LayerMaps>, input: Option<HtmlCanvasElement>, selected: Option<usize>, shared: Option<(f32, f32)>) {
+    use_effect_with((maps, selected, shared), move |(maps, sel, shared)| {
+        let (Some(ch), Some(big)) = (*sel, big_ref.cast::<HtmlCanvasElement>()) else { return };
+        let (_, plane) = dims(maps);
+        let (h, w) = hw(maps);
+        match &maps.data {
+            Some(data) if (ch + 1) * plane <= data.len() => {
+                let s = &maps.tiles.stats[ch];
+                let (lo, hi) = shared.unwrap_or((s[0], s[1]));
+                let _ = paint_channel(&big, &data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
+            }
+            _ => {
+                let _ = paint_rgba(&big, maps.tiles.tile(ch), maps.tiles.tile_w, maps.tiles.tile_h);
+            }
+        }
+        if let (Some(inp), Some(under)) = (input, under_ref.cast::<HtmlCanvasElement>()) {
+            let _ = copy_canvas(&inp, &under);
+        }
+    });
+}
+
+/// The input region the hovered pixel sees, as (top, left, height, width) in percent of `side`.
+fn rf_box_percent(l: &LayerInfo, hv: &Hover, side: usize) -> (f64, f64, f64, f64) {
+    if l.rf_global {
+        return (0.0, 0.0, 100.0, 100.0);
+    }
+    let top = (l.rf_start[0] + (hv.y * l.rf_stride[0]) as isize).max(0) as f64;
+    let left = (l.rf_start[1] + (hv.x * l.rf_stride[1]) as isize).max(0) as f64;
+    let bottom = ((l.rf_start[0] + (hv.y * l.rf_stride[0] + l.rf_size[0]) as isize).max(0) as f64).min(side as f64);
+    let right = ((l.rf_start[1] + (hv.x * l.rf_stride[1] + l.rf_size[1]) as isize).max(0) as f64).min(side as f64);
+    let pct = |v: f64| 100.0 * v / side as f64;
+    (pct(top), pct(left), pct((bottom - top).max(0.0)), pct((right - left).max(0.0)))
+}
+
+// The one place the grid's markup lives; the effects and geometry are the hooks above.
 #[function_component(FeatureGrid)]
 pub fn feature_grid(p: &Props) -> Html {
     let grid_ref = use_node_ref();
@@ -77,57 +132,8 @@ pub fn feature_grid(p: &Props) -> Html {
         }
         o
     };
-    let range_of = {
-        let stats = stats.clone();
-        let global = *global;
-        let shared = p.shared_scale;
-        move |ch: usize| if shared { global } else { (stats[ch].1, stats[ch].2) }
-    };
-
-    // Paint every tile after each render that changed the maps or their order.
-    {
-        let grid_ref = grid_ref.clone();
-        let maps = p.maps.clone();
-        use_effect_with((p.maps.clone(), p.sort_by_mean), move |_| {
-            if let Some(grid) = grid_ref.cast::<web_sys::Element>() {
-                let t = &maps.tiles;
-                if let Ok(list) = grid.query_selector_all("canvas[data-channel]") {
-                    for i in 0..list.length() {
-                        let Some(cv) = list.item(i).and_then(|n| n.dyn_into::<HtmlCanvasElement>().ok()) else { continue };
-                        let ch: usize = cv.dataset().get("channel").and_then(|s| s.parse().ok()).unwrap_or(0);
-                        let _ = paint_rgba(&cv, t.tile(ch), t.tile_w, t.tile_h);
-                    }
-                }
-            }
-        });
-    }
-    // The enlarged channel over the faded input.
-    {
-        let (big_ref, under_ref) = (big_ref.clone(), under_ref.clone());
-        let maps = p.maps.clone();
-        let input = p.input.clone();
-        let range_of = range_of.clone();
-        use_effect_with((p.maps.clone(), p.selected_channel, p.shared_scale), move |(_, sel, _)| {
-            if let (Some(ch), Some(big)) = (*sel, big_ref.cast::<HtmlCanvasElement>()) {
-                let (_, plane) = dims(&maps);
-                let (h, w) = hw(&maps);
-                // Full resolution from the values when they are here, else the tile.
-                match &maps.data {
-                    Some(data) if (ch + 1) * plane <= data.len() => {
-                        let (lo, hi) = range_of(ch);
-                        let _ = paint_channel(&big, &data[ch * plane..(ch + 1) * plane], w, h, lo, hi);
-                    }
-                    _ => {
-                        let _ = paint_rgba(&big, maps.tiles.tile(ch), maps.tiles.tile_w, maps.tiles.tile_h);
-                    }
-                }
-                if let (Some(inp), Some(under)) = (input, under_ref.cast::<HtmlCanvasElement>()) {
-                    let _ = copy_canvas(&inp, &under);
-                }
-            }
-        });
-    }
-
+    use_paint_tiles(grid_ref.clone(), p.maps.clone(), p.sort_by_mean);
+    use_paint_enlarged(big_ref.clone(), under_ref.clone(), p.maps.clone(), p.input.clone(), p.selected_channel, p.shared_scale.then_some(*global));
     let on_move = {
         let hover = hover.clone();
         let maps = p.maps.clone();
@@ -151,19 +157,7 @@ pub fn feature_grid(p: &Props) -> Html {
 
     // Receptive field of the hovered pixel, as a box over the input (percent of the side).
     let side = p.input.as_ref().map_or(224, |c| c.width() as usize).max(1);
-    let rf_box = hover.as_ref().map(|hv| {
-        let l = &p.layer;
-        if l.rf_global {
-            (0.0, 0.0, 100.0, 100.0)
-        } else {
-            let top = (l.rf_start[0] + (hv.y * l.rf_stride[0]) as isize).max(0) as f64;
-            let left = (l.rf_start[1] + (hv.x * l.rf_stride[1]) as isize).max(0) as f64;
-            let bottom = ((l.rf_start[0] + (hv.y * l.rf_stride[0] + l.rf_size[0]) as isize).max(0) as f64).min(side as f64);
-            let right = ((l.rf_start[1] + (hv.x * l.rf_stride[1] + l.rf_size[1]) as isize).max(0) as f64).min(side as f64);
-            let pct = |v: f64| 100.0 * v / side as f64;
-            (pct(top), pct(left), pct((bottom - top).max(0.0)), pct((right - left).max(0.0)))
-        }
-    });
+    let rf_box = hover.as_ref().map(|hv| rf_box_percent(&p.layer, hv, side));
     let input_ref = use_node_ref();
     {
         let input_ref = input_ref.clone();

@@ -25,6 +25,8 @@ pub struct Props {
 #[function_component(StatusBar)]
 pub fn status_bar(p: &Props) -> Html {
     let click = |cb: &Callback<()>| cb.reform(|_: MouseEvent| ());
+    let vgg = convlens_core::catalog::zoo_file("vgg16");
+    let (vgg_file, vgg_mb) = vgg.map_or(("vgg16", 0), |z| (z.file, z.bytes / 1_000_000));
     html! {
         <>
             if let Some(e) = &p.error {
@@ -35,8 +37,8 @@ pub fn status_bar(p: &Props) -> Html {
             }
             if p.confirm_vgg {
                 <div class="confirm" role="dialog">
-                    <p>{ "VGG16's weights are 553 MB (vgg16-12.onnx). Running it needs about 1.2 GB of memory in this tab: the weights, their import, and ~60 MB of activations." }</p>
-                    <button onclick={click(&p.on_download)}>{ "Download 553 MB" }</button>
+                    <p>{ format!("VGG16's weights are {vgg_mb} MB ({vgg_file}). Running it needs about twice that in this tab (the weights and their import) and ~60 MB of activations.") }</p>
+                    <button onclick={click(&p.on_download)}>{ format!("Download {vgg_mb} MB") }</button>
                     <button onclick={click(&p.on_untrained)}>{ "Explore with untrained weights" }</button>
                 </div>
             }

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use convlens_core::analytics::{analyze, human_count};
+use convlens_core::analytics::{analyze, human_count, ModelStats};
 use std::sync::Arc;
 
 use convlens_core::classify::heads_top_k;
 use convlens_core::exec::{output_kind, Keep};
-use convlens_core::graph::structure::{detect, display_name};
+use convlens_core::graph::structure::{detect, display_name, Structure};
 use convlens_core::graph::{file_name_for, Graph, OutputKind};
 use convlens_core::preprocess::Fit;
 use convlens_core::viz::{channel_rgba, value_range};
@@ -89,57 +89,8 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
     let graph = models::for_analytics(spec)?;
     let stats = analyze(&graph);
     let structure = detect(&graph);
-    let largest = lessons::largest_layer(&stats);
-    let pooling = lessons::pooling_vs_fc(&graph);
-    let stack = lessons::stacked_3x3_vs_7x7(64)?;
-    let (naive, bottleneck) = (lessons::lecture_inception(false)?, lessons::lecture_inception(true)?);
     if as_json {
-        let layers: Vec<_> = stats
-            .layers
-            .iter()
-            .map(|l| {
-                json!({
-                    "name": display_name(&graph, l.node), "node": graph.nodes[l.node].name, "op": l.op_type,
-                    "output": graph.value(graph.nodes[l.node].output).name, "shape": l.output_shape,
-                    "params": l.params, "macs": l.macs, "activations": l.activations, "activation_bytes": l.activation_bytes,
-                    "receptive_field": if l.receptive_field.global { json!("global") } else { json!(l.receptive_field.size) },
-                    "rf_stride": l.receptive_field.stride,
-                })
-            })
-            .collect();
-        let modules: Vec<_> = structure
-            .modules
-            .iter()
-            .map(|m| {
-                json!({
-                    "name": m.name, "kind": format!("{:?}", m.kind),
-                    "branches": m.branches.iter().map(|b| json!({
-                        "label": b.label,
-                        "layers": b.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>(),
-                        "shape": graph.shape(b.output),
-                        "macs": b.macs(&stats),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let heads: Vec<_> = structure
-            .heads
-            .iter()
-            .map(|h| json!({"name": h.name, "auxiliary": h.auxiliary, "layers": h.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>()}))
-            .collect();
-        let out = json!({
-            "model": graph.name, "untrained": graph.untrained, "preprocess": graph.preprocess.family,
-            "params": stats.params, "macs": stats.macs, "activation_bytes": stats.activation_bytes, "weight_bytes": stats.weight_bytes,
-            "layers": layers, "modules": modules, "heads": heads,
-            "lessons": {
-                "largest_layer": largest.map(|l| json!({"layer": l.layer, "params": l.params, "total": l.total})),
-                "pooling_vs_fc": pooling.map(|p| json!({"pool": p.pool, "map": p.map, "classifier_weights": p.classifier_weights, "fc_instead_weights": p.fc_instead_weights})),
-                "stacked_3x3_vs_7x7_c64": {"receptive_field": stack.stacked_receptive_field, "stacked_weights": stack.stacked_weights, "single_weights": stack.single_weights},
-                "lecture_inception": {"naive_macs": naive.macs, "naive_depth": naive.output_depth, "bottleneck_macs": bottleneck.macs, "bottleneck_depth": bottleneck.output_depth},
-            }
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return inspect_json(&graph, &stats, &structure);
     }
     println!("{}  (preprocessing: {})", graph.name, graph.preprocess.family);
     println!("{:<36} {:<20} {:<20} {:>10} {:>10} {:>10} {:>9}", "layer", "op", "output", "params", "mult-adds", "act. mem", "RF");
@@ -179,6 +130,60 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
     for l in lessons::texts(&graph, &stats) {
         println!("  {}\n    {}", l.title, l.detail);
     }
+    Ok(())
+}
+
+/// `inspect --json`: the table, modules, heads and the lessons' numbers, for scripts.
+fn inspect_json(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Result<()> {
+    let largest = lessons::largest_layer(stats);
+    let pooling = lessons::pooling_vs_fc(graph);
+    let stack = lessons::stacked_3x3_vs_7x7(64)?;
+    let (naive, bottleneck) = (lessons::lecture_inception(false)?, lessons::lecture_inception(true)?);
+    let layers: Vec<_> = stats
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "name": display_name(&graph, l.node), "node": graph.nodes[l.node].name, "op": l.op_type,
+                "output": graph.value(graph.nodes[l.node].output).name, "shape": l.output_shape,
+                "params": l.params, "macs": l.macs, "activations": l.activations, "activation_bytes": l.activation_bytes,
+                "receptive_field": if l.receptive_field.global { json!("global") } else { json!(l.receptive_field.size) },
+                "rf_stride": l.receptive_field.stride,
+            })
+        })
+        .collect();
+    let modules: Vec<_> = structure
+        .modules
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name, "kind": format!("{:?}", m.kind),
+                "branches": m.branches.iter().map(|b| json!({
+                    "label": b.label,
+                    "layers": b.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>(),
+                    "shape": graph.shape(b.output),
+                    "macs": b.macs(&stats),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let heads: Vec<_> = structure
+        .heads
+        .iter()
+        .map(|h| json!({"name": h.name, "auxiliary": h.auxiliary, "layers": h.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>()}))
+        .collect();
+    let out = json!({
+        "model": graph.name, "untrained": graph.untrained, "preprocess": graph.preprocess.family,
+        "params": stats.params, "macs": stats.macs, "activation_bytes": stats.activation_bytes, "weight_bytes": stats.weight_bytes,
+        "layers": layers, "modules": modules, "heads": heads,
+        "lessons": {
+            "largest_layer": largest.map(|l| json!({"layer": l.layer, "params": l.params, "total": l.total})),
+            "pooling_vs_fc": pooling.map(|p| json!({"pool": p.pool, "map": p.map, "classifier_weights": p.classifier_weights, "fc_instead_weights": p.fc_instead_weights})),
+            "stacked_3x3_vs_7x7_c64": {"receptive_field": stack.stacked_receptive_field, "stacked_weights": stack.stacked_weights, "single_weights": stack.single_weights},
+            "lecture_inception": {"naive_macs": naive.macs, "naive_depth": naive.output_depth, "bottleneck_macs": bottleneck.macs, "bottleneck_depth": bottleneck.output_depth},
+        }
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

@@ -84,6 +84,35 @@ pub fn human_count(n: u64) -> String {
     }
 }
 
+/// Multiply-adds of one node producing `out_elems` values.
+fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
+    match &node.op {
+        Op::Conv { .. } => {
+            // Weight is [M, C/group, kh, kw]: each output sums C/group*kh*kw products.
+            let w = graph.shape(node.inputs[1]);
+            out_elems * (w[1] * w[2] * w[3]) as u64
+        }
+        Op::Gemm { trans_a, .. } => {
+            let a = graph.shape(node.inputs[0]);
+            let k = if *trans_a { a[0] } else { a[1] };
+            out_elems * k as u64
+        }
+        Op::MatMul => out_elems * graph.shape(node.inputs[0])[1] as u64,
+        // Multiply-adds of the convolutions and matrix products, as the papers count them.
+        Op::Relu
+        | Op::MaxPool { .. }
+        | Op::AveragePool { .. }
+        | Op::GlobalAveragePool
+        | Op::Lrn { .. }
+        | Op::Concat { .. }
+        | Op::Add
+        | Op::Reshape
+        | Op::Identity
+        | Op::Softmax { .. }
+        | Op::BatchNorm { .. } => 0,
+    }
+}
+
 pub fn analyze(graph: &Graph) -> ModelStats {
     let mut rf = vec![ReceptiveField::INPUT; graph.values.len()];
     let mut counted: HashSet<usize> = HashSet::new();
@@ -97,31 +126,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
                 params += graph.shape(v).iter().product::<usize>() as u64;
             }
         }
-        let macs = match &node.op {
-            Op::Conv { .. } => {
-                // Weight is [M, C/group, kh, kw]: each output sums C/group*kh*kw products.
-                let w = graph.shape(node.inputs[1]);
-                out_elems * (w[1] * w[2] * w[3]) as u64
-            }
-            Op::Gemm { trans_a, .. } => {
-                let a = graph.shape(node.inputs[0]);
-                let k = if *trans_a { a[0] } else { a[1] };
-                out_elems * k as u64
-            }
-            Op::MatMul => out_elems * graph.shape(node.inputs[0])[1] as u64,
-            // Multiply-adds of the convolutions and matrix products, as the papers count them.
-            Op::Relu
-            | Op::MaxPool { .. }
-            | Op::AveragePool { .. }
-            | Op::GlobalAveragePool
-            | Op::Lrn { .. }
-            | Op::Concat { .. }
-            | Op::Add
-            | Op::Reshape
-            | Op::Identity
-            | Op::Softmax { .. }
-            | Op::BatchNorm { .. } => 0,
-        };
+        let macs = macs_of(graph, node, out_elems);
         let data_inputs: Vec<usize> = node.inputs.iter().copied().filter(|&v| !graph.value(v).is_const).collect();
         let mut field = data_inputs
             .iter()

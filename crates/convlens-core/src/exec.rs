@@ -1,6 +1,6 @@
-//! Running a graph: the `Backend` seam (scalar reference, CPU SIMD, and later the GPU), a
-//! session that walks the nodes, frees what nothing reads any more, keeps what was asked for,
-//! and times every layer.
+//! Running a graph on the CPU: the `Backend` trait (scalar reference, packed GEMM, Winograd;
+//! `convlens-engine` puts these and the GPU behind one `Engine`), and the session that walks
+//! the nodes, frees what nothing reads any more, keeps what was asked for, and times every layer.
 
 use std::collections::HashMap;
 
@@ -197,8 +197,8 @@ pub fn run(
         }
     }
 
-    let mut slots: Vec<Option<Tensor>> = vec![None; graph.values.len()];
-    slots[graph.input] = Some(input.clone());
+    let mut computed: Vec<Option<Tensor>> = vec![None; graph.values.len()];
+    computed[graph.input] = Some(input.clone());
     let mut node_ms = Vec::with_capacity(graph.nodes.len());
     let start = Instant::now();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -208,7 +208,7 @@ pub fn run(
             for &v in &node.inputs {
                 let t = match &graph.values[v].data {
                     Some(c) => c.as_ref(),
-                    None => slots[v].as_ref().ok_or_else(|| {
+                    None => computed[v].as_ref().ok_or_else(|| {
                         Error::node(&node.name, &node.op_type, format!("input '{}' was not computed", graph.values[v].name))
                     })?,
                 };
@@ -217,16 +217,16 @@ pub fn run(
             backend.run_node(graph, i, &ins)?
         };
         node_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        slots[node.output] = Some(out);
+        computed[node.output] = Some(out);
         for &v in &node.inputs {
             if last_use[v] == Some(i) && !kept[v] {
-                slots[v] = None;
+                computed[v] = None;
             }
         }
         progress(i + 1, graph.nodes.len());
     }
     let total_ms = start.elapsed().as_secs_f64() * 1e3;
-    let values = slots.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
+    let values = computed.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
     Ok(RunOutput { values, node_ms, total_ms })
 }
 

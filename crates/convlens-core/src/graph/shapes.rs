@@ -29,6 +29,7 @@ fn rank4(s: &[usize], what: &str) -> Result<[usize; 4]> {
 
 /// Output shape of `op` for these input shapes. `Op::Reshape` is not handled here: its
 /// target comes from the file (see the importer).
+// Long but flat: one arm per op, exhaustive, so a new `Op` fails to compile here.
 pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
     let need = |n: usize| -> Result<()> {
         if ins.len() < n {

@@ -48,6 +48,7 @@ fn dims(t: &TensorProto) -> Result<Vec<usize>> {
     Ok(shape)
 }
 
+// Long but flat: one arm per ONNX data type, each checking its length before reading.
 pub(super) fn tensor_const(t: &TensorProto) -> Result<Const> {
     let shape = dims(t)?;
     let n = numel(&shape)?;

@@ -6,6 +6,7 @@ use super::Importer;
 use crate::error::Result;
 
 impl Importer<'_> {
+    // Long but flat: one arm per reshape-like op of the table.
     pub(super) fn reshape_target(&self, cx: &NodeCx, in_shape: &[usize]) -> Result<Vec<usize>> {
         let node = cx.node;
         let op = node.op_type();

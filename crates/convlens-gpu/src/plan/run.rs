@@ -76,32 +76,7 @@ impl GpuModel {
         }
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(if per_pass { "read" } else { "forward" }) });
         if timestamps {
-            let count = (groups.len() * 2) as u32;
-            let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
-            for (i, (_, range)) in groups.iter().enumerate() {
-                let writes = wgpu::ComputePassTimestampWrites {
-                    query_set: &set,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
-                };
-                self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: Some(writes) }), &self.steps[range.clone()]);
-            }
-            let size = count as u64 * 8;
-            let resolved = dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps"),
-                size,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let staging = dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps readback"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            enc.resolve_query_set(&set, 0..count, &resolved, 0);
-            enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
-            stamps = Some(staging);
+            stamps = Some(self.encode_timestamped(&mut enc, &groups));
         } else if !per_pass {
             self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps);
         }
@@ -132,6 +107,29 @@ impl GpuModel {
             values.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
         }
         Ok(GpuRun { values, total_ms: web_time_now() - t0, layer_ms, clock })
+    }
+
+    /// Each layer as its own compute pass between two timestamp queries; returns the buffer
+    /// the resolved ticks are copied to, mapped after the submission.
+    fn encode_timestamped(&self, enc: &mut wgpu::CommandEncoder, groups: &[(usize, std::ops::Range<usize>)]) -> wgpu::Buffer {
+        let dev = &self.gpu.device;
+        let count = (groups.len() * 2) as u32;
+        let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
+        for (i, (_, range)) in groups.iter().enumerate() {
+            let writes = wgpu::ComputePassTimestampWrites {
+                query_set: &set,
+                beginning_of_pass_write_index: Some(2 * i as u32),
+                end_of_pass_write_index: Some(2 * i as u32 + 1),
+            };
+            self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: Some(writes) }), &self.steps[range.clone()]);
+        }
+        let size = count as u64 * 8;
+        let buffer = |label, usage| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
+        let resolved = buffer("timestamps", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+        let staging = buffer("timestamps readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        enc.resolve_query_set(&set, 0..count, &resolved, 0);
+        enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
+        staging
     }
 
     /// Resolves once the GPU has finished everything submitted so far.
