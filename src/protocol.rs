@@ -4,10 +4,15 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Import an .onnx file's bytes, then plan it for `backend`.
-    LoadOnnx { name: String, bytes: Vec<u8>, backend: BackendChoice },
+    /// Import an .onnx file's bytes, then plan it for `backend`. `split_relus`: as
+    /// `SplitRelus`, from the start.
+    LoadOnnx { name: String, bytes: Vec<u8>, backend: BackendChoice, split_relus: bool },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
-    LoadUntrained { arch: String, backend: BackendChoice },
+    LoadUntrained { arch: String, backend: BackendChoice, split_relus: bool },
+    /// Run every ReLU the importer fused into its Conv/Gemm as its own layer (true), so the
+    /// conv's output before the ReLU can be shown, or fused again (false); answered by
+    /// `Loaded` with the new layer list.
+    SplitRelus(bool),
     /// Run on a decoded photo or camera frame: the worker resizes and crops it (or squashes
     /// it, `squash`) with the core's filter, as the CLI does. `time_layers`: time each layer
     /// even where that costs (a GPU without timestamp queries submits layer by layer); live

@@ -33,7 +33,7 @@ fn messages_survive_the_worker_codec() {
 #[wasm_bindgen_test]
 async fn worker_loads_runs_and_sends_maps() {
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
-    let loaded = handle(&state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {}).await;
+    let loaded = handle(&state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
@@ -59,6 +59,17 @@ async fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Maps(l) = roundtrip(&live) else { panic!("{live:?}") };
     assert!(l[0].data.is_none() && l[0].tiles.tile_h <= 28 && l[0].tiles.shared.is_some());
     assert_eq!(l[0].tiles.rgba.len(), m[0].shape[1] * l[0].tiles.tile_h * l[0].tiles.tile_w * 4);
-    let bad = handle(&state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu }, &mut |_| {}).await;
+    // ReLUs split out: every fused conv gives its pre-activation as a layer of its own.
+    let fused_convs = summary.layers.iter().filter(|l| l.op.ends_with("+Relu")).count();
+    let split = handle(&state, ToWorker::SplitRelus(true), &mut |_| {}).await;
+    let FromWorker::Loaded(split) = roundtrip(&split) else { panic!("{split:?}") };
+    assert!(fused_convs >= 20, "{fused_convs}");
+    assert_eq!(split.layers.len(), summary.layers.len() + fused_convs);
+    assert_eq!(split.layers.iter().filter(|l| l.op == "Relu").count(), fused_convs);
+    assert!(split.layers.iter().all(|l| !l.op.ends_with("+Relu")));
+    let ran = handle(&state, ToWorker::Run { frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
+    let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
+    assert_eq!(run.layer_ms.len(), split.layers.len());
+    let bad = handle(&state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

@@ -19,6 +19,8 @@ pub enum ViewMsg {
     ToggleShared,
     ToggleSort,
     ToggleTheme,
+    /// Show each fused ReLU as its own layer, so a conv's output before it can be seen.
+    ToggleSplitRelus,
     Key(KeyboardEvent),
     ExportPng,
     ExportNpy,
@@ -33,6 +35,7 @@ pub struct ViewState {
     pub shared_scale: bool,
     pub sort_by_mean: bool,
     pub dark: bool,
+    pub split_relus: bool,
 }
 
 /// Larger than any map of a 224-px input: tiles at full resolution.
@@ -54,6 +57,14 @@ impl App {
             }
             ViewMsg::ToggleSort => self.view.sort_by_mean = !self.view.sort_by_mean,
             ViewMsg::ToggleTheme => self.view.dark = !self.view.dark,
+            ViewMsg::ToggleSplitRelus => {
+                self.view.split_relus = !self.view.split_relus;
+                // The layer list changes: stay on the same layer (by name) once it comes back.
+                if let (Some(s), Some(sel)) = (&self.model.summary, self.view.selected) {
+                    self.model.pending_url.layer = Some(s.layers[sel].name.clone());
+                }
+                self.bridge.send(ToWorker::SplitRelus(self.view.split_relus));
+            }
             ViewMsg::Key(e) => return self.on_key(e),
             ViewMsg::ExportPng => self.export(false),
             ViewMsg::ExportNpy => self.export(true),

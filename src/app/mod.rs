@@ -255,6 +255,7 @@ impl App {
                 <div class="view-controls">
                     <label><input type="checkbox" checked={v.shared_scale} onchange={view_msg(|| ViewMsg::ToggleShared)} />{ " one colour scale for all channels" }</label>
                     <label><input type="checkbox" checked={v.sort_by_mean} onchange={view_msg(|| ViewMsg::ToggleSort)} />{ " sort by mean activation" }</label>
+                    <label><input type="checkbox" data-testid="split-relus" checked={v.split_relus} onchange={view_msg(|| ViewMsg::ToggleSplitRelus)} />{ " convs before their ReLU" }</label>
                     <label><input type="checkbox" checked={self.run.fit == Fit::Squash} onchange={link.callback(|_| Msg::Input(InputMsg::ToggleFit))} />{ " squash instead of centre crop" }</label>
                     <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportPng))} disabled={no_values}>{ "Export PNG" }</button>
                     <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportNpy))} disabled={no_values}>{ "Export .npy" }</button>

@@ -49,13 +49,13 @@ impl App {
                 self.model.confirm_vgg = false;
                 self.model.status = Some(format!("Building {} with seeded random weights…", self.model.name));
                 self.model.weights_note = "UNTRAINED: built-in architecture with seeded random weights".into();
-                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.name.clone(), backend: self.backend.choice });
+                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.name.clone(), backend: self.backend.choice, split_relus: self.view.split_relus });
             }
             ModelMsg::Bytes { name, bytes: b, note } => {
                 self.model.status = Some(format!("Importing {name} ({})…", bytes(b.len() as u64)));
                 self.model.download = None;
                 self.model.weights_note = note;
-                self.bridge.send(ToWorker::LoadOnnx { name, bytes: b, backend: self.backend.choice });
+                self.bridge.send(ToWorker::LoadOnnx { name, bytes: b, backend: self.backend.choice, split_relus: self.view.split_relus });
             }
             ModelMsg::DownloadProgress(got, total) => self.model.download = Some((got, total)),
             ModelMsg::LoadFailed { arch, error } => {

@@ -35,22 +35,37 @@ pub struct State {
 }
 
 struct Loaded {
+    /// The graph as imported (ReLUs fused); `graph` is it or its unfused copy.
+    imported: Arc<Graph>,
     graph: Arc<Graph>,
+    /// Where the user wants it run; kept to plan again when the graph changes.
+    choice: BackendChoice,
     structure: Rc<Structure>,
     /// Shared with a pass in flight, so nothing stays borrowed while a GPU pass is awaited.
     engine: Rc<Engine>,
 }
 
 impl State {
-    fn load(&mut self, graph: Graph) -> Result<ModelSummary, String> {
+    fn load(&mut self, graph: Graph, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
         graph.image_side().map_err(|e| e.to_string())?;
         self.model = None; // free the previous model before building the next
-        let graph = Arc::new(graph);
+        self.prepare(Arc::new(graph), choice, split_relus)
+    }
+
+    /// The imported graph, run as imported or with its ReLUs split out, on the CPU until
+    /// WebGPU is planned.
+    fn prepare(&mut self, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
+        let graph = if split_relus { Arc::new(imported.unfused()) } else { imported.clone() };
         let engine = cpu_engine(&graph)?;
         let summary = model_summary(&graph, &engine.label());
         let structure = Rc::new(detect(&graph));
-        self.model = Some(Loaded { graph, structure, engine: Rc::new(engine) });
+        self.model = Some(Loaded { imported, graph, choice, structure, engine: Rc::new(engine) });
         Ok(summary)
+    }
+
+    fn split_relus(&mut self, split: bool) -> Result<ModelSummary, String> {
+        let m = self.model.take().ok_or("no model loaded")?;
+        self.prepare(m.imported, m.choice, split)
     }
 
     fn loaded(&self) -> Result<(Arc<Graph>, Rc<Structure>, Rc<Engine>), String> {
@@ -96,14 +111,15 @@ pub fn install_panic_hook() {
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
     let reply = match msg {
-        ToWorker::LoadOnnx { name, bytes, .. } => convlens_core::onnx::import(&bytes, &name)
+        ToWorker::LoadOnnx { name, bytes, backend, split_relus } => convlens_core::onnx::import(&bytes, &name)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|g| state.borrow_mut().load(g))
+            .and_then(|g| state.borrow_mut().load(g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::LoadUntrained { arch, .. } => archs::builtin(&arch, Weights::Seeded(1))
+        ToWorker::LoadUntrained { arch, backend, split_relus } => archs::builtin(&arch, Weights::Seeded(1))
             .map_err(|e| e.to_string())
-            .and_then(|g| state.borrow_mut().load(g))
+            .and_then(|g| state.borrow_mut().load(g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Run { frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(FromWorker::Ran),
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
         ToWorker::Init { panic_channel } => {
@@ -229,8 +245,10 @@ impl Worker for InferenceWorker {
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
+        // A new graph (a load, or ReLUs split or fused) is planned again for the chosen backend.
         let choice = match &msg {
             ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } => Some(*backend),
+            ToWorker::SplitRelus(_) => self.state.borrow().model.as_ref().map(|m| m.choice),
             _ => None,
         };
         let (state, scope) = (self.state.clone(), scope.clone());

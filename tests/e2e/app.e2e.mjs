@@ -181,6 +181,29 @@ await check('selecting a layer shows one tile per channel', async () => {
   await page.close();
 });
 
+await check('convs before their ReLU: the pre-activation is its own layer, with negative values', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await waitForRun(page);
+  // The costs table lists every layer: its second column is the op.
+  const ops = () => page.locator('table.costs tbody tr td:nth-child(2)').allInnerTexts();
+  const fused = (await ops()).filter((o) => o.endsWith('+Relu')).length;
+  assert.ok(fused >= 20, `${fused} fused convs`);
+  const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
+  await page.locator('[data-testid=split-relus]').check();
+  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 60000 });
+  const split = await ops();
+  assert.equal(split.filter((o) => o === 'Relu').length, fused);
+  assert.ok(split.every((o) => !o.endsWith('+Relu')));
+  // The first conv, before its ReLU: some channel goes below zero (after it, none can).
+  await page.locator('table.costs tbody tr', { has: page.locator('td:nth-child(2)', { hasText: /^Conv$/ }) }).first().click();
+  await page.waitForSelector('[data-testid=feature-grid] canvas');
+  const mins = await page.locator('[data-testid=feature-grid] canvas').evaluateAll((cs) => cs.map((c) => Number(c.title.match(/mean [-\d.]+, ([-\d.]+)\.\./)[1])));
+  assert.ok(Math.min(...mins) < 0, `pre-ReLU minima ${Math.min(...mins)}`);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 await check('an Inception module of googlenet-synthetic.onnx shows four branches', async () => {
   const page = await openApp(browser, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
