@@ -25,6 +25,16 @@ pub use summary::{model_summary, run_summary};
 
 pub struct InferenceWorker {
     state: Rc<RefCell<State>>,
+    runs: Rc<RefCell<RunQueue>>,
+}
+
+/// One pass at a time: a Run that arrives while another is in flight waits, and a newer one
+/// replaces it unanswered, so the page gets the newest picture's answer next and two passes
+/// never share the device (a GPU pass would take twice as long and report both times wrong).
+#[derive(Default)]
+struct RunQueue {
+    busy: bool,
+    waiting: Option<(ToWorker, HandlerId)>,
 }
 
 /// What the worker holds between messages; separate from the gloo plumbing so the handlers
@@ -239,12 +249,32 @@ impl Worker for InferenceWorker {
     type Output = FromWorker;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        InferenceWorker { state: Rc::new(RefCell::new(State::default())) }
+        InferenceWorker { state: Rc::new(RefCell::new(State::default())), runs: Rc::default() }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
+        if matches!(msg, ToWorker::Run { .. }) {
+            let mut q = self.runs.borrow_mut();
+            if q.busy {
+                q.waiting = Some((msg, id));
+                return;
+            }
+            q.busy = true;
+            let (state, runs, scope) = (self.state.clone(), self.runs.clone(), scope.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let (mut msg, mut id) = (msg, id);
+                loop {
+                    let reply = handle(&state, msg, &mut |m| scope.respond(id, m)).await;
+                    scope.respond(id, reply);
+                    let Some(next) = runs.borrow_mut().waiting.take() else { break };
+                    (msg, id) = next;
+                }
+                runs.borrow_mut().busy = false;
+            });
+            return;
+        }
         // A new graph (a load, or ReLUs split or fused) is planned again for the chosen backend.
         let choice = match &msg {
             ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } => Some(*backend),
