@@ -17,7 +17,8 @@ pub enum ToWorker {
     /// it, `squash`) with the core's filter, as the CLI does. `time_layers`: time each layer
     /// even where that costs (a GPU without timestamp queries submits layer by layer); live
     /// mode asks only for the total.
-    Run { frame: Frame, squash: bool, time_layers: bool },
+    /// `id` comes back in the answer, so the page knows which picture a result belongs to.
+    Run { id: u64, frame: Frame, squash: bool, time_layers: bool },
     /// Send the last run's maps of these layers (node indices) as colour-mapped tiles at
     /// most `max_side` px a side (one colour scale for all channels when `shared`), and
     /// their raw values when `values` (hover readout, export; live mode goes without).
@@ -161,6 +162,8 @@ pub struct HeadResult {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// The `Run` this answers.
+    pub id: u64,
     pub heads: Vec<HeadResult>,
     /// Per layer, empty when not measured.
     pub layer_ms: Vec<f64>,

@@ -20,8 +20,8 @@ fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
 #[wasm_bindgen_test]
 fn messages_survive_the_worker_codec() {
     let frame = Frame { width: 224, height: 224, rgba: (0..224 * 224 * 4).map(|i| (i % 251) as u8).collect() };
-    match roundtrip(&ToWorker::Run { frame: frame.clone(), squash: true, time_layers: true }) {
-        ToWorker::Run { frame: back, squash, time_layers } => assert!(back == frame && squash && time_layers),
+    match roundtrip(&ToWorker::Run { id: 7, frame: frame.clone(), squash: true, time_layers: true }) {
+        ToWorker::Run { id, frame: back, squash, time_layers } => assert!(id == 7 && back == frame && squash && time_layers),
         other => panic!("{other:?}"),
     }
     match roundtrip(&FromWorker::Error("bad".into())) {
@@ -37,8 +37,9 @@ async fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
-    let ran = handle(&state, ToWorker::Run { frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
+    let ran = handle(&state, ToWorker::Run { id: 1, frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
     let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
+    assert_eq!(run.id, 1, "the answer names the Run it answers");
     // Every weight 0.02: all 1000 classes tie, so each gets 1/1000.
     for &(_, p) in &run.heads[0].top {
         assert!((p - 1e-3).abs() < 1e-6, "{p}");
@@ -67,7 +68,7 @@ async fn worker_loads_runs_and_sends_maps() {
     assert_eq!(split.layers.len(), summary.layers.len() + fused_convs);
     assert_eq!(split.layers.iter().filter(|l| l.op == "Relu").count(), fused_convs);
     assert!(split.layers.iter().all(|l| !l.op.ends_with("+Relu")));
-    let ran = handle(&state, ToWorker::Run { frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
+    let ran = handle(&state, ToWorker::Run { id: 1, frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
     let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
     assert_eq!(run.layer_ms.len(), split.layers.len());
     let bad = handle(&state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;

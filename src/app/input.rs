@@ -17,11 +17,18 @@ pub enum InputMsg {
     ImageReady(ImageBitmap),
     Sample(String),
     ToggleFit,
+    /// An opened photo the browser could not decode.
+    Undecodable(String),
 }
 
 #[derive(Default)]
 pub struct RunState {
+    /// The newest answer; while `running`, it belongs to an older picture and is shown dimmed.
     pub last: Option<RunSummary>,
+    /// The id of the newest `Run` sent: the picture on screen.
+    pub sent: u64,
+    /// Photos opened and still being decoded: what is shown is already older than them.
+    pub decoding: usize,
     /// Passes finished since the page opened (in the page as data-run, for scripts that time it).
     pub runs_done: u64,
     pub running: bool,
@@ -37,6 +44,7 @@ impl App {
         match msg {
             InputMsg::OpenFile(file) => self.open_file(ctx, file),
             InputMsg::ImageReady(b) => {
+                self.run.decoding = self.run.decoding.saturating_sub(1);
                 self.run.bitmap = Some(b);
                 self.rerun_image();
             }
@@ -56,6 +64,10 @@ impl App {
                     Err(e) => Msg::Error(e),
                 }
             }),
+            InputMsg::Undecodable(e) => {
+                self.run.decoding = self.run.decoding.saturating_sub(1);
+                self.error = Some(e);
+            }
             InputMsg::ToggleFit => {
                 self.run.fit = if self.run.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
                 self.rerun_image();
@@ -66,8 +78,12 @@ impl App {
     /// A finished pass: keep it, ask for the shown layers' maps, and in live mode time the
     /// frame and ask for the next.
     pub(super) fn on_ran(&mut self, ctx: &Context<Self>, r: RunSummary) {
-        self.run.running = false;
-        self.run.progress = None;
+        // The newest picture's answer ends the run; an older picture's answer is shown dimmed
+        // until then (the worker drops pictures replaced while waiting).
+        if r.id == self.run.sent {
+            self.run.running = false;
+            self.run.progress = None;
+        }
         self.run.last = Some(r);
         self.run.runs_done += 1;
         self.request_maps();
@@ -96,10 +112,13 @@ impl App {
                 })
             });
         } else {
+            // A new photo: the last one's error no longer applies, and its answer is now old.
+            self.error = None;
+            self.run.decoding += 1;
             ctx.link().send_future(async move {
                 match decode(&file).await {
                     Ok(b) => Msg::Input(InputMsg::ImageReady(b)),
-                    Err(e) => Msg::Error(format!("{name}: {e}")),
+                    Err(e) => Msg::Input(InputMsg::Undecodable(format!("{name}: {e}"))),
                 }
             });
         }
@@ -112,8 +131,15 @@ impl App {
         self.run.input = Some(crop_preview(&src, side, self.run.fit)?);
         self.run.running = true;
         self.run.progress = Some((0, 1));
-        self.bridge.send(ToWorker::Run { frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
+        self.run.sent += 1;
+        self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
         Ok(())
+    }
+
+    /// Whether what the top-5 shows is older than the picture the user is looking at.
+    pub(super) fn answer_is_stale(&self) -> bool {
+        let older = self.run.last.as_ref().is_some_and(|r| r.id != self.run.sent);
+        self.run.decoding > 0 || (self.run.running && older)
     }
 
     /// Runs the current photo again (a new model, fit or backend); errors go to the banner.

@@ -223,7 +223,7 @@ impl Component for App {
                     { self.center(ctx) }
                     <div class="right">
                         <Top5 heads={run.map(|r| r.heads.clone()).unwrap_or_default()} untrained={summary.as_ref().is_some_and(|s| s.untrained)}
-                            softmax_applied={run.is_some_and(|r| r.softmax_applied)} />
+                            softmax_applied={run.is_some_and(|r| r.softmax_applied)} stale={self.answer_is_stale()} />
                     </div>
                 </main>
                 if let Some(s) = &summary {

@@ -7,6 +7,8 @@ pub struct Props {
     pub heads: Vec<HeadResult>,
     pub untrained: bool,
     pub softmax_applied: bool,
+    /// These belong to the previous picture; the current one is still running.
+    pub stale: bool,
 }
 
 #[function_component(Top5)]
@@ -31,8 +33,8 @@ pub fn top5(p: &Props) -> Html {
     };
     let main = p.heads.iter().find(|h| !h.auxiliary);
     html! {
-        <section class="panel top5-panel">
-            <h2>{ "Top-5" }</h2>
+        <section class={classes!("panel", "top5-panel", p.stale.then_some("stale"))} aria-busy={p.stale.to_string()} data-stale={p.stale.to_string()}>
+            <h2>{ "Top-5" }if p.stale { <span class="muted small">{ " · previous picture, updating…" }</span> }</h2>
             if p.untrained {
                 <p class="untrained" role="alert">{ "UNTRAINED weights: seeded random values, the classes below mean nothing." }</p>
             }

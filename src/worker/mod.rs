@@ -130,7 +130,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             .and_then(|g| state.borrow_mut().load(g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::Run { frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(FromWorker::Ran),
+        ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
         ToWorker::Init { panic_channel } => {
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));

@@ -76,13 +76,14 @@ pub fn model_summary(graph: &Graph, backend: &str) -> ModelSummary {
     }
 }
 
-/// Top-5 of every head of a finished pass, and its timings.
+/// Top-5 of every head of a finished pass, and its timings (`id` is the caller's to set).
 pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: String) -> RunSummary {
     let heads = heads_top_k(graph, structure, &pass.outputs, 5)
         .into_iter()
         .map(|h| HeadResult { name: h.name, auxiliary: h.auxiliary, top: h.top })
         .collect();
     RunSummary {
+        id: 0,
         heads,
         layer_ms: pass.layer_ms.clone(),
         layer_clock: pass.clock.to_string(),

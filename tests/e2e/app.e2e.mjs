@@ -161,6 +161,43 @@ await check('photos of many sizes and shapes: the app answers as the CLI does', 
   await page.close();
 });
 
+// Two photos dropped 100 ms apart: the first's answer may show while the second runs, but dimmed
+// (data-stale), never as the current one; then the second's answer, current.
+await check('two photos dropped 100 ms apart: the second answers, nothing older is shown as current', async () => {
+  const [a, b] = [join(shared, 'images/coffee.png'), join(shared, 'images/red_panda.jpg')];
+  const [topA, topB] = execFileSync(cli, ['classify', '--json', '--model', 'squeezenet', a, b], {
+    env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' },
+  }).toString().trim().split('\n').map((l) => JSON.parse(l).top[0].label);
+  assert.notEqual(topA, topB);
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await waitForRun(page);
+  await page.locator('[data-testid=file-input]').setInputFiles(a);
+  await page.waitForTimeout(100);
+  await page.locator('[data-testid=file-input]').setInputFiles(b);
+  // Watch the panel in the page until the second photo's answer is the current one.
+  const seen = await page.evaluate(async ([topA, topB]) => {
+    const states = [];
+    const t0 = performance.now();
+    while (performance.now() - t0 < 60000) {
+      const panel = document.querySelector('.top5-panel');
+      const label = panel?.querySelector('[data-testid=top5] li .label')?.innerText;
+      const stale = panel?.dataset.stale;
+      states.push([label, stale]);
+      if (label === topB && stale === 'false') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return states;
+  }, [topA, topB]);
+  const last = seen[seen.length - 1];
+  assert.deepEqual(last, [topB, 'false'], `never settled on ${topB}: ${JSON.stringify(last)}`);
+  const shownAsCurrent = seen.filter(([label, stale]) => label === topA && stale === 'false');
+  assert.equal(shownAsCurrent.length, 0, `${topA} (the first photo) was shown as current`);
+  assert.equal(await page.locator('progress').count(), 0, 'progress gone once the newest answered');
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 await check('selecting a layer shows one tile per channel', async () => {
   const page = await openApp(browser, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
