@@ -67,8 +67,8 @@ impl State {
     fn prepare(&mut self, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
         let graph = if split_relus { Arc::new(imported.unfused()) } else { imported.clone() };
         let engine = cpu_engine(&graph)?;
-        let summary = model_summary(&graph, &engine.label());
         let structure = Rc::new(detect(&graph));
+        let summary = model_summary(&graph, &structure, &engine.label());
         self.model = Some(Loaded { imported, graph, choice, structure, engine: Rc::new(engine) });
         Ok(summary)
     }
@@ -84,10 +84,10 @@ impl State {
     }
 
     /// Swaps in `engine` when the model it was made for is still the loaded one.
-    fn install(&mut self, graph: &Arc<Graph>, engine: Engine) -> bool {
+    fn install(&mut self, graph: &Arc<Graph>, engine: Rc<Engine>) -> bool {
         match self.model.as_mut() {
             Some(m) if Arc::ptr_eq(&m.graph, graph) => {
-                m.engine = Rc::new(engine);
+                m.engine = engine;
                 true
             }
             _ => false,
@@ -168,9 +168,7 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
             let cpu = cpu_engine(&graph)?;
             let name = cpu.label();
             let cpu = Rc::new(cpu);
-            if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
-                m.engine = cpu.clone();
-            }
+            state.borrow_mut().install(&graph, cpu.clone());
             emit(FromWorker::Backend { name, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
             let pass = cpu.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
             Ok(run_summary(&graph, &structure, &pass, cpu.label()))
@@ -234,7 +232,7 @@ async fn plan_gpu(state: &Rc<RefCell<State>>, f16: bool) -> FromWorker {
     match planned {
         Ok(engine) => {
             let name = engine.label();
-            if !state.borrow_mut().install(&graph, engine) {
+            if !state.borrow_mut().install(&graph, Rc::new(engine)) {
                 return FromWorker::Backend { name: cpu.label(), reason: "another model was loaded while WebGPU was being prepared".into() };
             }
             FromWorker::Backend { name, reason: format!("WebGPU available: the whole network runs on it{note}") }

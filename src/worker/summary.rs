@@ -4,7 +4,7 @@
 use convlens_core::analytics::analyze;
 use convlens_core::classify::heads_top_k;
 use convlens_core::exec::output_kind;
-use convlens_core::graph::structure::{detect, display_name, Structure};
+use convlens_core::graph::structure::{display_name, Structure};
 use convlens_core::graph::OutputKind;
 use convlens_core::{lessons, Graph};
 use convlens_engine::Pass;
@@ -12,9 +12,8 @@ use convlens_engine::Pass;
 use crate::protocol::*;
 
 /// Everything the UI shows about a model before it runs: layers, modules, heads, costs, lessons.
-pub fn model_summary(graph: &Graph, backend: &str) -> ModelSummary {
+pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSummary {
     let stats = analyze(graph);
-    let st = detect(graph);
     let producers = graph.producers();
     let layers = stats
         .layers

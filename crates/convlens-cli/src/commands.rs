@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
-use convlens_core::analytics::{analyze, human_count, ModelStats};
 use std::sync::Arc;
 
+use anyhow::{anyhow, bail, Context, Result};
+use convlens_core::analytics::{analyze, human_count, ModelStats};
 use convlens_core::classify::heads_top_k;
-use convlens_core::exec::{output_kind, Keep};
+use convlens_core::exec::Keep;
 use convlens_core::graph::structure::{detect, display_name, Structure};
-use convlens_core::graph::{file_name_for, Graph, OutputKind};
+use convlens_core::graph::{file_name_for, Graph};
 use convlens_core::preprocess::Fit;
 use convlens_core::viz::{channel_rgba, value_range};
 use convlens_core::{imagenet_labels, lessons, Tensor};
@@ -43,7 +43,6 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
         FitArg::Crop => Fit::ResizeAndCenterCrop,
         FitArg::Squash => Fit::Squash,
     };
-    let kind_out = output_kind(&graph);
     let mut failed = 0;
     for path in paths {
         let result = (|| -> Result<()> {
@@ -51,7 +50,8 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
             let (x, _) = images::to_input(&img, side, fit, &graph.preprocess)?;
             let out = be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?;
             let heads = heads_top_k(&graph, &structure, &out.outputs, top);
-            let best = &heads.iter().find(|h| h.output == graph.outputs[0]).ok_or_else(|| anyhow!("the model gave no class scores"))?.top;
+            let main = heads.iter().find(|h| h.output == graph.outputs[0]).ok_or_else(|| anyhow!("the model gave no class scores"))?;
+            let best = &main.top;
             let label = |i: usize| labels.get(i).copied().unwrap_or("?");
             if as_json {
                 let top: Vec<_> = best.iter().map(|&(i, p)| json!({"index": i, "label": label(i), "prob": p})).collect();
@@ -60,7 +60,7 @@ pub fn classify(args: &ModelArgs, kind: BackendArg, top: usize, as_json: bool, f
                     "model": graph.name,
                     "top": top,
                     "ms": (out.total_ms * 100.0).round() / 100.0,
-                    "output": if kind_out == OutputKind::Logits { "logits, softmax applied" } else { "probabilities (model ends in Softmax)" },
+                    "output": if main.softmax_applied { "logits, softmax applied" } else { "probabilities (model ends in Softmax)" },
                     "untrained": graph.untrained,
                     "backend": be.label(),
                 });

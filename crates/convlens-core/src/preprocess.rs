@@ -43,10 +43,12 @@ pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, sid
         return Err(Error::Input(format!("{} bytes are not {width}x{height} pixels of {channels} channels", pixels.len())));
     }
     let (rw, rh, cx, cy) = geometry(width, height, side, fit)?;
-    let rgb: Vec<u8> = if channels == 4 { pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect() } else { pixels.to_vec() };
+    // RGB is resized where it lies; RGBA loses its alpha into one copy first.
+    let rgb: std::borrow::Cow<[u8]> =
+        if channels == 4 { pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<u8>>().into() } else { pixels.into() };
     let too_big = || Error::TooLarge(format!("{width}x{height} pixels"));
-    let img = image::RgbImage::from_raw(u32::try_from(width).map_err(|_| too_big())?, u32::try_from(height).map_err(|_| too_big())?, rgb)
-        .ok_or_else(too_big)?;
+    let (w, h) = (u32::try_from(width).map_err(|_| too_big())?, u32::try_from(height).map_err(|_| too_big())?);
+    let img = image::ImageBuffer::<image::Rgb<u8>, &[u8]>::from_raw(w, h, &rgb[..]).ok_or_else(too_big)?;
     let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
     Ok(image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw())
 }

@@ -27,7 +27,7 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Every backend by the one name the CLI (`--backend`), the app (`?backend=`) and the tests use.
+/// Every backend, by the one name the CLI (`--backend`) and the tests use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineKind {
     /// Scalar reference kernels: the oracle.
@@ -52,10 +52,6 @@ impl EngineKind {
             EngineKind::WebGpu(WeightPrecision::F32) => "webgpu",
             EngineKind::WebGpu(WeightPrecision::F16) => "webgpu-f16",
         }
-    }
-
-    pub fn from_key(key: &str) -> Option<EngineKind> {
-        EngineKind::ALL.into_iter().find(|k| k.key() == key)
     }
 
     fn cpu_kind(self) -> Option<CpuKind> {
@@ -108,7 +104,6 @@ pub struct Pass {
 }
 
 struct CpuEngine {
-    kind: CpuKind,
     backend: RefCell<Box<dyn Backend>>,
     last: RefCell<Option<RunOutput>>,
 }
@@ -131,7 +126,7 @@ impl Engine {
         let kind = kind.cpu_kind()?;
         Some(
             exec::cpu_backend(kind, &graph)
-                .map(|b| Engine { graph, inner: Inner::Cpu(CpuEngine { kind, backend: RefCell::new(b), last: RefCell::new(None) }), ran: Cell::new(false) })
+                .map(|b| Engine { graph, inner: Inner::Cpu(CpuEngine { backend: RefCell::new(b), last: RefCell::new(None) }), ran: Cell::new(false) })
                 .map_err(Error::from),
         )
     }
@@ -158,22 +153,12 @@ impl Engine {
     /// `graph` planned with `options` on a new device, blocking (native callers, tests).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn gpu_blocking(graph: Arc<Graph>, options: PlanOptions) -> Result<Engine> {
-        pollster::block_on(async { Self::on_gpu(convlens_gpu::Gpu::new().await?, graph, options).await })
+        let model = convlens_gpu::load_blocking(&graph, options)?;
+        Ok(Engine { graph, inner: Inner::Gpu(model), ran: Cell::new(false) })
     }
 
     pub fn graph(&self) -> &Arc<Graph> {
         &self.graph
-    }
-
-    pub fn kind(&self) -> EngineKind {
-        match &self.inner {
-            Inner::Cpu(c) => match c.kind {
-                CpuKind::Reference => EngineKind::Reference,
-                CpuKind::Gemm => EngineKind::Gemm,
-                CpuKind::Simd => EngineKind::Cpu,
-            },
-            Inner::Gpu(g) => EngineKind::WebGpu(g.weight_precision()),
-        }
     }
 
     /// What the badge, the CLI and the run summaries call this engine.
@@ -275,11 +260,5 @@ impl Engine {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_blocking(&self, values: &[ValueId]) -> Result<HashMap<ValueId, Tensor>> {
         pollster::block_on(self.read(values))
-    }
-
-    /// `tiles`, blocking (native callers).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn tiles_blocking(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
-        pollster::block_on(self.tiles(value, max_side, shared))
     }
 }

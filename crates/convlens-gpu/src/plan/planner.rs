@@ -44,8 +44,8 @@ pub(crate) struct Planner<'a> {
     pub max_binding: u64,
     /// A 4-byte buffer bound where a kernel's optional input (bias, C) is absent.
     pub dummy: usize,
-    constants: HashMap<ValueId, usize>,
-    f16_constants: HashMap<ValueId, usize>,
+    /// Uploaded constants by (value, stored as f16).
+    constants: HashMap<(ValueId, bool), usize>,
 }
 
 impl<'a> Planner<'a> {
@@ -63,7 +63,6 @@ impl<'a> Planner<'a> {
             max_binding,
             dummy: 0,
             constants: HashMap::new(),
-            f16_constants: HashMap::new(),
         };
         p.dummy = p.upload(&[0.0], "absent input");
         p
@@ -89,13 +88,14 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Conv and FC weights in the plan's precision (f16 padded to whole 4-byte words).
-    pub fn upload_weights(&mut self, data: &[f32], label: &str) -> Result<usize> {
-        let bytes = (data.len() * self.weight_elem_bytes()) as u64;
+    /// `data` in a buffer of its own, as f16 (padded to whole 4-byte words) or f32, no larger
+    /// than one storage binding.
+    fn upload_as(&mut self, data: &[f32], label: &str, f16: bool) -> Result<usize> {
+        let bytes = (data.len() * if f16 { 2 } else { 4 }) as u64;
         if bytes > self.max_binding {
-            return Err(GpuError(format!("{label}: weight of {bytes} bytes exceeds one storage binding")));
+            return Err(GpuError(format!("{label}: {bytes} bytes exceed one storage binding")));
         }
-        if !self.f16 {
+        if !f16 {
             return Ok(self.upload(data, label));
         }
         let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
@@ -103,34 +103,31 @@ impl<'a> Planner<'a> {
         Ok(self.upload_bytes(bytemuck::cast_slice(&h), label))
     }
 
-    /// A conv weight tensor of the graph in the plan's precision, uploaded on first use.
-    pub fn weights(&mut self, v: ValueId) -> Result<usize> {
-        if !self.f16 {
-            return self.constant(v);
-        }
-        if let Some(&b) = self.f16_constants.get(&v) {
+    /// Conv and FC weights in the plan's precision.
+    pub fn upload_weights(&mut self, data: &[f32], label: &str) -> Result<usize> {
+        self.upload_as(data, label, self.f16)
+    }
+
+    /// A constant of the graph, uploaded on first use in each precision it is read in.
+    fn cached(&mut self, v: ValueId, f16: bool) -> Result<usize> {
+        if let Some(&b) = self.constants.get(&(v, f16)) {
             return Ok(b);
         }
         let graph = self.graph;
         let t = graph.const_data(v).map_err(|e| GpuError(e.to_string()))?;
-        let b = self.upload_weights(&t.data, &graph.value(v).name)?;
-        self.f16_constants.insert(v, b);
+        let b = self.upload_as(&t.data, &graph.value(v).name, f16)?;
+        self.constants.insert((v, f16), b);
         Ok(b)
     }
 
-    /// A constant of the graph as f32, uploaded on first use.
+    /// A conv weight tensor of the graph in the plan's precision.
+    pub fn weights(&mut self, v: ValueId) -> Result<usize> {
+        self.cached(v, self.f16)
+    }
+
+    /// A constant of the graph as f32 (biases, operands).
     pub fn constant(&mut self, v: ValueId) -> Result<usize> {
-        if let Some(&b) = self.constants.get(&v) {
-            return Ok(b);
-        }
-        let graph = self.graph;
-        let t = graph.const_data(v).map_err(|e| GpuError(e.to_string()))?;
-        if (t.len() * 4) as u64 > self.max_binding {
-            return Err(GpuError(format!("'{}': {} bytes exceed one storage binding", graph.value(v).name, t.len() * 4)));
-        }
-        let b = self.upload(&t.data, &graph.value(v).name);
-        self.constants.insert(v, b);
-        Ok(b)
+        self.cached(v, false)
     }
 
     /// An input read whole: an activation's buffer (not a concat slice) or a constant.
