@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 use yew::prelude::*;
 
-use super::{count, shape};
+use super::{macs, shape};
 use crate::imaging::paint_rgba;
 use crate::protocol::{LayerMaps, ModuleInfo};
 
@@ -57,7 +57,7 @@ pub fn branch_view(p: &Props) -> Html {
                             <button class="branch-title" onclick={Callback::from(move |_| if let Some(l) = out { on_select.emit(l) })}>
                                 { &b.label }
                             </button>
-                            <div class="muted small">{ format!("{} · {}MAC ({share:.0}%)", shape(&b.shape), count(b.macs)) }</div>
+                            <div class="muted small">{ format!("{} · {} ({share:.0}%)", shape(&b.shape), macs(b.macs)) }</div>
                             <div class="mini-grid">
                                 if let Some(l) = out {
                                     if p.maps.iter().any(|m| m.layer == l) {
@@ -71,7 +71,7 @@ pub fn branch_view(p: &Props) -> Html {
                     }
                 }) }
             </div>
-            <p class="concat">{ format!("→ concatenated along channels: {} ({} MAC in the module)", shape(&p.concat_shape), count(total)) }</p>
+            <p class="concat">{ format!("→ concatenated along channels: {} ({} in the module)", shape(&p.concat_shape), macs(total)) }</p>
         </section>
     }
 }

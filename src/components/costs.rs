@@ -3,7 +3,7 @@
 
 use yew::prelude::*;
 
-use super::{bytes, count, shape};
+use super::{bytes, count, macs, shape};
 use crate::protocol::ModelSummary;
 
 #[derive(Properties, PartialEq)]
@@ -33,8 +33,8 @@ pub fn costs(p: &Props) -> Html {
         <section class="panel costs-panel" aria-label="costs">
             <h2>{ "Costs" }</h2>
             <p class="totals">
-                { format!("{} parameters ({} of weights) · {} multiply-adds · {} of activations if every layer is kept",
-                    count(s.params), bytes(s.weight_bytes), count(s.macs), bytes(s.activation_bytes)) }
+                { format!("{} parameters ({} of weights) · {} · {} of activations if every layer is kept",
+                    count(s.params), bytes(s.weight_bytes), macs(s.macs), bytes(s.activation_bytes)) }
                 if total_ms > 0.0 { { format!(" · last run {total_ms:.0} ms") } }
                 if !p.layer_clock.is_empty() { <span class="muted" data-testid="layer-clock">{ format!(" · layer times: {}", p.layer_clock) }</span> }
             </p>
@@ -46,7 +46,7 @@ pub fn costs(p: &Props) -> Html {
             <table class="costs">
                 <thead><tr>
                     <th>{ "layer" }</th><th>{ "op" }</th><th>{ "output" }</th><th>{ "params" }</th>
-                    <th>{ "mult-adds" }</th><th>{ "activations" }</th><th>{ "RF" }</th><th>{ "ms" }</th>
+                    <th>{ "MACs" }</th><th>{ "activations" }</th><th>{ "RF" }</th><th>{ "ms" }</th>
                 </tr></thead>
                 <tbody>
                     { for s.layers.iter().enumerate().map(|(i, l)| {

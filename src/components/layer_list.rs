@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use yew::prelude::*;
 
-use super::{count, shape};
+use super::{macs, shape};
 use crate::protocol::ModelSummary;
 
 #[derive(Properties, PartialEq)]
@@ -63,7 +63,7 @@ pub fn layer_list(p: &Props) -> Html {
                     if let Some(b) = branch { <span class="branch-tag">{ b }</span> }
                     <span class="op">{ &l.op }</span>
                     <span class="dims">{ shape(&l.shape) }</span>
-                    if l.macs > 0 { <span class="cost">{ format!("{}MAC", count(l.macs)) }</span> }
+                    if l.macs > 0 { <span class="cost">{ macs(l.macs) }</span> }
                 </button>
             </li>
         });

@@ -8,15 +8,11 @@ pub mod layer_list;
 pub mod status_bar;
 pub mod top5;
 
-pub use convlens_core::analytics::human_count as count;
+pub use convlens_core::analytics::{human_count as count, human_macs as macs};
 
+/// Bytes in decimal units, as the CLI and the model catalogue give them.
 pub fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.2} GB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
+    format!("{}B", count(n))
 }
 
 pub fn shape(s: &[usize]) -> String {

@@ -3,7 +3,7 @@
 
 use yew::prelude::*;
 
-use super::{bytes, count};
+use super::{bytes, count, macs};
 use crate::protocol::ModelSummary;
 
 #[derive(Properties, PartialEq)]
@@ -60,7 +60,7 @@ pub fn status_bar(p: &Props) -> Html {
             }
             if let Some(s) = &p.summary {
                 <p class={classes!("model-line", s.untrained.then_some("untrained"))}>
-                    { format!("{} · {} parameters · {} multiply-adds · preprocessing: {}", s.name, count(s.params), count(s.macs), s.preprocess) }
+                    { format!("{} · {} parameters · {} · preprocessing: {}", s.name, count(s.params), macs(s.macs), s.preprocess) }
                     if s.untrained { <strong>{ " · UNTRAINED WEIGHTS" }</strong> }
                     if !p.weights_note.is_empty() { <span class="muted small">{ format!(" · {}", p.weights_note) }</span> }
                     if let Some((backend, ms, runs)) = &p.last_run {

@@ -4,7 +4,7 @@
 use convlens_core::analytics::analyze;
 use convlens_core::classify::heads_top_k;
 use convlens_core::exec::output_kind;
-use convlens_core::graph::structure::{display_name, Structure};
+use convlens_core::graph::structure::Structure;
 use convlens_core::graph::OutputKind;
 use convlens_core::{lessons, Graph};
 use convlens_engine::Pass;
@@ -19,7 +19,7 @@ pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSumma
         .layers
         .iter()
         .map(|l| LayerInfo {
-            name: display_name(graph, l.node),
+            name: l.name.clone(),
             op: l.op_type.clone(),
             shape: l.output_shape.clone(),
             params: l.params,

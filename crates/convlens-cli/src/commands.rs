@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use convlens_core::analytics::{analyze, human_count, ModelStats};
+use convlens_core::analytics::{analyze, human_count, human_macs, ModelStats};
 use convlens_core::classify::heads_top_k;
 use convlens_core::exec::Keep;
-use convlens_core::graph::structure::{detect, display_name, Structure};
+use convlens_core::graph::structure::{detect, display_name, display_names, Structure};
 use convlens_core::graph::{file_name_for, Graph};
 use convlens_core::preprocess::Fit;
 use convlens_core::viz::{channel_rgba, value_range};
@@ -98,7 +98,7 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         let rf = if l.receptive_field.global { "global".to_string() } else { format!("{}x{}", l.receptive_field.size[0], l.receptive_field.size[1]) };
         println!(
             "{:<36} {:<20} {:<20} {:>10} {:>10} {:>10} {:>9}",
-            display_name(&graph, l.node),
+            l.name,
             l.op_type,
             format!("{:?}", &l.output_shape[1..]),
             human_count(l.params),
@@ -118,12 +118,12 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         let parts: Vec<String> = m
             .branches
             .iter()
-            .map(|b| format!("{} {:?} {}MACs", b.label, &graph.shape(b.output)[1..], human_count(b.macs(&stats))))
+            .map(|b| format!("{} {:?} {}", b.label, &graph.shape(b.output)[1..], human_macs(b.macs(&stats))))
             .collect();
         println!("module {} ({:?}): {}", m.name, m.kind, parts.join(" | "));
     }
     for h in &structure.heads {
-        let names: Vec<String> = h.nodes.iter().map(|&n| display_name(&graph, n)).collect();
+        let names: Vec<String> = h.nodes.iter().map(|&n| stats.layers[n].name.clone()).collect();
         println!("{}: {}", h.name, names.join(" -> "));
     }
     println!("lessons:");
@@ -144,7 +144,7 @@ fn inspect_json(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Res
         .iter()
         .map(|l| {
             json!({
-                "name": display_name(&graph, l.node), "node": graph.nodes[l.node].name, "op": l.op_type,
+                "name": l.name, "node": graph.nodes[l.node].name, "op": l.op_type,
                 "output": graph.value(graph.nodes[l.node].output).name, "shape": l.output_shape,
                 "params": l.params, "macs": l.macs, "activations": l.activations, "activation_bytes": l.activation_bytes,
                 "receptive_field": if l.receptive_field.global { json!("global") } else { json!(l.receptive_field.size) },
@@ -160,7 +160,7 @@ fn inspect_json(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Res
                 "name": m.name, "kind": format!("{:?}", m.kind),
                 "branches": m.branches.iter().map(|b| json!({
                     "label": b.label,
-                    "layers": b.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>(),
+                    "layers": b.nodes.iter().map(|&n| stats.layers[n].name.clone()).collect::<Vec<_>>(),
                     "shape": graph.shape(b.output),
                     "macs": b.macs(&stats),
                 })).collect::<Vec<_>>(),
@@ -170,7 +170,7 @@ fn inspect_json(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Res
     let heads: Vec<_> = structure
         .heads
         .iter()
-        .map(|h| json!({"name": h.name, "auxiliary": h.auxiliary, "layers": h.nodes.iter().map(|&n| display_name(&graph, n)).collect::<Vec<_>>()}))
+        .map(|h| json!({"name": h.name, "auxiliary": h.auxiliary, "layers": h.nodes.iter().map(|&n| stats.layers[n].name.clone()).collect::<Vec<_>>()}))
         .collect();
     let out = json!({
         "model": graph.name, "untrained": graph.untrained, "preprocess": graph.preprocess.family,
@@ -215,7 +215,7 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     let graph = models::load(args)?;
     let node = graph
         .find_node(layer)
-        .or_else(|| (0..graph.nodes.len()).find(|&i| display_name(&graph, i) == layer))
+        .or_else(|| display_names(&graph).iter().position(|n| n == layer))
         .ok_or_else(|| anyhow!("no layer named '{layer}' (see `convlens inspect`)"))?;
     let value = graph.nodes[node].output;
     let shape = graph.shape(value).to_vec();
@@ -313,7 +313,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
         idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));
         for &i in idx.iter().take(10) {
             let gf = if layer_ms[i] > 0.0 { 2.0 * stats.layers[i].macs as f64 / (layer_ms[i] * 1e6) } else { 0.0 };
-            println!("  {:<36} {:<16} {:>8.2} ms {:>7.1} GFLOP/s", display_name(&graph, i), graph.nodes[i].op_type, layer_ms[i], gf);
+            println!("  {:<36} {:<16} {:>8.2} ms {:>7.1} GFLOP/s", stats.layers[i].name, graph.nodes[i].op_type, layer_ms[i], gf);
         }
     }
     Ok(())

@@ -84,6 +84,11 @@ pub fn human_count(n: u64) -> String {
     }
 }
 
+/// Multiply-adds written one way everywhere: "9.0 M MACs".
+pub fn human_macs(n: u64) -> String {
+    format!("{} MACs", human_count(n))
+}
+
 /// Multiply-adds of one node producing `out_elems` values.
 fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
     match &node.op {
@@ -117,6 +122,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
     let mut rf = vec![ReceptiveField::INPUT; graph.values.len()];
     let mut counted: HashSet<usize> = HashSet::new();
     let mut layers = Vec::with_capacity(graph.nodes.len());
+    let names = crate::graph::structure::display_names(graph);
     for (i, node) in graph.nodes.iter().enumerate() {
         let out_shape = graph.shape(node.output).to_vec();
         let out_elems: u64 = out_shape.iter().product::<usize>() as u64;
@@ -160,7 +166,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
         rf[node.output] = field;
         layers.push(LayerStats {
             node: i,
-            name: node.name.clone(),
+            name: names[i].clone(),
             op_type: node.op_type.clone(),
             output_shape: out_shape,
             params,

@@ -2,9 +2,10 @@
 //! convs vs one 7x7, VGG16's fc6 share, Inception with and without 1x1 bottlenecks, and
 //! global average pooling instead of a fully connected layer.
 
-use crate::analytics::{analyze, human_count, ModelStats};
+use crate::analytics::{analyze, human_count, human_macs, ModelStats};
 use crate::archs::{Net, Weights};
 use crate::error::Result;
+use crate::graph::structure::{detect, ModuleKind, Structure};
 use crate::graph::{Graph, Op, Preprocess};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,44 +150,192 @@ pub struct Lesson {
     pub detail: String,
 }
 
-/// The seed's lessons as sentences, from this model's own numbers where it has them: what the
-/// app's lessons panel and `convlens inspect` both show.
+/// A run of stride-1 3x3 convs, each reading the previous one's output: where this model
+/// stacks small kernels instead of one large one (VGG16's conv3_1..conv3_3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackedRun {
+    pub layers: Vec<String>,
+    /// Input channels of the first conv, output channels of the last.
+    pub c_in: usize,
+    pub c_out: usize,
+    /// What the stack sees of its input, in that input's pixels: 1 + depth * 2.
+    pub receptive_field: usize,
+    pub weights: u64,
+    /// One conv with that receptive field and the same channels.
+    pub single_weights: u64,
+}
+
+fn is_3x3_stride_1(op: &Op) -> bool {
+    matches!(op, Op::Conv { window, group: 1, .. } if window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1])
+}
+
+/// The longest run of stacked 3x3 convs in `graph` (at least two).
+pub fn longest_3x3_stack(graph: &Graph, stats: &ModelStats) -> Option<StackedRun> {
+    let producers = graph.producers();
+    let consumers = graph.consumers();
+    let mut best: Vec<usize> = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !is_3x3_stride_1(&node.op) {
+            continue;
+        }
+        // Start only where the previous layer is not a 3x3 conv itself.
+        let prev = producers[graph.data_input(node)];
+        if prev.is_some_and(|p| is_3x3_stride_1(&graph.nodes[p].op)) {
+            continue;
+        }
+        let mut run = vec![i];
+        let mut cur = i;
+        // A fused ReLU sits inside the conv; an unfused one is stepped over.
+        loop {
+            let mut out = graph.nodes[cur].output;
+            if let [c] = consumers[out][..] {
+                if matches!(graph.nodes[c].op, Op::Relu) {
+                    out = graph.nodes[c].output;
+                }
+            }
+            match consumers[out][..] {
+                [c] if is_3x3_stride_1(&graph.nodes[c].op) => {
+                    run.push(c);
+                    cur = c;
+                }
+                _ => break,
+            }
+        }
+        // The longest; among those, one with as many channels in as out (the 27C^2 vs 49C^2 case).
+        let square = |r: &[usize]| graph.shape(graph.nodes[r[0]].inputs[1])[1] == graph.shape(graph.nodes[*r.last().unwrap()].inputs[1])[0];
+        if (run.len(), square(&run)) > (best.len(), !best.is_empty() && square(&best)) {
+            best = run;
+        }
+    }
+    if best.len() < 2 {
+        return None;
+    }
+    let weight = |n: usize| graph.shape(graph.nodes[n].inputs[1]).to_vec();
+    let (first, last) = (weight(best[0]), weight(*best.last().unwrap()));
+    let (c_in, c_out) = (first[1], last[0]);
+    let receptive_field = 1 + 2 * best.len();
+    Some(StackedRun {
+        layers: best.iter().map(|&n| stats.layers[n].name.clone()).collect(),
+        c_in,
+        c_out,
+        receptive_field,
+        weights: best.iter().map(|&n| weight(n).iter().product::<usize>() as u64).sum(),
+        single_weights: (c_in * c_out * receptive_field * receptive_field) as u64,
+    })
+}
+
+/// One of this model's Inception modules as it is, and as it would be without its 1x1
+/// reductions (each kxk conv on the module's input, the pool's output concatenated as is).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BottleneckSaving {
+    pub module: String,
+    pub macs: u64,
+    pub depth: usize,
+    pub without_macs: u64,
+    pub without_depth: usize,
+}
+
+pub fn bottleneck_saving(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Option<BottleneckSaving> {
+    let m = structure.modules.iter().find(|m| m.kind == ModuleKind::Inception)?;
+    let input = graph.shape(m.fork);
+    let c_in = input[1];
+    let mut macs = 0;
+    let mut without_macs = 0;
+    let mut depth = 0;
+    let mut without_depth = 0;
+    for b in &m.branches {
+        let out = graph.shape(b.output);
+        let (c_out, plane) = (out[1], (out[2] * out[3]) as u64);
+        macs += b.macs(stats);
+        depth += c_out;
+        let convs: Vec<usize> = b.nodes.iter().copied().filter(|&n| matches!(graph.nodes[n].op, Op::Conv { .. })).collect();
+        let pooled = b.nodes.iter().any(|&n| matches!(graph.nodes[n].op, Op::MaxPool { .. } | Op::AveragePool { .. }));
+        if pooled {
+            // No projection: the pool's output, all of the input's channels, goes into the concat.
+            without_depth += c_in;
+        } else if let Some(&last) = convs.last() {
+            let k = graph.shape(graph.nodes[last].inputs[1]);
+            without_macs += plane * (c_in * c_out * k[2] * k[3]) as u64;
+            without_depth += c_out;
+        }
+    }
+    Some(BottleneckSaving { module: m.name.clone(), macs, depth, without_macs, without_depth })
+}
+
+/// The seed's lessons as sentences, each shown only where this model teaches it and measured
+/// from its own layers: what the app's lessons panel and `convlens inspect` both show.
 pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
+    let structure = detect(graph);
     let mut out = Vec::new();
+    // Where the weights are: a fully connected layer holding a large share (VGG16's fc6).
     if let Some(l) = largest_layer(stats) {
+        let node = &graph.nodes[stats.layers.iter().find(|s| s.name == l.layer).map_or(0, |s| s.node)];
+        let share = l.params as f64 / l.total.max(1) as f64;
+        if matches!(node.op, Op::Gemm { .. } | Op::MatMul) && share >= 0.3 {
+            let w = graph.shape(node.inputs[1]);
+            out.push(Lesson {
+                title: format!("{} holds {:.1}% of the parameters", l.layer, 100.0 * share),
+                detail: format!(
+                    "{} of this model's {} parameters sit in one fully connected layer ({} x {} weights): an FC layer on a whole spatial map is where the weights go, and the convolutions that do the seeing hold little.",
+                    human_count(l.params),
+                    human_count(l.total),
+                    w[0],
+                    w[1]
+                ),
+            });
+        }
+    }
+    if let Some(r) = longest_3x3_stack(graph, stats) {
+        let first = r.layers.first().cloned().unwrap_or_default();
+        let last = r.layers.last().cloned().unwrap_or_default();
         out.push(Lesson {
-            title: format!("{} holds {:.1}% of the parameters", l.layer, 100.0 * l.params as f64 / l.total as f64),
+            title: format!("{} stacked 3x3 convs ({first} to {last}) see as far as one {}x{}", r.layers.len(), r.receptive_field, r.receptive_field),
             detail: format!(
-                "{} of {} parameters sit in one layer. In VGG16 that layer is fc6 (7x7x512 inputs x 4096 outputs): fully connected layers on a spatial map are where the weights go.",
-                human_count(l.params),
-                human_count(l.total)
+                "Each output of {last} sees {}x{} pixels of {first}'s input, as one {}x{} conv would, with {} weights instead of {}{}, and a ReLU after each.",
+                r.receptive_field,
+                r.receptive_field,
+                r.receptive_field,
+                r.receptive_field,
+                human_count(r.weights),
+                human_count(r.single_weights),
+                if r.c_in == r.c_out {
+                    format!(" ({}C² vs {}C² at C={})", 9 * r.layers.len(), r.receptive_field * r.receptive_field, r.c_in)
+                } else {
+                    format!(" ({} in, {} out channels)", r.c_in, r.c_out)
+                }
             ),
         });
     }
-    if let Ok(s) = stacked_3x3_vs_7x7(64) {
-        out.push(Lesson {
-            title: "Three stacked 3x3 convs see as far as one 7x7".into(),
-            detail: format!(
-                "Receptive field {}x{} either way, but {} weights (27C^2) instead of {} (49C^2) at C=64, and two more ReLUs in between.",
-                s.stacked_receptive_field, s.stacked_receptive_field, s.stacked_weights, s.single_weights
+    if let Some(b) = bottleneck_saving(graph, stats, &structure) {
+        let lecture = (lecture_inception(false), lecture_inception(true));
+        let lecture = match lecture {
+            (Ok(n), Ok(w)) => format!(
+                " The lecture's module on 28x28x256 goes from {} to {} (the slide says 358M: its six terms add up to {}).",
+                human_macs(n.macs),
+                human_macs(w.macs),
+                human_count(w.macs)
             ),
-        });
-    }
-    if let (Ok(n), Ok(b)) = (lecture_inception(false), lecture_inception(true)) {
+            _ => String::new(),
+        };
         out.push(Lesson {
-            title: format!("1x1 bottlenecks cut an Inception module from {}MACs to {}MACs", human_count(n.macs), human_count(b.macs)),
+            title: format!("1x1 bottlenecks cut {} from {} to {}", b.module, human_macs(b.without_macs), human_macs(b.macs)),
             detail: format!(
-                "The lecture's module on 28x28x256 (1x1 128, 3x3 192, 5x5 96, pool) costs {} multiply-adds and outputs depth {}; 64-channel 1x1 reductions before the 3x3 and 5x5 and after the pool bring it to {} and depth {}.",
-                n.macs, n.output_depth, b.macs, b.output_depth
+                "Without its 1x1 reductions (each 3x3 and 5x5 on the module's full input, the pool passed through) {} would cost {} and output depth {}; with them it costs {} and outputs depth {}.{lecture}",
+                b.module,
+                human_macs(b.without_macs),
+                b.without_depth,
+                human_macs(b.macs),
+                b.depth
             ),
         });
     }
     if let Some(p) = pooling_vs_fc(graph) {
+        let pool = graph.nodes.iter().position(|n| n.name == p.pool).map_or(p.pool.clone(), |i| stats.layers[i].name.clone());
         out.push(Lesson {
             title: "Average pooling replaces a huge fully connected layer".into(),
             detail: format!(
                 "{} averages the {}x{}x{} map before the classifier: {} weights, where an FC layer on the full map would need {}.",
-                p.pool,
+                pool,
                 p.map[1],
                 p.map[2],
                 p.map[0],

@@ -120,3 +120,46 @@ fn counts_print_as_people_read_them() {
     assert_eq!(human_count(1_728), "1.7 K");
     assert_eq!(human_count(64), "64");
 }
+
+/// Each model is shown the lessons it teaches and no other: VGG16 the FC share and the 3x3
+/// stack, GoogLeNet the bottleneck and the pooling head, SqueezeNet only the pooling head.
+#[test]
+fn lessons_belong_to_the_model_shown() {
+    let titles = |g: &convlens_core::Graph| lessons::texts(g, &analyze(g)).into_iter().map(|l| l.title).collect::<Vec<_>>();
+    let vgg = titles(&vgg16(Weights::None).unwrap());
+    assert_eq!(vgg.len(), 2, "{vgg:?}");
+    assert!(vgg[0].starts_with("fc6 holds 74.3%"), "{vgg:?}");
+    assert_eq!(vgg[1], "3 stacked 3x3 convs (conv5_1 to conv5_3) see as far as one 7x7");
+    let goog = titles(&googlenet(Weights::None, true).unwrap());
+    assert_eq!(goog.len(), 2, "{goog:?}");
+    assert!(goog[0].starts_with("1x1 bottlenecks cut inception_3a"), "{goog:?}");
+    assert!(goog[1].starts_with("Average pooling"), "{goog:?}");
+    let sq = titles(&squeezenet1_1(Weights::None).unwrap());
+    assert_eq!(sq.len(), 1, "{sq:?}");
+    assert!(sq[0].starts_with("Average pooling"));
+}
+
+#[test]
+fn vgg16_stack_measured_from_its_own_convs() {
+    let g = vgg16(Weights::None).unwrap();
+    let r = lessons::longest_3x3_stack(&g, &analyze(&g)).unwrap();
+    assert_eq!(r.layers, ["conv5_1", "conv5_2", "conv5_3"]);
+    assert_eq!((r.c_in, r.c_out, r.receptive_field), (512, 512, 7));
+    assert_eq!(r.weights, 27 * 512 * 512);
+    assert_eq!(r.single_weights, 49 * 512 * 512);
+    assert!(lessons::longest_3x3_stack(&squeezenet1_1(Weights::None).unwrap(), &analyze(&squeezenet1_1(Weights::None).unwrap())).is_none());
+}
+
+/// inception_3a on 28x28x192, by hand: with its reductions the paper's 128M; without them each
+/// 3x3 and 5x5 reads all 192 channels and the pool's 192 channels go into the concat.
+#[test]
+fn googlenet_inception_3a_without_its_bottlenecks() {
+    let g = googlenet(Weights::None, true).unwrap();
+    let st = convlens_core::graph::structure::detect(&g);
+    let b = lessons::bottleneck_saving(&g, &analyze(&g), &st).unwrap();
+    let hw = 28 * 28;
+    assert_eq!(b.module, "inception_3a");
+    assert_eq!(b.macs, hw * (192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32));
+    assert_eq!(b.without_macs, hw * (192 * 64 + 192 * 128 * 9 + 192 * 32 * 25));
+    assert_eq!((b.depth, b.without_depth), (256, 64 + 128 + 32 + 192));
+}

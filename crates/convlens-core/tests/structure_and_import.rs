@@ -36,6 +36,31 @@ fn light_models_run_and_give_the_constant_weight_answer() {
     }
 }
 
+/// The Caffe2 export names its nodes "n0".."n143": every layer still gets a name a reader
+/// knows from the BVLC prototxt, and no two layers share one.
+#[test]
+fn unnamed_nodes_are_named_from_their_weight_op_and_place() {
+    let g = import(&shared_models().join("googlenet-synthetic.onnx"));
+    assert!(g.nodes.iter().all(|n| n.name.starts_with('n')), "the file's own names are generic");
+    let names = convlens_core::graph::structure::display_names(&g);
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "names are unique");
+    let op_of = |name: &str| names.iter().position(|n| n == name).map(|i| g.nodes[i].op_type.clone()).unwrap_or_else(|| panic!("no layer {name} in {names:?}"));
+    assert_eq!(op_of("conv1/7x7_s2"), "Conv+Relu");
+    assert_eq!(op_of("pool1"), "MaxPool");
+    assert_eq!(op_of("norm1"), "LRN");
+    assert_eq!(op_of("pool2"), "MaxPool");
+    assert_eq!(op_of("inception_3a/pool"), "MaxPool");
+    assert_eq!(op_of("inception_3a/output"), "Concat");
+    assert_eq!(op_of("inception_5b/output"), "Concat");
+    assert_eq!(op_of("pool5"), "AveragePool");
+    assert_eq!(op_of("loss3/classifier"), "Gemm");
+    // Split out, each ReLU is named after the conv it follows.
+    let unfused = g.unfused();
+    let split = convlens_core::graph::structure::display_names(&unfused);
+    assert!(split.iter().any(|n| n == "inception_3a/3x3/relu"), "{split:?}");
+}
+
 #[test]
 fn zoo_googlenet_has_nine_inception_modules_with_labelled_branches() {
     let g = import(&shared_models().join("googlenet-synthetic.onnx"));

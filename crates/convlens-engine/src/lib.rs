@@ -189,7 +189,8 @@ impl Engine {
 
     /// One forward pass on `x`. `keep`: what stays readable afterwards on the CPU (a GPU keeps
     /// what its plan's residency keeps). `timing`: whether a GPU times each layer (the CPU
-    /// always does). `progress(done, total)` after each CPU layer.
+    /// always does). `progress(done, total)` after each CPU layer, and on the GPU after each
+    /// part of the pass it submits.
     pub async fn forward(&self, x: &Tensor, keep: &Keep, timing: Timing, progress: &mut dyn FnMut(usize, usize)) -> Result<Pass> {
         self.ran.set(false);
         let pass = self.forward_on(x, keep, timing, progress).await?;
@@ -208,7 +209,7 @@ impl Engine {
                 Ok(pass)
             }
             Inner::Gpu(g) => {
-                let r = g.run_async(x, &self.graph.outputs, timing).await?;
+                let r = g.run_reporting(x, &self.graph.outputs, timing, Some(progress)).await?;
                 let clock = r.clock.map_or(Clock::Untimed, Clock::Gpu);
                 Ok(Pass { outputs: r.values, layer_ms: r.layer_ms, total_ms: r.total_ms, clock })
             }

@@ -98,6 +98,30 @@ fn timed_passes_match_and_time_every_layer() {
     }
 }
 
+/// A pass that reports progress is submitted in parts: the counts rise to the number of
+/// layers, and the outputs (and, timed, the per-layer times' coverage) are those of one submission.
+#[test]
+fn progress_in_parts_gives_the_same_outputs() {
+    use convlens_gpu::Timing;
+    let (graph, gpu, x) = planned("squeezenet1.1.onnx", "squeezenet1.1");
+    let o = graph.outputs[0];
+    let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
+    for timing in [Timing::Off, Timing::Layers, Timing::PerPass] {
+        let mut seen = Vec::new();
+        let mut progress = |done: usize, total: usize| seen.push((done, total));
+        let r = pollster::block_on(gpu.run_reporting(&x, &graph.outputs, timing, Some(&mut progress))).unwrap();
+        assert_eq!(r.values[&o].data, plain.values[&o].data, "{timing:?}: same kernels, same order: bit-identical");
+        let total = seen.last().map(|s| s.1).unwrap();
+        assert!(seen.len() >= 4, "{timing:?}: only {} progress reports", seen.len());
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{timing:?}: progress goes forward: {seen:?}");
+        assert_eq!(seen.last().unwrap().0, total, "{timing:?}: ends at all layers");
+        if timing != Timing::Off {
+            let timed = graph.nodes.iter().enumerate().filter(|(i, n)| matches!(n.op, convlens_core::graph::Op::Conv { .. }) && r.layer_ms[*i] > 0.0).count();
+            assert_eq!(timed, graph.nodes.iter().filter(|n| matches!(n.op, convlens_core::graph::Op::Conv { .. })).count(), "{timing:?}: every conv timed");
+        }
+    }
+}
+
 /// Buffers reused by lifetime: the outputs are bit-identical to a plan that keeps every
 /// activation, the activations take a fraction of the memory, and reading a layer whose
 /// buffer a later layer took over is refused rather than answered with the wrong data.

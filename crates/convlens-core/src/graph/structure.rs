@@ -62,19 +62,93 @@ impl Structure {
     }
 }
 
-/// A readable name for a node: the file's node name, or when that is generic (Caffe2 exports
-/// say "n12"), the name of its weight without the exporter's suffix ("inception_3a/1x1").
-pub fn display_name(graph: &Graph, node: usize) -> String {
+fn is_generic(name: &str) -> bool {
+    name.is_empty() || (name.starts_with('n') && name.len() > 1 && name[1..].chars().all(|c| c.is_ascii_digit()))
+}
+
+/// A weighted node's name from its weight (or its bias, where the weight is a folded copy
+/// named by the exporter, "r142"), without the exporter's suffix ("inception_3a/1x1").
+fn weight_name(graph: &Graph, node: usize) -> Option<String> {
     let n = &graph.nodes[node];
-    let weight = n.inputs.iter().find(|&&v| graph.value(v).is_const && graph.shape(v).len() >= 2);
-    let generic = n.name.is_empty() || (n.name.starts_with('n') && n.name[1..].chars().all(|c| c.is_ascii_digit()));
-    match weight {
-        Some(&w) if generic => {
-            let name = &graph.value(w).name;
-            ["_w_0", "_weight", "_W", "_w", "_bnfolded"].iter().fold(name.as_str(), |s, suf| s.strip_suffix(suf).unwrap_or(s)).to_string()
-        }
-        _ => n.name.clone(),
+    if !n.inputs.iter().any(|&v| graph.value(v).is_const && graph.shape(v).len() >= 2) {
+        return None;
     }
+    let meaningful = |name: &str| !name.trim_start_matches(|c: char| c.is_ascii_alphabetic()).chars().all(|c| c.is_ascii_digit());
+    n.inputs.iter().filter(|&&v| graph.value(v).is_const).map(|&v| graph.value(v).name.as_str()).find(|name| meaningful(name)).map(|name| {
+        ["_bnfolded", "_w_0", "_b_0", "_weight", "_bias", "_W", "_B", "_w", "_b"].iter().fold(name, |s, suf| s.strip_suffix(suf).unwrap_or(s)).to_string()
+    })
+}
+
+/// A readable name for every node: the file's node name, or where that is generic (Caffe2
+/// exports say "n12"), one made from the node's weight ("inception_3a/1x1") or, for nodes
+/// without weights, from its op and place, the way the BVLC prototxt named them: a module's
+/// concat is "inception_3a/output" and its pool "inception_3a/pool", other pools "pool1",
+/// "pool2" in order, LRNs "norm1", a split-out ReLU "conv1/7x7_s2/relu". Names are unique.
+pub fn display_names(graph: &Graph) -> Vec<String> {
+    let consumers = graph.consumers();
+    let producers = graph.producers();
+    let mut names: Vec<Option<String>> =
+        graph.nodes.iter().enumerate().map(|(i, n)| if is_generic(&n.name) { weight_name(graph, i) } else { Some(n.name.clone()) }).collect();
+    let mut taken: std::collections::HashSet<String> = names.iter().flatten().cloned().collect();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let prefix_of = |name: &str| name.rfind('/').filter(|&i| i > 0).map(|i| name[..i].to_string());
+    for i in 0..graph.nodes.len() {
+        if names[i].is_some() {
+            continue;
+        }
+        let node = &graph.nodes[i];
+        let input_name = |v: ValueId| producers[v].and_then(|p| names[p].clone());
+        let data = graph.data_input(node);
+        // A pool on a branch of a module: its only reader is a weighted layer whose siblings
+        // read the same input.
+        let branch_prefix = || {
+            let [reader] = consumers[node.output][..] else { return None };
+            let reader_prefix = prefix_of(names[reader].as_deref().or(weight_name(graph, reader).as_deref())?)?;
+            let siblings = consumers[data].iter().filter(|&&s| s != i).filter_map(|&s| weight_name(graph, s).or_else(|| names[s].clone()));
+            siblings.filter_map(|s| prefix_of(&s)).any(|p| p == reader_prefix).then_some(reader_prefix)
+        };
+        let mut numbered = |key: &str| {
+            let k = counts.entry(key.to_string()).or_default();
+            *k += 1;
+            format!("{key}{k}")
+        };
+        let base = match &node.op {
+            Op::Concat { .. } => {
+                let inputs: Vec<String> = node.inputs.iter().filter_map(|&v| input_name(v)).collect();
+                match common_prefix(&inputs) {
+                    p if !p.is_empty() && inputs.len() == node.inputs.len() => format!("{p}/output"),
+                    _ => numbered("concat"),
+                }
+            }
+            Op::MaxPool { .. } | Op::AveragePool { .. } => match branch_prefix() {
+                Some(p) => format!("{p}/pool"),
+                None => numbered("pool"),
+            },
+            Op::GlobalAveragePool => numbered("pool"),
+            Op::Lrn { .. } => numbered("norm"),
+            Op::Relu => match input_name(data) {
+                Some(p) => format!("{p}/relu"),
+                None => numbered("relu"),
+            },
+            Op::Gemm { .. } | Op::MatMul => numbered("fc"),
+            // Softmax, Dropout, Flatten, Add, ...: the op as the file spelled it.
+            _ => numbered(&node.op_type.split('+').next().unwrap_or("layer").to_lowercase()),
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while taken.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        taken.insert(name.clone());
+        names[i] = Some(name);
+    }
+    names.into_iter().map(|n| n.unwrap_or_default()).collect()
+}
+
+/// One node's readable name (see `display_names`, which names a whole graph at once).
+pub fn display_name(graph: &Graph, node: usize) -> String {
+    display_names(graph).swap_remove(node)
 }
 
 fn kernel_label(graph: &Graph, node: usize) -> Option<String> {
@@ -109,6 +183,7 @@ fn common_prefix(names: &[String]) -> String {
 }
 
 pub fn detect(graph: &Graph) -> Structure {
+    let names = display_names(graph);
     let consumers = graph.consumers();
     let producers = graph.producers();
     let mut modules = Vec::new();
@@ -162,7 +237,7 @@ pub fn detect(graph: &Graph) -> Structure {
             .iter()
             .flat_map(|b| b.nodes.iter().copied())
             .filter(|&n| graph.nodes[n].inputs.iter().any(|&v| graph.value(v).is_const))
-            .map(|n| display_name(graph, n))
+            .map(|n| names[n].clone())
             .collect();
         let prefix = common_prefix(&named);
         let name = if !prefix.is_empty() {
@@ -172,11 +247,11 @@ pub fn detect(graph: &Graph) -> Structure {
         };
         modules.push(Module { name, kind, fork, concat: ci, branches });
     }
-    Structure { modules, heads: heads(graph, &consumers, &producers) }
+    Structure { modules, heads: heads(graph, &names, &consumers, &producers) }
 }
 
 /// Walks back from each graph output through the layers that no longer have a spatial map.
-fn heads(graph: &Graph, consumers: &[Vec<usize>], producers: &[Option<usize>]) -> Vec<Head> {
+fn heads(graph: &Graph, display: &[String], consumers: &[Vec<usize>], producers: &[Option<usize>]) -> Vec<Head> {
     let mut heads = Vec::new();
     for (k, &out) in graph.outputs.iter().enumerate() {
         let auxiliary = k > 0;
@@ -200,7 +275,7 @@ fn heads(graph: &Graph, consumers: &[Vec<usize>], producers: &[Option<usize>]) -
             continue;
         }
         let names: Vec<String> =
-            nodes.iter().filter(|&&n| graph.nodes[n].inputs.iter().any(|&v| graph.value(v).is_const)).map(|&n| display_name(graph, n)).collect();
+            nodes.iter().filter(|&&n| graph.nodes[n].inputs.iter().any(|&v| graph.value(v).is_const)).map(|&n| display[n].clone()).collect();
         let prefix = common_prefix(&names);
         let name = match (auxiliary, prefix.is_empty()) {
             (false, _) => "classifier".to_string(),

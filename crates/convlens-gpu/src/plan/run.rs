@@ -12,6 +12,9 @@ use super::planner::Step;
 use super::{GpuModel, Timing};
 use crate::{GpuError, GpuRun, LayerClock, Result};
 
+/// How many parts a pass is submitted in when progress is reported.
+const PROGRESS_PARTS: usize = 8;
+
 impl GpuModel {
     /// One forward pass, blocking (native): reads back `keep` and nothing else.
     #[cfg(not(target_arch = "wasm32"))]
@@ -46,6 +49,13 @@ impl GpuModel {
 
     /// One forward pass; the readback is awaited (in a browser, the event loop maps buffers).
     pub async fn run_async(&self, input: &Tensor, keep: &[ValueId], timing: Timing) -> Result<GpuRun> {
+        self.run_reporting(input, keep, timing, None).await
+    }
+
+    /// As `run_async`, calling `progress(layers done, layers)` as the GPU gets through the
+    /// network: the pass is then submitted in a few parts, each awaited (a handful of extra
+    /// round trips), so a slow device shows real progress instead of 0 until the end.
+    pub async fn run_reporting(&self, input: &Tensor, keep: &[ValueId], timing: Timing, mut progress: Option<&mut dyn FnMut(usize, usize)>) -> Result<GpuRun> {
         let dev = &self.gpu.device;
         self.gpu.check_lost()?;
         if input.shape != self.shapes[self.input] {
@@ -60,26 +70,55 @@ impl GpuModel {
         let mut layer_ms = Vec::new();
         // Validation errors surface here (in a browser they would only reach the console).
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut stamps = None;
         let per_pass = timing != Timing::Off && !timestamps;
+        let progress_wanted = progress.is_some();
+        let mut report = |done: usize| {
+            if let Some(p) = progress.as_mut() {
+                p(done, groups.len());
+            }
+        };
         if per_pass {
             // One submission per layer, each awaited: the CPU clock around it times the layer.
             layer_ms = vec![0.0; self.nodes];
-            for (node, range) in &groups {
+            for (i, (node, range)) in groups.iter().enumerate() {
                 let t = web_time_now();
                 let mut e = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer") });
                 self.dispatch(&mut e.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: None }), &self.steps[range.clone()]);
                 self.gpu.queue.submit([e.finish()]);
                 self.work_done().await?;
                 layer_ms[*node] += web_time_now() - t;
+                report(i + 1);
             }
         }
+        let set = timestamps.then(|| {
+            dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count: (groups.len() * 2) as u32 })
+        });
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(if per_pass { "read" } else { "forward" }) });
-        if timestamps {
-            stamps = Some(self.encode_timestamped(&mut enc, &groups));
-        } else if !per_pass {
-            self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps);
+        if !per_pass {
+            // In parts when progress is wanted: each submitted and awaited but the last, which
+            // goes with the reads.
+            let parts = if progress_wanted { PROGRESS_PARTS.min(groups.len()).max(1) } else { 1 };
+            let per = groups.len().div_ceil(parts);
+            for (k, part) in groups.chunks(per.max(1)).enumerate() {
+                let first = k * per;
+                let last = first + part.len() == groups.len();
+                let mut own = (!last).then(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward part") }));
+                let e = own.as_mut().unwrap_or(&mut enc);
+                match &set {
+                    Some(set) => self.encode_timestamped(e, set, part, first),
+                    None => {
+                        let steps = part[0].1.start..part[part.len() - 1].1.end;
+                        self.dispatch(&mut e.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None }), &self.steps[steps]);
+                    }
+                }
+                if let Some(e) = own {
+                    self.gpu.queue.submit([e.finish()]);
+                    self.work_done().await?;
+                    report(first + part.len());
+                }
+            }
         }
+        let stamps = set.as_ref().map(|set| self.resolve_timestamps(&mut enc, set));
         let reads = self.encode_reads(&mut enc, keep)?;
         self.gpu.queue.submit([enc.finish()]);
         if let Some(e) = scope.pop().await {
@@ -88,6 +127,7 @@ impl GpuModel {
         let mut staged: Vec<&wgpu::Buffer> = reads.iter().map(|(_, b, _)| b).collect();
         staged.extend(stamps.as_ref());
         let mut bytes = self.map_all(&staged).await?;
+        report(groups.len());
         let clock = match (timing, stamps.is_some()) {
             (Timing::Off, _) => None,
             (_, true) => {
@@ -109,25 +149,25 @@ impl GpuModel {
         Ok(GpuRun { values, total_ms: web_time_now() - t0, layer_ms, clock })
     }
 
-    /// Each layer as its own compute pass between two timestamp queries; returns the buffer
-    /// the resolved ticks are copied to, mapped after the submission.
-    fn encode_timestamped(&self, enc: &mut wgpu::CommandEncoder, groups: &[(usize, std::ops::Range<usize>)]) -> wgpu::Buffer {
-        let dev = &self.gpu.device;
-        let count = (groups.len() * 2) as u32;
-        let set = dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("layer times"), ty: wgpu::QueryType::Timestamp, count });
+    /// Layers `groups` (the `first`-th onward) each as its own compute pass between two
+    /// timestamp queries of `set`.
+    fn encode_timestamped(&self, enc: &mut wgpu::CommandEncoder, set: &wgpu::QuerySet, groups: &[(usize, std::ops::Range<usize>)], first: usize) {
         for (i, (_, range)) in groups.iter().enumerate() {
-            let writes = wgpu::ComputePassTimestampWrites {
-                query_set: &set,
-                beginning_of_pass_write_index: Some(2 * i as u32),
-                end_of_pass_write_index: Some(2 * i as u32 + 1),
-            };
+            let q = 2 * (first + i) as u32;
+            let writes = wgpu::ComputePassTimestampWrites { query_set: set, beginning_of_pass_write_index: Some(q), end_of_pass_write_index: Some(q + 1) };
             self.dispatch(&mut enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: Some(writes) }), &self.steps[range.clone()]);
         }
+    }
+
+    /// Copies the resolved ticks of `set` to a buffer mapped after the submission.
+    fn resolve_timestamps(&self, enc: &mut wgpu::CommandEncoder, set: &wgpu::QuerySet) -> wgpu::Buffer {
+        let dev = &self.gpu.device;
+        let count = self.node_groups().len() as u32 * 2;
         let size = count as u64 * 8;
         let buffer = |label, usage| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
         let resolved = buffer("timestamps", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
         let staging = buffer("timestamps readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-        enc.resolve_query_set(&set, 0..count, &resolved, 0);
+        enc.resolve_query_set(set, 0..count, &resolved, 0);
         enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
         staging
     }
