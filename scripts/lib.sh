@@ -58,6 +58,10 @@ ensure_web_tools() {
   if [ ! -x tools/node_modules/.bin/wasm-opt ]; then
     mkdir -p tools && (cd tools && npm install --silent --no-audit --no-fund binaryen@132 playwright-core@1)
   fi
+  # The end-to-end test's accessibility check.
+  if [ ! -f tools/node_modules/axe-core/axe.min.js ]; then
+    mkdir -p tools && (cd tools && npm install --silent --no-audit --no-fund axe-core@4)
+  fi
   export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 }
 

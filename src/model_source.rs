@@ -60,8 +60,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The zoo file for `zoo`: from the served `models/` folder (any accepted name), else the
-/// cache, else each mirror in turn. Mirror downloads must match the sha256.
 /// The .onnx files the server offers next to the app (models/index.json, written by
 /// scripts/serve.sh); empty when there is no such folder.
 pub async fn served_models() -> Vec<String> {
@@ -73,8 +71,9 @@ pub async fn served_models() -> Vec<String> {
     }
 }
 
-pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, String> {
-    let cache = cache().await;
+/// The zoo file from what this page already has: the served `models/` folder (any accepted
+/// name), else the browser cache. Err: why not, one reason per place tried.
+pub async fn fetch_zoo_nearby(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
     let mut errors = Vec::new();
     let served = served_models().await;
     for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()).filter(|n| served.iter().any(|s| s == n)) {
@@ -85,17 +84,30 @@ pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Re
                 return Ok(Fetched { bytes, from: url, verified, cached: false });
             }
             Ok(_) => errors.push(format!("{url}: empty")),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(format!("{url}: {e}")),
         }
     }
-    for url in zoo.mirrors() {
-        if let Some(c) = &cache {
-            if let Some(bytes) = from_cache(c, &url).await {
+    if let Some(c) = cache().await {
+        for url in zoo.mirrors() {
+            if let Some(bytes) = from_cache(&c, &url).await {
                 if sha256_hex(&bytes) == zoo.sha256 {
                     return Ok(Fetched { bytes, from: url, verified: true, cached: true });
                 }
             }
         }
+    }
+    Err(errors)
+}
+
+/// The zoo file from the served folder or the cache, else each mirror in turn (a mirror's
+/// download must match the sha256, and is cached). Err: one reason per mirror, URL first.
+pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
+    let mut errors = match fetch_zoo_nearby(zoo, progress).await {
+        Ok(f) => return Ok(f),
+        Err(e) => e,
+    };
+    let cache = cache().await;
+    for url in zoo.mirrors() {
         match fetch_with_progress(&url, progress).await {
             Ok(bytes) => {
                 let digest = sha256_hex(&bytes);
@@ -111,8 +123,8 @@ pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Re
                 }
                 return Ok(Fetched { bytes, from: url, verified: true, cached: false });
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(if e.contains(&url) { e } else { format!("{url}: {e}") }),
         }
     }
-    Err(format!("could not get {} ({} MB): {}", zoo.file, zoo.bytes / 1_000_000, errors.join("; ")))
+    Err(errors)
 }

@@ -42,10 +42,14 @@ pub struct Frame {
 /// What the user picked in the backend switch (kept in `?backend=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendChoice {
+    /// Whatever is fast here: WebGPU on a hardware adapter, never on a software or fallback one
+    /// (SwiftShader runs a pass 10-100x slower than the wasm path); where the adapter does not
+    /// say what it is, one pass is timed on each and the faster kept.
+    #[default]
+    Auto,
     /// The wasm SIMD CPU path only.
     Cpu,
-    /// WebGPU when the browser gives an adapter, else the CPU.
-    #[default]
+    /// WebGPU on whatever adapter the browser gives, software ones included.
     WebGpu,
     /// As WebGpu, with conv/FC weights stored as f16 where the adapter has shader-f16: half
     /// the GPU memory (VGG16: 277 MB instead of 553), values within 1e-2 of f32.
@@ -56,8 +60,9 @@ impl BackendChoice {
     /// The `?backend=` value.
     pub fn key(self) -> &'static str {
         match self {
+            BackendChoice::Auto => "auto",
             BackendChoice::Cpu => "cpu",
-            BackendChoice::WebGpu => "auto",
+            BackendChoice::WebGpu => "webgpu",
             BackendChoice::WebGpuF16 => "webgpu-f16",
         }
     }
@@ -65,8 +70,9 @@ impl BackendChoice {
     pub fn from_key(k: Option<&str>) -> BackendChoice {
         match k {
             Some("cpu") => BackendChoice::Cpu,
+            Some("webgpu") => BackendChoice::WebGpu,
             Some("webgpu-f16") => BackendChoice::WebGpuF16,
-            _ => BackendChoice::WebGpu,
+            _ => BackendChoice::Auto,
         }
     }
 }

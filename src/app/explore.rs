@@ -5,7 +5,6 @@
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use super::App;
@@ -22,6 +21,8 @@ pub enum ViewMsg {
     /// Show each fused ReLU as its own layer, so a conv's output before it can be seen.
     ToggleSplitRelus,
     Key(KeyboardEvent),
+    /// A file is being dragged over the page (the drop cue shows).
+    Dragging(bool),
     ExportPng,
     ExportNpy,
 }
@@ -36,6 +37,9 @@ pub struct ViewState {
     pub sort_by_mean: bool,
     pub dark: bool,
     pub split_relus: bool,
+    pub dragging: bool,
+    /// Set by a keyboard walk: the selected layer is scrolled into view after the render.
+    pub scroll_to_selected: bool,
 }
 
 /// Larger than any map of a 224-px input: tiles at full resolution.
@@ -53,12 +57,26 @@ impl App {
             ViewMsg::ToggleShared => {
                 // Tiles are coloured by the worker: ask again on the other scale.
                 self.view.shared_scale = !self.view.shared_scale;
+                self.write_url();
                 self.request_maps();
             }
-            ViewMsg::ToggleSort => self.view.sort_by_mean = !self.view.sort_by_mean,
-            ViewMsg::ToggleTheme => self.view.dark = !self.view.dark,
+            ViewMsg::ToggleSort => {
+                self.view.sort_by_mean = !self.view.sort_by_mean;
+                self.write_url();
+            }
+            ViewMsg::ToggleTheme => {
+                self.view.dark = !self.view.dark;
+                super::remember_theme(self.view.dark);
+            }
+            ViewMsg::Dragging(d) => {
+                if self.view.dragging == d {
+                    return false;
+                }
+                self.view.dragging = d;
+            }
             ViewMsg::ToggleSplitRelus => {
                 self.view.split_relus = !self.view.split_relus;
+                self.write_url();
                 // The layer list changes: stay on the same layer (by name) once it comes back.
                 if let (Some(s), Some(sel)) = (&self.model.summary, self.view.selected) {
                     self.model.pending_url.layer = Some(s.layers[sel].name.clone());
@@ -92,14 +110,43 @@ impl App {
         self.request_maps();
     }
 
-    fn write_url(&self) {
-        let (Some(s), Some(sel)) = (&self.model.summary, self.view.selected) else { return };
+    /// Every view parameter into the URL, so a reload or a shared link shows the same view.
+    pub(super) fn write_url(&self) {
+        let zoo = self.is_zoo_model();
+        let layer = match (&self.model.summary, self.view.selected) {
+            (Some(s), Some(sel)) => Some(s.layers[sel].name.clone()),
+            _ => self.model.pending_url.layer.clone(),
+        };
         url_state::write(&UrlState {
-            model: Some(self.model.name.clone()),
-            layer: Some(s.layers[sel].name.clone()),
+            model: (!self.model.name.is_empty()).then(|| self.model.name.clone()),
+            local: !zoo && self.model.weights_url.is_none(),
+            layer,
             channel: self.view.channel,
-            weights: url_state::read().weights,
+            weights: self.model.weights_url.clone(),
+            backend: Some(self.backend.choice.key().to_string()),
+            shared_scale: self.view.shared_scale,
+            sort_by_mean: self.view.sort_by_mean,
+            split_relus: self.view.split_relus,
+            squash: self.run.fit == convlens_core::preprocess::Fit::Squash,
         });
+    }
+
+    /// The channel a link or reload asked for, clamped to the selected layer's channels with a
+    /// note when it does not exist there.
+    pub(super) fn apply_channel(&mut self, want: usize) {
+        let (Some(s), Some(sel)) = (&self.model.summary, self.view.selected) else { return };
+        let l = &s.layers[sel];
+        let channels = if l.shape.len() == 4 { l.shape[1] } else { 0 };
+        if channels == 0 {
+            self.notice = Some(super::Notice::new(format!("{} is not a feature map: channel {want} from the link is not shown.", l.name)));
+            return;
+        }
+        let c = want.min(channels - 1);
+        if c != want {
+            self.notice = Some(super::Notice::new(format!("{} has {channels} channels (0 to {}): channel {want} from the link does not exist, so channel {c} is shown.", l.name, channels - 1)));
+        }
+        self.view.channel = Some(c);
+        self.write_url();
     }
 
     /// Asks the worker for the selected layer's maps and, inside a module, its branch outputs.
@@ -121,20 +168,39 @@ impl App {
         self.bridge.send(ToWorker::Maps { layers, max_side, shared: self.view.shared_scale, values });
     }
 
-    /// Up/down walk the layers unless a text field has the key.
+    /// From anywhere on the page except a form control: up/down walk the layers, left/right
+    /// the channels of an enlarged tile, Escape closes it.
     fn on_key(&mut self, e: KeyboardEvent) -> bool {
-        if e.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()).is_some() {
+        if e.ctrl_key() || e.meta_key() || e.alt_key() || owns_arrow_keys(e.target()) {
             return false;
         }
-        let n = self.model.summary.as_ref().map_or(0, |s| s.layers.len());
-        match (e.key().as_str(), self.view.selected) {
-            ("ArrowDown", Some(i)) if i + 1 < n => {
+        let s = self.model.summary.clone();
+        let n = s.as_ref().map_or(0, |s| s.layers.len());
+        let channels = self.view.selected.and_then(|i| s.as_ref().and_then(|s| s.layers[i].shape.get(1).copied())).unwrap_or(0);
+        match (e.key().as_str(), self.view.selected, self.view.channel) {
+            ("ArrowDown", Some(i), _) if i + 1 < n => {
                 e.prevent_default();
+                self.view.scroll_to_selected = true;
                 self.select(i + 1);
             }
-            ("ArrowUp", Some(i)) if i > 0 => {
+            ("ArrowUp", Some(i), _) if i > 0 => {
                 e.prevent_default();
+                self.view.scroll_to_selected = true;
                 self.select(i - 1);
+            }
+            ("ArrowRight", _, Some(c)) if c + 1 < channels => {
+                e.prevent_default();
+                self.view.channel = Some(c + 1);
+                self.write_url();
+            }
+            ("ArrowLeft", _, Some(c)) if c > 0 => {
+                e.prevent_default();
+                self.view.channel = Some(c - 1);
+                self.write_url();
+            }
+            ("Escape", _, Some(_)) => {
+                self.view.channel = None;
+                self.write_url();
             }
             _ => return false,
         }
@@ -156,6 +222,23 @@ impl App {
         if let Err(e) = r {
             self.error = Some(e);
         }
+    }
+}
+
+/// Form controls keep their own arrow keys (a select changes its option, a text field moves
+/// its caret, a checkbox or radio group moves between options).
+fn owns_arrow_keys(target: Option<web_sys::EventTarget>) -> bool {
+    let Some(el) = target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return false };
+    matches!(el.tag_name().to_ascii_lowercase().as_str(), "input" | "select" | "textarea") || el.get_attribute("contenteditable").is_some()
+}
+
+/// Brings the selected layer into view inside the layer list (nearest edge, no jump if shown).
+pub(super) fn scroll_selected_into_view() {
+    let Ok(Some(el)) = imaging::document().query_selector("[data-testid=layer-list] button.layer.selected") else { return };
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"block".into(), &"nearest".into());
+    if let Ok(f) = js_sys::Reflect::get(&el, &"scrollIntoView".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) {
+        let _ = f.call1(&el, &options);
     }
 }
 

@@ -2,6 +2,7 @@
 //! dropped .onnx file, handed to the model), the fit mode, sending frames to the worker, and
 //! the answers coming back.
 
+use convlens_core::image_check;
 use convlens_core::preprocess::Fit;
 use web_sys::{HtmlCanvasElement, ImageBitmap};
 use yew::prelude::*;
@@ -70,6 +71,7 @@ impl App {
             }
             InputMsg::ToggleFit => {
                 self.run.fit = if self.run.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
+                self.write_url();
                 self.rerun_image();
             }
         }
@@ -83,6 +85,8 @@ impl App {
         if r.id == self.run.sent {
             self.run.running = false;
             self.run.progress = None;
+            // The newest picture answered: an earlier failure no longer describes what is shown.
+            self.error = None;
         }
         self.run.last = Some(r);
         self.run.runs_done += 1;
@@ -105,20 +109,42 @@ impl App {
             self.model.summary = None;
             self.run.last = None;
             self.model.name = name.clone();
+            self.model.weights_url = None;
+            self.model.may_fall_back = false;
+            // The file a shared link was made with: its view comes back.
+            if let Some(view) = self.model.awaiting_local.take_if(|v| v.model.as_deref() == Some(name.as_str())) {
+                self.model.pending_url.layer = view.layer;
+                self.model.pending_url.channel = view.channel;
+                self.notice = None;
+            }
+            self.model.seq += 1;
+            let seq = self.model.seq;
             ctx.link().send_future(async move {
-                Msg::Model(match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file)).await {
+                let m = match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file)).await {
                     Ok(bytes) => ModelMsg::Bytes { name: name.clone(), bytes, note: format!("{name} (your file)") },
                     Err(e) => ModelMsg::LoadFailed { arch: None, error: format!("cannot read {name}: {e}") },
-                })
+                };
+                Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
             });
         } else {
             // A new photo: the last one's error no longer applies, and its answer is now old.
             self.error = None;
             self.run.decoding += 1;
             ctx.link().send_future(async move {
+                // What the file is decides the message: not an image, cut short, or too small.
+                let bytes = match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file.clone())).await {
+                    Ok(b) => b,
+                    Err(e) => return Msg::Input(InputMsg::Undecodable(format!("cannot read {name}: {e}"))),
+                };
+                if let Some(problem) = image_check::problem(&name, image_check::sniff(&bytes)) {
+                    return Msg::Input(InputMsg::Undecodable(problem));
+                }
                 match decode(&file).await {
-                    Ok(b) => Msg::Input(InputMsg::ImageReady(b)),
-                    Err(e) => Msg::Input(InputMsg::Undecodable(format!("{name}: {e}"))),
+                    Ok(b) => match image_check::too_small(&name, b.width() as usize, b.height() as usize) {
+                        Some(m) => Msg::Input(InputMsg::Undecodable(m)),
+                        None => Msg::Input(InputMsg::ImageReady(b)),
+                    },
+                    Err(e) => Msg::Input(InputMsg::Undecodable(format!("{name}: {e} (damaged, or a format this browser cannot read)"))),
                 }
             });
         }
@@ -128,6 +154,11 @@ impl App {
     /// is only the preview shown under the maps.
     pub(super) fn send_run(&mut self, src: Source, side: usize) -> Result<(), String> {
         let frame = frame_pixels(&src)?;
+        if matches!(src, Source::Bitmap(_)) && frame.rgba.chunks_exact(4).all(|p| p[3] == 0) {
+            self.notice = Some(super::Notice::new(
+                "This image is fully transparent: there is nothing to see, and the network gets the colour its transparent pixels hold (usually black).",
+            ));
+        }
         self.run.input = Some(crop_preview(&src, side, self.run.fit)?);
         self.run.running = true;
         self.run.progress = Some((0, 1));

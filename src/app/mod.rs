@@ -46,6 +46,21 @@ pub enum Msg {
     WorkerCrashed(String),
     Error(String),
     DismissError,
+    DismissNotice,
+}
+
+/// A calm line under the top bar (not an error): what the app did instead of what was asked,
+/// and the reasons, one per line (e.g. per mirror that failed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub details: Vec<String>,
+}
+
+impl Notice {
+    pub fn new(text: impl Into<String>) -> Self {
+        Notice { text: text.into(), details: Vec::new() }
+    }
 }
 
 /// What the worker runs on: the user's choice (kept in `?backend=`) and the worker's report.
@@ -64,11 +79,35 @@ pub struct App {
     camera: CameraState,
     backend: BackendState,
     error: Option<String>,
+    notice: Option<Notice>,
     crash: worker_link::CrashListener,
     /// Crash-test builds: panic the worker once the first model has loaded.
     #[cfg(feature = "crash-test")]
     crash_pending: bool,
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
+    /// Arrow keys and Escape from page load, wherever the focus is (form controls keep theirs).
+    _keys: Option<Closure<dyn FnMut(web_sys::KeyboardEvent)>>,
+}
+
+const THEME_KEY: &str = "convlens-theme";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+/// The theme the user last picked, else the system's.
+fn initial_dark() -> bool {
+    match storage().and_then(|s| s.get_item(THEME_KEY).ok().flatten()).as_deref() {
+        Some("dark") => true,
+        Some("light") => false,
+        _ => web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten()).is_some_and(|m| m.matches()),
+    }
+}
+
+pub(crate) fn remember_theme(dark: bool) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(THEME_KEY, if dark { "dark" } else { "light" });
+    }
 }
 
 fn now_ms() -> f64 {
@@ -109,7 +148,7 @@ impl App {
     fn set_backend(&mut self, ctx: &Context<Self>, key: String) {
         // Reload the model so the worker plans it for the chosen backend.
         self.backend.choice = BackendChoice::from_key(Some(&key));
-        url_state::write_backend(self.backend.choice.key());
+        self.write_url();
         if self.is_zoo_model() {
             self.load_model(ctx, self.model.name.clone());
         } else {
@@ -147,26 +186,49 @@ impl Component for App {
             }
         });
         let _ = imaging::document().add_event_listener_with_callback("paste", paste.as_ref().unchecked_ref());
-        let pending_url = url_state::read();
-        let dark = web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten()).is_some_and(|m| m.matches());
+        let link = ctx.link().clone();
+        let keys = Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| link.send_message(Msg::View(ViewMsg::Key(e))));
+        let _ = imaging::document().add_event_listener_with_callback("keydown", keys.as_ref().unchecked_ref());
+        let mut url = url_state::read();
+        let mut notice = None;
+        let zoo = |m: &str| MODELS.iter().any(|(k, _)| *k == m);
+        let mut awaiting_local = None;
+        match url.model.clone() {
+            // A link made with a file from the sharer's disk: say so, and apply its view when
+            // the user opens a file of that name.
+            Some(file) if url.local || !zoo(&file) => {
+                notice = Some(Notice::new(format!(
+                    "This link was made with {file}, a model file on the sharer's computer: a link cannot carry it. Open or drop {file} here to see that view; meanwhile GoogLeNet is shown."
+                )));
+                awaiting_local = Some(url.clone());
+                url.layer = None;
+                url.channel = None;
+            }
+            _ => {}
+        }
+        let explicit = url.model.as_deref().is_some_and(zoo);
         let mut app = App {
             bridge,
-            model: ModelState { pending_url: pending_url.clone(), ..Default::default() },
-            run: RunState { fit: Fit::ResizeAndCenterCrop, ..Default::default() },
-            view: ViewState { channel: pending_url.channel, dark, ..Default::default() },
-            camera: CameraState::default(),
-            backend: BackendState {
-                choice: BackendChoice::from_key(url_state::read_backend().as_deref()),
-                name: None,
-                note: "checking for WebGPU…".into(),
+            model: ModelState { pending_url: url.clone(), awaiting_local, may_fall_back: !explicit, ..Default::default() },
+            run: RunState { fit: if url.squash { Fit::Squash } else { Fit::ResizeAndCenterCrop }, ..Default::default() },
+            view: ViewState {
+                dark: initial_dark(),
+                shared_scale: url.shared_scale,
+                sort_by_mean: url.sort_by_mean,
+                split_relus: url.split_relus,
+                ..Default::default()
             },
+            camera: CameraState::default(),
+            backend: BackendState { choice: BackendChoice::from_key(url.backend.as_deref()), name: None, note: "checking for WebGPU…".into() },
             error: None,
+            notice,
             crash,
             #[cfg(feature = "crash-test")]
             crash_pending: worker_link::crash_requested(),
             _paste: Some(paste),
+            _keys: Some(keys),
         };
-        let model = pending_url.model.filter(|m| MODELS.iter().any(|(k, _)| k == m)).unwrap_or_else(|| "googlenet".into());
+        let model = url.model.filter(|m| zoo(m)).unwrap_or_else(|| "googlenet".into());
         app.load_model(ctx, model);
         app
     }
@@ -185,36 +247,49 @@ impl Component for App {
                 self.run.running = false;
             }
             Msg::DismissError => self.error = None,
+            Msg::DismissNotice => self.notice = None,
         }
         true
     }
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
         self.attach_camera();
+        if std::mem::take(&mut self.view.scroll_to_selected) {
+            explore::scroll_selected_into_view();
+        }
     }
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let ondragover = Callback::from(|e: DragEvent| e.prevent_default());
+        let ondragover = link.batch_callback(|e: DragEvent| {
+            e.prevent_default();
+            Some(Msg::View(ViewMsg::Dragging(true)))
+        });
+        // Leaving the window (no element entered) ends the drag cue.
+        let ondragleave = link.batch_callback(|e: DragEvent| e.related_target().is_none().then_some(Msg::View(ViewMsg::Dragging(false))));
         let ondrop = link.batch_callback(|e: DragEvent| {
             e.prevent_default();
-            e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)).map(|f| Msg::Input(InputMsg::OpenFile(f)))
+            let file = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0));
+            let mut msgs = vec![Msg::View(ViewMsg::Dragging(false))];
+            msgs.extend(file.map(|f| Msg::Input(InputMsg::OpenFile(f))));
+            msgs
         });
-        let onkey = link.callback(|e| Msg::View(ViewMsg::Key(e)));
         let summary = self.model.summary.clone();
         let run = self.run.last.as_ref();
         // The worker's latest word on the backend wins over the backend of the last run.
         let backend = self.backend.name.clone().or_else(|| run.map(|r| r.backend.clone()));
         html! {
-            <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondrop} onkeydown={onkey} tabindex="0">
+            <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={MODELS} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} cameras={self.camera.cameras.clone()} {backend}
                     backend_note={self.backend.note.clone()} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
-                <StatusBar error={self.error.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
+                <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}
                     weights_note={self.model.weights_note.clone()} last_run={run.map(|r| (r.backend.clone(), r.total_ms, self.run.runs_done))}
-                    on_dismiss={link.callback(|_| Msg::DismissError)} on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
+                    local_file={!self.is_zoo_model() && self.model.weights_url.is_none()}
+                    on_dismiss={link.callback(|_| Msg::DismissError)} on_dismiss_notice={link.callback(|_| Msg::DismissNotice)}
+                    on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
                     on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))} />
                 <main class="layout">
                     if let Some(s) = &summary {
@@ -232,6 +307,9 @@ impl Component for App {
                         selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
                 }
                 <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>
+                if self.view.dragging {
+                    <div class="drop-cue" aria-hidden="true"><span>{ "Drop a photo or an .onnx model anywhere" }</span></div>
+                }
             </div>
         }
     }
@@ -246,6 +324,7 @@ impl App {
         let layer = v.selected.and_then(|i| summary.as_ref().map(|s| s.layers[i].clone()));
         let module = layer.as_ref().and_then(|l| l.module).and_then(|m| summary.as_ref().map(|s| s.modules[m].clone()));
         let no_values = v.maps.as_ref().is_none_or(|m| m.data.is_none());
+        let not_a_map = v.maps.as_ref().is_none_or(|m| m.shape.len() != 4);
         let view_msg = |m: fn() -> ViewMsg| link.callback(move |_: Event| Msg::View(m()));
         html! {
             <div class="center">
@@ -253,11 +332,12 @@ impl App {
                     <video ref={self.camera.video.clone()} class="camera-view" autoplay=true muted=true playsinline=true aria-label="camera" />
                 }
                 <div class="view-controls">
-                    <label><input type="checkbox" checked={v.shared_scale} onchange={view_msg(|| ViewMsg::ToggleShared)} />{ " one colour scale for all channels" }</label>
-                    <label><input type="checkbox" checked={v.sort_by_mean} onchange={view_msg(|| ViewMsg::ToggleSort)} />{ " sort by mean activation" }</label>
+                    <label><input type="checkbox" data-testid="shared-scale" checked={v.shared_scale} onchange={view_msg(|| ViewMsg::ToggleShared)} />{ " one colour scale for all channels" }</label>
+                    <label><input type="checkbox" data-testid="sort-mean" checked={v.sort_by_mean} onchange={view_msg(|| ViewMsg::ToggleSort)} />{ " sort by mean activation" }</label>
                     <label><input type="checkbox" data-testid="split-relus" checked={v.split_relus} onchange={view_msg(|| ViewMsg::ToggleSplitRelus)} />{ " convs before their ReLU" }</label>
-                    <label><input type="checkbox" checked={self.run.fit == Fit::Squash} onchange={link.callback(|_| Msg::Input(InputMsg::ToggleFit))} />{ " squash instead of centre crop" }</label>
-                    <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportPng))} disabled={no_values}>{ "Export PNG" }</button>
+                    <label><input type="checkbox" data-testid="squash" checked={self.run.fit == Fit::Squash} onchange={link.callback(|_| Msg::Input(InputMsg::ToggleFit))} />{ " squash instead of centre crop" }</label>
+                    <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportPng))} disabled={no_values || not_a_map}
+                        title={if not_a_map { "this layer is not a spatial map" } else { "every channel as one PNG grid" }}>{ "Export PNG" }</button>
                     <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportNpy))} disabled={no_values}>{ "Export .npy" }</button>
                 </div>
                 if let (Some(m), Some(l)) = (&v.maps, &layer) {

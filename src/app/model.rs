@@ -8,9 +8,9 @@ use yew::prelude::*;
 
 use super::{App, Msg, MODELS};
 use crate::components::bytes;
-use crate::model_source::{fetch_with_progress, fetch_zoo};
+use crate::model_source::{fetch_with_progress, fetch_zoo, fetch_zoo_nearby, Fetched};
 use crate::protocol::{ModelSummary, ToWorker};
-use crate::url_state::{self, UrlState};
+use crate::url_state::UrlState;
 
 pub enum ModelMsg {
     Pick(String),
@@ -19,6 +19,15 @@ pub enum ModelMsg {
     Bytes { name: String, bytes: Vec<u8>, note: String },
     DownloadProgress(u64, Option<u64>),
     LoadFailed { arch: Option<String>, error: String },
+    /// A zoo model's weights could not be had (one reason per place tried): its architecture
+    /// opens with untrained weights, and a calm notice says what is missing and how to get it.
+    ZooUnavailable { arch: String, reasons: Vec<String> },
+    /// The default's weights could not be had, so another zoo model with real weights that
+    /// this page already has (served next to it or cached) opens instead.
+    FellBack { from: String, to: String, fetched: Fetched, reasons: Vec<String> },
+    /// The answer of load number `.0`: dropped when another load started since (a file the
+    /// user opened while the default model was still downloading wins).
+    ForLoad(u64, Box<ModelMsg>),
 }
 
 #[derive(Default)]
@@ -32,12 +41,48 @@ pub struct ModelState {
     pub weights_note: String,
     /// Layer and channel from the URL, applied once the model has loaded.
     pub pending_url: UrlState,
+    /// `?weights=` when the loaded model came from it (dropped when another model is picked).
+    pub weights_url: Option<String>,
+    /// A link made with a local file: its view, applied when a file of that name is opened.
+    pub awaiting_local: Option<UrlState>,
+    /// First visit without `?model=`: where the default cannot be had, open another model
+    /// with real weights instead.
+    pub may_fall_back: bool,
+    /// Counts loads started, so a slow one's answer cannot replace a newer one.
+    pub seq: u64,
+}
+
+fn label(key: &str) -> &str {
+    MODELS.iter().find(|(k, _)| *k == key).map_or(key, |(_, l)| l)
+}
+
+fn note_for(file: &str, f: &Fetched) -> String {
+    let how = if f.cached {
+        "from the browser cache"
+    } else if f.from.starts_with("models/") {
+        "served next to the app"
+    } else {
+        "downloaded"
+    };
+    let check = if f.verified { "sha256 verified" } else { "served locally, not the zoo's exact file" };
+    format!("{file} {how} as {} ({check})", f.from)
 }
 
 impl App {
     pub(super) fn on_model(&mut self, ctx: &Context<Self>, msg: ModelMsg) {
         match msg {
-            ModelMsg::Pick(m) => self.load_model(ctx, m),
+            ModelMsg::ForLoad(seq, m) => {
+                if seq == self.model.seq {
+                    self.on_model(ctx, *m);
+                }
+            }
+            ModelMsg::Pick(m) => {
+                // A model the user picks: no fallback, no stale weights= or notice.
+                self.model.may_fall_back = false;
+                self.model.pending_url.weights = None;
+                self.notice = None;
+                self.load_model(ctx, m);
+            }
             ModelMsg::ConfirmDownload => {
                 self.model.confirm_vgg = false;
                 let m = self.model.name.clone();
@@ -58,6 +103,36 @@ impl App {
                 self.bridge.send(ToWorker::LoadOnnx { name, bytes: b, backend: self.backend.choice, split_relus: self.view.split_relus });
             }
             ModelMsg::DownloadProgress(got, total) => self.model.download = Some((got, total)),
+            ModelMsg::ZooUnavailable { arch, reasons } => {
+                self.model.download = None;
+                self.model.status = None;
+                let file = zoo_file(&arch).map_or(arch.clone(), |z| format!("{} ({} MB)", z.file, z.bytes / 1_000_000));
+                self.set_notice(super::Notice {
+                    text: format!(
+                        "{}'s weights, {file}, could not be had, so its architecture is shown with untrained weights. To get them: reload when online, or put the file in the models/ folder next to the app (CONVLENS_MODELS=… scripts/serve.sh).",
+                        label(&arch)
+                    ),
+                    details: reasons,
+                });
+                self.model.name = arch;
+                ctx.link().send_message(Msg::Model(ModelMsg::UseUntrained));
+            }
+            ModelMsg::FellBack { from, to, fetched, reasons } => {
+                let file = zoo_file(&to).map_or(to.clone(), |z| z.file.to_string());
+                self.set_notice(super::Notice {
+                    text: format!(
+                        "{} could not be had here, so {} opened instead (real weights, {}). Pick {} again once its file is reachable.",
+                        label(&from),
+                        label(&to),
+                        if fetched.cached { "from this browser's cache" } else { "served next to the app" },
+                        label(&from)
+                    ),
+                    details: reasons,
+                });
+                self.model.name = to;
+                let note = note_for(&file, &fetched);
+                ctx.link().send_message(Msg::Model(ModelMsg::Bytes { name: file, bytes: fetched.bytes, note }));
+            }
             ModelMsg::LoadFailed { arch, error } => {
                 self.model.download = None;
                 self.model.status = None;
@@ -79,15 +154,21 @@ impl App {
         let s = Rc::new(s);
         let want = self.model.pending_url.layer.take();
         let first_conv = s.layers.iter().position(|l| l.op.starts_with("Conv"));
-        let pick = want.and_then(|n| s.layers.iter().position(|l| l.name == n)).or(first_conv).or(Some(0));
+        let found = want.as_ref().and_then(|n| s.layers.iter().position(|l| &l.name == n));
+        if let (Some(w), None) = (&want, found) {
+            let shown = first_conv.map_or("the first layer", |i| s.layers[i].name.as_str());
+            self.notice = Some(super::Notice::new(format!("{} has no layer named {w} (from the link): showing {shown}.", s.name)));
+        }
+        let pick = found.or(first_conv).or(Some(0));
         self.model.summary = Some(s);
         self.view.selected = None;
         if let Some(i) = pick {
             self.select(i);
         }
         if let Some(c) = self.model.pending_url.channel.take() {
-            self.view.channel = Some(c);
+            self.apply_channel(c);
         }
+        self.write_url();
         self.rerun_image();
         if self.run.bitmap.is_none() && self.camera.stream.is_none() {
             ctx.link().send_message(Msg::Input(super::input::InputMsg::Sample("samples/chelsea.png".into())));
@@ -95,6 +176,7 @@ impl App {
     }
 
     pub(super) fn load_model(&mut self, ctx: &Context<Self>, arch: String) {
+        self.model.seq += 1;
         self.model.name = arch.clone();
         self.model.summary = None;
         self.run.last = None;
@@ -102,16 +184,20 @@ impl App {
         self.view.branch_maps.clear();
         self.model.confirm_vgg = false;
         self.error = None;
-        let url = url_state::read();
-        if let Some(weights) = url.weights.filter(|_| url.model.as_deref() == Some(arch.as_str())) {
+        self.model.weights_url = None;
+        let pending = &self.model.pending_url;
+        if let Some(weights) = pending.weights.clone().filter(|_| pending.model.as_deref() == Some(arch.as_str())) {
+            self.model.weights_url = Some(weights.clone());
             self.model.status = Some(format!("Loading weights from {weights}…"));
             let link = ctx.link().clone();
+            let seq = self.model.seq;
             ctx.link().send_future(async move {
                 let progress = move |got, total| link.send_message(Msg::Model(ModelMsg::DownloadProgress(got, total)));
-                Msg::Model(match fetch_with_progress(&weights, &progress).await {
+                let m = match fetch_with_progress(&weights, &progress).await {
                     Ok(bytes) => ModelMsg::Bytes { name: weights.clone(), bytes, note: format!("weights from {weights} (not checked against the zoo)") },
                     Err(error) => ModelMsg::LoadFailed { arch: Some(arch), error },
-                })
+                };
+                Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
             });
             return;
         }
@@ -128,21 +214,40 @@ impl App {
         self.fetch_zoo_model(ctx, arch, zoo);
     }
 
-    /// Fetches a zoo file (served folder, cache or mirrors) and hands it to the worker.
+    /// Fetches a zoo file (served folder, cache or mirrors) and hands it to the worker; where
+    /// it cannot be had, another zoo model this page has (first visit only), else untrained.
     fn fetch_zoo_model(&mut self, ctx: &Context<Self>, arch: String, zoo: &'static ZooFile) {
         self.model.status = Some(format!("Fetching {} ({} MB)…", zoo.file, zoo.bytes / 1_000_000));
         let link = ctx.link().clone();
+        let fall_back = std::mem::take(&mut self.model.may_fall_back);
+        let seq = self.model.seq;
         ctx.link().send_future(async move {
             let progress = move |got, total| link.send_message(Msg::Model(ModelMsg::DownloadProgress(got, total)));
-            Msg::Model(match fetch_zoo(zoo, &progress).await {
-                Ok(f) => {
-                    let how = if f.cached { "from the browser cache" } else { "downloaded" };
-                    let check = if f.verified { "sha256 verified" } else { "served locally, not the zoo's exact file" };
-                    ModelMsg::Bytes { name: zoo.file.to_string(), bytes: f.bytes, note: format!("{} {how} from {} ({check})", zoo.file, f.from) }
+            let m = match fetch_zoo(zoo, &progress).await {
+                Ok(f) => ModelMsg::Bytes { name: zoo.file.to_string(), note: note_for(zoo.file, &f), bytes: f.bytes },
+                Err(reasons) => {
+                    // VGG16 (553 MB) is never opened unasked.
+                    let others = MODELS.iter().map(|(k, _)| *k).filter(|k| fall_back && *k != arch && *k != "vgg16");
+                    for other in others {
+                        if let Some(z) = zoo_file(other) {
+                            if let Ok(fetched) = fetch_zoo_nearby(z, &progress).await {
+                                return Msg::Model(ModelMsg::ForLoad(seq, Box::new(ModelMsg::FellBack { from: arch, to: other.to_string(), fetched, reasons })));
+                            }
+                        }
+                    }
+                    ModelMsg::ZooUnavailable { arch, reasons }
                 }
-                Err(error) => ModelMsg::LoadFailed { arch: Some(arch), error },
-            })
+            };
+            Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
         });
+    }
+
+    /// A notice about the model; a shared link's word about its local file stays in front.
+    fn set_notice(&mut self, n: super::Notice) {
+        self.notice = match (self.notice.take(), self.model.awaiting_local.is_some()) {
+            (Some(old), true) => Some(super::Notice { text: format!("{} {}", old.text, n.text), details: n.details }),
+            _ => Some(n),
+        };
     }
 
     /// Whether the loaded model is one of the zoo's (else a file the user opened).

@@ -26,10 +26,11 @@ pub struct Props {
 #[function_component(BranchView)]
 pub fn branch_view(p: &Props) -> Html {
     let root = use_node_ref();
+    let show_all = use_state(|| false);
     {
         let root = root.clone();
         let maps = p.maps.clone();
-        use_effect_with(p.maps.clone(), move |_| {
+        use_effect_with((p.maps.clone(), *show_all), move |_| {
             let Some(el) = root.cast::<web_sys::Element>() else { return };
             let Ok(list) = el.query_selector_all("canvas[data-branch-layer]") else { return };
             for i in 0..list.length() {
@@ -45,10 +46,18 @@ pub fn branch_view(p: &Props) -> Html {
     let total: u64 = p.module.branches.iter().map(|b| b.macs).sum();
     html! {
         <section class="panel branch-panel" data-testid="branch-view" ref={root}>
-            <h2>{ format!("{} — {} module, {} branches", p.module.name, p.module.kind, p.module.branches.len()) }</h2>
+            <div class="grid-head">
+                <h2>{ format!("{} — {} module, {} branches", p.module.name, p.module.kind, p.module.branches.len()) }</h2>
+                <button data-testid="branch-show-all" aria-pressed={show_all.to_string()}
+                    onclick={{ let s = show_all.clone(); Callback::from(move |_| s.set(!*s)) }}>
+                    { if *show_all { format!("first {PREVIEW} channels per branch") } else { "all channels".to_string() } }
+                </button>
+            </div>
+            <p class="muted small">{ "Each tile: one channel of the branch's output on its own colour scale, dark = low, bright = high. Click a branch's name to open it." }</p>
             <div class="branches">
                 { for p.module.branches.iter().map(|b| {
                     let channels = b.shape.get(1).copied().unwrap_or(0);
+                    let shown = if *show_all { channels } else { channels.min(PREVIEW) };
                     let share = if total > 0 { 100.0 * b.macs as f64 / total as f64 } else { 0.0 };
                     let out = b.output_layer;
                     let on_select = p.on_select.clone();
@@ -58,11 +67,12 @@ pub fn branch_view(p: &Props) -> Html {
                                 { &b.label }
                             </button>
                             <div class="muted small">{ format!("{} · {} ({share:.0}%)", shape(&b.shape), macs(b.macs)) }</div>
+                            <div class="muted small" data-testid="branch-count">{ format!("{shown} of {channels} channels") }</div>
                             <div class="mini-grid">
                                 if let Some(l) = out {
                                     if p.maps.iter().any(|m| m.layer == l) {
-                                        { for (0..channels.min(PREVIEW)).map(|ch| html! {
-                                            <canvas class="mini" data-branch-layer={l.to_string()} data-channel={ch.to_string()} />
+                                        { for (0..shown).map(|ch| html! {
+                                            <canvas class="mini" data-branch-layer={l.to_string()} data-channel={ch.to_string()} role="img" aria-label={format!("{} channel {ch}", b.label)} />
                                         }) }
                                     }
                                 }

@@ -43,6 +43,7 @@ pub fn costs(p: &Props) -> Html {
                     <article class="lesson"><h3>{ &l.title }</h3><p>{ &l.detail }</p></article>
                 }) }
             </div>
+            <div class="table-scroll" tabindex="0" role="region" aria-label="costs per layer (scrolls)">
             <table class="costs">
                 <thead><tr>
                     <th>{ "layer" }</th><th>{ "op" }</th><th>{ "output" }</th><th>{ "params" }</th>
@@ -51,10 +52,12 @@ pub fn costs(p: &Props) -> Html {
                 <tbody>
                     { for s.layers.iter().enumerate().map(|(i, l)| {
                         let on_select = p.on_select.clone();
+                        let on_button = p.on_select.clone();
                         let ms = p.layer_ms.get(i).copied().unwrap_or(0.0);
                         html! {
                             <tr class={classes!((p.selected == Some(i)).then_some("selected"))} onclick={Callback::from(move |_| on_select.emit(i))}>
-                                <td class="name">{ &l.name }</td>
+                                <td class="name"><button class="row-link" aria-current={(p.selected == Some(i)).then_some("true")}
+                                    onclick={Callback::from(move |e: MouseEvent| { e.stop_propagation(); on_button.emit(i) })}>{ super::breakable(&l.name) }</button></td>
                                 <td>{ &l.op }</td>
                                 <td>{ shape(&l.shape) }</td>
                                 <td>{ count(l.params) }{ bar(l.params as f64, maxp, "p") }</td>
@@ -67,6 +70,7 @@ pub fn costs(p: &Props) -> Html {
                     }) }
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

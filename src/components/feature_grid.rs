@@ -119,6 +119,8 @@ pub fn feature_grid(p: &Props) -> Html {
     let big_ref = use_node_ref();
     let under_ref = use_node_ref();
     let hover = use_state(|| None::<Hover>);
+    // The tile with the keyboard focus: its numbers in the readout (hover wins over it).
+    let focused = use_state(|| None::<usize>);
     let stats = use_memo(p.maps.clone(), |m| channel_stats(m));
     let (c, _) = dims(&p.maps);
     let (h, w) = hw(&p.maps);
@@ -171,57 +173,81 @@ pub fn feature_grid(p: &Props) -> Html {
 
     let tile_px = tile_px(c);
     let (tw, th) = (p.maps.tiles.tile_w, p.maps.tiles.tile_h);
+    let describe = |ch: usize| format!("channel {ch}, mean {:.3}, range {:.3} to {:.3}", stats[ch].0, stats[ch].1, stats[ch].2);
+    let readout = match (&*hover, *focused) {
+        (Some(hv), _) => format!(
+            "channel {} at ({}, {}): {} — sees {}x{} input px",
+            hv.channel,
+            hv.y,
+            hv.x,
+            hv.value.map_or_else(|| "live (freeze to read values)".to_string(), |v| format!("{v:.4}")),
+            p.layer.rf_size[0].min(side),
+            p.layer.rf_size[1].min(side)
+        ),
+        (None, Some(ch)) if ch < c => format!("{} — Enter to enlarge", describe(ch)),
+        _ => "Hover or focus a tile: its values and the input region a pixel sees.".into(),
+    };
+    let close = {
+        let on_channel = p.on_channel.clone();
+        Callback::from(move |_: MouseEvent| on_channel.emit(None))
+    };
+    let (scale_lo, scale_hi) = *global;
     html! {
         <section class="panel grid-panel">
             <div class="grid-head">
                 <h2>{ format!("{} — {} channels of {}x{}", p.layer.name, c, h, w) }</h2>
-                <div class="colorbar" aria-label="colour scale">
-                    <span>{ if p.shared_scale { format!("{:.3}", global.0) } else { "min".into() } }</span>
+                <div class="colorbar" role="img" aria-label={format!("colour scale: dark is low, bright is high; layer values {scale_lo:.3} to {scale_hi:.3}")}>
+                    <span data-testid="scale-lo">{ format!("{scale_lo:.3}") }</span>
                     <span class="ramp" title={if p.maps.tiles.drawn_on_gpu { "tiles coloured on the GPU" } else { "tiles coloured on the CPU" }}></span>
-                    <span>{ if p.shared_scale { format!("{:.3}", global.1) } else { "max (per channel)".into() } }</span>
+                    <span data-testid="scale-hi">{ format!("{scale_hi:.3}") }</span>
+                    <span class="muted">{ if p.shared_scale { "one scale for all tiles" } else { "each tile stretched to its own min..max" } }</span>
                 </div>
             </div>
+            <p class="how-to muted small">
+                { "Each tile is one channel's feature map: bright where the channel responds strongly, dark where it does not. Click a tile (or Enter) to enlarge it over the photo; ↑/↓ walk the layers, ←/→ the channels, Esc closes; drop a photo anywhere." }
+            </p>
             <div class="grid-and-input">
-                <div data-testid="feature-grid" class="feature-grid" ref={grid_ref}
+                <div data-testid="feature-grid" class="feature-grid" ref={grid_ref} role="group" aria-label={format!("{} channels of {}", c, p.layer.name)}
                     style={format!("grid-template-columns: repeat(auto-fill, minmax({tile_px}px, 1fr))")}>
                     { for order.iter().map(|&ch| {
                         let on_channel = p.on_channel.clone();
                         let sel = p.selected_channel == Some(ch);
+                        let focus_in = { let focused = focused.clone(); Callback::from(move |_: FocusEvent| focused.set(Some(ch))) };
+                        let focus_out = { let focused = focused.clone(); Callback::from(move |_: FocusEvent| focused.set(None)) };
                         html! {
-                            <canvas key={ch} class={classes!("tile", sel.then_some("selected"))} data-channel={ch.to_string()}
-                                width={tw.to_string()} height={th.to_string()}
-                                title={format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2)}
-                                onmousemove={on_move.clone()} onmouseleave={on_leave.clone()}
-                                onclick={Callback::from(move |_| on_channel.emit(if sel { None } else { Some(ch) }))} />
+                            <button key={ch} class={classes!("tile", sel.then_some("selected"))} aria-label={describe(ch)} aria-pressed={sel.to_string()}
+                                data-tile={ch.to_string()} onfocus={focus_in} onblur={focus_out}
+                                onclick={Callback::from(move |_| on_channel.emit(if sel { None } else { Some(ch) }))}>
+                                <canvas data-channel={ch.to_string()} width={tw.to_string()} height={th.to_string()}
+                                    title={format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2)}
+                                    onmousemove={on_move.clone()} onmouseleave={on_leave.clone()} />
+                            </button>
                         }
                     }) }
                 </div>
                 <aside class="input-view">
                     <div class="input-frame">
-                        <canvas ref={input_ref} class="input-canvas" aria-label="model input" />
+                        <canvas ref={input_ref} class="input-canvas" role="img" aria-label="the model's input: the photo as the network sees it" />
                         if let Some((t, l, hh, ww)) = rf_box {
                             <div class="rf-box" style={format!("top:{t:.2}%;left:{l:.2}%;height:{hh:.2}%;width:{ww:.2}%")}></div>
                         }
                     </div>
-                    <p class="hover-readout" aria-live="polite">
-                        { match &*hover {
-                            Some(hv) => format!("channel {} at ({}, {}): {} — sees {}x{} input px", hv.channel, hv.y, hv.x,
-                                hv.value.map_or_else(|| "live (freeze to read values)".to_string(), |v| format!("{v:.4}")),
-                                p.layer.rf_size[0].min(side), p.layer.rf_size[1].min(side)),
-                            None => "Hover a tile: value and the input region that pixel sees.".into(),
-                        } }
-                    </p>
-                    if let Some(ch) = p.selected_channel {
-                        <div class="enlarged">
-                            <h3>{ format!("channel {ch}") }</h3>
-                            <div class="overlay">
-                                <canvas ref={under_ref} class="under" />
-                                <canvas ref={big_ref} class="over" />
-                            </div>
-                        </div>
-                    }
+                    <p class="hover-readout" data-testid="readout" aria-live="polite">{ readout }</p>
                 </aside>
             </div>
+            if let Some(ch) = p.selected_channel.filter(|&ch| ch < c) {
+                <div class="enlarged" data-testid="enlarged" role="dialog" aria-label={format!("channel {ch} enlarged")}>
+                    <div class="enlarged-head">
+                        <h3>{ format!("channel {ch}") }</h3>
+                        <button class="close" aria-label="close the enlarged channel" onclick={close}>{ "×" }</button>
+                    </div>
+                    <div class="overlay">
+                        <canvas ref={under_ref} class="under" />
+                        <canvas ref={big_ref} class="over" />
+                    </div>
+                    <p class="muted small">{ format!("{} · over the photo; ←/→ other channels, Esc closes", describe(ch)) }</p>
+                </div>
+            }
         </section>
     }
 }

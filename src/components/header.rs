@@ -99,7 +99,8 @@ pub fn header(p: &Props) -> Html {
             </span>
             <label class="control">{ "Backend " }
                 <select aria-label="backend" data-testid="backend-select" onchange={onbackend}>
-                    <option value="auto" selected={p.backend_choice == BackendChoice::WebGpu}>{ "WebGPU if available" }</option>
+                    <option value="auto" selected={p.backend_choice == BackendChoice::Auto}>{ "Auto (the faster here)" }</option>
+                    <option value="webgpu" selected={p.backend_choice == BackendChoice::WebGpu}>{ "WebGPU (any adapter)" }</option>
                     <option value="webgpu-f16" selected={p.backend_choice == BackendChoice::WebGpuF16}>{ "WebGPU, f16 weights (half the memory)" }</option>
                     <option value="cpu" selected={p.backend_choice == BackendChoice::Cpu}>{ "CPU (wasm SIMD)" }</option>
                 </select>

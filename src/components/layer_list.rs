@@ -59,7 +59,7 @@ pub fn layer_list(p: &Props) -> Html {
             <li>
                 <button {class} data-layer={i.to_string()} onclick={Callback::from(move |_| on_select.emit(i))}
                     aria-current={(p.selected == Some(i)).then_some("true")}>
-                    <span class="name">{ &l.name }</span>
+                    <span class="name">{ super::breakable(&l.name) }</span>
                     if let Some(b) = branch { <span class="branch-tag">{ b }</span> }
                     <span class="op">{ &l.op }</span>
                     <span class="dims">{ shape(&l.shape) }</span>

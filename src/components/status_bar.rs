@@ -9,6 +9,9 @@ use crate::protocol::ModelSummary;
 #[derive(Properties, PartialEq)]
 pub struct Props {
     pub error: Option<String>,
+    pub notice: Option<crate::app::Notice>,
+    /// The model is a file from this computer: a link to the page cannot carry it.
+    pub local_file: bool,
     pub confirm_vgg: bool,
     pub status: Option<String>,
     pub download: Option<(u64, Option<u64>)>,
@@ -18,6 +21,7 @@ pub struct Props {
     /// (backend, total ms, passes so far) of the last run.
     pub last_run: Option<(String, f64, u64)>,
     pub on_dismiss: Callback<()>,
+    pub on_dismiss_notice: Callback<()>,
     pub on_download: Callback<()>,
     pub on_untrained: Callback<()>,
 }
@@ -35,6 +39,19 @@ pub fn status_bar(p: &Props) -> Html {
                     <button aria-label="dismiss" onclick={click(&p.on_dismiss)}>{ "×" }</button>
                 </div>
             }
+            if let Some(n) = &p.notice {
+                <div class="notice" data-testid="notice" role="status">
+                    <div>
+                        <span>{ n.text.clone() }</span>
+                        if !n.details.is_empty() {
+                            <details><summary>{ "why" }</summary>
+                                <ul>{ for n.details.iter().map(|d| html! { <li>{ d.clone() }</li> }) }</ul>
+                            </details>
+                        }
+                    </div>
+                    <button aria-label="dismiss notice" onclick={click(&p.on_dismiss_notice)}>{ "×" }</button>
+                </div>
+            }
             if p.confirm_vgg {
                 <div class="confirm" role="dialog">
                     <p>{ format!("VGG16's weights are {vgg_mb} MB ({vgg_file}). Running it needs about twice that in this tab (the weights and their import) and ~60 MB of activations.") }</p>
@@ -47,7 +64,7 @@ pub fn status_bar(p: &Props) -> Html {
                     <span>{ st.clone() }</span>
                     if let Some((got, total)) = p.download {
                         if let Some(t) = total {
-                            <progress max={t.to_string()} value={got.to_string()} />
+                            <progress aria-label="download progress" max={t.to_string()} value={got.to_string()} />
                             <span>{ format!(" {} / {} ({:.0}%)", bytes(got), bytes(t), 100.0 * got as f64 / t.max(1) as f64) }</span>
                         } else {
                             <span>{ format!(" {}", bytes(got)) }</span>
@@ -56,13 +73,15 @@ pub fn status_bar(p: &Props) -> Html {
                 </div>
             }
             if let Some((done, total)) = p.progress {
-                <div class="status"><span>{ "Running… " }</span><progress max={total.to_string()} value={done.to_string()} /></div>
+                <div class="status" data-testid="running"><span>{ "Running… " }</span><progress aria-label="forward pass progress" max={total.to_string()} value={done.to_string()} /></div>
             }
             if let Some(s) = &p.summary {
                 <p class={classes!("model-line", s.untrained.then_some("untrained"))}>
                     { format!("{} · {} parameters · {} · preprocessing: {}", s.name, count(s.params), macs(s.macs), s.preprocess) }
-                    if s.untrained { <strong>{ " · UNTRAINED WEIGHTS" }</strong> }
-                    if !p.weights_note.is_empty() { <span class="muted small">{ format!(" · {}", p.weights_note) }</span> }
+                    if !p.weights_note.is_empty() {
+                        <span class={classes!("small", if s.untrained { "untrained" } else { "muted" })}>{ format!(" · {}", p.weights_note) }</span>
+                    }
+                    if p.local_file { <span class="muted small">{ " · a file from this computer: a link to this page cannot carry it" }</span> }
                     if let Some((backend, ms, runs)) = &p.last_run {
                         <span data-backend={backend.clone()} data-run={runs.to_string()}>{ format!(" · last run {:.0} ms", ms) }</span>
                     }

@@ -21,8 +21,8 @@ pub fn top5(p: &Props) -> Html {
                     let label = labels.get(i).copied().unwrap_or("?").to_string();
                     let pct = format!("{:.1}%", prob * 100.0);
                     html! {
-                        <li title={format!("class {i}")} data-class={i.to_string()} data-prob={prob.to_string()}>
-                            <span class="label">{ label }</span>
+                        <li title={label.clone()} aria-label={format!("{label}: {pct}")} data-class={i.to_string()} data-prob={prob.to_string()}>
+                            <span class="label">{ label.clone() }</span>
                             <span class="bar"><span style={format!("width:{:.1}%", prob * 100.0)}></span></span>
                             <span class="pct">{ pct }</span>
                         </li>

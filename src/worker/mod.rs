@@ -5,6 +5,7 @@
 //! graph is planned on WebGPU and the engine is swapped. A GPU pass that fails hands the model
 //! back to the CPU, says why, and answers on the CPU.
 
+mod adapter;
 mod summary;
 
 use std::cell::RefCell;
@@ -21,6 +22,8 @@ use convlens_gpu::{PlanOptions, Timing, WeightPrecision};
 use gloo::worker::{HandlerId, Worker, WorkerScope};
 
 use crate::protocol::*;
+use adapter::AutoPick;
+pub use adapter::AdapterInfo;
 pub use summary::{model_summary, run_summary};
 
 pub struct InferenceWorker {
@@ -53,6 +56,8 @@ struct Loaded {
     structure: Rc<Structure>,
     /// Shared with a pass in flight, so nothing stays borrowed while a GPU pass is awaited.
     engine: Rc<Engine>,
+    /// The last CPU pass's time: what a GPU must beat where Auto times both.
+    cpu_ms: Option<f64>,
 }
 
 impl State {
@@ -69,7 +74,7 @@ impl State {
         let engine = cpu_engine(&graph)?;
         let structure = Rc::new(detect(&graph));
         let summary = model_summary(&graph, &structure, &engine.label());
-        self.model = Some(Loaded { imported, graph, choice, structure, engine: Rc::new(engine) });
+        self.model = Some(Loaded { imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None });
         Ok(summary)
     }
 
@@ -153,17 +158,23 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
     // Timestamps cost next to nothing: always on where the device has them.
     let timestamps = engine.gpu_model().is_some_and(|g| g.has_timestamps());
     let timing = if time_layers || timestamps { Timing::Layers } else { Timing::Off };
-    let total = graph.nodes.len();
     let mut last_report = 0;
-    let mut progress = |done: usize, _: usize| {
+    let mut progress = |done: usize, total: usize| {
         // A handful of progress messages, not one per layer.
-        if done * 10 / total > last_report {
-            last_report = done * 10 / total;
+        if done * 10 / total.max(1) > last_report {
+            last_report = done * 10 / total.max(1);
             emit(FromWorker::Progress { done, total });
         }
     };
     match engine.forward(&x, &Keep::All, timing, &mut progress).await {
-        Ok(pass) => Ok(run_summary(&graph, &structure, &pass, engine.label())),
+        Ok(pass) => {
+            if engine.values_live() != ValuesLive::Device {
+                if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
+                    m.cpu_ms = Some(pass.total_ms);
+                }
+            }
+            Ok(run_summary(&graph, &structure, &pass, engine.label()))
+        }
         Err(e) if engine.values_live() == ValuesLive::Device => {
             let cpu = cpu_engine(&graph)?;
             let name = cpu.label();
@@ -200,28 +211,30 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
     Ok(out)
 }
 
-/// Plans the loaded model on WebGPU; on any failure the CPU stays in charge and says why.
-async fn plan_gpu(state: &Rc<RefCell<State>>, f16: bool) -> FromWorker {
+/// Plans the loaded model on WebGPU where `choice` wants it; on any failure, or where Auto
+/// finds the adapter slower than the CPU, the CPU stays in charge and says why.
+async fn plan_gpu(state: &Rc<RefCell<State>>, choice: BackendChoice) -> FromWorker {
     let (graph, _, cpu) = match state.borrow().loaded() {
         Ok(l) => l,
         Err(e) => return FromWorker::Error(e),
     };
-    let has_gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
-        .ok()
-        .and_then(|n| js_sys::Reflect::has(&n, &"gpu".into()).ok())
-        .unwrap_or(false);
-    if !has_gpu {
-        return FromWorker::Backend { name: cpu.label(), reason: "WebGPU unavailable in this browser (no navigator.gpu)".into() };
+    let stay = |reason: String| FromWorker::Backend { name: cpu.label(), reason };
+    let Some(adapter) = adapter::probe().await else {
+        return stay("WebGPU unavailable in this browser (no navigator.gpu or no adapter)".into());
+    };
+    let pick = adapter.auto_pick();
+    if choice == BackendChoice::Auto && pick == AutoPick::Cpu {
+        return stay(format!("WebGPU here is a software adapter ({}), slower than the wasm path; choose \"WebGPU (any adapter)\" to use it anyway", adapter.describe()));
     }
     // f16 weights where asked for and the adapter can; otherwise f32, and the badge says why.
-    let mut note = "";
+    let mut note = String::new();
     let planned = match convlens_gpu::Gpu::new().await {
         Ok(g) => {
-            let weights = if f16 && g.has_f16() {
+            let weights = if choice == BackendChoice::WebGpuF16 && g.has_f16() {
                 WeightPrecision::F16
             } else {
-                if f16 {
-                    note = " (no shader-f16 on this adapter: f32 weights)";
+                if choice == BackendChoice::WebGpuF16 {
+                    note.push_str(" (no shader-f16 on this adapter: f32 weights)");
                 }
                 WeightPrecision::F32
             };
@@ -229,16 +242,53 @@ async fn plan_gpu(state: &Rc<RefCell<State>>, f16: bool) -> FromWorker {
         }
         Err(e) => Err(e.into()),
     };
-    match planned {
-        Ok(engine) => {
-            let name = engine.label();
-            if !state.borrow_mut().install(&graph, Rc::new(engine)) {
-                return FromWorker::Backend { name: cpu.label(), reason: "another model was loaded while WebGPU was being prepared".into() };
+    let engine = match planned {
+        Ok(engine) => Rc::new(engine),
+        Err(e) => return stay(format!("WebGPU unavailable: {e}")),
+    };
+    let why = match (choice, pick) {
+        (BackendChoice::Auto, AutoPick::TimeBoth) => match time_both(state, &graph, &engine, &cpu).await {
+            Ok((gpu_ms, cpu_ms)) if cpu_ms < gpu_ms => {
+                return stay(format!("timed one pass on each: CPU {cpu_ms:.0} ms, WebGPU ({}) {gpu_ms:.0} ms; the CPU is faster here", adapter.describe()));
             }
-            FromWorker::Backend { name, reason: format!("WebGPU available: the whole network runs on it{note}") }
-        }
-        Err(e) => FromWorker::Backend { name: cpu.label(), reason: format!("WebGPU unavailable: {e}") },
+            Ok((gpu_ms, cpu_ms)) => format!("timed one pass on each: WebGPU {gpu_ms:.0} ms, CPU {cpu_ms:.0} ms; the whole network runs on the GPU"),
+            Err(e) => return stay(format!("WebGPU failed a trial pass ({e})")),
+        },
+        (_, AutoPick::Cpu) => format!("WebGPU chosen on a software adapter ({}): expect slow passes", adapter.describe()),
+        _ => format!("WebGPU on {}: the whole network runs on it", adapter.describe()),
+    };
+    let name = engine.label();
+    if !state.borrow_mut().install(&graph, engine) {
+        return stay("another model was loaded while WebGPU was being prepared".into());
     }
+    FromWorker::Backend { name, reason: format!("{why}{note}") }
+}
+
+/// One pass of a blank image on each engine, the GPU's after a first one that builds its
+/// pipelines: (GPU ms, CPU ms).
+/// The CPU's time is its last pass of this model's picture where there was one (a trial pass
+/// would replace the activations the explorer shows).
+async fn time_both(state: &Rc<RefCell<State>>, graph: &Graph, gpu: &Engine, cpu: &Engine) -> Result<(f64, f64), String> {
+    let x = convlens_core::Tensor::zeros(graph.shape(graph.input)).map_err(|e| e.to_string())?;
+    let mut quiet = |_: usize, _: usize| {};
+    gpu.forward(&x, &Keep::Outputs, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+    let t = now_ms();
+    gpu.forward(&x, &Keep::Outputs, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+    let gpu_ms = now_ms() - t;
+    let last_cpu = state.borrow().model.as_ref().and_then(|m| m.cpu_ms);
+    let cpu_ms = match last_cpu {
+        Some(ms) => ms,
+        None => {
+            let t = now_ms();
+            cpu.forward(&x, &Keep::Outputs, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+            now_ms() - t
+        }
+    };
+    Ok((gpu_ms, cpu_ms))
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 impl Worker for InferenceWorker {
@@ -289,7 +339,7 @@ impl Worker for InferenceWorker {
                     let name = state.borrow().loaded().map(|(_, _, e)| e.label()).unwrap_or_default();
                     scope.respond(id, FromWorker::Backend { name, reason: "CPU chosen (backend switch or ?backend=cpu)".into() });
                 }
-                Some(choice) if loaded => scope.respond(id, plan_gpu(&state, choice == BackendChoice::WebGpuF16).await),
+                Some(choice) if loaded => scope.respond(id, plan_gpu(&state, choice).await),
                 _ => {}
             }
         });

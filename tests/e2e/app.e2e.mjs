@@ -255,6 +255,19 @@ await check('an Inception module of googlenet-synthetic.onnx shows four branches
   const labels = await page.locator('[data-testid=branch-view] .branch-title').allInnerTexts();
   assert.deepEqual(labels, ['1x1', '3x3 reduce->3x3', '5x5 reduce->5x5', 'pool->proj']);
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=branch-view] canvas').length >= 4 * 16, null, { timeout: 30000 });
+  // "16 of 64 channels", and every channel on request.
+  assert.deepEqual(await page.locator('[data-testid=branch-count]').allInnerTexts(), ['16 of 64 channels', '16 of 128 channels', '16 of 32 channels', '16 of 32 channels']);
+  await page.locator('[data-testid=branch-show-all]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=branch-view] canvas').length === 64 + 128 + 32 + 32, null, { timeout: 30000 });
+  // The Caffe2 export's nodes are called n2, n23, ...: the list names them as the prototxt did.
+  const names = await page.locator('[data-testid=layer-list] .name').allInnerTexts();
+  for (const want of ['pool1', 'norm1', 'pool2', 'inception_3a/output']) assert.ok(names.includes(want), `${want} missing from ${names.join(', ')}`);
+  assert.ok(!names.some((n) => /^n\d+$/.test(n)), 'no generic n123 names');
+  // GoogLeNet's lessons: the bottleneck measured on its own inception_3a, the lecture's 854.2 M.
+  const lessons = (await page.locator('.lesson').allInnerTexts()).join('\n');
+  assert.match(lessons, /1x1 bottlenecks cut inception_3a from [\d.]+ M MACs to [\d.]+ M MACs/);
+  assert.match(lessons, /854\.2 M MACs/);
+  assert.doesNotMatch(lessons, /fc6|stacked 3x3/);
   await page.screenshot({ path: join(artifacts, 'inception-branches.png'), fullPage: true });
   await page.close();
 });
@@ -273,9 +286,11 @@ await check('the costs panel shows the seed lessons from the model', async () =>
   const page = await openApp(browser, '?model=vgg16');
   await page.locator('button', { hasText: 'Explore with untrained weights' }).click({ timeout: 30000 });
   await page.waitForSelector('.lesson', { timeout: 120000 });
+  // VGG16's own lessons, and not GoogLeNet's.
   const lessons = (await page.locator('.lesson h3').allInnerTexts()).join('\n');
   assert.match(lessons, /fc6 holds 74\.3% of the parameters/);
-  assert.match(lessons, /854\.2 MMACs/);
+  assert.match(lessons, /3 stacked 3x3 convs \(conv5_1 to conv5_3\) see as far as one 7x7/);
+  assert.doesNotMatch(lessons, /bottleneck|Average pooling/);
   assert.match(await page.locator('.model-line').innerText(), /UNTRAINED/);
   await page.screenshot({ path: join(artifacts, 'vgg16-untrained-costs.png'), fullPage: true });
   await page.close();
@@ -292,19 +307,304 @@ await check('a panic in the worker: the app says so, restarts the worker and kee
   await page.close();
 });
 
+
+// ---- A newcomer's first minutes (issue 9) ----
+
+// The mirrors are unreachable here anyway; aborting them makes "offline" certain and quick.
+async function offline(page) {
+  await page.route((url) => !url.href.startsWith(base), (route) => route.abort('internetdisconnected'));
+}
+
+await check('first visit offline: the served real model answers within 3 s, no red banner', async () => {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await offline(page);
+  await page.goto(base);
+  await page.waitForFunction(() => document.querySelector('[data-testid=top5] li') && document.querySelector('.top5-panel')?.dataset.stale === 'false', null, { timeout: 60000 });
+  const ms = await page.evaluate(() => performance.now());
+  results.first_visit_offline_ms = Math.round(ms);
+  assert.equal(await page.locator('[data-testid=error]').count(), 0, 'no red banner');
+  assert.equal(await page.locator('select[aria-label=model]').inputValue(), 'squeezenet');
+  assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1, 'real predictions: the CLI\'s top-1 for the sample photo');
+  const notice = await page.locator('[data-testid=notice]').innerText();
+  assert.match(notice, /GoogLeNet .* could not be had here, so SqueezeNet 1\.1 opened instead/);
+  // Why, per mirror, with the URL that failed.
+  const reasons = await page.locator('[data-testid=notice] li').allTextContents();
+  assert.ok(reasons.length >= 1 && reasons.every((r) => /^https?:\/\//.test(r)), JSON.stringify(reasons));
+  assert.ok(ms < 3000, `real predictions ${ms.toFixed(0)} ms after load (want < 3000)`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+await check('a zoo model that cannot be had: one calm line, untrained labelled once', async () => {
+  const page = await openApp(browser, '?model=googlenet&backend=cpu');
+  await offline(page);
+  await page.reload();
+  await page.waitForSelector('[data-testid=notice]', { timeout: 60000 });
+  assert.match(await page.locator('[data-testid=notice]').innerText(), /googlenet-12\.onnx \(28 MB\), could not be had.*models\/ folder/);
+  assert.equal(await page.locator('[data-testid=error]').count(), 0);
+  await waitForRun(page);
+  assert.equal((await page.locator('.model-line').innerText()).match(/UNTRAINED/g)?.length, 1, 'the model line says UNTRAINED once');
+  await page.close();
+});
+
+await check('the URL round-trips every view parameter; out-of-range channels are clamped with a note', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=layer-list] button.layer').nth(3).click();
+  await page.waitForSelector('[data-testid=feature-grid] button.tile');
+  await page.locator('[data-testid=feature-grid] button.tile').nth(5).click();
+  for (const id of ['shared-scale', 'sort-mean', 'squash']) await page.locator(`[data-testid=${id}]`).check();
+  const layer = await page.locator('[data-testid=layer-list] button.layer.selected .name').innerText();
+  const channel = await page.locator('[data-testid=enlarged] h3').innerText();
+  const url = page.url();
+  for (const part of ['model=squeezenet', 'channel=', 'scale=shared', 'sort=mean', 'fit=squash', 'backend=cpu']) assert.ok(url.includes(part), `${part} missing from ${url}`);
+  await page.goto(url);
+  await waitForRun(page);
+  await page.waitForSelector('[data-testid=enlarged]');
+  assert.equal(await page.locator('[data-testid=layer-list] button.layer.selected .name').innerText(), layer);
+  assert.equal(await page.locator('[data-testid=enlarged] h3').innerText(), channel);
+  for (const id of ['shared-scale', 'sort-mean', 'squash']) assert.ok(await page.locator(`[data-testid=${id}]`).isChecked(), `${id} lost on reload`);
+  assert.equal(page.url(), url, 'the reloaded page writes the same URL');
+  // A channel the layer does not have.
+  await page.goto(base + '?model=squeezenet&backend=cpu&layer=conv1&channel=999');
+  await waitForRun(page);
+  await page.waitForSelector('[data-testid=enlarged]');
+  assert.equal(await page.locator('[data-testid=enlarged] h3').innerText(), 'channel 63');
+  assert.match(await page.locator('[data-testid=notice]').innerText(), /has 64 channels \(0 to 63\): channel 999 from the link does not exist, so channel 63 is shown/);
+  assert.match(page.url(), /channel=63/);
+  // weights= belongs to the model it came with.
+  await page.goto(base + '?model=squeezenet&backend=cpu&weights=models/squeezenet1.1.onnx');
+  await waitForRun(page);
+  assert.match(page.url(), /weights=/);
+  await offline(page);
+  await page.locator('select[aria-label=model]').selectOption('googlenet');
+  await page.waitForFunction(() => /model=googlenet/.test(location.search), null, { timeout: 60000 });
+  assert.doesNotMatch(page.url(), /weights=/);
+  // Offline, the browser logs each refused mirror; nothing else may go wrong.
+  assert.deepEqual(page.jsErrors.filter((e) => !/Failed to load resource/.test(e)), []);
+  await page.close();
+});
+
+await check('a local .onnx file is said to be unshareable, and its view comes back when the file is opened', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
+  await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('a link to this page cannot carry it'), null, { timeout: 120000 });
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: 'pool2' }).click();
+  await page.waitForFunction(() => /layer=pool2/.test(location.search));
+  const url = page.url();
+  assert.match(url, /src=local/);
+  await page.goto(url);
+  await page.waitForSelector('[data-testid=notice]');
+  assert.match(await page.locator('[data-testid=notice]').innerText(), /made with googlenet-synthetic\.onnx, a model file on the sharer's computer: a link cannot carry it/);
+  assert.equal(await page.locator('[data-testid=error]').count(), 0);
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
+  await page.waitForFunction(() => document.querySelector('[data-testid=layer-list] button.layer.selected .name')?.innerText === 'pool2', null, { timeout: 120000 });
+  await page.close();
+});
+
+// A PNG written by Pillow (installed for the onnxruntime references): mode, size, alpha.
+function png(path, mode, w, h, colour) {
+  execFileSync('python3', ['-c', `from PIL import Image; Image.new('${mode}', (${w}, ${h}), ${colour}).save('${path}')`]);
+  return path;
+}
+
+await check('each kind of bad image gets its own message, and the next good photo clears it', async () => {
+  const dir = join(artifacts, 'bad');
+  await mkdir(dir, { recursive: true });
+  const whole = await readFile(join(shared, 'images/chelsea.png'));
+  await writeFile(join(dir, 'cut.png'), whole.subarray(0, whole.length / 2));
+  await writeFile(join(dir, 'notes.png'), 'these are notes, not pixels');
+  const cases = [
+    [join(dir, 'cut.png'), /stops early/],
+    [join(dir, 'notes.png'), /is not an image/],
+    [png(join(dir, 'dot.png'), 'RGB', 1, 1, '(255, 0, 0)'), /1x1 px: too small/],
+  ];
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  for (const [file, want] of cases) {
+    await page.locator('[data-testid=file-input]').setInputFiles(file);
+    await page.waitForSelector('[data-testid=error]');
+    assert.match(await page.locator('[data-testid=error]').innerText(), want);
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/coffee.png'));
+    await page.waitForFunction(() => !document.querySelector('[data-testid=error]'), null, { timeout: 60000 });
+  }
+  await page.locator('[data-testid=file-input]').setInputFiles(png(join(dir, 'clear.png'), 'RGBA', 64, 64, '(0, 0, 0, 0)'));
+  await page.waitForSelector('[data-testid=notice]');
+  assert.match(await page.locator('[data-testid=notice]').innerText(), /fully transparent/);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+await check('keyboard: arrows from page load, not in form controls; tiles are named buttons; Enter enlarges; costs rows focus', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await waitForRun(page);
+  const selected = () => page.evaluate(() => Number(document.querySelector('button.layer.selected')?.dataset.layer));
+  const first = await selected();
+  await page.keyboard.press('ArrowDown'); // nothing clicked yet
+  await page.waitForFunction((i) => Number(document.querySelector('button.layer.selected')?.dataset.layer) === i + 1, first);
+  await page.locator('[data-testid=squash]').focus();
+  await page.keyboard.press('ArrowDown');
+  await page.waitForTimeout(200);
+  assert.equal(await selected(), first + 1, 'a form control keeps its arrow keys');
+  // Walk far down: the selected layer stays in view inside the list.
+  await page.locator('body').focus();
+  await page.evaluate(() => document.activeElement?.blur());
+  const last = (await page.locator('table.costs tbody tr').count()) - 1;
+  for (let i = first + 1; i < last; i++) await page.keyboard.press('ArrowDown');
+  await page.waitForFunction((i) => Number(document.querySelector('button.layer.selected')?.dataset.layer) === i, last);
+  const inView = await page.evaluate(() => {
+    const b = document.querySelector('button.layer.selected').getBoundingClientRect();
+    const p = document.querySelector('.layer-panel').getBoundingClientRect();
+    return b.top >= p.top - 1 && b.bottom <= p.bottom + 1;
+  });
+  assert.ok(inView, 'the selected layer scrolled into view');
+  // A tile from the keyboard: its name, its numbers on focus, Enter to enlarge, arrows, Esc.
+  await page.locator('[data-testid=layer-list] button.layer').nth(1).click();
+  const tile = page.locator('[data-testid=feature-grid] button.tile').first();
+  await tile.waitFor();
+  assert.match(await tile.getAttribute('aria-label'), /^channel \d+, mean -?[\d.]+, range -?[\d.]+ to -?[\d.]+$/);
+  await tile.focus();
+  assert.match(await page.locator('[data-testid=readout]').innerText(), /^channel \d+, mean .* Enter to enlarge/);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=enlarged]');
+  const ch = Number((await page.locator('[data-testid=enlarged] h3').innerText()).split(' ')[1]);
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction((c) => document.querySelector('[data-testid=enlarged] h3')?.innerText === `channel ${c + 1}`, ch);
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=enlarged]'));
+  // A costs row from the keyboard.
+  const row = page.locator('table.costs button.row-link').nth(4);
+  await row.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('button.layer.selected')?.dataset.layer === '4');
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+await check('accessibility: axe-core finds no serious or critical violations', async () => {
+  const axe = await readFile(join(root, 'tools/node_modules/axe-core/axe.min.js'), 'utf8');
+  for (const theme of ['light', 'dark']) {
+    const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+    await page.evaluate((t) => localStorage.setItem('convlens-theme', t), theme);
+    await page.reload();
+    await waitForRun(page);
+    await page.locator('[data-testid=layer-list] button.layer').nth(2).click();
+    await page.waitForSelector('[data-testid=feature-grid] button.tile');
+    await page.addScriptTag({ content: axe });
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes, e.g. ${v.nodes[0]?.target}`));
+    assert.deepEqual(violations, [], `${theme} theme`);
+    await page.close();
+  }
+});
+
+await check('the theme is remembered; Export PNG is off on layers that are not maps; a drop cue while dragging', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  const dark = await page.locator('.app').evaluate((e) => e.classList.contains('dark'));
+  await page.locator('button[aria-label="switch theme"]').click();
+  await page.reload();
+  await waitForRun(page);
+  assert.equal(await page.locator('.app').evaluate((e) => e.classList.contains('dark')), !dark, 'theme kept across reload');
+  // The last layer is the classifier's flat output.
+  await page.locator('[data-testid=layer-list] button.layer').last().click();
+  await page.waitForFunction(() => /no spatial map/.test(document.querySelector('.center')?.innerText || ''), null, { timeout: 30000 });
+  assert.ok(await page.locator('button', { hasText: 'Export PNG' }).isDisabled());
+  const dt = await page.evaluateHandle(() => new DataTransfer());
+  await page.dispatchEvent('.app', 'dragover', { dataTransfer: dt });
+  await page.waitForSelector('.drop-cue');
+  await page.dispatchEvent('.app', 'dragleave', { dataTransfer: dt });
+  await page.waitForFunction(() => !document.querySelector('.drop-cue'));
+  await page.close();
+});
+
+// The layout at a phone, a small laptop and a desktop: nothing wider than the screen, the answer
+// in view, toasts and the enlarged tile on screen. Screenshots go to docs/screenshots/.
+for (const [w, h] of [[390, 844], [1024, 700], [1440, 900]]) {
+  await check(`layout at ${w}x${h}: no sideways scroll, top-5 in view, toasts and the enlarged tile on screen`, async () => {
+    const page = await browser.newPage({ viewport: { width: w, height: h } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(base + '?model=squeezenet&backend=cpu');
+    await waitForRun(page);
+    await page.locator('[data-testid=layer-list] button.layer').nth(3).click();
+    await page.waitForSelector('[data-testid=feature-grid] button.tile');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const m = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+      top5: document.querySelector('[data-testid=top5]')?.getBoundingClientRect().top,
+    }));
+    assert.ok(m.scroll <= m.inner, `page ${m.scroll} px wide in a ${m.inner} px window`);
+    assert.ok(m.top5 !== undefined && m.top5 < h, `top-5 at ${m.top5} px, below the fold of ${h}`);
+    await page.screenshot({ path: join(root, `docs/screenshots/app-${w}x${h}.png`) });
+    // Every toast shown during a pass is inside the window.
+    await page.evaluate(() => {
+      window.__toasts = [];
+      new MutationObserver(() => document.querySelectorAll('.status').forEach((el) => {
+        const r = el.getBoundingClientRect();
+        window.__toasts.push([r.left, r.right, r.top, r.bottom]);
+      })).observe(document.body, { childList: true, subtree: true });
+    });
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/red_panda.jpg'));
+    await page.waitForFunction(() => !document.querySelector('progress'), null, { timeout: 60000 });
+    for (const [l, r, t, b] of await page.evaluate(() => window.__toasts)) assert.ok(l >= 0 && r <= w && t >= 0 && b <= h, `toast at ${[l, r, t, b]}`);
+    // The enlarged tile opens inside the window, wherever the grid was scrolled to.
+    const tile = page.locator('[data-testid=feature-grid] button.tile').nth(20);
+    await tile.scrollIntoViewIfNeeded();
+    await tile.click();
+    const box = await page.locator('[data-testid=enlarged]').boundingBox();
+    assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= w && box.y + box.height <= h, `enlarged at ${JSON.stringify(box)}`);
+    await page.screenshot({ path: join(root, `docs/screenshots/app-${w}x${h}-enlarged.png`) });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
+
 await browser.close();
 
-await check('WebGPU (SwiftShader here) is picked when available and gives the native top-1', async () => {
+await check('Auto never picks a software WebGPU adapter: SwiftShader here, so the CPU, and the badge says why', async () => {
   const b = await launch([...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan']);
   const page = await openApp(b, '?model=squeezenet');
+  await page.waitForFunction(() => /software adapter/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
+  const badge = await page.locator('[data-testid=backend-badge]').innerText();
+  assert.match(badge, /^CPU SIMD/, badge);
+  assert.match(badge, /swiftshader/i, badge);
+  await waitForRun(page);
+  assert.match(await page.locator('.model-line span[data-backend]').getAttribute('data-backend'), /^CPU/);
+  assert.deepEqual(page.jsErrors, []);
+  await b.close();
+});
+
+await check('WebGPU chosen (SwiftShader here) gives the native top-1 with real progress', async () => {
+  const b = await launch([...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan']);
+  const page = await openApp(b, '?model=squeezenet&backend=webgpu');
   await page.waitForSelector('[data-testid=layer-list] button');
   // The worker asks for an adapter after the model loads; SwiftShader's GPU process can take a while.
   await page.waitForFunction(() => /WebGPU \(|unavailable|failed/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
   const badge = await page.locator('[data-testid=backend-badge]').innerText();
   assert.match(badge, /^WebGPU \(/, `badge: ${badge}`);
+  assert.match(badge, /software adapter/, `badge: ${badge}`);
+  await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line span[data-backend^="WebGPU"]'), null, { timeout: 180000 });
+  // Progress during a GPU pass: values between 0 and the end, not 0 until the answer.
+  await page.evaluate(() => {
+    window.__progress = [];
+    const poll = () => {
+      const p = document.querySelector('[data-testid=running] progress');
+      if (p) window.__progress.push([Number(p.value), Number(p.max)]);
+      if (window.__progress.length < 100000) setTimeout(poll, 5);
+    };
+    poll();
+  });
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
   // A pass that ran on the GPU (the first may have run on the CPU while WebGPU was being planned).
   await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line span[data-backend^="WebGPU"]'), null, { timeout: 180000 });
+  const seen = await page.evaluate(() => window.__progress);
+  assert.ok(seen.some(([v, m]) => v > 0 && v < m), `no progress between 0 and the end: ${JSON.stringify(seen.slice(0, 20))}`);
   await page.waitForSelector('[data-testid=top5] li');
   assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
   results.webgpu_swiftshader_squeezenet_ms = await lastRunMs(page);
@@ -369,7 +669,7 @@ await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no v
   const y4m = join(artifacts, 'cat.y4m');
   if (existsSync(y4m)) args.push(`--use-file-for-fake-video-capture=${y4m}`);
   const b = await launch(args);
-  const page = await openApp(b, '?model=squeezenet');
+  const page = await openApp(b, '?model=squeezenet&backend=webgpu');
   await page.waitForFunction(() => /^WebGPU \(/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 120000 });
   // The first layer wider than its tiles (SqueezeNet's conv1: 64 channels of 111x111, ~55 px tiles).
   const dims = await page.locator('[data-testid=layer-list] button.layer .dims').allInnerTexts();

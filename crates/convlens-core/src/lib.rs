@@ -17,6 +17,7 @@ pub mod classify;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod image_check;
 pub mod kernels;
 pub mod lessons;
 pub mod onnx;
