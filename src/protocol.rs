@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 pub enum ToWorker {
     /// Import an .onnx file's bytes, then plan it for `backend`. `split_relus`: as
     /// `SplitRelus`, from the start.
-    LoadOnnx { name: String, bytes: Vec<u8>, backend: BackendChoice, split_relus: bool },
+    /// `load` numbers the page's loads: it comes back in `ModelSummary::load`, so the page can
+    /// drop the answer to a load it has since replaced.
+    LoadOnnx { load: u64, name: String, bytes: Vec<u8>, backend: BackendChoice, split_relus: bool },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
-    LoadUntrained { arch: String, backend: BackendChoice, split_relus: bool },
+    LoadUntrained { load: u64, arch: String, backend: BackendChoice, split_relus: bool },
     /// Run every ReLU the importer fused into its Conv/Gemm as its own layer (true), so the
     /// conv's output before the ReLU can be shown, or fused again (false); answered by
     /// `Loaded` with the new layer list.
@@ -139,6 +141,8 @@ pub struct Lesson {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
+    /// The `load` of the message that loaded this model.
+    pub load: u64,
     pub name: String,
     pub untrained: bool,
     pub preprocess: String,

@@ -33,8 +33,9 @@ fn messages_survive_the_worker_codec() {
 #[wasm_bindgen_test]
 async fn worker_loads_runs_and_sends_maps() {
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
-    let loaded = handle(&state, ToWorker::LoadOnnx { name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
+    let loaded = handle(&state, ToWorker::LoadOnnx { load: 1, name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
+    assert_eq!(summary.load, 1, "the load's number comes back, so the page can drop a replaced load's answer");
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
     let ran = handle(&state, ToWorker::Run { id: 1, frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
@@ -71,6 +72,6 @@ async fn worker_loads_runs_and_sends_maps() {
     let ran = handle(&state, ToWorker::Run { id: 1, frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;
     let FromWorker::Ran(run) = roundtrip(&ran) else { panic!("{ran:?}") };
     assert_eq!(run.layer_ms.len(), split.layers.len());
-    let bad = handle(&state, ToWorker::LoadOnnx { name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
+    let bad = handle(&state, ToWorker::LoadOnnx { load: 1, name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }

@@ -94,13 +94,13 @@ impl App {
                 self.model.confirm_vgg = false;
                 self.model.status = Some(format!("Building {} with seeded random weights…", self.model.name));
                 self.model.weights_note = "UNTRAINED: built-in architecture with seeded random weights".into();
-                self.bridge.send(ToWorker::LoadUntrained { arch: self.model.name.clone(), backend: self.backend.choice, split_relus: self.view.split_relus });
+                self.bridge.send(ToWorker::LoadUntrained { load: self.model.seq, arch: self.model.name.clone(), backend: self.backend.choice, split_relus: self.view.split_relus });
             }
             ModelMsg::Bytes { name, bytes: b, note } => {
                 self.model.status = Some(format!("Importing {name} ({})…", bytes(b.len() as u64)));
                 self.model.download = None;
                 self.model.weights_note = note;
-                self.bridge.send(ToWorker::LoadOnnx { name, bytes: b, backend: self.backend.choice, split_relus: self.view.split_relus });
+                self.bridge.send(ToWorker::LoadOnnx { load: self.model.seq, name, bytes: b, backend: self.backend.choice, split_relus: self.view.split_relus });
             }
             ModelMsg::DownloadProgress(got, total) => self.model.download = Some((got, total)),
             ModelMsg::ZooUnavailable { arch, reasons } => {
@@ -149,6 +149,10 @@ impl App {
     /// The worker has the model: pick the layer (from the URL, else the first conv) and run
     /// the current image, or the sample photo when there is none.
     pub(super) fn on_loaded(&mut self, ctx: &Context<Self>, s: ModelSummary) {
+        // A model the page has since replaced (its own load answered after a newer one began).
+        if s.load != self.model.seq {
+            return;
+        }
         self.model.status = None;
         self.model.download = None;
         let s = Rc::new(s);

@@ -48,6 +48,8 @@ pub struct State {
 }
 
 struct Loaded {
+    /// The page's number for the load that brought this model.
+    load: u64,
     /// The graph as imported (ReLUs fused); `graph` is it or its unfused copy.
     imported: Arc<Graph>,
     graph: Arc<Graph>,
@@ -61,26 +63,26 @@ struct Loaded {
 }
 
 impl State {
-    fn load(&mut self, graph: Graph, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
+    fn load(&mut self, load: u64, graph: Graph, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
         graph.image_side().map_err(|e| e.to_string())?;
         self.model = None; // free the previous model before building the next
-        self.prepare(Arc::new(graph), choice, split_relus)
+        self.prepare(load, Arc::new(graph), choice, split_relus)
     }
 
     /// The imported graph, run as imported or with its ReLUs split out, on the CPU until
     /// WebGPU is planned.
-    fn prepare(&mut self, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
+    fn prepare(&mut self, load: u64, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
         let graph = if split_relus { Arc::new(imported.unfused()) } else { imported.clone() };
         let engine = cpu_engine(&graph)?;
         let structure = Rc::new(detect(&graph));
-        let summary = model_summary(&graph, &structure, &engine.label());
-        self.model = Some(Loaded { imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None });
+        let summary = ModelSummary { load, ..model_summary(&graph, &structure, &engine.label()) };
+        self.model = Some(Loaded { load, imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None });
         Ok(summary)
     }
 
     fn split_relus(&mut self, split: bool) -> Result<ModelSummary, String> {
         let m = self.model.take().ok_or("no model loaded")?;
-        self.prepare(m.imported, m.choice, split)
+        self.prepare(m.load, m.imported, m.choice, split)
     }
 
     fn loaded(&self) -> Result<(Arc<Graph>, Rc<Structure>, Rc<Engine>), String> {
@@ -126,13 +128,13 @@ pub fn install_panic_hook() {
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
     let reply = match msg {
-        ToWorker::LoadOnnx { name, bytes, backend, split_relus } => convlens_core::onnx::import(&bytes, &name)
+        ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import(&bytes, &name)
             .map_err(|e| format!("{name}: {e}"))
-            .and_then(|g| state.borrow_mut().load(g, backend, split_relus))
+            .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::LoadUntrained { arch, backend, split_relus } => archs::builtin(&arch, Weights::Seeded(1))
+        ToWorker::LoadUntrained { load, arch, backend, split_relus } => archs::builtin(&arch, Weights::Seeded(1))
             .map_err(|e| e.to_string())
-            .and_then(|g| state.borrow_mut().load(g, backend, split_relus))
+            .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),

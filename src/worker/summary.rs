@@ -55,6 +55,7 @@ pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSumma
     let heads = st.heads.iter().map(|h| HeadInfo { name: h.name.clone(), auxiliary: h.auxiliary, layers: h.nodes.clone() }).collect();
     let p = &graph.preprocess;
     ModelSummary {
+        load: 0,
         name: graph.name.clone(),
         untrained: graph.untrained,
         preprocess: p.family.clone(),

@@ -542,6 +542,10 @@ for (const [w, h] of [[390, 844], [1024, 700], [1440, 900]]) {
     assert.ok(m.scroll <= m.inner, `page ${m.scroll} px wide in a ${m.inner} px window`);
     assert.ok(m.top5 !== undefined && m.top5 < h, `top-5 at ${m.top5} px, below the fold of ${h}`);
     await page.screenshot({ path: join(root, `docs/screenshots/app-${w}x${h}.png`) });
+    await page.addScriptTag({ path: join(root, 'tools/node_modules/axe-core/axe.min.js') });
+    const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes[0]?.target}`));
+    assert.deepEqual(violations, [], `axe at ${w}x${h}`);
     // Every toast shown during a pass is inside the window.
     await page.evaluate(() => {
       window.__toasts = [];
@@ -600,9 +604,10 @@ await check('WebGPU chosen (SwiftShader here) gives the native top-1 with real p
     };
     poll();
   });
+  const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
-  // A pass that ran on the GPU (the first may have run on the CPU while WebGPU was being planned).
-  await page.waitForFunction(() => !document.querySelector('progress') && document.querySelector('.model-line span[data-backend^="WebGPU"]'), null, { timeout: 180000 });
+  await page.waitForFunction((k) => !document.querySelector('progress') && Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k
+    && document.querySelector('.model-line span[data-backend^="WebGPU"]'), before, { timeout: 180000 });
   const seen = await page.evaluate(() => window.__progress);
   assert.ok(seen.some(([v, m]) => v > 0 && v < m), `no progress between 0 and the end: ${JSON.stringify(seen.slice(0, 20))}`);
   await page.waitForSelector('[data-testid=top5] li');
