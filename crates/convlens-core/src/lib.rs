@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod classify;
 pub mod error;
 pub mod exec;
+pub mod grad;
 pub mod graph;
 pub mod image_check;
 pub mod kernels;

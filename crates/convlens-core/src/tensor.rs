@@ -2,10 +2,32 @@
 
 use crate::error::{Error, Result};
 
+/// Generic over the element so the reference kernels and their gradients also run in f64,
+/// where central differences are exact enough to check a backward pass.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Tensor {
+pub struct TensorOf<T> {
     pub shape: Vec<usize>,
-    pub data: Vec<f32>,
+    pub data: Vec<T>,
+}
+
+pub type Tensor = TensorOf<f32>;
+
+impl<T: Copy> TensorOf<T> {
+    /// (N, C, H, W) of a rank-4 tensor.
+    pub fn dims4(&self) -> Result<(usize, usize, usize, usize)> {
+        match self.shape[..] {
+            [n, c, h, w] => Ok((n, c, h, w)),
+            _ => Err(Error::Shape(format!("expected a 4-D NCHW tensor, got {:?}", self.shape))),
+        }
+    }
+
+    pub fn filled(shape: &[usize], v: T) -> Result<Self> {
+        Ok(TensorOf { shape: shape.to_vec(), data: vec![v; numel(shape)?] })
+    }
+
+    pub fn map<U>(&self, f: impl Fn(T) -> U) -> TensorOf<U> {
+        TensorOf { shape: self.shape.clone(), data: self.data.iter().map(|&v| f(v)).collect() }
+    }
 }
 
 /// Upper bound on elements in one tensor (4 GiB of f32), so a hostile shape cannot ask for more.

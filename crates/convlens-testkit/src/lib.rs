@@ -26,6 +26,20 @@ pub const GPU_LAYER_TOL: f32 = 1e-4;
 /// 2.5e-3 (SqueezeNet relu24) and 1.1e-3 (GoogLeNet) on lavapipe, so 1e-2 leaves 4x.
 pub const GPU_F16_LAYER_TOL: f32 = 1e-2;
 
+/// A backward op against central differences of its forward, both in f64, step 1e-5: the
+/// truncation error is ~h^2 = 1e-10 of the second derivative and rounding ~1e-16/h = 1e-11,
+/// so 1e-6 of the gradient's scale is far above both and far below any indexing mistake (~1).
+pub const GRAD_CHECK_TOL: f64 = 1e-6;
+/// Whole-network gradients, as the relative L2 error ||a - b|| / ||b||. A CPU engine's f32
+/// gradients against the scalar reference engine's (both f32): activations differ by summation
+/// order (~1e-6), and a unit within that of a ReLU's or max pool's kink routes its gradient the
+/// other way, moving a few pixels' gradient; measured 0 (SqueezeNet) and 3.9e-3 (GoogLeNet
+/// graph) at the input. A wrong index, stride or routing moves all of it (error ~1).
+pub const GRAD_F32_TOL: f32 = 2e-2;
+/// The f32 reference backward against the f64 one, same measure: 1.9e-3 (SqueezeNet) and
+/// 2.9e-3 (GoogLeNet graph), from the same kinks.
+pub const GRAD_F64_VS_F32_TOL: f32 = 2e-2;
+
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }

@@ -10,10 +10,15 @@ pub mod winograd;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
-use crate::tensor::Tensor;
+use crate::tensor::TensorOf;
+
+/// The element the reference kernels (and their gradients) are written over: f32 runs, f64 checks.
+pub trait Real: num_traits::Float + std::ops::AddAssign + std::iter::Sum + std::fmt::Debug + Send + Sync + 'static {}
+impl Real for f32 {}
+impl Real for f64 {}
 
 /// Runs node `index` with the scalar reference kernels.
-pub fn reference_node(graph: &Graph, index: usize, ins: &[&Tensor]) -> Result<Tensor> {
+pub fn reference_node<T: Real>(graph: &Graph, index: usize, ins: &[&TensorOf<T>]) -> Result<TensorOf<T>> {
     let node = &graph.nodes[index];
     let out_shape = graph.shape(node.output);
     let r = match &node.op {
@@ -29,7 +34,7 @@ pub fn reference_node(graph: &Graph, index: usize, ins: &[&Tensor]) -> Result<Te
         }
         Op::MatMul => reference::matmul(ins[0], ins[1]),
         Op::Add => reference::add(ins[0], ins[1]),
-        Op::Reshape | Op::Identity => Tensor::new(out_shape.to_vec(), ins[0].data.clone()),
+        Op::Reshape | Op::Identity => Ok(TensorOf { shape: out_shape.to_vec(), data: ins[0].data.clone() }),
         Op::Softmax { axis, coerce_2d } => reference::softmax(ins[0], *axis, *coerce_2d),
         Op::BatchNorm { epsilon } => reference::batch_norm(ins[0], ins[1], ins[2], ins[3], ins[4], *epsilon),
     };

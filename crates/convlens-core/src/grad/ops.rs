@@ -1,0 +1,254 @@
+//! Each op's backward pass: given d score / d output (`dy`) and what the forward pass saw,
+//! d score / d each activation input. Straight loops beside the forward reference they undo,
+//! generic over the element so `tests/gradients.rs` checks each against central differences
+//! in f64. Weights get no gradient: explanations only ask about activations and the input.
+
+use crate::error::{Error, Result};
+use crate::graph::Window;
+use crate::kernels::reference::{broadcast_offsets, pool_span, softmax_rows};
+use crate::kernels::Real;
+use crate::tensor::TensorOf;
+
+fn lit<T: Real>(v: f32) -> T {
+    T::from(v).unwrap()
+}
+
+fn zeros<T: Real>(shape: &[usize]) -> Result<TensorOf<T>> {
+    TensorOf::filled(shape, T::zero())
+}
+
+/// ReLU: the gradient passes where the input was positive (`y > 0` says the same for a ReLU
+/// fused into its conv). Guided backprop also drops negative gradients.
+pub fn relu<T: Real>(dy: &TensorOf<T>, y: &TensorOf<T>, guided: bool) -> TensorOf<T> {
+    let data = dy.data.iter().zip(&y.data).map(|(&g, &v)| if v > T::zero() && (!guided || g > T::zero()) { g } else { T::zero() }).collect();
+    TensorOf { shape: dy.shape.clone(), data }
+}
+
+/// Conv with respect to its input: each output's gradient flows back along the weights that
+/// made it (a transposed convolution), respecting groups, strides, dilation and pads.
+pub fn conv<T: Real>(dy: &TensorOf<T>, w: &TensorOf<T>, x_shape: &[usize], win: &Window, group: usize) -> Result<TensorOf<T>> {
+    let (n, m, oh, ow) = dy.dims4()?;
+    let (_, cg, kh, kw) = w.dims4()?;
+    let [_, c, h, wd] = x_shape[..] else { return Err(Error::Shape(format!("conv input {x_shape:?} is not NCHW"))) };
+    let mg = m / group;
+    let mut dx = zeros(x_shape)?;
+    for b in 0..n {
+        for oc in 0..m {
+            let g = oc / mg;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let go = dy.data[((b * m + oc) * oh + oy) * ow + ox];
+                    if go == T::zero() {
+                        continue;
+                    }
+                    for icg in 0..cg {
+                        let ic = g * cg + icg;
+                        for ky in 0..kh {
+                            let iy = (oy * win.strides[0] + ky * win.dilations[0]) as isize - win.pads[0] as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (ox * win.strides[1] + kx * win.dilations[1]) as isize - win.pads[1] as isize;
+                                if ix < 0 || ix >= wd as isize {
+                                    continue;
+                                }
+                                dx.data[((b * c + ic) * h + iy as usize) * wd + ix as usize] += go * w.data[((oc * cg + icg) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(dx)
+}
+
+/// MaxPool: each output's gradient goes to the input that was its maximum (the first one in
+/// scan order on a tie, as the forward's comparison keeps it).
+pub fn max_pool<T: Real>(dy: &TensorOf<T>, x: &TensorOf<T>, win: &Window) -> Result<TensorOf<T>> {
+    let (n, c, h, w) = x.dims4()?;
+    let (_, _, oh, ow) = dy.dims4()?;
+    let mut dx = zeros(&x.shape)?;
+    for p in 0..n * c {
+        let plane = &x.data[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<(T, usize)> = None;
+                for ky in 0..win.kernel[0] {
+                    let iy = (oy * win.strides[0] + ky * win.dilations[0]) as isize - win.pads[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..win.kernel[1] {
+                        let ix = (ox * win.strides[1] + kx * win.dilations[1]) as isize - win.pads[1] as isize;
+                        if ix >= 0 && ix < w as isize {
+                            let i = iy as usize * w + ix as usize;
+                            if best.is_none_or(|(v, _)| plane[i] > v) {
+                                best = Some((plane[i], i));
+                            }
+                        }
+                    }
+                }
+                if let Some((_, i)) = best {
+                    dx.data[p * h * w + i] += dy.data[(p * oh + oy) * ow + ox];
+                }
+            }
+        }
+    }
+    Ok(dx)
+}
+
+/// AveragePool: each output's gradient spread evenly over the inputs it averaged (divided by
+/// the padded window where count_include_pad says so).
+pub fn average_pool<T: Real>(dy: &TensorOf<T>, x_shape: &[usize], win: &Window, count_include_pad: bool) -> Result<TensorOf<T>> {
+    let (_, _, oh, ow) = dy.dims4()?;
+    let [n, c, h, w] = x_shape[..] else { return Err(Error::Shape(format!("pool input {x_shape:?} is not NCHW"))) };
+    let mut dx = zeros(x_shape)?;
+    for p in 0..n * c {
+        for oy in 0..oh {
+            let (y0, y1, ylen) = pool_span(oy, 0, win, h);
+            for ox in 0..ow {
+                let (x0, x1, xlen) = pool_span(ox, 1, win, w);
+                let count = if count_include_pad { ylen * xlen } else { (y1 - y0) * (x1 - x0) };
+                if count == 0 {
+                    continue;
+                }
+                let share = dy.data[(p * oh + oy) * ow + ox] / T::from(count).unwrap();
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        dx.data[p * h * w + iy * w + ix] += share;
+                    }
+                }
+            }
+        }
+    }
+    Ok(dx)
+}
+
+pub fn global_average_pool<T: Real>(dy: &TensorOf<T>, x_shape: &[usize]) -> Result<TensorOf<T>> {
+    let plane: usize = x_shape[2..].iter().product();
+    let data = dy.data.iter().flat_map(|&g| std::iter::repeat_n(g / T::from(plane).unwrap(), plane)).collect();
+    Ok(TensorOf { shape: x_shape.to_vec(), data })
+}
+
+/// LRN, y_i = x_i s_i^-beta with s_i = bias + alpha/size * sum of x_j^2 over i's window:
+/// dx_j = dy_j s_j^-beta - 2 alpha beta / size * x_j * sum over windows holding j of dy_i x_i s_i^(-beta-1).
+pub fn lrn<T: Real>(dy: &TensorOf<T>, x: &TensorOf<T>, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<TensorOf<T>> {
+    let (n, c, h, w) = x.dims4()?;
+    let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    let (alpha_n, beta, bias) = (lit::<T>(alpha) / T::from(size).unwrap(), lit::<T>(beta), lit::<T>(bias));
+    let plane = h * w;
+    let at = |b: usize, ch: usize, i: usize| (b * c + ch) * plane + i;
+    let mut dx = zeros(&x.shape)?;
+    let mut s = vec![T::zero(); c];
+    for b in 0..n {
+        for i in 0..plane {
+            for (ch, sc) in s.iter_mut().enumerate() {
+                let (lo, hi) = (ch.saturating_sub(before), (ch + after).min(c - 1));
+                *sc = bias + alpha_n * (lo..=hi).map(|k| x.data[at(b, k, i)] * x.data[at(b, k, i)]).sum::<T>();
+            }
+            for j in 0..c {
+                let mut acc = dy.data[at(b, j, i)] * s[j].powf(-beta);
+                // The windows that hold j: those of channels i with j in [i - before, i + after].
+                let (lo, hi) = (j.saturating_sub(after), (j + before).min(c - 1));
+                for ch in lo..=hi {
+                    acc += -lit::<T>(2.0) * alpha_n * beta * x.data[at(b, j, i)] * dy.data[at(b, ch, i)] * x.data[at(b, ch, i)] * s[ch].powf(-beta - T::one());
+                }
+                dx.data[at(b, j, i)] = acc;
+            }
+        }
+    }
+    Ok(dx)
+}
+
+/// Concat: each input gets back its own slice of the gradient.
+pub fn concat<T: Real>(dy: &TensorOf<T>, shapes: &[&[usize]], axis: usize) -> Vec<TensorOf<T>> {
+    let outer: usize = dy.shape[..axis].iter().product();
+    let mut outs: Vec<TensorOf<T>> = shapes.iter().map(|s| TensorOf { shape: s.to_vec(), data: Vec::with_capacity(s.iter().product()) }).collect();
+    let mut pos = 0;
+    for _ in 0..outer {
+        for (t, s) in outs.iter_mut().zip(shapes) {
+            let chunk: usize = s[axis..].iter().product();
+            t.data.extend_from_slice(&dy.data[pos..pos + chunk]);
+            pos += chunk;
+        }
+    }
+    outs
+}
+
+/// Gemm, Y = alpha A' B' + beta C, with respect to A: dA' = alpha dY B'^T (then transposed back
+/// where A was).
+pub fn gemm_a<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: &TensorOf<T>, alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
+    let (m, n) = (dy.shape[0], dy.shape[1]);
+    let k = if trans_a { a_shape[0] } else { a_shape[1] };
+    let bt = |p: usize, j: usize| if trans_b { b.data[j * k + p] } else { b.data[p * n + j] };
+    let alpha = lit::<T>(alpha);
+    let mut da = zeros(a_shape)?;
+    for i in 0..m {
+        for p in 0..k {
+            let mut acc = T::zero();
+            for j in 0..n {
+                acc += dy.data[i * n + j] * bt(p, j);
+            }
+            let at = if trans_a { p * m + i } else { i * k + p };
+            da.data[at] = alpha * acc;
+        }
+    }
+    Ok(da)
+}
+
+/// Gemm with respect to B where B is an activation (MatMul of two activations): dB' = alpha A'^T dY.
+pub fn gemm_b<T: Real>(dy: &TensorOf<T>, a: &TensorOf<T>, b_shape: &[usize], alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
+    let (m, n) = (dy.shape[0], dy.shape[1]);
+    let k = if trans_a { a.shape[0] } else { a.shape[1] };
+    let at = |i: usize, p: usize| if trans_a { a.data[p * m + i] } else { a.data[i * k + p] };
+    let alpha = lit::<T>(alpha);
+    let mut db = zeros(b_shape)?;
+    for p in 0..k {
+        for j in 0..n {
+            let mut acc = T::zero();
+            for i in 0..m {
+                acc += at(i, p) * dy.data[i * n + j];
+            }
+            let idx = if trans_b { j * k + p } else { p * n + j };
+            db.data[idx] = alpha * acc;
+        }
+    }
+    Ok(db)
+}
+
+/// Broadcast ops: the gradient of each operand is dY summed over the axes it was broadcast along.
+pub fn unbroadcast<T: Real>(dy: &TensorOf<T>, operand: &[usize], other: &[usize], scale: T) -> Result<TensorOf<T>> {
+    let (offsets, _) = broadcast_offsets(&dy.shape, operand, other);
+    let mut d = zeros(operand)?;
+    for (&o, &g) in offsets.iter().zip(&dy.data) {
+        d.data[o] += scale * g;
+    }
+    Ok(d)
+}
+
+/// Softmax along its rows: dx = y * (dy - sum(dy * y)).
+pub fn softmax<T: Real>(dy: &TensorOf<T>, y: &TensorOf<T>, axis: usize, coerce_2d: bool) -> TensorOf<T> {
+    let mut dx = dy.clone();
+    for row in softmax_rows(&y.shape, axis, coerce_2d) {
+        let dot: T = row.iter().map(|&i| dy.data[i] * y.data[i]).sum();
+        for &i in &row {
+            dx.data[i] = y.data[i] * (dy.data[i] - dot);
+        }
+    }
+    dx
+}
+
+/// BatchNorm at inference is per-channel affine: dx = dy * scale / sqrt(var + eps).
+pub fn batch_norm<T: Real>(dy: &TensorOf<T>, scale: &TensorOf<T>, var: &TensorOf<T>, eps: f32) -> TensorOf<T> {
+    let c = dy.shape[1];
+    let inner: usize = dy.shape[2..].iter().product();
+    let eps = lit::<T>(eps);
+    let mut dx = dy.clone();
+    for (i, g) in dx.data.iter_mut().enumerate() {
+        let ch = (i / inner) % c;
+        *g = *g * scale.data[ch] / (var.data[ch] + eps).sqrt();
+    }
+    dx
+}
