@@ -1,6 +1,7 @@
 //! `convlens`: the inference core from the command line, and its test bed.
 
 mod commands;
+mod explain;
 mod images;
 mod models;
 mod npy;
@@ -131,6 +132,44 @@ enum Command {
         #[arg(long)]
         untrained: bool,
     },
+    /// Why the network said a class: a heatmap by CAM, Grad-CAM, saliency, guided backprop or
+    /// occlusion, with the deletion curve's area as a faithfulness score. Writes DIR/heatmap.npy,
+    /// weights.npy (cam, gradcam) or grad.npy (saliency, guided), and overlay.png.
+    Explain {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        /// A photo (resized and cropped as `classify` does); or give --input
+        image: Option<PathBuf>,
+        /// The model's input tensor as is (.npy, no preprocessing), as `run` takes it
+        #[arg(long, conflicts_with = "image")]
+        input: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        method: explain::MethodArg,
+        /// The tensor Grad-CAM weighs (as `run --dump` names tensors); default: the last conv block's output
+        #[arg(long)]
+        layer: Option<String>,
+        /// The class to explain (default: the top-1)
+        #[arg(long)]
+        class: Option<usize>,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long)]
+        out: PathBuf,
+        /// Occlusion: the grey square's side and its step, in input pixels
+        #[arg(long, default_value_t = 32)]
+        patch: usize,
+        #[arg(long, default_value_t = 16)]
+        stride: usize,
+        /// Deletion curve: pixels removed in this many equal steps (0: no curve)
+        #[arg(long, default_value_t = 20)]
+        deletion_steps: usize,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
     /// Time forward passes on a fixed input: median/min/max ms and GFLOP/s (2 x multiply-adds).
     Bench {
         /// googlenet | vgg16 | squeezenet | PATH.onnx
@@ -171,6 +210,10 @@ fn main() -> ExitCode {
         Command::Maps { model, image, layer, out, shared_scale, models_dir, untrained } => {
             commands::maps(&model_args(model, models_dir, untrained), &image, &layer, &out, shared_scale)
         }
+        Command::Explain { model, image, input, method, layer, class, backend, out, patch, stride, deletion_steps, json, models_dir, untrained } => {
+            let what = explain::Request { image, input, method, layer, class, out, patch, stride, deletion_steps, json };
+            explain::explain(&model_args(model, models_dir, untrained), backend, &what)
+        }
         Command::Bench { model, backend, runs, layers, models_dir, untrained } => {
             commands::bench(&model_args(model, models_dir, untrained), backend, runs, layers)
         }
@@ -181,7 +224,12 @@ fn main() -> ExitCode {
             // One line: the chain of causes, outermost first.
             let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
             eprintln!("error: {msg}");
-            ExitCode::FAILURE
+            // Bad input the user can fix (a layer, a class, a model without a class score): 2.
+            if e.downcast_ref::<explain::BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -214,3 +214,81 @@ fn webgpu_backend_gives_the_cpu_answer() {
         assert!((a - b).abs() < 1e-2, "{a} vs {b}");
     }
 }
+
+/// `explain` writes the contract's files, and its maps agree with quantities computed here from
+/// `run --dump` of the same input: SqueezeNet's class maps come from its last conv, so CAM is
+/// ReLU of that conv's channel for the class, and Grad-CAM's weights there are the global
+/// pool's 1/169 on that channel alone.
+#[test]
+fn explain_writes_the_contract_and_agrees_with_the_dump() {
+    let dir = std::env::temp_dir().join(format!("convlens-explain-{}", std::process::id()));
+    let input = refs().join("squeezenet1.1/seeded/input.npy");
+    let dump = dir.join("dump");
+    let o = convlens(&["run", "squeezenet", "--input", input.to_str().unwrap(), "--dump", dump.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out_of = |m: &str| dir.join(m);
+    let run = |method: &str, extra: &[&str]| -> serde_json::Value {
+        let out = out_of(method);
+        let mut args = vec!["explain", "squeezenet", "--input", input.to_str().unwrap(), "--method", method, "--out", out.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let o = convlens(&args);
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for key in ["model", "method", "class", "label", "layer", "score", "deletion_auc", "ms"] {
+            assert!(v.get(key).is_some(), "{method}: no {key} in {v}");
+        }
+        assert!(out.join("overlay.png").exists());
+        v
+    };
+    let (_, logits) = load_npy(&dump.join("squeezenet0_flatten0_reshape0.npy"));
+    let top = argmax(&logits);
+    let (shape, conv) = load_npy(&dump.join("squeezenet0_relu25_fwd.npy"));
+    assert_eq!(shape, [1, 1000, 13, 13]);
+    let class_map: Vec<f32> = conv[top * 169..(top + 1) * 169].iter().map(|v| v.max(0.0)).collect();
+
+    let v = run("cam", &[]);
+    assert_eq!(v["class"], top);
+    assert!((v["score"].as_f64().unwrap() - logits[top] as f64).abs() < 1e-4, "score is the logit");
+    let (hs, heat) = load_npy(&out_of("cam").join("heatmap.npy"));
+    assert_eq!(hs, [13, 13]);
+    assert_eq!(heat, class_map, "CAM = the class's map");
+
+    let v = run("gradcam", &["--class", "281"]);
+    assert_eq!(v["layer"], "squeezenet0_relu25_fwd");
+    let (ws, w) = load_npy(&out_of("gradcam").join("weights.npy"));
+    assert_eq!(ws, [1000]);
+    for (k, &wk) in w.iter().enumerate() {
+        let want = if k == 281 { 1.0 / 169.0 } else { 0.0 };
+        assert!((wk - want).abs() < 1e-7, "Grad-CAM weight {k}: {wk}, want {want}");
+    }
+
+    for method in ["saliency", "guided"] {
+        run(method, &["--deletion-steps", "5"]);
+        let (gs, g) = load_npy(&out_of(method).join("grad.npy"));
+        assert_eq!(gs, [1, 3, 224, 224]);
+        assert!(g.iter().any(|&v| v != 0.0), "{method}: a gradient reaches the input");
+    }
+    let (_, plain) = load_npy(&out_of("saliency").join("grad.npy"));
+    let (_, guided) = load_npy(&out_of("guided").join("grad.npy"));
+    assert_ne!(plain, guided, "guided backprop differs from the plain gradient");
+
+    let v = run("occlusion", &["--patch", "56", "--stride", "56", "--deletion-steps", "0"]);
+    assert!(v["deletion_auc"].is_null());
+    let (hs, _) = load_npy(&out_of("occlusion").join("heatmap.npy"));
+    assert_eq!(hs, [224, 224]);
+
+    // Bad input: one line, exit code 2.
+    let photo = images().join("chelsea.png");
+    for (args, needle) in [
+        (vec!["--method", "gradcam", "--layer", "no_such_tensor"], "no tensor named 'no_such_tensor'"),
+        (vec!["--method", "gradcam", "--layer", "squeezenet0_flatten0_reshape0"], "no spatial map"),
+        (vec!["--method", "cam", "--class", "1000"], "class 1000 is out of range"),
+    ] {
+        let mut all = vec!["explain", "squeezenet", photo.to_str().unwrap(), "--out", dir.to_str().unwrap()];
+        all.extend(args);
+        let o = convlens(&all);
+        assert_clean_failure(&o, needle);
+        assert_eq!(o.status.code(), Some(2), "{needle}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

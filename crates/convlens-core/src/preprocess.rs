@@ -54,6 +54,22 @@ pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, sid
 }
 
 /// An `out`x`out` RGB8 image (row-major, 3 bytes a pixel) to a [1, 3, out, out] tensor.
+/// The inverse of `to_tensor`: an input tensor [1, 3, side, side] back to RGB pixels (clamped),
+/// to show what the network saw under a heatmap.
+pub fn to_rgb(x: &Tensor, p: &Preprocess) -> Result<Vec<u8>> {
+    let [1, 3, h, w] = x.shape[..] else { return Err(Error::Input(format!("expected a [1, 3, H, W] image tensor, got {:?}", x.shape))) };
+    let plane = h * w;
+    let mut rgb = vec![0u8; 3 * plane];
+    for i in 0..plane {
+        for c in 0..3 {
+            let src = if p.bgr { 2 - c } else { c };
+            let v = (x.data[src * plane + i] * p.std[c] + p.mean[c]) / p.scale;
+            rgb[i * 3 + c] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    Ok(rgb)
+}
+
 pub fn to_tensor(rgb: &[u8], out: usize, p: &Preprocess) -> Result<Tensor> {
     if rgb.len() != out * out * 3 {
         return Err(Error::Input(format!("expected {out}x{out} RGB pixels, got {} bytes", rgb.len())));
