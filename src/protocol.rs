@@ -25,6 +25,10 @@ pub enum ToWorker {
     /// most `max_side` px a side (one colour scale for all channels when `shared`), and
     /// their raw values when `values` (hover readout, export; live mode goes without).
     Maps { layers: Vec<usize>, max_side: usize, shared: bool, values: bool },
+    /// Why the last pass gave `class` on output `head`: a heatmap by `method` ("cam", "gradcam",
+    /// "saliency", "guided", "occlusion"), Grad-CAM at `layer` (a node index; None: the last
+    /// conv block), with a deletion curve of `deletion_steps` (0: none). Answered by `Explained`.
+    Explain { id: u64, head: usize, class: usize, method: String, layer: Option<usize>, deletion_steps: usize },
     /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
     /// so the page can restart it (named per page, so other tabs do not hear it).
     Init { panic_channel: String },
@@ -85,11 +89,32 @@ pub enum FromWorker {
     Progress { done: usize, total: usize },
     Ran(RunSummary),
     Maps(Vec<LayerMaps>),
+    Explained(Explained),
     /// Which backend runs the model from now on, and why (e.g. why not WebGPU).
     Backend { name: String, reason: String },
     /// The worker took `Init` and can report a panic.
     Ready,
     Error(String),
+}
+
+/// A heatmap for one class, or why there is none (e.g. CAM on a model without a pooled head).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explained {
+    pub id: u64,
+    pub method: String,
+    pub head: usize,
+    pub class: usize,
+    /// [h, w] row-major; the layer's size (CAM, Grad-CAM) or the input's.
+    pub h: usize,
+    pub w: usize,
+    pub heatmap: Vec<f32>,
+    /// The tensor CAM or Grad-CAM weighed.
+    pub layer: Option<String>,
+    pub ms: f64,
+    /// The class probability as pixels are deleted most-important first, and its area.
+    pub deletion: Vec<f32>,
+    pub deletion_auc: Option<f32>,
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,6 +190,8 @@ pub struct ModelSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeadResult {
     pub name: String,
+    /// Which graph output this head is (what `Explain::head` names).
+    pub output: usize,
     pub auxiliary: bool,
     /// (class index, probability), best first.
     pub top: Vec<(usize, f32)>,

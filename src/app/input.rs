@@ -88,9 +88,14 @@ impl App {
             // The newest picture answered: an earlier failure no longer describes what is shown.
             self.error = None;
         }
+        let newest = r.id == self.run.sent;
         self.run.last = Some(r);
         self.run.runs_done += 1;
         self.request_maps();
+        // The heatmap follows the picture.
+        if newest {
+            self.request_explain();
+        }
         if self.camera.live {
             let t = now_ms();
             if self.camera.frame_t0 > 0.0 {

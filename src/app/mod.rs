@@ -3,6 +3,7 @@
 //! loaded), `input` (the photo and the passes over it), `explore` (what is shown), `live` (the
 //! webcam); the backend choice and the error banner live here.
 
+mod explain;
 mod explore;
 mod input;
 mod live;
@@ -26,6 +27,7 @@ use crate::protocol::{BackendChoice, FromWorker};
 use crate::url_state;
 use crate::worker::InferenceWorker;
 use convlens_core::preprocess::Fit;
+use explain::{ExplainMsg, ExplainState};
 use explore::{ViewMsg, ViewState};
 use input::{InputMsg, RunState};
 use live::{CameraMsg, CameraState};
@@ -40,6 +42,7 @@ pub enum Msg {
     Model(ModelMsg),
     Input(InputMsg),
     View(ViewMsg),
+    Explain(ExplainMsg),
     Camera(CameraMsg),
     SetBackend(String),
     /// The worker panicked (its message); it is restarted.
@@ -76,6 +79,7 @@ pub struct App {
     model: ModelState,
     run: RunState,
     view: ViewState,
+    explain: ExplainState,
     camera: CameraState,
     backend: BackendState,
     error: Option<String>,
@@ -126,6 +130,7 @@ impl App {
             FromWorker::Progress { done, total } => self.run.progress = Some((done, total)),
             FromWorker::Ran(r) => self.on_ran(ctx, r),
             FromWorker::Maps(maps) => self.on_maps(maps),
+            FromWorker::Explained(e) => self.on_explained(e),
             FromWorker::Backend { name, reason } => {
                 let switched_to_gpu = name.starts_with("WebGPU") && self.run.last.as_ref().is_some_and(|r| !r.backend.starts_with("WebGPU"));
                 self.backend.name = Some(name);
@@ -218,6 +223,7 @@ impl Component for App {
                 split_relus: url.split_relus,
                 ..Default::default()
             },
+            explain: ExplainState::default(),
             camera: CameraState::default(),
             backend: BackendState { choice: BackendChoice::from_key(url.backend.as_deref()), name: None, note: "checking for WebGPU…".into() },
             error: None,
@@ -239,6 +245,7 @@ impl Component for App {
             Msg::Model(m) => self.on_model(ctx, m),
             Msg::Input(m) => self.on_input(ctx, m),
             Msg::View(m) => return self.on_view(m),
+            Msg::Explain(m) => self.on_explain(m),
             Msg::Camera(m) => self.on_camera(ctx, m),
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
@@ -298,7 +305,9 @@ impl Component for App {
                     { self.center(ctx) }
                     <div class="right">
                         <Top5 heads={run.map(|r| r.heads.clone()).unwrap_or_default()} untrained={summary.as_ref().is_some_and(|s| s.untrained)}
-                            softmax_applied={run.is_some_and(|r| r.softmax_applied)} stale={self.answer_is_stale()} />
+                            softmax_applied={run.is_some_and(|r| r.softmax_applied)} stale={self.answer_is_stale()}
+                            picked={self.explain.target} on_pick={link.callback(|(h, c)| Msg::Explain(ExplainMsg::Pick(h, c)))} />
+                        { self.explain_panel(ctx) }
                     </div>
                 </main>
                 if let Some(s) = &summary {
@@ -316,6 +325,21 @@ impl Component for App {
 }
 
 impl App {
+    /// The heatmap for the class clicked in the top-5, when there is one.
+    fn explain_panel(&self, ctx: &Context<Self>) -> Html {
+        let Some((_, class)) = self.explain.target else { return html! {} };
+        let link = ctx.link();
+        let label = convlens_core::imagenet_labels().get(class).copied().unwrap_or("?").to_string();
+        let e = &self.explain;
+        html! {
+            <crate::components::explain_panel::ExplainPanel {label} method={e.method.clone()} opacity={e.opacity} at_selected_layer={e.at_selected_layer}
+                result={e.result.clone()} running={e.running} input={self.run.input.clone()} canvas={e.canvas.clone()}
+                on_method={link.callback(|m| Msg::Explain(ExplainMsg::Method(m)))} on_opacity={link.callback(|o| Msg::Explain(ExplainMsg::Opacity(o)))}
+                on_selected_layer={link.callback(|b| Msg::Explain(ExplainMsg::AtSelectedLayer(b)))} on_close={link.callback(|_| Msg::Explain(ExplainMsg::Close))}
+                on_png={link.callback(|_| Msg::Explain(ExplainMsg::ExportPng))} on_npy={link.callback(|_| Msg::Explain(ExplainMsg::ExportNpy))} />
+        }
+    }
+
     /// The middle column: camera, view controls, the selected layer's maps, its module's branches.
     fn center(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();

@@ -2,6 +2,7 @@
 
 pub mod branch_view;
 pub mod costs;
+pub mod explain_panel;
 pub mod feature_grid;
 pub mod header;
 pub mod layer_list;

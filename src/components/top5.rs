@@ -9,6 +9,10 @@ pub struct Props {
     pub softmax_applied: bool,
     /// These belong to the previous picture; the current one is still running.
     pub stale: bool,
+    /// (head, class) clicked: explain it.
+    pub on_pick: Callback<(usize, usize)>,
+    /// The (head, class) being explained, shown as pressed.
+    pub picked: Option<(usize, usize)>,
 }
 
 #[function_component(Top5)]
@@ -20,9 +24,13 @@ pub fn top5(p: &Props) -> Html {
                 { for h.top.iter().map(|&(i, prob)| {
                     let label = labels.get(i).copied().unwrap_or("?").to_string();
                     let pct = format!("{:.1}%", prob * 100.0);
+                    let head = h.output;
+                    let on_pick = p.on_pick.clone();
+                    let pressed = p.picked == Some((head, i));
                     html! {
-                        <li title={label.clone()} aria-label={format!("{label}: {pct}")} data-class={i.to_string()} data-prob={prob.to_string()}>
-                            <span class="label">{ label.clone() }</span>
+                        <li title={label.clone()} data-class={i.to_string()} data-prob={prob.to_string()}>
+                            <button class="label class-pick" aria-pressed={pressed.to_string()} aria-label={format!("{label}: {pct}; show why")}
+                                onclick={Callback::from(move |_| on_pick.emit((head, i)))}>{ label.clone() }</button>
                             <span class="bar"><span style={format!("width:{:.1}%", prob * 100.0)}></span></span>
                             <span class="pct">{ pct }</span>
                         </li>
@@ -47,6 +55,7 @@ pub fn top5(p: &Props) -> Html {
                 </div>
             }
             if main.is_some() {
+                <p class="muted small">{ "Click a class to see which pixels made the network say it." }</p>
                 <p class="muted small">{ if p.softmax_applied { "The model outputs logits; softmax applied." } else { "The model ends in a softmax." } }</p>
             }
         </section>

@@ -37,7 +37,10 @@ pub struct InferenceWorker {
 #[derive(Default)]
 struct RunQueue {
     busy: bool,
+    /// The newest picture waiting, then the newest explanation asked for (it explains the
+    /// picture that ran last, so it goes after any waiting run).
     waiting: Option<(ToWorker, HandlerId)>,
+    explain: Option<(ToWorker, HandlerId)>,
 }
 
 /// What the worker holds between messages; separate from the gloo plumbing so the handlers
@@ -60,6 +63,8 @@ struct Loaded {
     engine: Rc<Engine>,
     /// The last CPU pass's time: what a GPU must beat where Auto times both.
     cpu_ms: Option<f64>,
+    /// The last pass's input: what an explanation explains.
+    last_input: Option<Arc<convlens_core::Tensor>>,
 }
 
 impl State {
@@ -76,7 +81,7 @@ impl State {
         let engine = cpu_engine(&graph)?;
         let structure = Rc::new(detect(&graph));
         let summary = ModelSummary { load, ..model_summary(&graph, &structure, &engine.label()) };
-        self.model = Some(Loaded { load, imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None });
+        self.model = Some(Loaded { load, imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None, last_input: None });
         Ok(summary)
     }
 
@@ -139,6 +144,24 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
+        ToWorker::Explain { id, head, class, method, layer, deletion_steps } => {
+            let mut e = explain(state, head, class, &method, layer, deletion_steps).await.unwrap_or_else(|error| Explained {
+                id,
+                method: method.clone(),
+                head,
+                class,
+                h: 0,
+                w: 0,
+                heatmap: Vec::new(),
+                layer: None,
+                ms: 0.0,
+                deletion: Vec::new(),
+                deletion_auc: None,
+                error: Some(error),
+            });
+            e.id = id;
+            Ok(FromWorker::Explained(e))
+        }
         ToWorker::Init { panic_channel } => {
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
             return FromWorker::Ready;
@@ -168,10 +191,12 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
             emit(FromWorker::Progress { done, total });
         }
     };
+    let x = Arc::new(x);
     match engine.forward(&x, &Keep::All, timing, &mut progress).await {
         Ok(pass) => {
-            if engine.values_live() != ValuesLive::Device {
-                if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
+            if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
+                m.last_input = Some(x.clone());
+                if engine.values_live() != ValuesLive::Device {
                     m.cpu_ms = Some(pass.total_ms);
                 }
             }
@@ -211,6 +236,86 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
         out.push(LayerMaps { layer, shape: graph.shape(value).to_vec(), tiles: LayerTiles::new(tiles, on_gpu), data: data.remove(&value).map(|t| t.data) });
     }
     Ok(out)
+}
+
+/// A heatmap for `class` on the last pass: CAM, Grad-CAM and the gradients from the kept
+/// activations (read back from the GPU where the pass ran there), occlusion and the deletion
+/// curve from more forward passes, after which the last picture's pass is run again so the
+/// explorer shows its activations.
+async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: &str, layer: Option<usize>, steps: usize) -> Result<Explained, String> {
+    use convlens_core::grad::explain::{self as ex, Method};
+    use convlens_core::grad::ReluRule;
+    let (graph, _, engine) = state.borrow().loaded()?;
+    let x = state.borrow().model.as_ref().and_then(|m| m.last_input.clone()).filter(|_| engine.has_run()).ok_or("run a picture first")?;
+    let method = Method::from_key(method).ok_or_else(|| format!("unknown method {method}"))?;
+    let score = ex::head_score(&graph, head).map_err(|e| e.to_string())?;
+    let out = graph.outputs[head];
+    let t0 = js_sys::Date::now();
+    let mut quiet = |_: usize, _: usize| {};
+    // The class probability for an input, from one forward pass of the head's output.
+    let prob_of = |t: &convlens_core::Tensor| -> f32 {
+        let p = if out == score { ex::probabilities(&t.data) } else { t.data.clone() };
+        p.get(class).copied().unwrap_or(0.0)
+    };
+    let mut reran = false;
+    let e = match method {
+        Method::Occlusion => {
+            let o = ex::Occlusion::new(&x.shape, 32, 16).map_err(|e| e.to_string())?;
+            let mut probs = Vec::with_capacity(o.positions.len() + 1);
+            for xi in std::iter::once((*x).clone()).chain(o.positions.iter().map(|&p| o.occluded(&x, p))) {
+                let pass = engine.forward(&xi, &Keep::Outputs, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+                probs.push(pass.outputs.get(&out).map_or(0.0, prob_of));
+            }
+            reran = true;
+            o.map(probs[0], &probs[1..])
+        }
+        _ => {
+            let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
+            let kept = engine.read(&ids).await.map_err(|e| format!("reading the activations back failed: {e}"))?;
+            let lookup = |v: usize| kept.get(&v);
+            let get = ex::f32_source(&graph, &x, &lookup);
+            match method {
+                Method::Cam => ex::cam(&graph, &get, score, class),
+                Method::GradCam => {
+                    let l = match layer.and_then(|i| graph.nodes.get(i)) {
+                        Some(n) => ex::layer_value(&graph, &graph.value(n.output).name),
+                        None => ex::default_layer(&graph),
+                    };
+                    l.and_then(|l| ex::grad_cam(&graph, &get, score, class, l))
+                }
+                Method::Saliency => ex::input_gradient(&graph, &get, score, class, ReluRule::Plain),
+                _ => ex::input_gradient(&graph, &get, score, class, ReluRule::Guided),
+            }
+            .map_err(|e| e.to_string())?
+        }
+    };
+    let ms = js_sys::Date::now() - t0;
+    let mut deletion = Vec::new();
+    if steps > 0 {
+        for xi in ex::deletion_inputs(&x, &e.heatmap, steps).map_err(|e| e.to_string())? {
+            let pass = engine.forward(&xi, &Keep::Outputs, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+            deletion.push(pass.outputs.get(&out).map_or(0.0, prob_of));
+        }
+        reran = true;
+    }
+    if reran {
+        engine.forward(&x, &Keep::All, Timing::Off, &mut quiet).await.map_err(|e| e.to_string())?;
+    }
+    let (h, w) = (e.heatmap.shape[0], e.heatmap.shape[1]);
+    Ok(Explained {
+        id: 0,
+        method: method.key().into(),
+        head,
+        class,
+        h,
+        w,
+        heatmap: e.heatmap.data,
+        layer: e.layer.map(|v| graph.value(v).name.clone()),
+        ms,
+        deletion_auc: (!deletion.is_empty()).then(|| ex::area(&deletion)),
+        deletion,
+        error: None,
+    })
 }
 
 /// Plans the loaded model on WebGPU where `choice` wants it; on any failure, or where Auto
@@ -305,10 +410,14 @@ impl Worker for InferenceWorker {
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        if matches!(msg, ToWorker::Run { .. }) {
+        if matches!(msg, ToWorker::Run { .. } | ToWorker::Explain { .. }) {
             let mut q = self.runs.borrow_mut();
             if q.busy {
-                q.waiting = Some((msg, id));
+                if matches!(msg, ToWorker::Explain { .. }) {
+                    q.explain = Some((msg, id));
+                } else {
+                    q.waiting = Some((msg, id));
+                }
                 return;
             }
             q.busy = true;
@@ -318,7 +427,11 @@ impl Worker for InferenceWorker {
                 loop {
                     let reply = handle(&state, msg, &mut |m| scope.respond(id, m)).await;
                     scope.respond(id, reply);
-                    let Some(next) = runs.borrow_mut().waiting.take() else { break };
+                    let next = {
+                        let mut q = runs.borrow_mut();
+                        q.waiting.take().or_else(|| q.explain.take())
+                    };
+                    let Some(next) = next else { break };
                     (msg, id) = next;
                 }
                 runs.borrow_mut().busy = false;

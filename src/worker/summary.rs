@@ -80,7 +80,7 @@ pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSumma
 pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: String) -> RunSummary {
     let heads = heads_top_k(graph, structure, &pass.outputs, 5)
         .into_iter()
-        .map(|h| HeadResult { name: h.name, auxiliary: h.auxiliary, top: h.top })
+        .map(|h| HeadResult { name: h.name, output: graph.outputs.iter().position(|&o| o == h.output).unwrap_or(0), auxiliary: h.auxiliary, top: h.top })
         .collect();
     RunSummary {
         id: 0,

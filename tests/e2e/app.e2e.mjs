@@ -523,6 +523,53 @@ await check('the theme is remembered; Export PNG is off on layers that are not m
   await page.close();
 });
 
+
+await check('click a class: its heatmap; CAM peaks where the CLI\'s does, on an eye; every method and the exports work', async () => {
+  const dir = join(artifacts, 'explain-cli');
+  execFileSync(cli, ['explain', 'squeezenet', join(shared, 'images/chelsea.png'), '--method', 'cam', '--out', dir, '--deletion-steps', '0'], {
+    env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' },
+  });
+  // The CLI's CAM peak, in input pixels (numpy from the reference tooling).
+  const [cliY, cliX] = JSON.parse(execFileSync('python3', ['-c',
+    `import numpy as np, json; h = np.load('${join(dir, 'heatmap.npy')}'); y, x = np.unravel_index(h.argmax(), h.shape); print(json.dumps([(y + 0.5) * 224 / h.shape[0], (x + 0.5) * 224 / h.shape[1]]))`]).toString());
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page); // the sample photo: chelsea.png
+  await page.locator('[data-testid=top5] button.class-pick').first().click();
+  await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 60000 });
+  await page.locator('[data-testid=explain-method]').selectOption('cam');
+  await page.waitForSelector('[data-testid=heatmap][data-method=cam]', { timeout: 60000 });
+  const peak = await page.locator('[data-testid=heatmap]').evaluate((c) => [Number(c.dataset.peakY), Number(c.dataset.peakX)]);
+  assert.ok(Math.abs(peak[0] - cliY) < 1 && Math.abs(peak[1] - cliX) < 1, `app CAM peak ${peak}, CLI ${[cliY, cliX]}`);
+  // chelsea.png's eyes, in the 224-px crop: the class's evidence is there.
+  const eyes = [[85, 62], [80, 188]];
+  assert.ok(eyes.some(([y, x]) => Math.hypot(peak[0] - y, peak[1] - x) < 45), `CAM peak ${peak} is not on an eye`);
+  assert.match(await page.locator('[data-testid=explain]').innerText(), /deletion AUC 0\.\d+/);
+  await page.screenshot({ path: join(root, 'docs/screenshots/explain-cam.png') });
+  for (const m of ['saliency', 'guided', 'occlusion']) {
+    await page.locator('[data-testid=explain-method]').selectOption(m);
+    await page.waitForSelector(`[data-testid=heatmap][data-method=${m}]`, { timeout: 120000 });
+  }
+  const [png] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: 'Export PNG' }).click()]);
+  assert.match(png.suggestedFilename(), /occlusion-heatmap\.png/);
+  const [npy] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: 'Export .npy' }).click()]);
+  assert.match(npy.suggestedFilename(), /\.npy$/);
+  // The heatmap follows a new photo.
+  await page.locator('[data-testid=explain-method]').selectOption('gradcam');
+  await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 60000 });
+  const before = await page.locator('[data-testid=heatmap]').evaluate((c) => c.dataset.peakX + ',' + c.dataset.peakY);
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/red_panda.jpg'));
+  await page.waitForFunction((b) => {
+    const c = document.querySelector('[data-testid=heatmap]');
+    return c && c.dataset.method === 'gradcam' && (c.dataset.peakX + ',' + c.dataset.peakY) !== b;
+  }, before, { timeout: 60000 });
+  await page.addScriptTag({ path: join(root, 'tools/node_modules/axe-core/axe.min.js') });
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes[0]?.target}`));
+  assert.deepEqual(violations, []);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 // The layout at a phone, a small laptop and a desktop: nothing wider than the screen, the answer
 // in view, toasts and the enlarged tile on screen. Screenshots go to docs/screenshots/.
 for (const [w, h] of [[390, 844], [1024, 700], [1440, 900]]) {

@@ -145,10 +145,10 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
             let lookup = |v: ValueId| kept.get(&v);
             let get = ex::f32_source(&graph, &x, &lookup);
             match method {
-                Method::Cam => ex::cam(&graph, &get, class),
-                Method::GradCam => ex::grad_cam(&graph, &get, class, layer.expect("set above")),
-                Method::Saliency => ex::input_gradient(&graph, &get, class, ReluRule::Plain),
-                Method::Guided => ex::input_gradient(&graph, &get, class, ReluRule::Guided),
+                Method::Cam => ex::cam(&graph, &get, score, class),
+                Method::GradCam => ex::grad_cam(&graph, &get, score, class, layer.expect("set above")),
+                Method::Saliency => ex::input_gradient(&graph, &get, score, class, ReluRule::Plain),
+                Method::Guided => ex::input_gradient(&graph, &get, score, class, ReluRule::Guided),
                 Method::Occlusion => unreachable!(),
             }
             .map_err(bad)?

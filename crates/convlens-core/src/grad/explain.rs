@@ -29,6 +29,10 @@ impl Method {
             Method::Occlusion => "occlusion",
         }
     }
+
+    pub fn from_key(k: &str) -> Option<Method> {
+        [Method::Cam, Method::GradCam, Method::Saliency, Method::Guided, Method::Occlusion].into_iter().find(|m| m.key() == k)
+    }
 }
 
 /// A heatmap and what it was computed from.
@@ -47,7 +51,12 @@ pub struct Explanation {
 /// The class score: the logits, i.e. the input of the model's final Softmax where it ends in
 /// one, else its output. Must be [1, classes].
 pub fn score_value(graph: &Graph) -> Result<ValueId> {
-    let out = *graph.outputs.first().ok_or_else(|| Error::Input("the model has no output".into()))?;
+    head_score(graph, 0)
+}
+
+/// The class score of output `head` (0: the main classifier; GoogLeNet's aux heads follow).
+pub fn head_score(graph: &Graph, head: usize) -> Result<ValueId> {
+    let out = *graph.outputs.get(head).ok_or_else(|| Error::Input(format!("the model has no output {head}")))?;
     let producers = graph.producers();
     let v = match producers[out].map(|p| &graph.nodes[p]) {
         Some(n) if matches!(n.op, Op::Softmax { .. }) => n.inputs[0],
@@ -124,8 +133,7 @@ fn weighted_sum(a: &Tensor, w: &[f32]) -> Tensor {
 }
 
 /// Grad-CAM (Selvaraju et al. 2017): w_k = spatial mean of d score / d A_k; map = ReLU(sum w_k A_k).
-pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, class: usize, layer: ValueId) -> Result<Explanation> {
-    let score = score_value(graph)?;
+pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, layer: ValueId) -> Result<Explanation> {
     let grads = backward(graph, get, score, seed(graph, score, class)?, Some(layer), ReluRule::Plain)?;
     let name = &graph.value(layer).name;
     let g = grads.get(&layer).ok_or_else(|| Error::Input(format!("'{name}' does not lead to the class score")))?;
@@ -138,8 +146,7 @@ pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, class: usize, layer: 
 /// CAM (Zhou et al. 2016), for heads that average-pool a map into the classifier: the
 /// classifier's row for the class weighs the map's channels (GoogLeNet); where the last conv
 /// already makes one map per class (SqueezeNet), that map.
-pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, class: usize) -> Result<Explanation> {
-    let score = score_value(graph)?;
+pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize) -> Result<Explanation> {
     seed(graph, score, class)?;
     let producers = graph.producers();
     let mut v = score;
@@ -177,8 +184,7 @@ pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, class: usize) -> Result<Ex
 
 /// Saliency (Simonyan et al. 2014) or guided backprop: d score / d input, and as a heatmap its
 /// largest magnitude over the colour channels.
-pub fn input_gradient(graph: &Graph, get: &ValueSource<'_, f32>, class: usize, rule: ReluRule) -> Result<Explanation> {
-    let score = score_value(graph)?;
+pub fn input_gradient(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, rule: ReluRule) -> Result<Explanation> {
     let grads = backward(graph, get, score, seed(graph, score, class)?, None, rule)?;
     let g = grads.get(&graph.input).cloned().unwrap_or(Tensor::zeros(graph.shape(graph.input))?);
     let (c, h, w) = plane(&g);
@@ -192,35 +198,62 @@ pub type ProbOf<'a> = dyn FnMut(&Tensor) -> Result<f32> + 'a;
 
 /// Occlusion sensitivity (Zeiler & Fergus 2014): the input with a `patch`-px square set to 0
 /// (the mean pixel, after normalisation) every `stride` px; each pixel's heat is the mean drop
-/// in the class probability over the patches that covered it.
-pub fn occlusion(x: &Tensor, patch: usize, stride: usize, prob: &mut ProbOf<'_>) -> Result<Explanation> {
-    let [_, c, h, w] = x.shape[..] else { return Err(Error::Shape("occlusion needs an NCHW input".into())) };
-    if patch == 0 || stride == 0 || patch > h.min(w) {
-        return Err(Error::Input(format!("occlusion patch {patch} and stride {stride} do not fit a {h}x{w} input")));
+/// in the class probability over the patches that covered it. In pieces, so a caller whose
+/// forward pass is asynchronous (the browser worker) can drive it.
+pub struct Occlusion {
+    pub patch: usize,
+    /// Top-left corners, one forward pass each.
+    pub positions: Vec<(usize, usize)>,
+    shape: Vec<usize>,
+}
+
+impl Occlusion {
+    pub fn new(x_shape: &[usize], patch: usize, stride: usize) -> Result<Self> {
+        let [_, _, h, w] = x_shape[..] else { return Err(Error::Shape("occlusion needs an NCHW input".into())) };
+        if patch == 0 || stride == 0 || patch > h.min(w) {
+            return Err(Error::Input(format!("occlusion patch {patch} and stride {stride} do not fit a {h}x{w} input")));
+        }
+        let starts = |side: usize| (0..=side - patch).step_by(stride).chain(((side - patch) % stride != 0).then_some(side - patch)).collect::<Vec<_>>();
+        let positions = starts(h).into_iter().flat_map(|y| starts(w).into_iter().map(move |x| (y, x))).collect();
+        Ok(Occlusion { patch, positions, shape: x_shape.to_vec() })
     }
-    let base = prob(x)?;
-    let mut heat = vec![0.0f32; h * w];
-    let mut covered = vec![0u32; h * w];
-    let starts = |side: usize| (0..=side - patch).step_by(stride).chain(((side - patch) % stride != 0).then_some(side - patch)).collect::<Vec<_>>();
-    for y0 in starts(h) {
-        for x0 in starts(w) {
-            let mut xo = x.clone();
-            for ch in 0..c {
-                for y in y0..y0 + patch {
-                    xo.data[(ch * h + y) * w + x0..(ch * h + y) * w + x0 + patch].fill(0.0);
-                }
+
+    /// `x` with the patch at `pos` set to 0.
+    pub fn occluded(&self, x: &Tensor, (y0, x0): (usize, usize)) -> Tensor {
+        let (c, h, w) = (self.shape[1], self.shape[2], self.shape[3]);
+        let mut xo = x.clone();
+        for ch in 0..c {
+            for y in y0..y0 + self.patch {
+                xo.data[(ch * h + y) * w + x0..(ch * h + y) * w + x0 + self.patch].fill(0.0);
             }
-            let drop = base - prob(&xo)?;
-            for y in y0..y0 + patch {
-                for xx in x0..x0 + patch {
-                    heat[y * w + xx] += drop;
+        }
+        xo
+    }
+
+    /// The heatmap from the unoccluded probability and one probability per position.
+    pub fn map(&self, base: f32, probs: &[f32]) -> Explanation {
+        let (h, w) = (self.shape[2], self.shape[3]);
+        let mut heat = vec![0.0f32; h * w];
+        let mut covered = vec![0u32; h * w];
+        for (&(y0, x0), &p) in self.positions.iter().zip(probs) {
+            for y in y0..y0 + self.patch {
+                for xx in x0..x0 + self.patch {
+                    heat[y * w + xx] += base - p;
                     covered[y * w + xx] += 1;
                 }
             }
         }
+        let data = heat.iter().zip(&covered).map(|(&s, &n)| if n > 0 { s / n as f32 } else { 0.0 }).collect();
+        Explanation { heatmap: Tensor { shape: vec![h, w], data }, weights: None, grad: None, layer: None }
     }
-    let data = heat.iter().zip(&covered).map(|(&s, &n)| if n > 0 { s / n as f32 } else { 0.0 }).collect();
-    Ok(Explanation { heatmap: Tensor { shape: vec![h, w], data }, weights: None, grad: None, layer: None })
+}
+
+/// Occlusion with a synchronous forward pass (the CLI).
+pub fn occlusion(x: &Tensor, patch: usize, stride: usize, prob: &mut ProbOf<'_>) -> Result<Explanation> {
+    let o = Occlusion::new(&x.shape, patch, stride)?;
+    let base = prob(x)?;
+    let probs = o.positions.iter().map(|&p| prob(&o.occluded(x, p))).collect::<Result<Vec<_>>>()?;
+    Ok(o.map(base, &probs))
 }
 
 /// `map` ([h, w]) resized to `side` x `side` bilinearly (align corners off, as image resizers do).
@@ -246,25 +279,36 @@ pub fn upsample(map: &Tensor, side: usize) -> Tensor {
 }
 
 /// The deletion curve (Petsiuk et al. 2018): the input's pixels removed (set to 0, the mean
-/// pixel) most important first in `steps` equal parts, the class probability after each; and
-/// its area (the mean of the trapezoids, 0..1): lower means the map found what mattered.
-pub fn deletion_curve(x: &Tensor, heatmap: &Tensor, steps: usize, prob: &mut ProbOf<'_>) -> Result<(Vec<f32>, f32)> {
+/// pixel) most important first in `steps` equal parts, the class probability after each; its
+/// area (the mean of the trapezoids, 0..1) is lower when the map found what mattered. The
+/// inputs come first (`deletion_inputs`: the unchanged input, then one per step), so a caller
+/// with an asynchronous forward pass can drive it; `area` closes it.
+pub fn deletion_inputs(x: &Tensor, heatmap: &Tensor, steps: usize) -> Result<Vec<Tensor>> {
     let [_, c, h, w] = x.shape[..] else { return Err(Error::Shape("the deletion curve needs an NCHW input".into())) };
     let heat = if heatmap.shape == [h, w] { Cow::Borrowed(heatmap) } else { Cow::Owned(upsample(heatmap, h.max(w))) };
     let mut order: Vec<usize> = (0..h * w).collect();
     order.sort_by(|&a, &b| heat.data[b].total_cmp(&heat.data[a]));
     let mut xd = x.clone();
-    let mut curve = vec![prob(&xd)?];
-    let per = (h * w).div_ceil(steps.max(1));
-    for chunk in order.chunks(per) {
+    let mut inputs = vec![xd.clone()];
+    for chunk in order.chunks((h * w).div_ceil(steps.max(1))) {
         for &p in chunk {
             for ch in 0..c {
                 xd.data[ch * h * w + p] = 0.0;
             }
         }
-        curve.push(prob(&xd)?);
+        inputs.push(xd.clone());
     }
-    let auc = curve.windows(2).map(|p| (p[0] + p[1]) / 2.0).sum::<f32>() / (curve.len() - 1).max(1) as f32;
+    Ok(inputs)
+}
+
+pub fn area(curve: &[f32]) -> f32 {
+    curve.windows(2).map(|p| (p[0] + p[1]) / 2.0).sum::<f32>() / (curve.len().saturating_sub(1)).max(1) as f32
+}
+
+/// The deletion curve with a synchronous forward pass (the CLI): (curve, area).
+pub fn deletion_curve(x: &Tensor, heatmap: &Tensor, steps: usize, prob: &mut ProbOf<'_>) -> Result<(Vec<f32>, f32)> {
+    let curve = deletion_inputs(x, heatmap, steps)?.iter().map(|xi| prob(xi)).collect::<Result<Vec<f32>>>()?;
+    let auc = area(&curve);
     Ok((curve, auc))
 }
 
