@@ -138,21 +138,13 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
             };
             ex::occlusion(&x, r.patch, r.stride, &mut prob).map_err(bad)?
         }
-        _ => {
-            // Every activation the walk reads, from wherever the forward pass left it.
-            let ids: Vec<ValueId> = graph.nodes.iter().map(|n| n.output).collect();
-            let kept = engine.read_blocking(&ids)?;
-            let lookup = |v: ValueId| kept.get(&v);
-            let get = ex::f32_source(&graph, &x, &lookup);
-            match method {
-                Method::Cam => ex::cam(&graph, &get, score, class),
-                Method::GradCam => ex::grad_cam(&graph, &get, score, class, layer.expect("set above")),
-                Method::Saliency => ex::input_gradient(&graph, &get, score, class, ReluRule::Plain),
-                Method::Guided => ex::input_gradient(&graph, &get, score, class, ReluRule::Guided),
-                Method::Occlusion => unreachable!(),
-            }
-            .map_err(bad)?
-        }
+        _ => on_activations(&engine, &graph, &x, |get| match method {
+            Method::Cam => ex::cam(&graph, get, score, class),
+            Method::GradCam => ex::grad_cam(&graph, get, score, class, layer.expect("set above")),
+            Method::Saliency => ex::input_gradient(&graph, get, score, class, ReluRule::Plain),
+            _ => ex::input_gradient(&graph, get, score, class, ReluRule::Guided),
+        })?
+        .map_err(bad)?,
     };
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let deletion = if r.deletion_steps > 0 {
@@ -210,4 +202,74 @@ fn write_overlay(path: &Path, rgb: &[u8], side: usize, heatmap: &Tensor) -> Resu
         }
     }
     img.save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `f` with what the backward pass reads: the engine's kept activations borrowed (CPU), or
+/// read back from the device first (GPU).
+fn on_activations<R>(engine: &Engine, graph: &Graph, x: &Tensor, f: impl FnOnce(&ex::ValueSourceF32<'_>) -> R) -> Result<R> {
+    let mut f = Some(f);
+    if let Some(r) = engine.with_kept(|out| {
+        let lookup = |v: ValueId| out.get(v);
+        let get = ex::f32_source(graph, x, &lookup);
+        (f.take().expect("called once"))(&get)
+    }) {
+        return Ok(r);
+    }
+    let ids: Vec<ValueId> = graph.nodes.iter().map(|n| n.output).collect();
+    let kept = engine.read_blocking(&ids)?;
+    let lookup = |v: ValueId| kept.get(&v);
+    let get = ex::f32_source(graph, x, &lookup);
+    Ok((f.take().expect("called once"))(&get))
+}
+
+/// `bench --explain METHOD`: the forward pass the explorer runs (every layer kept) and the
+/// explanation on top of it (reading the activations, the backward pass), medians of `runs`
+/// after one warm-up, and their ratio. Occlusion is its forward passes; no deletion curve.
+pub fn bench(args: &ModelArgs, backend: BackendArg, method: MethodArg, runs: usize) -> Result<()> {
+    let graph = Arc::new(models::load(args)?);
+    let side = graph.image_side()?;
+    let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;
+    let x = Tensor::new(vec![1, 3, side, side], (0..3 * side * side).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect())?;
+    let score = ex::score_value(&graph).map_err(bad)?;
+    let method = method.method();
+    let layer = ex::default_layer(&graph).map_err(bad)?;
+    let (mut fwd, mut back) = (Vec::new(), Vec::new());
+    for i in 0..=runs.max(1) {
+        let t0 = Instant::now();
+        engine.forward_blocking(&x, &Keep::All, Timing::Off)?;
+        let t1 = Instant::now();
+        if method == Method::Occlusion {
+            let mut prob = |xo: &Tensor| -> convlens_core::Result<f32> {
+                probabilities(&engine, &graph, xo).map(|p| p[0]).map_err(|e| convlens_core::Error::Input(e.to_string()))
+            };
+            ex::occlusion(&x, 32, 16, &mut prob).map_err(bad)?;
+        } else {
+            on_activations(&engine, &graph, &x, |get| match method {
+                Method::Cam => ex::cam(&graph, get, score, 0),
+                Method::GradCam => ex::grad_cam(&graph, get, score, 0, layer),
+                Method::Saliency => ex::input_gradient(&graph, get, score, 0, ReluRule::Plain),
+                _ => ex::input_gradient(&graph, get, score, 0, ReluRule::Guided),
+            })?
+            .map_err(bad)?;
+        }
+        let t2 = Instant::now();
+        if i > 0 {
+            fwd.push((t1 - t0).as_secs_f64() * 1e3);
+            back.push((t2 - t1).as_secs_f64() * 1e3);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (f, b) = (median(&mut fwd), median(&mut back));
+    println!(
+        "{}: {} | forward (every layer kept) {f:.1} ms, {} on top {b:.1} ms ({:.0}% of the forward pass) over {} runs",
+        graph.name,
+        engine.label(),
+        method.key(),
+        100.0 * b / f,
+        fwd.len()
+    );
+    Ok(())
 }

@@ -181,6 +181,9 @@ enum Command {
         /// Also print the 10 slowest layers
         #[arg(long)]
         layers: bool,
+        /// Also time an explanation (its backward pass) against the forward pass it explains
+        #[arg(long, value_enum)]
+        explain: Option<explain::MethodArg>,
         #[arg(long, env = "CONVLENS_MODELS")]
         models_dir: Option<PathBuf>,
         #[arg(long)]
@@ -214,7 +217,11 @@ fn main() -> ExitCode {
             let what = explain::Request { image, input, method, layer, class, out, patch, stride, deletion_steps, json };
             explain::explain(&model_args(model, models_dir, untrained), backend, &what)
         }
-        Command::Bench { model, backend, runs, layers, models_dir, untrained } => {
+        Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained } => {
+            let _ = layers;
+            explain::bench(&model_args(model, models_dir, untrained), backend, method, runs)
+        }
+        Command::Bench { model, backend, runs, layers, explain: None, models_dir, untrained } => {
             commands::bench(&model_args(model, models_dir, untrained), backend, runs, layers)
         }
     };

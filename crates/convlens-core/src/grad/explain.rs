@@ -81,11 +81,23 @@ fn spatial(graph: &Graph, v: ValueId) -> usize {
 /// Grad-CAM's default layer: the last conv block's output (a conv, its ReLU or a module's
 /// concat) that still has a spatial map: GoogLeNet's inception_5b/output, VGG16's conv5_3.
 pub fn default_layer(graph: &Graph) -> Result<ValueId> {
+    // Only layers the main class score depends on (not an auxiliary head's convs).
+    let producers = graph.producers();
+    let mut feeds = vec![false; graph.values.len()];
+    let mut stack = vec![score_value(graph)?];
+    while let Some(v) = stack.pop() {
+        if std::mem::replace(&mut feeds[v], true) {
+            continue;
+        }
+        if let Some(p) = producers[v] {
+            stack.extend(graph.nodes[p].inputs.iter().copied());
+        }
+    }
     graph
         .nodes
         .iter()
         .rev()
-        .find(|n| matches!(n.op, Op::Conv { .. } | Op::Relu | Op::Concat { .. }) && spatial(graph, n.output) > 1)
+        .find(|n| feeds[n.output] && matches!(n.op, Op::Conv { .. } | Op::Relu | Op::Concat { .. }) && spatial(graph, n.output) > 1)
         .map(|n| n.output)
         .ok_or_else(|| Error::Input("the model has no convolutional layer with a spatial map".into()))
 }
@@ -319,6 +331,8 @@ pub fn probabilities(scores: &[f32]) -> Vec<f32> {
     let sum: f64 = e.iter().sum();
     e.iter().map(|v| (v / sum) as f32).collect()
 }
+
+pub type ValueSourceF32<'a> = ValueSource<'a, f32>;
 
 /// What `grad::backward` reads in f32: the kept activations of a forward pass, the input, and
 /// the graph's weights, all borrowed.

@@ -6,6 +6,7 @@
 //! engine; the tests run it in f64 on `reference_forward` and compare with central differences.
 
 pub mod explain;
+pub mod fast;
 pub mod ops;
 
 use std::borrow::Cow;
@@ -61,7 +62,12 @@ pub fn backward<T: Real>(graph: &Graph, get: &ValueSource<'_, T>, of: ValueId, s
         }
         let node = &graph.nodes[i];
         let Some(dy) = grads.get(&node.output) else { continue };
-        for (v, g) in node_backward(graph, i, dy, get, rule)? {
+        let t = web_time::Instant::now();
+        let back = node_backward(graph, i, dy, get, rule)?;
+        if std::env::var_os("CONVLENS_PROFILE_BACKWARD").is_some() {
+            eprintln!("{:>8.2} ms {} {}", t.elapsed().as_secs_f64() * 1e3, node.op_type, node.name);
+        }
+        for (v, g) in back {
             match grads.get_mut(&v) {
                 Some(acc) => acc.data.iter_mut().zip(&g.data).for_each(|(a, b)| *a += *b),
                 None => {
@@ -97,7 +103,7 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
         Op::Conv { window, group, relu } => {
             let dy = through_relu(*relu)?;
             if is_act(0) {
-                out.push((node.inputs[0], ops::conv(&dy, &*value(get, graph, node.inputs[1])?, &shape(0), window, *group).map_err(err)?));
+                out.push((node.inputs[0], T::conv_input(&dy, &*value(get, graph, node.inputs[1])?, &shape(0), window, *group).map_err(err)?));
             }
         }
         Op::Relu => out.push((node.inputs[0], ops::relu(dy, &*value(get, graph, node.inputs[0])?, guided))),

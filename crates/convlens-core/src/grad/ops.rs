@@ -139,23 +139,37 @@ pub fn lrn<T: Real>(dy: &TensorOf<T>, x: &TensorOf<T>, size: usize, alpha: f32, 
     let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
     let (alpha_n, beta, bias) = (lit::<T>(alpha) / T::from(size).unwrap(), lit::<T>(beta), lit::<T>(bias));
     let plane = h * w;
-    let at = |b: usize, ch: usize, i: usize| (b * c + ch) * plane + i;
     let mut dx = zeros(&x.shape)?;
-    let mut s = vec![T::zero(); c];
+    // Channel planes in order, so every inner loop walks memory contiguously.
+    let (mut p, mut q) = (vec![T::zero(); c * plane], vec![T::zero(); c * plane]);
     for b in 0..n {
-        for i in 0..plane {
-            for (ch, sc) in s.iter_mut().enumerate() {
-                let (lo, hi) = (ch.saturating_sub(before), (ch + after).min(c - 1));
-                *sc = bias + alpha_n * (lo..=hi).map(|k| x.data[at(b, k, i)] * x.data[at(b, k, i)]).sum::<T>();
-            }
-            for j in 0..c {
-                let mut acc = dy.data[at(b, j, i)] * s[j].powf(-beta);
-                // The windows that hold j: those of channels i with j in [i - before, i + after].
-                let (lo, hi) = (j.saturating_sub(after), (j + before).min(c - 1));
-                for ch in lo..=hi {
-                    acc += -lit::<T>(2.0) * alpha_n * beta * x.data[at(b, j, i)] * dy.data[at(b, ch, i)] * x.data[at(b, ch, i)] * s[ch].powf(-beta - T::one());
+        let xs = &x.data[b * c * plane..(b + 1) * c * plane];
+        let dys = &dy.data[b * c * plane..(b + 1) * c * plane];
+        for ch in 0..c {
+            let (lo, hi) = (ch.saturating_sub(before), (ch + after).min(c - 1));
+            for i in 0..plane {
+                let mut sq = T::zero();
+                for k in lo..=hi {
+                    sq += xs[k * plane + i] * xs[k * plane + i];
                 }
-                dx.data[at(b, j, i)] = acc;
+                let s = bias + alpha_n * sq;
+                let at = ch * plane + i;
+                p[at] = s.powf(-beta); // s^-beta
+                q[at] = dys[at] * xs[at] * p[at] / s; // dy x s^(-beta-1)
+            }
+        }
+        let k2 = lit::<T>(2.0) * alpha_n * beta;
+        let out = &mut dx.data[b * c * plane..(b + 1) * c * plane];
+        for j in 0..c {
+            // The channels whose window holds j.
+            let (lo, hi) = (j.saturating_sub(after), (j + before).min(c - 1));
+            for i in 0..plane {
+                let mut sum = T::zero();
+                for ch in lo..=hi {
+                    sum += q[ch * plane + i];
+                }
+                let at = j * plane + i;
+                out[at] = dys[at] * p[at] - k2 * xs[at] * sum;
             }
         }
     }
@@ -182,17 +196,32 @@ pub fn concat<T: Real>(dy: &TensorOf<T>, shapes: &[&[usize]], axis: usize) -> Ve
 pub fn gemm_a<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: &TensorOf<T>, alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
     let (m, n) = (dy.shape[0], dy.shape[1]);
     let k = if trans_a { a_shape[0] } else { a_shape[1] };
-    let bt = |p: usize, j: usize| if trans_b { b.data[j * k + p] } else { b.data[p * n + j] };
     let alpha = lit::<T>(alpha);
+    // Row by row of B' (an FC layer's weights), so the inner loop walks memory in order.
+    let mut acc = vec![T::zero(); m * k];
+    for i in 0..m {
+        let row = &mut acc[i * k..(i + 1) * k];
+        for j in 0..n {
+            let g = dy.data[i * n + j];
+            if g == T::zero() {
+                continue;
+            }
+            if trans_b {
+                for (r, &bv) in row.iter_mut().zip(&b.data[j * k..(j + 1) * k]) {
+                    *r += g * bv;
+                }
+            } else {
+                for (p, r) in row.iter_mut().enumerate() {
+                    *r += g * b.data[p * n + j];
+                }
+            }
+        }
+    }
     let mut da = zeros(a_shape)?;
     for i in 0..m {
         for p in 0..k {
-            let mut acc = T::zero();
-            for j in 0..n {
-                acc += dy.data[i * n + j] * bt(p, j);
-            }
             let at = if trans_a { p * m + i } else { i * k + p };
-            da.data[at] = alpha * acc;
+            da.data[at] = alpha * acc[i * k + p];
         }
     }
     Ok(da)

@@ -13,8 +13,17 @@ use crate::graph::{Graph, Op};
 use crate::tensor::TensorOf;
 
 /// The element the reference kernels (and their gradients) are written over: f32 runs, f64 checks.
-pub trait Real: num_traits::Float + std::ops::AddAssign + std::iter::Sum + std::fmt::Debug + Send + Sync + 'static {}
-impl Real for f32 {}
+pub trait Real: num_traits::Float + std::ops::AddAssign + std::iter::Sum + std::fmt::Debug + Send + Sync + 'static {
+    /// A conv's input gradient: the scalar reference, or in f32 the packed GEMM.
+    fn conv_input(dy: &TensorOf<Self>, w: &TensorOf<Self>, x_shape: &[usize], win: &crate::graph::Window, group: usize) -> Result<TensorOf<Self>> {
+        crate::grad::ops::conv(dy, w, x_shape, win, group)
+    }
+}
+impl Real for f32 {
+    fn conv_input(dy: &TensorOf<f32>, w: &TensorOf<f32>, x_shape: &[usize], win: &crate::graph::Window, group: usize) -> Result<TensorOf<f32>> {
+        crate::grad::fast::conv_input(dy, w, x_shape, win, group)
+    }
+}
 impl Real for f64 {}
 
 /// Runs node `index` with the scalar reference kernels.
