@@ -61,6 +61,25 @@ async fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Maps(l) = roundtrip(&live) else { panic!("{live:?}") };
     assert!(l[0].data.is_none() && l[0].tiles.tile_h <= 28 && l[0].tiles.shared.is_some());
     assert_eq!(l[0].tiles.rgba.len(), m[0].shape[1] * l[0].tiles.tile_h * l[0].tiles.tile_w * 4);
+    // Explanations on the last pass. Every weight is 0.02 and the picture is uniform, so the
+    // class maps are equal everywhere inside: CAM is flat there; an unknown method is a word.
+    let ex = handle(&state, ToWorker::Explain { id: 7, head: 0, class: 3, method: "cam".into(), layer: None, deletion_steps: 3 }, &mut |_| {}).await;
+    let FromWorker::Explained(e) = roundtrip(&ex) else { panic!("{ex:?}") };
+    assert_eq!((e.id, e.error.clone(), e.h * e.w), (7, None, e.heatmap.len()));
+    assert_eq!(e.deletion.len(), 4, "the unchanged picture and three deletion steps: {:?} {:?}", e.deletion, e.error);
+    assert!(e.layer.is_some() && e.deletion_auc.is_some());
+    for method in ["gradcam", "saliency", "guided"] {
+        let ex = handle(&state, ToWorker::Explain { id: 8, head: 0, class: 3, method: method.into(), layer: None, deletion_steps: 0 }, &mut |_| {}).await;
+        let FromWorker::Explained(e) = roundtrip(&ex) else { panic!("{ex:?}") };
+        assert!(e.error.is_none() && !e.heatmap.is_empty(), "{method}: {:?}", e.error);
+    }
+    let ex = handle(&state, ToWorker::Explain { id: 9, head: 0, class: 3, method: "nonsense".into(), layer: None, deletion_steps: 0 }, &mut |_| {}).await;
+    let FromWorker::Explained(e) = roundtrip(&ex) else { panic!("{ex:?}") };
+    assert!(e.error.as_deref().is_some_and(|m| m.contains("unknown method")), "{:?}", e.error);
+    // After the deletion curve's passes, the explorer's activations are the picture's again.
+    let again = handle(&state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {}).await;
+    let FromWorker::Maps(a) = roundtrip(&again) else { panic!("{again:?}") };
+    assert_eq!(a[0].data, m[0].data);
     // ReLUs split out: every fused conv gives its pre-activation as a layer of its own.
     let fused_convs = summary.layers.iter().filter(|l| l.op.ends_with("+Relu")).count();
     let split = handle(&state, ToWorker::SplitRelus(true), &mut |_| {}).await;

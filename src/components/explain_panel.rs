@@ -28,6 +28,8 @@ pub struct Props {
     pub at_selected_layer: bool,
     pub result: Option<Rc<Explained>>,
     pub running: bool,
+    /// The explained pass's forward time, to say what the explanation cost next to it.
+    pub forward_ms: Option<f64>,
     pub input: Option<HtmlCanvasElement>,
     pub canvas: NodeRef,
     pub on_method: Callback<String>,
@@ -107,7 +109,10 @@ pub fn explain_panel(p: &Props) -> Html {
                 role="img" aria-label={format!("heatmap for {} over the photo", p.label)} />
             if let Some(e) = ok {
                 <p class="small">
-                    { format!("{}{} · {:.0} ms", e.w, e.layer.as_ref().map_or(String::new(), |l| format!("x{} map at {l}", e.h)), e.ms) }
+                    { format!("{}x{} map{} · {:.0} ms", e.w, e.h, e.layer.as_ref().map_or(String::new(), |l| format!(" at {l}")), e.ms) }
+                    if let Some(f) = p.forward_ms.filter(|f| *f > 0.0) {
+                        <span class="muted">{ format!(" ({:.1}x the forward pass)", e.ms / f) }</span>
+                    }
                     if let Some(auc) = e.deletion_auc {
                         { format!(" · deletion AUC {auc:.3}") }<span class="muted">{ " (lower: the map found what mattered)" }</span>
                     }

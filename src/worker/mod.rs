@@ -238,13 +238,37 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
     Ok(out)
 }
 
+/// The gradient-based methods on a forward pass's values.
+fn gradient_method(
+    graph: &Graph,
+    get: &convlens_core::grad::explain::ValueSourceF32<'_>,
+    method: convlens_core::grad::explain::Method,
+    score: usize,
+    class: usize,
+    layer: Option<usize>,
+) -> convlens_core::Result<convlens_core::grad::explain::Explanation> {
+    use convlens_core::grad::explain::{self as ex, Method};
+    use convlens_core::grad::ReluRule;
+    match method {
+        Method::Cam => ex::cam(graph, get, score, class),
+        Method::GradCam => {
+            let l = match layer.and_then(|i| graph.nodes.get(i)) {
+                Some(n) => ex::layer_value(graph, &graph.value(n.output).name),
+                None => ex::default_layer(graph),
+            };
+            l.and_then(|l| ex::grad_cam(graph, get, score, class, l))
+        }
+        Method::Saliency => ex::input_gradient(graph, get, score, class, ReluRule::Plain),
+        _ => ex::input_gradient(graph, get, score, class, ReluRule::Guided),
+    }
+}
+
 /// A heatmap for `class` on the last pass: CAM, Grad-CAM and the gradients from the kept
 /// activations (read back from the GPU where the pass ran there), occlusion and the deletion
 /// curve from more forward passes, after which the last picture's pass is run again so the
 /// explorer shows its activations.
 async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: &str, layer: Option<usize>, steps: usize) -> Result<Explained, String> {
     use convlens_core::grad::explain::{self as ex, Method};
-    use convlens_core::grad::ReluRule;
     let (graph, _, engine) = state.borrow().loaded()?;
     let x = state.borrow().model.as_ref().and_then(|m| m.last_input.clone()).filter(|_| engine.has_run()).ok_or("run a picture first")?;
     let method = Method::from_key(method).ok_or_else(|| format!("unknown method {method}"))?;
@@ -270,21 +294,21 @@ async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: 
             o.map(probs[0], &probs[1..])
         }
         _ => {
-            let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
-            let kept = engine.read(&ids).await.map_err(|e| format!("reading the activations back failed: {e}"))?;
-            let lookup = |v: usize| kept.get(&v);
-            let get = ex::f32_source(&graph, &x, &lookup);
-            match method {
-                Method::Cam => ex::cam(&graph, &get, score, class),
-                Method::GradCam => {
-                    let l = match layer.and_then(|i| graph.nodes.get(i)) {
-                        Some(n) => ex::layer_value(&graph, &graph.value(n.output).name),
-                        None => ex::default_layer(&graph),
-                    };
-                    l.and_then(|l| ex::grad_cam(&graph, &get, score, class, l))
+            // On the CPU the kept activations are lent; from the GPU they are read back first.
+            let lent = engine.with_kept(|out| {
+                let lookup = |v: usize| out.get(v);
+                let get = ex::f32_source(&graph, &x, &lookup);
+                gradient_method(&graph, &get, method, score, class, layer)
+            });
+            match lent {
+                Some(r) => r,
+                None => {
+                    let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
+                    let kept = engine.read(&ids).await.map_err(|e| format!("reading the activations back failed: {e}"))?;
+                    let lookup = |v: usize| kept.get(&v);
+                    let get = ex::f32_source(&graph, &x, &lookup);
+                    gradient_method(&graph, &get, method, score, class, layer)
                 }
-                Method::Saliency => ex::input_gradient(&graph, &get, score, class, ReluRule::Plain),
-                _ => ex::input_gradient(&graph, &get, score, class, ReluRule::Guided),
             }
             .map_err(|e| e.to_string())?
         }

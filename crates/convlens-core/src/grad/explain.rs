@@ -62,8 +62,9 @@ pub fn head_score(graph: &Graph, head: usize) -> Result<ValueId> {
         Some(n) if matches!(n.op, Op::Softmax { .. }) => n.inputs[0],
         _ => out,
     };
+    // [1, classes], or [1, classes, 1, 1] where the classifier is a conv and a pool.
     let s = graph.shape(v);
-    if s.iter().product::<usize>() != *s.last().unwrap_or(&0) || s.last().copied().unwrap_or(0) < 2 {
+    if s.iter().filter(|&&d| d > 1).count() != 1 {
         return Err(Error::Input(format!("the model's output {:?} is not one score per class", s)));
     }
     Ok(v)
