@@ -126,11 +126,40 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
         let names: Vec<String> = h.nodes.iter().map(|&n| stats.layers[n].name.clone()).collect();
         println!("{}: {}", h.name, names.join(" -> "));
     }
+    if let Some(b) = backward_costs(&graph, &stats) {
+        println!(
+            "explanations: the backward pass keeps every activation ({:.1} MB) and at most {:.1} MB of gradients down to the input (saliency, guided), {:.1} MB down to {} (Grad-CAM)",
+            b.activations as f64 / 1e6,
+            b.to_input as f64 / 1e6,
+            b.to_layer as f64 / 1e6,
+            b.layer
+        );
+    }
     println!("lessons:");
     for l in lessons::texts(&graph, &stats) {
         println!("  {}\n    {}", l.title, l.detail);
     }
     Ok(())
+}
+
+/// What explaining costs in memory: the activations the backward pass reads, and its gradients.
+struct BackwardCosts {
+    activations: u64,
+    to_input: u64,
+    to_layer: u64,
+    layer: String,
+}
+
+fn backward_costs(graph: &Graph, stats: &ModelStats) -> Option<BackwardCosts> {
+    use convlens_core::grad::{explain, peak_gradient_bytes};
+    let score = explain::score_value(graph).ok()?;
+    let layer = explain::default_layer(graph).ok()?;
+    Some(BackwardCosts {
+        activations: stats.activation_bytes,
+        to_input: peak_gradient_bytes(graph, score, None),
+        to_layer: peak_gradient_bytes(graph, score, Some(layer)),
+        layer: graph.value(layer).name.clone(),
+    })
 }
 
 /// `inspect --json`: the table, modules, heads and the lessons' numbers, for scripts.
@@ -176,6 +205,10 @@ fn inspect_json(graph: &Graph, stats: &ModelStats, structure: &Structure) -> Res
         "model": graph.name, "untrained": graph.untrained, "preprocess": graph.preprocess.family,
         "params": stats.params, "macs": stats.macs, "activation_bytes": stats.activation_bytes, "weight_bytes": stats.weight_bytes,
         "layers": layers, "modules": modules, "heads": heads,
+        "backward": backward_costs(graph, stats).map(|b| json!({
+            "activation_bytes": b.activations, "gradient_bytes_to_input": b.to_input,
+            "gradient_bytes_to_layer": b.to_layer, "gradcam_layer": b.layer,
+        })),
         "lessons": {
             "largest_layer": largest.map(|l| json!({"layer": l.layer, "params": l.params, "total": l.total})),
             "pooling_vs_fc": pooling.map(|p| json!({"pool": p.pool, "map": p.map, "classifier_weights": p.classifier_weights, "fc_instead_weights": p.fc_instead_weights})),

@@ -107,6 +107,9 @@ fn inspect_reports_the_seed_figures() {
     assert_eq!(v["params"], 138_357_544);
     assert_eq!(v["lessons"]["largest_layer"]["layer"], "fc6");
     assert_eq!(v["lessons"]["lecture_inception"]["naive_macs"], 854_196_224u64);
+    // What explaining costs: conv1_2's and conv1_1's gradients at once on the way to the input.
+    assert_eq!(v["backward"]["gradient_bytes_to_input"], 2 * 64 * 224 * 224 * 4);
+    assert_eq!(v["backward"]["gradcam_layer"], "conv5_3");
     let o = convlens(&["inspect", "--json", models().join("googlenet-synthetic.onnx").to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let m = v["modules"].as_array().unwrap();

@@ -194,19 +194,37 @@ fn a_whole_small_inception_net_against_central_differences() {
     let values = reference_forward::<f64>(&g, &x).unwrap();
     let mut seed = TensorOf::filled(g.shape(score), 0.0f64).unwrap();
     seed.data[class] = 1.0;
-    let grads = backward(&g, &owned(&values), score, seed, None, ReluRule::Plain).unwrap();
+    let layer = g.values.iter().position(|v| v.name == "m/output").unwrap();
+    let grads = backward(&g, &owned(&values), score, seed, None, &[layer], ReluRule::Plain).unwrap();
     let got = &grads[&g.input];
     let f = |x: &T64| reference_forward::<f64>(&g, x).unwrap()[score].clone().unwrap();
     let mut r = TensorOf::filled(g.shape(score), 0.0f64).unwrap();
     r.data[class] = 1.0;
     assert_close("small inception d score / d input", &got.data, &numeric(&x, &r, &f));
     // The walk can stop at a layer: its gradient is the same as from the full walk.
-    let layer = g.values.iter().position(|v| v.name == "m/output").unwrap();
     let mut seed = TensorOf::filled(g.shape(score), 0.0f64).unwrap();
     seed.data[class] = 1.0;
-    let partial = backward(&g, &owned(&values), score, seed, Some(layer), ReluRule::Plain).unwrap();
+    let partial = backward(&g, &owned(&values), score, seed, Some(layer), &[], ReluRule::Plain).unwrap();
     assert_eq!(partial[&layer].data, grads[&layer].data);
     assert!(!partial.contains_key(&g.input), "stopped at the layer");
+    // Spent gradients are dropped as the walk goes: only what was asked for is left.
+    assert_eq!(partial.len(), 1);
+    assert_eq!(grads.len(), 2, "the input's and the layer's");
+}
+
+/// The most gradient memory a walk holds, by hand for VGG16: going back through conv1_2 holds
+/// its output's gradient and conv1_1's, 64x224x224 floats each; Grad-CAM stops at conv5_3,
+/// where conv5_3's 512x14x14 and pool5's 512x7x7 are the largest pair after fc6's inputs.
+#[test]
+fn peak_gradient_memory_by_hand() {
+    use convlens_core::archs::{vgg16, Weights};
+    use convlens_core::grad::{explain, peak_gradient_bytes};
+    let g = vgg16(Weights::None).unwrap();
+    let score = explain::score_value(&g).unwrap();
+    assert_eq!(peak_gradient_bytes(&g, score, None), 2 * 64 * 224 * 224 * 4);
+    let conv5_3 = explain::default_layer(&g).unwrap();
+    assert_eq!(g.value(conv5_3).name, "conv5_3");
+    assert_eq!(peak_gradient_bytes(&g, score, Some(conv5_3)), (512 * 14 * 14 + 512 * 7 * 7) * 4);
 }
 
 /// SqueezeNet and the zoo GoogLeNet graph: the f32 backward on the scalar reference engine's
@@ -233,7 +251,7 @@ fn whole_networks_in_f32_on_every_cpu_engine_match_the_reference() {
         let values = reference_forward::<f64>(&g, &x32.map(|v| v as f64)).unwrap();
         let mut seed = TensorOf::filled(g.shape(score), 0.0f64).unwrap();
         seed.data[281] = 1.0;
-        let f64_grads = backward(&g, &owned(&values), score, seed, None, ReluRule::Plain).unwrap();
+        let f64_grads = backward(&g, &owned(&values), score, seed, None, &[layer], ReluRule::Plain).unwrap();
         let mut oracle = None;
         for kind in [CpuKind::Reference, CpuKind::Gemm, CpuKind::Simd] {
             let mut be = exec::cpu_backend(kind, &g).unwrap();
@@ -242,7 +260,7 @@ fn whole_networks_in_f32_on_every_cpu_engine_match_the_reference() {
             let get = convlens_core::grad::explain::f32_source(&g, &x32, &kept);
             let mut seed = convlens_core::Tensor::zeros(g.shape(score)).unwrap();
             seed.data[281] = 1.0;
-            let got = backward(&g, &get, score, seed, None, ReluRule::Plain).unwrap();
+            let got = backward(&g, &get, score, seed, None, &[layer], ReluRule::Plain).unwrap();
             for v in [g.input, layer] {
                 let name = &g.value(v).name;
                 match &oracle {

@@ -147,7 +147,7 @@ fn weighted_sum(a: &Tensor, w: &[f32]) -> Tensor {
 
 /// Grad-CAM (Selvaraju et al. 2017): w_k = spatial mean of d score / d A_k; map = ReLU(sum w_k A_k).
 pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, layer: ValueId) -> Result<Explanation> {
-    let grads = backward(graph, get, score, seed(graph, score, class)?, Some(layer), ReluRule::Plain)?;
+    let grads = backward(graph, get, score, seed(graph, score, class)?, Some(layer), &[], ReluRule::Plain)?;
     let name = &graph.value(layer).name;
     let g = grads.get(&layer).ok_or_else(|| Error::Input(format!("'{name}' does not lead to the class score")))?;
     let a = get(layer).ok_or_else(|| Error::Input(format!("the forward pass did not keep '{name}'")))?;
@@ -198,7 +198,7 @@ pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usi
 /// Saliency (Simonyan et al. 2014) or guided backprop: d score / d input, and as a heatmap its
 /// largest magnitude over the colour channels.
 pub fn input_gradient(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, rule: ReluRule) -> Result<Explanation> {
-    let grads = backward(graph, get, score, seed(graph, score, class)?, None, rule)?;
+    let grads = backward(graph, get, score, seed(graph, score, class)?, None, &[], rule)?;
     let g = grads.get(&graph.input).cloned().unwrap_or(Tensor::zeros(graph.shape(graph.input))?);
     let (c, h, w) = plane(&g);
     let heat = (0..h * w).map(|i| (0..c).map(|k| g.data[k * h * w + i].abs()).fold(0.0, f32::max)).collect();

@@ -47,9 +47,18 @@ pub fn reference_forward<T: Real>(graph: &Graph, input: &TensorOf<T>) -> Result<
     Ok(values)
 }
 
-/// d `seed`·(value `of`) / d every value the walk reaches, walking the nodes back from the last
-/// to the producer of `until` (or to the input). Values that get no gradient are absent.
-pub fn backward<T: Real>(graph: &Graph, get: &ValueSource<'_, T>, of: ValueId, seed: TensorOf<T>, until: Option<ValueId>, rule: ReluRule) -> Result<HashMap<ValueId, TensorOf<T>>> {
+/// d `seed`·(value `of`) / d the values in `keep` (and `until`, and the input if the walk gets
+/// there), walking the nodes back from the last to the producer of `until` (or to the input).
+/// Other gradients are dropped as soon as they are spent. Values that get no gradient are absent.
+pub fn backward<T: Real>(
+    graph: &Graph,
+    get: &ValueSource<'_, T>,
+    of: ValueId,
+    seed: TensorOf<T>,
+    until: Option<ValueId>,
+    keep: &[ValueId],
+    rule: ReluRule,
+) -> Result<HashMap<ValueId, TensorOf<T>>> {
     if seed.shape != graph.shape(of) {
         return Err(Error::Shape(format!("gradient seed {:?} for a value of shape {:?}", seed.shape, graph.shape(of))));
     }
@@ -75,8 +84,44 @@ pub fn backward<T: Real>(graph: &Graph, get: &ValueSource<'_, T>, of: ValueId, s
                 }
             }
         }
+        // This node's output gradient is spent: only the values asked for stay.
+        if Some(node.output) != until && !keep.contains(&node.output) {
+            grads.remove(&node.output);
+        }
     }
     Ok(grads)
+}
+
+/// What a backward pass from `of` down to `until` (None: the input) holds at most at once, in
+/// bytes of f32 gradients, walking the shapes as `backward` walks the values: the memory the
+/// explanations add on top of the kept activations.
+pub fn peak_gradient_bytes(graph: &Graph, of: ValueId, until: Option<ValueId>) -> u64 {
+    let producers = graph.producers();
+    let stop = until.and_then(|v| producers[v]);
+    let size = |v: ValueId| graph.shape(v).iter().product::<usize>() as u64 * 4;
+    let mut live: std::collections::HashSet<ValueId> = [of].into();
+    let mut now = size(of);
+    let mut peak = now;
+    for i in (0..graph.nodes.len()).rev() {
+        if stop.is_some_and(|s| i <= s) {
+            break;
+        }
+        let node = &graph.nodes[i];
+        if !live.contains(&node.output) {
+            continue;
+        }
+        for &v in node.inputs.iter().filter(|&&v| !graph.value(v).is_const) {
+            if live.insert(v) {
+                now += size(v);
+            }
+        }
+        peak = peak.max(now);
+        if Some(node.output) != until {
+            live.remove(&node.output);
+            now -= size(node.output);
+        }
+    }
+    peak
 }
 
 fn value<'a, T: Real>(get: &ValueSource<'a, T>, graph: &Graph, v: ValueId) -> Result<Cow<'a, TensorOf<T>>> {
