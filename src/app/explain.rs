@@ -19,6 +19,8 @@ pub enum ExplainMsg {
     AtSelectedLayer(bool),
     Close,
     ExportPng,
+    /// The heatmap alone, colour-mapped at the input's size.
+    ExportRawPng,
     ExportNpy,
 }
 
@@ -73,6 +75,17 @@ impl App {
             ExplainMsg::ExportPng => {
                 let r = self.explain.canvas.cast::<web_sys::HtmlCanvasElement>().ok_or("no heatmap shown".to_string()).and_then(|c| imaging::canvas_png(&c));
                 if let Err(e) = r.and_then(|b| imaging::download(&b, &format!("{}-heatmap.png", self.explain.method), "image/png")) {
+                    self.error = Some(e);
+                }
+            }
+            ExplainMsg::ExportRawPng => {
+                let Some(e) = self.explain.result.clone() else { return };
+                let side = self.run.input.as_ref().map_or(224, |c| c.width());
+                let r = imaging::new_canvas(side, side)
+                    .and_then(|c| crate::components::explain_panel::paint(&c, None, &e, 1.0).map(|_| c))
+                    .and_then(|c| imaging::canvas_png(&c))
+                    .and_then(|b| imaging::download(&b, &format!("{}-heatmap-raw.png", e.method), "image/png"));
+                if let Err(e) = r {
                     self.error = Some(e);
                 }
             }

@@ -336,7 +336,7 @@ impl App {
                 result={e.result.clone()} running={e.running} forward_ms={self.run.last.as_ref().map(|r| r.total_ms)} input={self.run.input.clone()} canvas={e.canvas.clone()}
                 on_method={link.callback(|m| Msg::Explain(ExplainMsg::Method(m)))} on_opacity={link.callback(|o| Msg::Explain(ExplainMsg::Opacity(o)))}
                 on_selected_layer={link.callback(|b| Msg::Explain(ExplainMsg::AtSelectedLayer(b)))} on_close={link.callback(|_| Msg::Explain(ExplainMsg::Close))}
-                on_png={link.callback(|_| Msg::Explain(ExplainMsg::ExportPng))} on_npy={link.callback(|_| Msg::Explain(ExplainMsg::ExportNpy))} />
+                on_png={link.callback(|_| Msg::Explain(ExplainMsg::ExportPng))} on_raw_png={link.callback(|_| Msg::Explain(ExplainMsg::ExportRawPng))} on_npy={link.callback(|_| Msg::Explain(ExplainMsg::ExportNpy))} />
         }
     }
 

@@ -37,6 +37,7 @@ pub struct Props {
     pub on_selected_layer: Callback<bool>,
     pub on_close: Callback<()>,
     pub on_png: Callback<()>,
+    pub on_raw_png: Callback<()>,
     pub on_npy: Callback<()>,
 }
 
@@ -46,7 +47,9 @@ fn peak(e: &Explained, side: f64) -> Option<(f64, f64)> {
     Some((((i % e.w) as f64 + 0.5) * side / e.w as f64, ((i / e.w) as f64 + 0.5) * side / e.h as f64))
 }
 
-fn paint(out: &HtmlCanvasElement, input: Option<&HtmlCanvasElement>, e: &Explained, opacity: f64) -> Result<(), String> {
+/// The heatmap (colour-mapped on its own range, smoothly upsampled) over `input` at `opacity`;
+/// without an input, the heatmap alone.
+pub fn paint(out: &HtmlCanvasElement, input: Option<&HtmlCanvasElement>, e: &Explained, opacity: f64) -> Result<(), String> {
     if let Some(inp) = input {
         copy_canvas(inp, out)?;
     }
@@ -122,6 +125,7 @@ pub fn explain_panel(p: &Props) -> Html {
                 }
                 <div class="explain-exports">
                     <button onclick={click(&p.on_png)}>{ "Export PNG" }</button>
+                    <button onclick={click(&p.on_raw_png)}>{ "Export raw PNG" }</button>
                     <button onclick={click(&p.on_npy)}>{ "Export .npy" }</button>
                 </div>
             } else if p.running {

@@ -549,8 +549,10 @@ await check('click a class: its heatmap; CAM peaks where the CLI\'s does, on an 
     await page.locator('[data-testid=explain-method]').selectOption(m);
     await page.waitForSelector(`[data-testid=heatmap][data-method=${m}]`, { timeout: 120000 });
   }
-  const [png] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: 'Export PNG' }).click()]);
+  const [png] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: /^Export PNG$/ }).click()]);
   assert.match(png.suggestedFilename(), /occlusion-heatmap\.png/);
+  const [raw] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: 'Export raw PNG' }).click()]);
+  assert.match(raw.suggestedFilename(), /occlusion-heatmap-raw\.png/);
   const [npy] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=explain] button', { hasText: 'Export .npy' }).click()]);
   assert.match(npy.suggestedFilename(), /\.npy$/);
   // The heatmap follows a new photo.
