@@ -107,7 +107,7 @@ pub fn explain_panel(p: &Props) -> Html {
                 <p class="untrained" role="status">{ e }</p>
             }
             <canvas ref={p.canvas.clone()} width={side.to_string()} height={side.to_string()} class="explain-canvas" data-testid="heatmap"
-                data-method={ok.map(|e| e.method.clone()).unwrap_or_default()}
+                data-method={ok.map(|e| e.method.clone()).unwrap_or_default()} data-answer={ok.map(|e| e.id.to_string()).unwrap_or_default()}
                 data-peak-x={pk.map(|p| format!("{:.1}", p.0)).unwrap_or_default()} data-peak-y={pk.map(|p| format!("{:.1}", p.1)).unwrap_or_default()}
                 role="img" aria-label={format!("heatmap for {} over the photo", p.label)} />
             if let Some(e) = ok {

@@ -714,6 +714,11 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
   await page.waitForTimeout(3000);
   results.live_fps = parseFloat(await page.locator('.fps').innerText());
+  // A class's Grad-CAM follows the frames while live.
+  await page.locator('[data-testid=top5] button.class-pick').first().click();
+  await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 60000 });
+  const first = Number(await page.locator('[data-testid=heatmap]').getAttribute('data-answer'));
+  await page.waitForFunction((f) => Number(document.querySelector('[data-testid=heatmap]')?.dataset.answer) >= f + 3, first, { timeout: 60000 });
   await page.screenshot({ path: join(artifacts, 'webcam-live.png') });
   await b.close();
 });

@@ -295,3 +295,24 @@ fn explain_writes_the_contract_and_agrees_with_the_dump() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On WebGPU the forward pass runs on the device and its activations come back for the
+/// backward pass: the gradients equal the CPU engine's (relative L2, GRAD_F32_TOL).
+#[test]
+fn explain_on_webgpu_gives_the_cpu_gradients() {
+    use convlens_testkit::GRAD_F32_TOL;
+    let dir = std::env::temp_dir().join(format!("convlens-explain-gpu-{}", std::process::id()));
+    let input = refs().join("squeezenet1.1/seeded/input.npy");
+    let grad_of = |backend: &str| {
+        let out = dir.join(backend);
+        let o = convlens(&["explain", "squeezenet", "--input", input.to_str().unwrap(), "--method", "saliency", "--class", "281", "--deletion-steps", "0", "--backend", backend, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        load_npy(&out.join("grad.npy")).1
+    };
+    let (cpu, gpu) = (grad_of("cpu"), grad_of("webgpu"));
+    let diff: f64 = cpu.iter().zip(&gpu).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+    let norm: f64 = cpu.iter().map(|a| (*a as f64).powi(2)).sum();
+    let err = (diff / norm).sqrt() as f32;
+    assert!(err <= GRAD_F32_TOL, "saliency on WebGPU's activations off the CPU's by {err:e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
