@@ -137,9 +137,9 @@ fn plane(t: &Tensor) -> (usize, usize, usize) {
 fn weighted_sum(a: &Tensor, w: &[f32]) -> Tensor {
     let (c, h, wd) = plane(a);
     let mut map = vec![0.0f32; h * wd];
-    for k in 0..c {
+    for (k, &wk) in w.iter().enumerate().take(c) {
         for (m, &v) in map.iter_mut().zip(&a.data[k * h * wd..(k + 1) * h * wd]) {
-            *m += w[k] * v;
+            *m += wk * v;
         }
     }
     Tensor { shape: vec![h, wd], data: map.into_iter().map(|v| v.max(0.0)).collect() }
@@ -226,7 +226,7 @@ impl Occlusion {
         if patch == 0 || stride == 0 || patch > h.min(w) {
             return Err(Error::Input(format!("occlusion patch {patch} and stride {stride} do not fit a {h}x{w} input")));
         }
-        let starts = |side: usize| (0..=side - patch).step_by(stride).chain(((side - patch) % stride != 0).then_some(side - patch)).collect::<Vec<_>>();
+        let starts = |side: usize| (0..=side - patch).step_by(stride).chain((!(side - patch).is_multiple_of(stride)).then_some(side - patch)).collect::<Vec<_>>();
         let positions = starts(h).into_iter().flat_map(|y| starts(w).into_iter().map(move |x| (y, x))).collect();
         Ok(Occlusion { patch, positions, shape: x_shape.to_vec() })
     }
@@ -320,7 +320,7 @@ pub fn area(curve: &[f32]) -> f32 {
 
 /// The deletion curve with a synchronous forward pass (the CLI): (curve, area).
 pub fn deletion_curve(x: &Tensor, heatmap: &Tensor, steps: usize, prob: &mut ProbOf<'_>) -> Result<(Vec<f32>, f32)> {
-    let curve = deletion_inputs(x, heatmap, steps)?.iter().map(|xi| prob(xi)).collect::<Result<Vec<f32>>>()?;
+    let curve = deletion_inputs(x, heatmap, steps)?.iter().map(prob).collect::<Result<Vec<f32>>>()?;
     let auc = area(&curve);
     Ok((curve, auc))
 }
