@@ -60,7 +60,7 @@ impl std::fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-fn bad(e: convlens_core::Error) -> anyhow::Error {
+pub(crate) fn bad(e: convlens_core::Error) -> anyhow::Error {
     match e {
         convlens_core::Error::Input(m) => BadInput(m).into(),
         other => other.into(),
@@ -206,7 +206,7 @@ fn write_overlay(path: &Path, rgb: &[u8], side: usize, heatmap: &Tensor) -> Resu
 
 /// `f` with what the backward pass reads: the engine's kept activations borrowed (CPU), or
 /// read back from the device first (GPU).
-fn on_activations<R>(engine: &Engine, graph: &Graph, x: &Tensor, f: impl FnOnce(&ex::ValueSourceF32<'_>) -> R) -> Result<R> {
+pub(crate) fn on_activations<R>(engine: &Engine, graph: &Graph, x: &Tensor, f: impl FnOnce(&ex::ValueSourceF32<'_>) -> R) -> Result<R> {
     let mut f = Some(f);
     if let Some(r) = engine.with_kept(|out| {
         let lookup = |v: ValueId| out.get(v);

@@ -5,6 +5,7 @@ mod explain;
 mod images;
 mod models;
 mod npy;
+mod visualize;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,6 +171,35 @@ enum Command {
         #[arg(long)]
         untrained: bool,
     },
+    /// What a channel looks for: an input optimized to maximize its mean activation (Fourier,
+    /// colour-decorrelated parameterization, jitter/scale/rotation each step, Adam, seeded).
+    /// Writes DIR/input.npy (the model's input, as `run --input` takes it) and DIR/image.png.
+    Visualize {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        /// The layer's tensor name (as `run --dump` names tensors)
+        #[arg(long)]
+        layer: String,
+        #[arg(long)]
+        channel: usize,
+        #[arg(long, default_value_t = 256)]
+        steps: usize,
+        /// Image side; the models here take their fixed input size (224)
+        #[arg(long)]
+        size: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
     /// Time forward passes on a fixed input: median/min/max ms and GFLOP/s (2 x multiply-adds).
     Bench {
         /// googlenet | vgg16 | squeezenet | PATH.onnx
@@ -216,6 +246,10 @@ fn main() -> ExitCode {
         Command::Explain { model, image, input, method, layer, class, backend, out, patch, stride, deletion_steps, json, models_dir, untrained } => {
             let what = explain::Request { image, input, method, layer, class, out, patch, stride, deletion_steps, json };
             explain::explain(&model_args(model, models_dir, untrained), backend, &what)
+        }
+        Command::Visualize { model, layer, channel, steps, size, seed, backend, out, json, models_dir, untrained } => {
+            let what = visualize::Request { layer: &layer, channel, steps, size, seed, out: &out, json };
+            visualize::visualize(&model_args(model, models_dir, untrained), backend, &what)
         }
         Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained } => {
             let _ = layers;

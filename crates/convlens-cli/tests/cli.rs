@@ -316,3 +316,56 @@ fn explain_on_webgpu_gives_the_cpu_gradients() {
     assert!(err <= GRAD_F32_TOL, "saliency on WebGPU's activations off the CPU's by {err:e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `visualize`: the channel's mean activation climbs with the steps and ends above what any
+/// test photo gives it (onnxruntime's dumps of the same layer); input.npy is what `run --input`
+/// takes and gives that same activation; a seed gives the same image, another seed another.
+#[test]
+fn visualize_excites_its_channel_more_than_any_photo() {
+    let dir = std::env::temp_dir().join(format!("convlens-visualize-{}", std::process::id()));
+    let (layer, channel) = ("squeezenet0_concat3", 10usize);
+    let vis = |steps: &str, seed: &str, out: &str| -> serde_json::Value {
+        let out = dir.join(out);
+        let o = convlens(&["visualize", "squeezenet", "--layer", layer, "--channel", "10", "--steps", steps, "--seed", seed, "--out", out.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(out.join("image.png").exists());
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (short, long) = (vis("12", "1", "a"), vis("36", "1", "b"));
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    assert_eq!(f(&short, "objective_start"), f(&long, "objective_start"), "same seed, same start");
+    assert!(f(&short, "objective_end") > f(&short, "objective_start") && f(&long, "objective_end") > f(&short, "objective_end"), "{short} {long}");
+    for photo in ["chelsea", "coffee", "motorcycle_left", "red_panda"] {
+        let (shape, act) = load_npy(&refs().join(format!("squeezenet1.1/photo_{photo}/{layer}.npy")));
+        let plane = shape[2] * shape[3];
+        let mean = act[channel * plane..(channel + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+        assert!(f(&long, "objective_end") > mean, "{photo} gives channel {channel} {mean}, the visualization {}", f(&long, "objective_end"));
+    }
+    // The written input, run again: the same activation.
+    let dump = dir.join("dump");
+    let o = convlens(&["run", "squeezenet", "--input", dir.join("b/input.npy").to_str().unwrap(), "--dump", dump.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (shape, act) = load_npy(&dump.join(format!("{layer}.npy")));
+    let plane = shape[2] * shape[3];
+    let mean = act[channel * plane..(channel + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+    assert!((mean - f(&long, "objective_end")).abs() <= 1e-4 * mean.abs().max(1.0), "run gives {mean}");
+    // Reproducible: the same seed, the same image; another seed, another.
+    vis("12", "1", "c");
+    vis("12", "2", "d");
+    let read = |d: &str| std::fs::read(dir.join(d).join("input.npy")).unwrap();
+    assert_eq!(read("a"), read("c"));
+    assert_ne!(read("a"), read("d"));
+    // Bad input: one line, exit code 2.
+    for (args, needle) in [
+        (vec!["--layer", "nope", "--channel", "0"], "no tensor named 'nope'"),
+        (vec!["--layer", layer, "--channel", "999"], "channel 999 is out of range"),
+        (vec!["--layer", layer, "--channel", "0", "--size", "128"], "fixed at 224x224"),
+    ] {
+        let mut all = vec!["visualize", "squeezenet", "--steps", "1", "--out", dir.to_str().unwrap()];
+        all.extend(args);
+        let o = convlens(&all);
+        assert_clean_failure(&o, needle);
+        assert_eq!(o.status.code(), Some(2), "{needle}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,89 @@
+//! `convlens visualize`: an input optimized to excite one channel (core::visualize), its
+//! gradients from the CPU backward pass over the chosen engine's activations.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use convlens_core::exec::Keep;
+use convlens_core::grad::{backward, ReluRule};
+use convlens_core::visualize::{Settings, Visualizer};
+use convlens_core::Tensor;
+use convlens_engine::Engine;
+use convlens_gpu::Timing;
+use serde_json::json;
+
+use crate::explain::{bad, on_activations, BadInput};
+use crate::{models, npy, BackendArg, ModelArgs};
+
+pub struct Request<'a> {
+    pub layer: &'a str,
+    pub channel: usize,
+    pub steps: usize,
+    pub size: Option<usize>,
+    pub seed: u64,
+    pub out: &'a Path,
+    pub json: bool,
+}
+
+pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()> {
+    let graph = Arc::new(models::load(args)?);
+    let side = graph.image_side()?;
+    if r.size.is_some_and(|s| s != side) {
+        return Err(BadInput(format!("this model's input is fixed at {side}x{side}: --size {} is not possible", r.size.unwrap_or(0))).into());
+    }
+    let layer = convlens_core::grad::explain::layer_value(&graph, r.layer).map_err(bad)?;
+    let shape = graph.shape(layer).to_vec();
+    let (channels, plane) = (shape[1], shape[2] * shape[3]);
+    if r.channel >= channels {
+        return Err(BadInput(format!("channel {} is out of range ('{}' has {channels} channels)", r.channel, r.layer)).into());
+    }
+    let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;
+    let mut seed_grad = Tensor::zeros(&shape)?;
+    seed_grad.data[r.channel * plane..(r.channel + 1) * plane].fill(1.0 / plane as f32);
+    // The channel's mean activation on `x`, and its gradient with respect to `x`.
+    let mut objective = |x: &Tensor| -> convlens_core::Result<(f32, Tensor)> {
+        let fail = |e: anyhow::Error| convlens_core::Error::Input(e.to_string());
+        engine.forward_blocking(x, &Keep::All, Timing::Off).map_err(|e| fail(e.into()))?;
+        on_activations(&engine, &graph, x, |get| {
+            let a = get(layer).ok_or_else(|| convlens_core::Error::Input("the layer was not kept".into()))?;
+            let value = a.data[r.channel * plane..(r.channel + 1) * plane].iter().sum::<f32>() / plane as f32;
+            let grads = backward(&graph, get, layer, seed_grad.clone(), None, &[], ReluRule::Plain)?;
+            let g = match grads.get(&graph.input) {
+                Some(g) => g.clone(),
+                None => Tensor::zeros(graph.shape(graph.input))?,
+            };
+            Ok((value, g))
+        })
+        .map_err(fail)?
+    };
+    let t0 = Instant::now();
+    let mut vis = Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), Settings { steps: r.steps, seed: r.seed, ..Default::default() }).map_err(bad)?;
+    let start = objective(&vis.input()).map_err(bad)?.0;
+    for _ in 0..r.steps {
+        vis.step(&mut objective).map_err(bad)?;
+    }
+    let end = objective(&vis.input()).map_err(bad)?.0;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    std::fs::create_dir_all(r.out).with_context(|| format!("cannot create {}", r.out.display()))?;
+    npy::write(&r.out.join("input.npy"), &vis.input())?;
+    let img = image::RgbImage::from_raw(side as u32, side as u32, vis.rgb8()).context("image size")?;
+    img.save(r.out.join("image.png")).with_context(|| format!("cannot write {}", r.out.join("image.png").display()))?;
+    if r.json {
+        println!("{}", json!({"model": graph.name, "layer": r.layer, "channel": r.channel, "steps": r.steps, "objective_start": start, "objective_end": end, "ms": ms}));
+    } else {
+        println!(
+            "{} channel {} of {}: mean activation {start:.4} -> {end:.4} in {} steps, {ms:.0} ms ({:.1} steps/s, {}) -> {}",
+            r.layer,
+            r.channel,
+            graph.name,
+            r.steps,
+            r.steps as f64 / (ms / 1e3),
+            engine.label(),
+            r.out.display()
+        );
+    }
+    Ok(())
+}
