@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use convlens_core::exec::Keep;
 use convlens_core::grad::{backward, ReluRule};
 use convlens_core::visualize::{Settings, Visualizer};
+use convlens_core::graph::{Graph, Op, ValueId};
 use convlens_core::Tensor;
 use convlens_engine::Engine;
 use convlens_gpu::Timing;
@@ -27,28 +28,54 @@ pub struct Request<'a> {
     pub json: bool,
 }
 
+/// Where a channel's value is made before its ReLU: the ReLU's input, through a concat to the
+/// branch that holds the channel. A channel that is 0 everywhere after its ReLU has no gradient;
+/// before it, it does (Lucid visualizes InceptionV1's pre-ReLU tensors for the same reason).
+fn pre_relu(graph: &Graph, v: ValueId, channel: usize) -> (ValueId, usize) {
+    let Some(node) = graph.producers()[v].map(|p| &graph.nodes[p]) else { return (v, channel) };
+    match &node.op {
+        Op::Relu => (node.inputs[0], channel),
+        Op::Concat { axis: 1 } => {
+            let mut offset = 0;
+            for &input in &node.inputs {
+                let c = graph.shape(input)[1];
+                if channel < offset + c {
+                    let (pv, pc) = pre_relu(graph, input, channel - offset);
+                    return if pv == input { (v, channel) } else { (pv, pc) };
+                }
+                offset += c;
+            }
+            (v, channel)
+        }
+        _ => (v, channel),
+    }
+}
+
 pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()> {
-    let graph = Arc::new(models::load(args)?);
+    // ReLUs as nodes of their own, so the objective can sit before the channel's ReLU.
+    let graph = Arc::new(models::load(args)?.unfused());
     let side = graph.image_side()?;
     if r.size.is_some_and(|s| s != side) {
         return Err(BadInput(format!("this model's input is fixed at {side}x{side}: --size {} is not possible", r.size.unwrap_or(0))).into());
     }
-    let layer = convlens_core::grad::explain::layer_value(&graph, r.layer).map_err(bad)?;
-    let shape = graph.shape(layer).to_vec();
-    let (channels, plane) = (shape[1], shape[2] * shape[3]);
+    let asked = convlens_core::grad::explain::layer_value(&graph, r.layer).map_err(bad)?;
+    let channels = graph.shape(asked)[1];
     if r.channel >= channels {
         return Err(BadInput(format!("channel {} is out of range ('{}' has {channels} channels)", r.channel, r.layer)).into());
     }
+    let (layer, channel) = pre_relu(&graph, asked, r.channel);
+    let shape = graph.shape(layer).to_vec();
+    let plane = shape[2] * shape[3];
     let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;
     let mut seed_grad = Tensor::zeros(&shape)?;
-    seed_grad.data[r.channel * plane..(r.channel + 1) * plane].fill(1.0 / plane as f32);
+    seed_grad.data[channel * plane..(channel + 1) * plane].fill(1.0 / plane as f32);
     // The channel's mean activation on `x`, and its gradient with respect to `x`.
     let mut objective = |x: &Tensor| -> convlens_core::Result<(f32, Tensor)> {
         let fail = |e: anyhow::Error| convlens_core::Error::Input(e.to_string());
         engine.forward_blocking(x, &Keep::All, Timing::Off).map_err(|e| fail(e.into()))?;
         on_activations(&engine, &graph, x, |get| {
             let a = get(layer).ok_or_else(|| convlens_core::Error::Input("the layer was not kept".into()))?;
-            let value = a.data[r.channel * plane..(r.channel + 1) * plane].iter().sum::<f32>() / plane as f32;
+            let value = a.data[channel * plane..(channel + 1) * plane].iter().sum::<f32>() / plane as f32;
             let grads = backward(&graph, get, layer, seed_grad.clone(), None, &[], ReluRule::Plain)?;
             let g = match grads.get(&graph.input) {
                 Some(g) => g.clone(),
@@ -72,13 +99,19 @@ pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<(
     let img = image::RgbImage::from_raw(side as u32, side as u32, vis.rgb8()).context("image size")?;
     img.save(r.out.join("image.png")).with_context(|| format!("cannot write {}", r.out.join("image.png").display()))?;
     if r.json {
-        println!("{}", json!({"model": graph.name, "layer": r.layer, "channel": r.channel, "steps": r.steps, "objective_start": start, "objective_end": end, "ms": ms}));
+        // The objective is the channel's mean before its ReLU where it has one (`objective_tensor`).
+        println!(
+            "{}",
+            json!({"model": graph.name, "layer": r.layer, "channel": r.channel, "steps": r.steps, "objective_start": start, "objective_end": end, "ms": ms,
+                   "objective_tensor": graph.value(layer).name, "objective_channel": channel})
+        );
     } else {
         println!(
-            "{} channel {} of {}: mean activation {start:.4} -> {end:.4} in {} steps, {ms:.0} ms ({:.1} steps/s, {}) -> {}",
+            "{} channel {} of {}: mean activation (before its ReLU: {} channel {channel}) {start:.4} -> {end:.4} in {} steps, {ms:.0} ms ({:.1} steps/s, {}) -> {}",
             r.layer,
             r.channel,
             graph.name,
+            graph.value(layer).name,
             r.steps,
             r.steps as f64 / (ms / 1e3),
             engine.label(),

@@ -335,19 +335,24 @@ fn visualize_excites_its_channel_more_than_any_photo() {
     let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
     assert_eq!(f(&short, "objective_start"), f(&long, "objective_start"), "same seed, same start");
     assert!(f(&short, "objective_end") > f(&short, "objective_start") && f(&long, "objective_end") > f(&short, "objective_end"), "{short} {long}");
+    // The objective sits before the channel's ReLU: in a Fire module's concat, channel 10 is
+    // the 1x1 expand's pre-activation.
+    let tensor = long["objective_tensor"].as_str().unwrap().to_string();
+    let ch = long["objective_channel"].as_u64().unwrap() as usize;
+    assert!(tensor.contains("conv") && ch == 10, "the 1x1 expand's pre-activation, not {tensor} channel {ch}");
     for photo in ["chelsea", "coffee", "motorcycle_left", "red_panda"] {
-        let (shape, act) = load_npy(&refs().join(format!("squeezenet1.1/photo_{photo}/{layer}.npy")));
+        let (shape, act) = load_npy(&refs().join(format!("squeezenet1.1/photo_{photo}/{tensor}.npy")));
         let plane = shape[2] * shape[3];
-        let mean = act[channel * plane..(channel + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+        let mean = act[ch * plane..(ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
         assert!(f(&long, "objective_end") > mean, "{photo} gives channel {channel} {mean}, the visualization {}", f(&long, "objective_end"));
     }
     // The written input, run again: the same activation.
     let dump = dir.join("dump");
     let o = convlens(&["run", "squeezenet", "--input", dir.join("b/input.npy").to_str().unwrap(), "--dump", dump.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (shape, act) = load_npy(&dump.join(format!("{layer}.npy")));
+    let (shape, act) = load_npy(&dump.join(format!("{tensor}.npy")));
     let plane = shape[2] * shape[3];
-    let mean = act[channel * plane..(channel + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+    let mean = act[ch * plane..(ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
     assert!((mean - f(&long, "objective_end")).abs() <= 1e-4 * mean.abs().max(1.0), "run gives {mean}");
     // Reproducible: the same seed, the same image; another seed, another.
     vis("12", "1", "c");
