@@ -508,6 +508,8 @@ await check('the theme is remembered; Export PNG is off on layers that are not m
   await waitForRun(page);
   const dark = await page.locator('.app').evaluate((e) => e.classList.contains('dark'));
   await page.locator('button[aria-label="switch theme"]').click();
+  // The switch has taken (and been stored) once the page shows it.
+  await page.waitForFunction((d) => document.querySelector('.app')?.classList.contains(d ? 'light' : 'dark'), dark);
   await page.reload();
   await waitForRun(page);
   assert.equal(await page.locator('.app').evaluate((e) => e.classList.contains('dark')), !dark, 'theme kept across reload');
