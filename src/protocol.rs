@@ -29,6 +29,11 @@ pub enum ToWorker {
     /// "saliency", "guided", "occlusion"), Grad-CAM at `layer` (a node index; None: the last
     /// conv block), with a deletion curve of `deletion_steps` (0: none). Answered by `Explained`.
     Explain { id: u64, head: usize, class: usize, method: String, layer: Option<usize>, deletion_steps: usize },
+    /// What channel `channel` of layer `layer` (a node index) looks for: an input optimized over
+    /// `steps` steps (core::visualize, seeded), answered by `Visualized` every few steps.
+    Visualize { id: u64, layer: usize, channel: usize, steps: usize },
+    /// Stops visualization `id` after its current step.
+    StopVisualize { id: u64 },
     /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
     /// so the page can restart it (named per page, so other tabs do not hear it).
     Init { panic_channel: String },
@@ -90,11 +95,30 @@ pub enum FromWorker {
     Ran(RunSummary),
     Maps(Vec<LayerMaps>),
     Explained(Explained),
+    Visualized(Visualized),
     /// Which backend runs the model from now on, and why (e.g. why not WebGPU).
     Backend { name: String, reason: String },
     /// The worker took `Init` and can report a panic.
     Ready,
     Error(String),
+}
+
+/// A feature visualization as it forms (every few steps) and when it is done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Visualized {
+    pub id: u64,
+    pub step: usize,
+    pub steps: usize,
+    /// side x side RGBA.
+    pub side: usize,
+    pub rgba: Vec<u8>,
+    /// The channel's mean before its ReLU, at the start and now.
+    pub objective_start: f32,
+    pub objective: f32,
+    pub done: bool,
+    pub stopped: bool,
+    pub ms: f64,
+    pub error: Option<String>,
 }
 
 /// A heatmap for one class, or why there is none (e.g. CAM on a model without a pooled head).

@@ -80,6 +80,18 @@ async fn worker_loads_runs_and_sends_maps() {
     let again = handle(&state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {}).await;
     let FromWorker::Maps(a) = roundtrip(&again) else { panic!("{again:?}") };
     assert_eq!(a[0].data, m[0].data);
+    // What a channel looks for, a few steps: progress first, then the answer.
+    let mut progress = 0;
+    let vis = handle(&state, ToWorker::Visualize { id: 3, layer: first_conv, channel: 1, steps: 8 }, &mut |m| {
+        if matches!(m, FromWorker::Visualized(ref v) if !v.done) {
+            progress += 1;
+        }
+    })
+    .await;
+    let FromWorker::Visualized(v) = roundtrip(&vis) else { panic!("{vis:?}") };
+    assert!(v.done && v.error.is_none() && v.step == 8, "{:?}", v.error);
+    assert_eq!(v.rgba.len(), v.side * v.side * 4);
+    assert_eq!(progress, 2, "an image every 4 steps");
     // ReLUs split out: every fused conv gives its pre-activation as a layer of its own.
     let fused_convs = summary.layers.iter().filter(|l| l.op.ends_with("+Relu")).count();
     let split = handle(&state, ToWorker::SplitRelus(true), &mut |_| {}).await;

@@ -8,6 +8,7 @@ mod explore;
 mod input;
 mod live;
 mod model;
+mod visualize;
 mod worker_link;
 
 use gloo::worker::WorkerBridge;
@@ -32,6 +33,7 @@ use explore::{ViewMsg, ViewState};
 use input::{InputMsg, RunState};
 use live::{CameraMsg, CameraState};
 use model::{ModelMsg, ModelState};
+use visualize::{VisMsg, VisState};
 
 /// Bundled sample photos (scikit-image's data folder, CC0): see www/samples/LICENSE.txt.
 const SAMPLES: &[(&str, &str)] = &[("cat", "samples/chelsea.png"), ("coffee", "samples/coffee.png"), ("moped", "samples/motorcycle_left.png")];
@@ -43,6 +45,7 @@ pub enum Msg {
     Input(InputMsg),
     View(ViewMsg),
     Explain(ExplainMsg),
+    Vis(VisMsg),
     Camera(CameraMsg),
     SetBackend(String),
     /// The worker panicked (its message); it is restarted.
@@ -80,6 +83,7 @@ pub struct App {
     run: RunState,
     view: ViewState,
     explain: ExplainState,
+    vis: VisState,
     camera: CameraState,
     backend: BackendState,
     error: Option<String>,
@@ -131,6 +135,7 @@ impl App {
             FromWorker::Ran(r) => self.on_ran(ctx, r),
             FromWorker::Maps(maps) => self.on_maps(maps),
             FromWorker::Explained(e) => self.on_explained(e),
+            FromWorker::Visualized(v) => self.on_visualized(v),
             FromWorker::Backend { name, reason } => {
                 let switched_to_gpu = name.starts_with("WebGPU") && self.run.last.as_ref().is_some_and(|r| !r.backend.starts_with("WebGPU"));
                 self.backend.name = Some(name);
@@ -224,6 +229,7 @@ impl Component for App {
                 ..Default::default()
             },
             explain: ExplainState::default(),
+            vis: VisState::default(),
             camera: CameraState::default(),
             backend: BackendState { choice: BackendChoice::from_key(url.backend.as_deref()), name: None, note: "checking for WebGPU…".into() },
             error: None,
@@ -246,6 +252,7 @@ impl Component for App {
             Msg::Input(m) => self.on_input(ctx, m),
             Msg::View(m) => return self.on_view(m),
             Msg::Explain(m) => self.on_explain(m),
+            Msg::Vis(m) => self.on_vis(m),
             Msg::Camera(m) => self.on_camera(ctx, m),
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
@@ -348,6 +355,7 @@ impl App {
         let layer = v.selected.and_then(|i| summary.as_ref().map(|s| s.layers[i].clone()));
         let module = layer.as_ref().and_then(|l| l.module).and_then(|m| summary.as_ref().map(|s| s.modules[m].clone()));
         let no_values = v.maps.as_ref().is_none_or(|m| m.data.is_none());
+        let layer_index = v.selected.unwrap_or(0);
         let not_a_map = v.maps.as_ref().is_none_or(|m| m.shape.len() != 4);
         let view_msg = |m: fn() -> ViewMsg| link.callback(move |_: Event| Msg::View(m()));
         html! {
@@ -368,12 +376,18 @@ impl App {
                     if m.shape.len() == 4 {
                         <FeatureGrid maps={m.clone()} layer={l.clone()} input={self.run.input.clone()}
                             shared_scale={v.shared_scale} sort_by_mean={v.sort_by_mean}
-                            selected_channel={v.channel} on_channel={link.callback(|c| Msg::View(ViewMsg::SelectChannel(c)))} />
+                            selected_channel={v.channel} on_channel={link.callback(|c| Msg::View(ViewMsg::SelectChannel(c)))}
+                            on_visualize={link.callback(move |c| Msg::Vis(VisMsg::Start(layer_index, c)))} />
                     } else {
                         <section class="panel"><h2>{ format!("{}: {} values (no spatial map)", l.name, m.shape.iter().product::<usize>()) }</h2></section>
                     }
                 } else if summary.is_some() {
                     <section class="panel grid-panel"><p class="muted">{ "Feature maps appear here once an image has run." }</p></section>
+                }
+                if let Some((layer, channel)) = self.vis.target.clone() {
+                    <crate::components::vis_panel::VisPanel {layer} {channel} latest={self.vis.latest.clone()}
+                        on_stop={link.callback(|_| Msg::Vis(VisMsg::Stop))} on_close={link.callback(|_| Msg::Vis(VisMsg::Close))}
+                        on_png={link.callback(|_| Msg::Vis(VisMsg::ExportPng))} />
                 }
                 if let (Some(m), Some(s)) = (&module, summary) {
                     <BranchView module={m.clone()} concat_shape={s.layers[m.concat].shape.clone()}

@@ -181,6 +181,7 @@ impl App {
 
     pub(super) fn load_model(&mut self, ctx: &Context<Self>, arch: String) {
         self.model.seq += 1;
+        self.reset_vis();
         self.model.name = arch.clone();
         self.model.summary = None;
         self.run.last = None;

@@ -36,6 +36,8 @@ pub struct Props {
     pub sort_by_mean: bool,
     pub selected_channel: Option<usize>,
     pub on_channel: Callback<Option<usize>>,
+    /// "What does this channel look for?"
+    pub on_visualize: Callback<usize>,
 }
 
 /// Per channel (mean, min, max), as the worker measured them at full resolution.
@@ -246,6 +248,9 @@ pub fn feature_grid(p: &Props) -> Html {
                         <canvas ref={big_ref} class="over" />
                     </div>
                     <p class="muted small">{ format!("{} · over the photo; ←/→ other channels, Esc closes", describe(ch)) }</p>
+                    <button data-testid="visualize-channel" onclick={{ let cb = p.on_visualize.clone(); Callback::from(move |_: MouseEvent| cb.emit(ch)) }}>
+                        { "What does this channel look for?" }
+                    </button>
                 </div>
             }
         </section>

@@ -8,6 +8,7 @@ pub mod header;
 pub mod layer_list;
 pub mod status_bar;
 pub mod top5;
+pub mod vis_panel;
 
 pub use convlens_core::analytics::{human_count as count, human_macs as macs};
 

@@ -29,6 +29,8 @@ pub use summary::{model_summary, run_summary};
 pub struct InferenceWorker {
     state: Rc<RefCell<State>>,
     runs: Rc<RefCell<RunQueue>>,
+    /// The visualization being computed, if any; a Stop (or a newer one) clears it.
+    visualizing: Rc<std::cell::Cell<u64>>,
 }
 
 /// One pass at a time: a Run that arrives while another is in flight waits, and a newer one
@@ -162,6 +164,18 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             e.id = id;
             Ok(FromWorker::Explained(e))
         }
+        ToWorker::Visualize { id, layer, channel, steps } => {
+            // Progress goes out through `emit`; the last word is the answer.
+            let running = Rc::new(std::cell::Cell::new(id));
+            let mut last = None;
+            visualize(state, id, layer, channel, steps, &running, &mut |m| match m {
+                FromWorker::Visualized(v) if v.done => last = Some(FromWorker::Visualized(v)),
+                other => emit(other),
+            })
+            .await;
+            return last.unwrap_or(FromWorker::Ready);
+        }
+        ToWorker::StopVisualize { .. } => return FromWorker::Ready,
         ToWorker::Init { panic_channel } => {
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
             return FromWorker::Ready;
@@ -236,6 +250,54 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
         out.push(LayerMaps { layer, shape: graph.shape(value).to_vec(), tiles: LayerTiles::new(tiles, on_gpu), data: data.remove(&value).map(|t| t.data) });
     }
     Ok(out)
+}
+
+/// Answers a Visualize: every `EVERY` steps the image so far, then the result. Runs on the
+/// graph with its ReLUs split out (the objective sits before the channel's ReLU) on a CPU
+/// backend of its own, whatever engine runs the passes.
+async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: usize, steps: usize, current: &Rc<std::cell::Cell<u64>>, emit: &mut dyn FnMut(FromWorker)) {
+    const EVERY: usize = 4;
+    let t0 = js_sys::Date::now();
+    let mut answer = Visualized { id, step: 0, steps, side: 0, rgba: Vec::new(), objective_start: 0.0, objective: 0.0, done: false, stopped: false, ms: 0.0, error: None };
+    let result: Result<(), String> = async {
+        let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
+        let shown = state.borrow().loaded()?.0;
+        let name = &shown.value(shown.nodes.get(layer).ok_or("no such layer")?.output).name;
+        let graph = graph.unfused();
+        let value = graph.values.iter().position(|v| &v.name == name).ok_or("the layer is not in the model")?;
+        let shape = graph.shape(value).to_vec();
+        if shape.len() != 4 || channel >= shape[1] {
+            return Err(format!("{name} has no channel {channel} with a spatial map"));
+        }
+        let (target, ch) = convlens_core::visualize::pre_relu(&graph, value, channel);
+        let mut backend = convlens_core::exec::cpu_backend(convlens_core::exec::CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
+        let settings = convlens_core::visualize::Settings { steps, ..Default::default() };
+        let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), settings).map_err(|e| e.to_string())?;
+        let mut objective = |x: &convlens_core::Tensor| convlens_core::visualize::channel_objective(&graph, backend.as_mut(), target, ch, x);
+        answer.objective_start = objective(&vis.input()).map_err(|e| e.to_string())?.0;
+        answer.side = graph.shape(graph.input)[2];
+        for step in 1..=steps {
+            answer.objective = vis.step(&mut objective).map_err(|e| e.to_string())?;
+            if step % EVERY == 0 || step == steps {
+                answer.step = step;
+                answer.rgba = vis.rgb8().chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+                answer.ms = js_sys::Date::now() - t0;
+                emit(FromWorker::Visualized(answer.clone()));
+                // Let the worker answer other messages (a Stop among them) between steps.
+                gloo::timers::future::TimeoutFuture::new(0).await;
+                if current.get() != id {
+                    answer.stopped = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    answer.error = result.err();
+    answer.done = true;
+    answer.ms = js_sys::Date::now() - t0;
+    emit(FromWorker::Visualized(answer));
 }
 
 /// The gradient-based methods on a forward pass's values.
@@ -428,12 +490,31 @@ impl Worker for InferenceWorker {
     type Output = FromWorker;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        InferenceWorker { state: Rc::new(RefCell::new(State::default())), runs: Rc::default() }
+        InferenceWorker { state: Rc::new(RefCell::new(State::default())), runs: Rc::default(), visualizing: Rc::default() }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
+        // Visualizations run beside the passes, on a CPU backend of their own, yielding every
+        // few steps so a Stop, a new picture or a map request is answered meanwhile.
+        match msg {
+            ToWorker::StopVisualize { id: v } => {
+                if self.visualizing.get() == v {
+                    self.visualizing.set(0);
+                }
+                return;
+            }
+            ToWorker::Visualize { id: v, layer, channel, steps } => {
+                self.visualizing.set(v);
+                let (state, scope, current) = (self.state.clone(), scope.clone(), self.visualizing.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    visualize(&state, v, layer, channel, steps, &current, &mut |m| scope.respond(id, m)).await;
+                });
+                return;
+            }
+            _ => {}
+        }
         if matches!(msg, ToWorker::Run { .. } | ToWorker::Explain { .. }) {
             let mut q = self.runs.borrow_mut();
             if q.busy {

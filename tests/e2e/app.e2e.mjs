@@ -574,6 +574,31 @@ await check('click a class: its heatmap; CAM peaks where the CLI\'s does, on an 
   await page.close();
 });
 
+
+await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=layer-list] button.layer').nth(3).click();
+  await page.locator('[data-testid=feature-grid] button.tile').nth(10).click();
+  await page.locator('[data-testid=visualize-channel]').click();
+  await page.waitForSelector('[data-testid=vis-image][data-done=true]', { timeout: 180000 });
+  const text = await page.locator('[data-testid=vis-objective]').innerText();
+  const [, start, end] = text.match(/mean before its ReLU (-?[\d.]+) → (-?[\d.]+)/);
+  assert.ok(Number(end) > Number(start), text);
+  assert.match(text, /step 64 of 64/);
+  results.visualize_squeezenet_concat0_64_steps_s = Number(text.match(/([\d.]+) s/)[1]);
+  await page.screenshot({ path: join(root, 'docs/screenshots/visualize-channel.png') });
+  // Another channel, stopped early.
+  await page.locator('[data-testid=feature-grid] button.tile').nth(11).click();
+  await page.locator('[data-testid=visualize-channel]').click();
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=vis-image]')?.dataset.step) >= 4, null, { timeout: 60000 });
+  await page.locator('[data-testid=visualize] button', { hasText: 'Stop' }).click();
+  await page.waitForSelector('[data-testid=vis-image][data-done=true]', { timeout: 60000 });
+  assert.match(await page.locator('[data-testid=vis-objective]').innerText(), /stopped/);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
 // The layout at a phone, a small laptop and a desktop: nothing wider than the screen, the answer
 // in view, toasts and the enlarged tile on screen. Screenshots go to docs/screenshots/.
 for (const [w, h] of [[390, 844], [1024, 700], [1440, 900]]) {

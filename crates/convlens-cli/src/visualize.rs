@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use convlens_core::exec::Keep;
 use convlens_core::grad::{backward, ReluRule};
 use convlens_core::visualize::{Settings, Visualizer};
-use convlens_core::graph::{Graph, Op, ValueId};
 use convlens_core::Tensor;
 use convlens_engine::Engine;
 use convlens_gpu::Timing;
@@ -28,29 +27,6 @@ pub struct Request<'a> {
     pub json: bool,
 }
 
-/// Where a channel's value is made before its ReLU: the ReLU's input, through a concat to the
-/// branch that holds the channel. A channel that is 0 everywhere after its ReLU has no gradient;
-/// before it, it does (Lucid visualizes InceptionV1's pre-ReLU tensors for the same reason).
-fn pre_relu(graph: &Graph, v: ValueId, channel: usize) -> (ValueId, usize) {
-    let Some(node) = graph.producers()[v].map(|p| &graph.nodes[p]) else { return (v, channel) };
-    match &node.op {
-        Op::Relu => (node.inputs[0], channel),
-        Op::Concat { axis: 1 } => {
-            let mut offset = 0;
-            for &input in &node.inputs {
-                let c = graph.shape(input)[1];
-                if channel < offset + c {
-                    let (pv, pc) = pre_relu(graph, input, channel - offset);
-                    return if pv == input { (v, channel) } else { (pv, pc) };
-                }
-                offset += c;
-            }
-            (v, channel)
-        }
-        _ => (v, channel),
-    }
-}
-
 pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()> {
     // ReLUs as nodes of their own, so the objective can sit before the channel's ReLU.
     let graph = Arc::new(models::load(args)?.unfused());
@@ -63,7 +39,7 @@ pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<(
     if r.channel >= channels {
         return Err(BadInput(format!("channel {} is out of range ('{}' has {channels} channels)", r.channel, r.layer)).into());
     }
-    let (layer, channel) = pre_relu(&graph, asked, r.channel);
+    let (layer, channel) = convlens_core::visualize::pre_relu(&graph, asked, r.channel);
     let shape = graph.shape(layer).to_vec();
     let plane = shape[2] * shape[3];
     let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;

@@ -14,7 +14,7 @@ use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::graph::Preprocess;
+use crate::graph::{Graph, Op, Preprocess, ValueId};
 use crate::tensor::Tensor;
 
 /// ImageNet's colour correlation, square-rooted (Lucid's `color_correlation_svd_sqrt`).
@@ -38,6 +38,50 @@ impl Default for Settings {
     fn default() -> Self {
         Settings { steps: 256, seed: 0, lr: 0.05, jitter: 8, scale: 0.05, rotate_deg: 5.0 }
     }
+}
+
+/// Where a channel's value is made before its ReLU: the ReLU's input, through a concat to the
+/// branch that holds the channel (in a graph with its ReLUs split out, `Graph::unfused`). A
+/// channel that is 0 everywhere after its ReLU has no gradient; before it, it does (Lucid
+/// visualizes InceptionV1's pre-ReLU tensors for the same reason).
+pub fn pre_relu(graph: &Graph, v: ValueId, channel: usize) -> (ValueId, usize) {
+    let Some(node) = graph.producers()[v].map(|p| &graph.nodes[p]) else { return (v, channel) };
+    match &node.op {
+        Op::Relu => (node.inputs[0], channel),
+        Op::Concat { axis: 1 } => {
+            let mut offset = 0;
+            for &input in &node.inputs {
+                let c = graph.shape(input)[1];
+                if channel < offset + c {
+                    let (pv, pc) = pre_relu(graph, input, channel - offset);
+                    return if pv == input { (v, channel) } else { (pv, pc) };
+                }
+                offset += c;
+            }
+            (v, channel)
+        }
+        _ => (v, channel),
+    }
+}
+
+/// One step's objective and its gradient with respect to the input, on any CPU backend: the
+/// mean of `channel` of `value` ([1, C, H, W]) after a forward pass keeping every layer.
+pub fn channel_objective(graph: &Graph, backend: &mut dyn crate::exec::Backend, value: ValueId, channel: usize, x: &Tensor) -> Result<(f32, Tensor)> {
+    let shape = graph.shape(value).to_vec();
+    let plane = shape[2] * shape[3];
+    let out = crate::exec::run(graph, backend, x, &crate::exec::Keep::All, &mut |_, _| {})?;
+    let kept = |v: ValueId| out.get(v);
+    let get = crate::grad::explain::f32_source(graph, x, &kept);
+    let a = get(value).ok_or_else(|| Error::Input("the layer was not kept".into()))?;
+    let mean = a.data[channel * plane..(channel + 1) * plane].iter().sum::<f32>() / plane as f32;
+    let mut seed = Tensor::zeros(&shape)?;
+    seed.data[channel * plane..(channel + 1) * plane].fill(1.0 / plane as f32);
+    let grads = crate::grad::backward(graph, &get, value, seed, None, &[], crate::grad::ReluRule::Plain)?;
+    let g = match grads.get(&graph.input) {
+        Some(g) => g.clone(),
+        None => Tensor::zeros(graph.shape(graph.input))?,
+    };
+    Ok((mean, g))
 }
 
 /// A random similarity transform, as sampled for one step.

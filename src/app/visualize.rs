@@ -1,0 +1,94 @@
+//! What a channel looks for: the channel the user asked about (from an enlarged tile), the
+//! image forming in the worker, Stop, the session's cache of finished ones, and the PNG export.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::App;
+use crate::imaging;
+use crate::protocol::{ToWorker, Visualized};
+
+/// Steps in the app: enough for the channel's pattern to show at 224 px on the wasm CPU path.
+pub const STEPS: usize = 64;
+
+pub enum VisMsg {
+    /// (layer, channel): visualize it (from the cache when done before).
+    Start(usize, usize),
+    Stop,
+    Close,
+    ExportPng,
+}
+
+#[derive(Default)]
+pub struct VisState {
+    /// (layer name, channel) being shown.
+    pub target: Option<(String, usize)>,
+    pub sent: u64,
+    pub latest: Option<Rc<Visualized>>,
+    /// Finished visualizations of this model, by (layer name, channel).
+    pub cache: HashMap<(String, usize), Rc<Visualized>>,
+}
+
+impl App {
+    pub(super) fn on_vis(&mut self, msg: VisMsg) {
+        match msg {
+            VisMsg::Start(layer, channel) => {
+                let Some(name) = self.model.summary.as_ref().and_then(|s| s.layers.get(layer)).map(|l| l.name.clone()) else { return };
+                let key = (name, channel);
+                self.vis.target = Some(key.clone());
+                if let Some(done) = self.vis.cache.get(&key) {
+                    self.vis.latest = Some(done.clone());
+                    return;
+                }
+                self.stop_vis();
+                // The enlarged tile gives way to the panel where the image forms.
+                self.view.channel = None;
+                self.vis.sent += 1;
+                self.vis.latest = None;
+                self.bridge.send(ToWorker::Visualize { id: self.vis.sent, layer, channel, steps: STEPS });
+            }
+            VisMsg::Stop => self.stop_vis(),
+            VisMsg::Close => {
+                self.stop_vis();
+                self.vis.target = None;
+                self.vis.latest = None;
+            }
+            VisMsg::ExportPng => {
+                let Some(v) = &self.vis.latest else { return };
+                let name = self.vis.target.as_ref().map_or("channel".into(), |(l, c)| format!("{}-channel{c}", convlens_core::graph::file_name_for(l)));
+                let r = imaging::new_canvas(v.side as u32, v.side as u32)
+                    .and_then(|c| imaging::paint_rgba(&c, &v.rgba, v.side, v.side).map(|_| c))
+                    .and_then(|c| imaging::canvas_png(&c))
+                    .and_then(|b| imaging::download(&b, &format!("{name}-looks-for.png"), "image/png"));
+                if let Err(e) = r {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// A new model: its channels are other channels.
+    pub(super) fn reset_vis(&mut self) {
+        self.stop_vis();
+        self.vis = VisState { sent: self.vis.sent, ..Default::default() };
+    }
+
+    fn stop_vis(&mut self) {
+        if self.vis.latest.as_ref().is_none_or(|v| !v.done) && self.vis.sent > 0 {
+            self.bridge.send(ToWorker::StopVisualize { id: self.vis.sent });
+        }
+    }
+
+    pub(super) fn on_visualized(&mut self, v: Visualized) {
+        if v.id != self.vis.sent {
+            return;
+        }
+        let v = Rc::new(v);
+        if v.done && !v.stopped && v.error.is_none() {
+            if let Some(key) = &self.vis.target {
+                self.vis.cache.insert(key.clone(), v.clone());
+            }
+        }
+        self.vis.latest = Some(v);
+    }
+}
