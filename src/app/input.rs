@@ -35,6 +35,8 @@ pub struct RunState {
     pub running: bool,
     pub progress: Option<(usize, usize)>,
     pub bitmap: Option<ImageBitmap>,
+    /// The error shown when the newest Run was sent: its answer clears that one only.
+    pub error_when_sent: Option<String>,
     /// The model's view of the image, shown under the feature maps.
     pub input: Option<HtmlCanvasElement>,
     pub fit: Fit,
@@ -85,8 +87,11 @@ impl App {
         if r.id == self.run.sent {
             self.run.running = false;
             self.run.progress = None;
-            // The newest picture answered: an earlier failure no longer describes what is shown.
-            self.error = None;
+            // The newest picture answered: a failure from before it was sent no longer describes
+            // what is shown; one that came after (a bad file, a denied camera) still does.
+            if self.error.is_some() && self.error == self.run.error_when_sent {
+                self.error = None;
+            }
         }
         let newest = r.id == self.run.sent;
         self.run.last = Some(r);
@@ -169,6 +174,7 @@ impl App {
         self.run.running = true;
         self.run.progress = Some((0, 1));
         self.run.sent += 1;
+        self.run.error_when_sent = self.error.clone();
         self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
         Ok(())
     }
