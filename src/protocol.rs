@@ -112,7 +112,8 @@ pub struct Visualized {
     /// side x side RGBA.
     pub side: usize,
     pub rgba: Vec<u8>,
-    /// The channel's mean before its ReLU, at the start and now.
+    /// The channel's mean (before its ReLU where it has one: `before_relu`), at the start and now.
+    pub before_relu: bool,
     pub objective_start: f32,
     pub objective: f32,
     pub done: bool,

@@ -90,6 +90,7 @@ async fn worker_loads_runs_and_sends_maps() {
     .await;
     let FromWorker::Visualized(v) = roundtrip(&vis) else { panic!("{vis:?}") };
     assert!(v.done && v.error.is_none() && v.step == 8, "{:?}", v.error);
+    assert!(v.before_relu, "the first conv's ReLU is fused: the objective is the conv's output before it");
     assert_eq!(v.rgba.len(), v.side * v.side * 4);
     assert_eq!(progress, 2, "an image every 4 steps");
     // ReLUs split out: every fused conv gives its pre-activation as a layer of its own.

@@ -258,7 +258,7 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
 async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: usize, steps: usize, current: &Rc<std::cell::Cell<u64>>, emit: &mut dyn FnMut(FromWorker)) {
     const EVERY: usize = 4;
     let t0 = js_sys::Date::now();
-    let mut answer = Visualized { id, step: 0, steps, side: 0, rgba: Vec::new(), objective_start: 0.0, objective: 0.0, done: false, stopped: false, ms: 0.0, error: None };
+    let mut answer = Visualized { id, step: 0, steps, side: 0, rgba: Vec::new(), before_relu: false, objective_start: 0.0, objective: 0.0, done: false, stopped: false, ms: 0.0, error: None };
     let result: Result<(), String> = async {
         let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
         let shown = state.borrow().loaded()?.0;
@@ -270,6 +270,7 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
             return Err(format!("{name} has no channel {channel} with a spatial map"));
         }
         let (target, ch) = convlens_core::visualize::pre_relu(&graph, value, channel);
+        answer.before_relu = target != value;
         let mut backend = convlens_core::exec::cpu_backend(convlens_core::exec::CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
         let settings = convlens_core::visualize::Settings { steps, ..Default::default() };
         let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), settings).map_err(|e| e.to_string())?;

@@ -583,6 +583,7 @@ await check('what a channel looks for: the image forms in the worker, the object
   await page.locator('[data-testid=visualize-channel]').click();
   await page.waitForSelector('[data-testid=vis-image][data-done=true]', { timeout: 180000 });
   const text = await page.locator('[data-testid=vis-objective]').innerText();
+  // A Fire module's concat: the channel comes from a conv's ReLU, so the objective is before it.
   const [, start, end] = text.match(/mean before its ReLU (-?[\d.]+) → (-?[\d.]+)/);
   assert.ok(Number(end) > Number(start), text);
   assert.match(text, /step 64 of 64/);
