@@ -80,18 +80,19 @@ pub struct Request {
     pub json: bool,
 }
 
-/// The class probabilities for `x` on `engine`: the model's softmax output where it ends in one.
-fn probabilities(engine: &Engine, graph: &Graph, x: &Tensor) -> Result<Vec<f32>> {
+/// The class probabilities for `x` on `engine`: the model's softmax output where it ends in
+/// one, else the softmax of its scores (`logits`: the output is the score, found once by the caller).
+fn probabilities(engine: &Engine, graph: &Graph, x: &Tensor, logits: bool) -> Result<Vec<f32>> {
     let pass = engine.forward_blocking(x, &Keep::Outputs, Timing::Off)?;
-    let out = graph.outputs[0];
-    let scores = &pass.outputs.get(&out).ok_or_else(|| anyhow!("the model gave no output"))?.data;
-    Ok(if ex::score_value(graph).map_err(bad)? == out { ex::probabilities(scores) } else { scores.clone() })
+    let scores = &pass.outputs.get(&graph.outputs[0]).ok_or_else(|| anyhow!("the model gave no output"))?.data;
+    Ok(if logits { ex::probabilities(scores) } else { scores.clone() })
 }
 
 pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()> {
     let graph = Arc::new(models::load(args)?);
     let side = graph.image_side()?;
     let score = ex::score_value(&graph).map_err(bad)?;
+    let logits = score == graph.outputs[0];
     let (x, shown) = match (&r.image, &r.input) {
         (Some(path), None) => {
             let img = images::load_rgb(path)?;
@@ -134,7 +135,7 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
     let e: Explanation = match method {
         Method::Occlusion => {
             let mut prob = |xo: &Tensor| -> convlens_core::Result<f32> {
-                probabilities(&engine, &graph, xo).map(|p| p[class]).map_err(|e| convlens_core::Error::Input(e.to_string()))
+                probabilities(&engine, &graph, xo, logits).map(|p| p[class]).map_err(|e| convlens_core::Error::Input(e.to_string()))
             };
             ex::occlusion(&x, r.patch, r.stride, &mut prob).map_err(bad)?
         }
@@ -149,7 +150,7 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let deletion = if r.deletion_steps > 0 {
         let mut prob = |xo: &Tensor| -> convlens_core::Result<f32> {
-            probabilities(&engine, &graph, xo).map(|p| p[class]).map_err(|e| convlens_core::Error::Input(e.to_string()))
+            probabilities(&engine, &graph, xo, logits).map(|p| p[class]).map_err(|e| convlens_core::Error::Input(e.to_string()))
         };
         Some(ex::deletion_curve(&x, &e.heatmap, r.deletion_steps, &mut prob).map_err(bad)?)
     } else {
@@ -231,6 +232,7 @@ pub fn bench(args: &ModelArgs, backend: BackendArg, method: MethodArg, runs: usi
     let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;
     let x = Tensor::new(vec![1, 3, side, side], (0..3 * side * side).map(|i| ((i * 7919) % 255) as f32 / 255.0 - 0.5).collect())?;
     let score = ex::score_value(&graph).map_err(bad)?;
+    let logits = score == graph.outputs[0];
     let method = method.method();
     let layer = ex::default_layer(&graph).map_err(bad)?;
     let (mut fwd, mut back) = (Vec::new(), Vec::new());
@@ -240,7 +242,7 @@ pub fn bench(args: &ModelArgs, backend: BackendArg, method: MethodArg, runs: usi
         let t1 = Instant::now();
         if method == Method::Occlusion {
             let mut prob = |xo: &Tensor| -> convlens_core::Result<f32> {
-                probabilities(&engine, &graph, xo).map(|p| p[0]).map_err(|e| convlens_core::Error::Input(e.to_string()))
+                probabilities(&engine, &graph, xo, logits).map(|p| p[0]).map_err(|e| convlens_core::Error::Input(e.to_string()))
             };
             ex::occlusion(&x, 32, 16, &mut prob).map_err(bad)?;
         } else {

@@ -96,14 +96,14 @@ pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
     idx.into_iter().take(k).map(|i| (i, values[i])).collect()
 }
 
-pub fn softmax_in_place(v: &mut [f32]) {
-    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let mut sum = 0.0;
+pub fn softmax_in_place<T: crate::kernels::Real>(v: &mut [T]) {
+    let max = v.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    let mut sum = T::zero();
     for x in v.iter_mut() {
         *x = (*x - max).exp();
         sum += *x;
     }
     for x in v.iter_mut() {
-        *x /= sum;
+        *x = *x / sum;
     }
 }

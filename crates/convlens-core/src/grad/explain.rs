@@ -327,10 +327,9 @@ pub fn deletion_curve(x: &Tensor, heatmap: &Tensor, steps: usize, prob: &mut Pro
 
 /// The class probabilities from the scores (softmax, in f64 for stability).
 pub fn probabilities(scores: &[f32]) -> Vec<f32> {
-    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
-    let e: Vec<f64> = scores.iter().map(|&v| (v as f64 - max).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|v| (v / sum) as f32).collect()
+    let mut p: Vec<f64> = scores.iter().map(|&v| v as f64).collect();
+    crate::tensor::softmax_in_place(&mut p);
+    p.into_iter().map(|v| v as f32).collect()
 }
 
 pub type ValueSourceF32<'a> = ValueSource<'a, f32>;

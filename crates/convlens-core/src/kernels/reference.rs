@@ -5,7 +5,7 @@
 use super::Real;
 use crate::error::{Error, Result};
 use crate::graph::{shapes, Window};
-use crate::tensor::TensorOf;
+use crate::tensor::{softmax_in_place, TensorOf};
 
 fn lit<T: Real>(v: f32) -> T {
     T::from(v).unwrap()
@@ -250,18 +250,6 @@ pub(crate) fn softmax_rows(shape: &[usize], axis: usize, coerce_2d: bool) -> Vec
         let inner: usize = shape[axis + 1..].iter().product();
         let outer: usize = shape[..axis].iter().product();
         (0..outer).flat_map(|o| (0..inner).map(move |i| (0..dim).map(|d| (o * dim + d) * inner + i).collect())).collect()
-    }
-}
-
-fn softmax_in_place<T: Real>(v: &mut [T]) {
-    let max = v.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
-    let mut sum = T::zero();
-    for x in v.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in v.iter_mut() {
-        *x = *x / sum;
     }
 }
 
