@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use convlens_core::exec::{self, Backend, CpuKind, Keep, RunOutput};
+use convlens_core::grad::{self, explain, ReluRule};
 use convlens_core::graph::ValueId;
 use convlens_core::viz::{self, Tiles};
 use convlens_core::{Graph, Tensor};
@@ -101,6 +102,34 @@ pub struct Pass {
     pub layer_ms: Vec<f64>,
     pub total_ms: f64,
     pub clock: Clock,
+}
+
+/// Where a backward pass ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackwardRan {
+    /// On the CPU, over the activations the pass kept in memory.
+    Host,
+    /// On the GPU, from the activations in its buffers.
+    Device,
+    /// On the CPU over activations read back from the GPU, for this reason (an op with no
+    /// GPU backward on the way).
+    HostAfterReading(String),
+}
+
+impl std::fmt::Display for BackwardRan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackwardRan::Host => f.write_str("backward on the CPU"),
+            BackwardRan::Device => f.write_str("backward on the GPU"),
+            BackwardRan::HostAfterReading(why) => write!(f, "backward on the CPU ({why})"),
+        }
+    }
+}
+
+/// A backward pass's answer.
+pub struct Gradients {
+    pub values: HashMap<ValueId, Tensor>,
+    pub ran: BackwardRan,
 }
 
 struct CpuEngine {
@@ -261,6 +290,47 @@ impl Engine {
     fn not_kept(&self, v: ValueId) -> Error {
         let name = self.graph.values.get(v).map_or("?", |x| x.name.as_str());
         Error::Read(format!("'{name}' was not kept by the last pass"))
+    }
+
+    /// d `seed`·(value `of`) / d `until` (None: the input) on the last pass on `x`: on the
+    /// device where the pass ran there (only the gradient is read back), else on the CPU over
+    /// the kept activations. A walk through an op with no GPU backward runs on the CPU over
+    /// activations read back, and says so. The answer holds `until`'s (or the input's)
+    /// gradient, absent when it does not lead to `of`.
+    pub async fn backward(&self, x: &Tensor, of: ValueId, seed: &Tensor, until: Option<ValueId>, rule: ReluRule) -> Result<Gradients> {
+        if !self.ran.get() {
+            return Err(Error::Read("no forward pass has run yet".into()));
+        }
+        let graph = &self.graph;
+        fn on_host<'a>(graph: &'a Graph, x: &'a Tensor, kept: &'a dyn Fn(ValueId) -> Option<&'a Tensor>, of: ValueId, seed: &Tensor, until: Option<ValueId>, rule: ReluRule) -> Result<HashMap<ValueId, Tensor>> {
+            let get = explain::f32_source(graph, x, kept);
+            let at = until.unwrap_or(graph.input);
+            let mut all = grad::backward(graph, &get, of, seed.clone(), until, &[], rule)?;
+            Ok(all.remove(&at).map(|g| (at, g)).into_iter().collect())
+        }
+        match &self.inner {
+            Inner::Cpu(c) => {
+                let last = c.last.borrow();
+                let last = last.as_ref().ok_or_else(|| Error::Read("no forward pass has run yet".into()))?;
+                let kept = |v: ValueId| last.get(v);
+                Ok(Gradients { values: on_host(graph, x, &kept, of, seed, until, rule)?, ran: BackwardRan::Host })
+            }
+            Inner::Gpu(g) => match convlens_gpu::backward_unsupported(graph, of, until) {
+                None => Ok(Gradients { values: g.backward_async(graph, of, seed, until, &[], rule).await?, ran: BackwardRan::Device }),
+                Some(why) => {
+                    let ids: Vec<ValueId> = graph.nodes.iter().map(|n| n.output).collect();
+                    let kept = g.read_async(&ids).await?;
+                    let lookup = |v: ValueId| kept.get(&v);
+                    Ok(Gradients { values: on_host(graph, x, &lookup, of, seed, until, rule)?, ran: BackwardRan::HostAfterReading(why) })
+                }
+            },
+        }
+    }
+
+    /// `backward`, blocking (native callers).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backward_blocking(&self, x: &Tensor, of: ValueId, seed: &Tensor, until: Option<ValueId>, rule: ReluRule) -> Result<Gradients> {
+        pollster::block_on(self.backward(x, of, seed, until, rule))
     }
 
     /// `forward`, blocking (native callers).

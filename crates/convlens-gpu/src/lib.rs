@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::{f16_weights, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
+pub use plan::{backward_unsupported, f16_weights, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
 
 /// Every kernel file as wgpu compiles it: the shared prelude (`shaders/prelude.wgsl`), then the file.
 macro_rules! kernel_file {
@@ -33,6 +33,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     kernel_file!("add.wgsl"),
     kernel_file!("affine.wgsl"),
     kernel_file!("matmul.wgsl"),
+    kernel_file!("conv_back.wgsl"),
+    kernel_file!("pool_back.wgsl"),
+    kernel_file!("lrn_back.wgsl"),
+    kernel_file!("fc_back.wgsl"),
+    kernel_file!("grad_misc.wgsl"),
 ];
 
 #[derive(Debug)]

@@ -39,6 +39,12 @@ pub const GRAD_F32_TOL: f32 = 2e-2;
 /// The f32 reference backward against the f64 one, same measure: 1.9e-3 (SqueezeNet) and
 /// 2.9e-3 (GoogLeNet graph), from the same kinks.
 pub const GRAD_F64_VS_F32_TOL: f32 = 2e-2;
+/// The GPU with f16 weights against the f32 reference, same measure: activations already
+/// differ by up to 1e-2 of their scale (GPU_F16_LAYER_TOL), so many more units sit across a
+/// ReLU's or max pool's kink and route their gradient the other way, and every backward
+/// product rounds its weight too. Measured at the input on lavapipe: 7.3e-2 (SqueezeNet) and
+/// 1.05e-1 (GoogLeNet graph); a wrong index or routing gives ~1 or more.
+pub const GPU_F16_GRAD_TOL: f32 = 2.5e-1;
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()

@@ -3,6 +3,7 @@
 //! uploads weights and records steps, `ops/` encodes each op family, `pipelines` compiles the
 //! kernels they name; `run` executes a pass and reads it back, `tiles` draws feature maps.
 
+mod backward;
 mod memory;
 mod ops;
 mod pipelines;
@@ -11,6 +12,8 @@ mod run;
 mod tiles;
 
 use convlens_core::graph::{Graph, ValueId};
+
+pub use backward::backward_unsupported;
 
 use crate::{Gpu, GpuError, Result};
 use pipelines::{Kernel, Pipelines};
@@ -73,6 +76,12 @@ pub struct GpuModel {
     input: ValueId,
     shapes: Vec<Vec<usize>>,
     _uniforms: Vec<wgpu::Buffer>,
+    /// Uploaded constants by (value, stored as f16): the backward pass reads the same weights.
+    constants: std::collections::HashMap<(ValueId, bool), usize>,
+    /// Per fully connected node: its weight chunks as (buffer, first row, rows).
+    fc_chunks: std::collections::HashMap<usize, Vec<(usize, usize, usize)>>,
+    /// Backward kernels and plans, made on the first gradient asked for.
+    backward: std::cell::RefCell<backward::BackwardState>,
 }
 
 impl GpuModel {
@@ -147,7 +156,7 @@ impl GpuModel {
         for kernel in [tiles::CHANNEL_STATS, tiles::SHARED_RANGE, tiles::COLORIZE] {
             planner.pipelines.index(device, kernel);
         }
-        let Planner { buffers, slots, steps, uniforms, weight_bytes, pipelines, .. } = planner;
+        let Planner { buffers, slots, steps, uniforms, weight_bytes, pipelines, constants, fc_chunks, .. } = planner;
         Ok(GpuModel {
             nodes: graph.nodes.len(),
             readable: layout.readable,
@@ -161,6 +170,9 @@ impl GpuModel {
             input: graph.input,
             shapes: graph.values.iter().map(|v| v.shape.clone()).collect(),
             _uniforms: uniforms,
+            constants,
+            fc_chunks,
+            backward: std::cell::RefCell::new(backward::BackwardState::new(f16)),
             gpu,
         })
     }

@@ -12,7 +12,7 @@ pub(crate) struct Kernel {
 }
 
 /// Kernel files whose weights `WeightPrecision::F16` stores as f16.
-pub const F16_WEIGHT_FILES: &[&str] = &["conv.wgsl", "fc.wgsl"];
+pub const F16_WEIGHT_FILES: &[&str] = &["conv.wgsl", "fc.wgsl", "conv_back.wgsl", "fc_back.wgsl"];
 
 /// The f16-weight variant of a kernel file: weights bound as `array<f16>` and widened in the
 /// one accessor every kernel reads them through. Derived rather than kept as a second copy

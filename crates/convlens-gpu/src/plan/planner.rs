@@ -45,7 +45,9 @@ pub(crate) struct Planner<'a> {
     /// A 4-byte buffer bound where a kernel's optional input (bias, C) is absent.
     pub dummy: usize,
     /// Uploaded constants by (value, stored as f16).
-    constants: HashMap<(ValueId, bool), usize>,
+    pub constants: HashMap<(ValueId, bool), usize>,
+    /// Per fully connected node: its weight chunks as (buffer, first row, rows).
+    pub fc_chunks: HashMap<usize, Vec<(usize, usize, usize)>>,
 }
 
 impl<'a> Planner<'a> {
@@ -63,6 +65,7 @@ impl<'a> Planner<'a> {
             max_binding,
             dummy: 0,
             constants: HashMap::new(),
+            fc_chunks: HashMap::new(),
         };
         p.dummy = p.upload(&[0.0], "absent input");
         p

@@ -30,6 +30,7 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, fc: FcWeights) 
     for n0 in (0..n).step_by(rows_per_chunk) {
         let rows = rows_per_chunk.min(n - n0);
         let chunk = p.upload_weights(&fc.rows.data[n0 * k..(n0 + rows) * k], &format!("{} rows {n0}..", node.name))?;
+        p.fc_chunks.entry(index).or_default().push((chunk, n0, rows));
         let params = Params { k: k as u32, rows: rows as u32, n0: n0 as u32, relu: fc.relu as u32, alpha: fc.alpha, has_bias, _p0: 0, _p1: 0 };
         let groups = (rows.min(65535) as u32, rows.div_ceil(65535) as u32);
         p.step(index, FC, &[x.buffer, chunk, bias, out.buffer], bytemuck::bytes_of(&params), groups);
