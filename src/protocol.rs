@@ -139,6 +139,9 @@ pub struct Explained {
     /// The class probability as pixels are deleted most-important first, and its area.
     pub deletion: Vec<f32>,
     pub deletion_auc: Option<f32>,
+    /// Where the backward pass ran ("backward on the GPU", or on the CPU and why); None
+    /// for the methods without one.
+    pub backward: Option<String>,
     pub error: Option<String>,
 }
 

@@ -116,6 +116,9 @@ pub fn explain_panel(p: &Props) -> Html {
                     if let Some(f) = p.forward_ms.filter(|f| *f > 0.0) {
                         <span class="muted">{ format!(" ({:.1}x the forward pass)", e.ms / f) }</span>
                     }
+                    if let Some(b) = &e.backward {
+                        <span class="muted" data-testid="backward-ran">{ format!(" · {b}") }</span>
+                    }
                     if let Some(auc) = e.deletion_auc {
                         { format!(" · deletion AUC {auc:.3}") }<span class="muted">{ " (lower: the map found what mattered)" }</span>
                     }

@@ -159,6 +159,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
                 ms: 0.0,
                 deletion: Vec::new(),
                 deletion_auc: None,
+                backward: None,
                 error: Some(error),
             });
             e.id = id;
@@ -301,31 +302,6 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
     emit(FromWorker::Visualized(answer));
 }
 
-/// The gradient-based methods on a forward pass's values.
-fn gradient_method(
-    graph: &Graph,
-    get: &convlens_core::grad::explain::ValueSourceF32<'_>,
-    method: convlens_core::grad::explain::Method,
-    score: usize,
-    class: usize,
-    layer: Option<usize>,
-) -> convlens_core::Result<convlens_core::grad::explain::Explanation> {
-    use convlens_core::grad::explain::{self as ex, Method};
-    use convlens_core::grad::ReluRule;
-    match method {
-        Method::Cam => ex::cam(graph, get, score, class),
-        Method::GradCam => {
-            let l = match layer.and_then(|i| graph.nodes.get(i)) {
-                Some(n) => ex::layer_value(graph, &graph.value(n.output).name),
-                None => ex::default_layer(graph),
-            };
-            l.and_then(|l| ex::grad_cam(graph, get, score, class, l))
-        }
-        Method::Saliency => ex::input_gradient(graph, get, score, class, ReluRule::Plain),
-        _ => ex::input_gradient(graph, get, score, class, ReluRule::Guided),
-    }
-}
-
 /// A heatmap for `class` on the last pass: CAM, Grad-CAM and the gradients from the kept
 /// activations (read back from the GPU where the pass ran there), occlusion and the deletion
 /// curve from more forward passes, after which the last picture's pass is run again so the
@@ -345,6 +321,7 @@ async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: 
         p.get(class).copied().unwrap_or(0.0)
     };
     let mut reran = false;
+    let mut ran = None;
     let e = match method {
         Method::Occlusion => {
             let o = ex::Occlusion::new(&x.shape, 32, 16).map_err(|e| e.to_string())?;
@@ -357,23 +334,13 @@ async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: 
             o.map(probs[0], &probs[1..])
         }
         _ => {
-            // On the CPU the kept activations are lent; from the GPU they are read back first.
-            let lent = engine.with_kept(|out| {
-                let lookup = |v: usize| out.get(v);
-                let get = ex::f32_source(&graph, &x, &lookup);
-                gradient_method(&graph, &get, method, score, class, layer)
-            });
-            match lent {
-                Some(r) => r,
-                None => {
-                    let ids: Vec<usize> = graph.nodes.iter().map(|n| n.output).collect();
-                    let kept = engine.read(&ids).await.map_err(|e| format!("reading the activations back failed: {e}"))?;
-                    let lookup = |v: usize| kept.get(&v);
-                    let get = ex::f32_source(&graph, &x, &lookup);
-                    gradient_method(&graph, &get, method, score, class, layer)
-                }
-            }
-            .map_err(|e| e.to_string())?
+            let layer = match layer.and_then(|i| graph.nodes.get(i)) {
+                Some(n) => Some(ex::layer_value(&graph, &graph.value(n.output).name).map_err(|e| e.to_string())?),
+                None => None,
+            };
+            let (e, where_) = convlens_engine::explain::gradient_explanation(&engine, &x, method, score, class, layer).await.map_err(|e| e.to_string())?;
+            ran = where_.map(|r| r.to_string());
+            e
         }
     };
     let ms = js_sys::Date::now() - t0;
@@ -401,6 +368,7 @@ async fn explain(state: &Rc<RefCell<State>>, head: usize, class: usize, method: 
         ms,
         deletion_auc: (!deletion.is_empty()).then(|| ex::area(&deletion)),
         deletion,
+        backward: ran,
         error: None,
     })
 }

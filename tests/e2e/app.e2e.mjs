@@ -751,7 +751,7 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   await b.close();
 });
 
-await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no values copied back', async () => {
+await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no values copied back; Grad-CAM\'s backward on the GPU', async () => {
   const args = [...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
   const y4m = join(artifacts, 'cat.y4m');
   if (existsSync(y4m)) args.push(`--use-file-for-fake-video-capture=${y4m}`);
@@ -782,6 +782,12 @@ await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no v
   results.webgpu_live_tile_px = tileW;
   await page.locator('[data-testid=feature-grid] canvas').first().hover();
   assert.match(await page.locator('.hover-readout').innerText(), /live \(freeze to read values\)/);
+  // Grad-CAM follows the frames with its backward pass on the GPU, where the forward ran.
+  await page.locator('[data-testid=top5] button.class-pick').first().click();
+  await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 120000 });
+  assert.match(await page.locator('[data-testid=backward-ran]').innerText(), /backward on the GPU/);
+  const firstAnswer = Number(await page.locator('[data-testid=heatmap]').getAttribute('data-answer'));
+  await page.waitForFunction((f) => Number(document.querySelector('[data-testid=heatmap]')?.dataset.answer) >= f + 2, firstAnswer, { timeout: 120000 });
   await page.screenshot({ path: join(artifacts, 'webgpu-live.png') });
   await b.close();
 });

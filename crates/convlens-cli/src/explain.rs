@@ -10,11 +10,11 @@ use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
 use convlens_core::exec::Keep;
 use convlens_core::grad::explain::{self as ex, Explanation, Method};
-use convlens_core::grad::ReluRule;
-use convlens_core::graph::{Graph, ValueId};
+use convlens_core::graph::Graph;
 use convlens_core::preprocess::{to_rgb, Fit};
 use convlens_core::viz::colormap;
 use convlens_core::{imagenet_labels, Tensor};
+use convlens_engine::explain::gradient_explanation_blocking;
 use convlens_engine::Engine;
 use convlens_gpu::Timing;
 use serde_json::json;
@@ -63,6 +63,15 @@ impl std::error::Error for BadInput {}
 pub(crate) fn bad(e: convlens_core::Error) -> anyhow::Error {
     match e {
         convlens_core::Error::Input(m) => BadInput(m).into(),
+        other => other.into(),
+    }
+}
+
+/// An engine's error as the CLI reports it: the core's input errors (unknown layer, class out
+/// of range) are bad input, exit code 2.
+fn bad_engine(e: convlens_engine::Error) -> anyhow::Error {
+    match e {
+        convlens_engine::Error::Core(c) => bad(c),
         other => other.into(),
     }
 }
@@ -132,6 +141,7 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
         Some(t) => t.data[class],
         None => final_scores[class],
     };
+    let mut ran = None;
     let e: Explanation = match method {
         Method::Occlusion => {
             let mut prob = |xo: &Tensor| -> convlens_core::Result<f32> {
@@ -139,13 +149,11 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
             };
             ex::occlusion(&x, r.patch, r.stride, &mut prob).map_err(bad)?
         }
-        _ => on_activations(&engine, &graph, &x, |get| match method {
-            Method::Cam => ex::cam(&graph, get, score, class),
-            Method::GradCam => ex::grad_cam(&graph, get, score, class, layer.expect("set above")),
-            Method::Saliency => ex::input_gradient(&graph, get, score, class, ReluRule::Plain),
-            _ => ex::input_gradient(&graph, get, score, class, ReluRule::Guided),
-        })?
-        .map_err(bad)?,
+        _ => {
+            let (e, where_) = gradient_explanation_blocking(&engine, &x, method, score, class, layer).map_err(bad_engine)?;
+            ran = where_;
+            e
+        }
     };
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let deletion = if r.deletion_steps > 0 {
@@ -177,12 +185,13 @@ pub fn explain(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()>
         );
     } else {
         println!(
-            "{} on {}: class {class} ({label}), score {score_value:.4}{}{} in {ms:.0} ms ({}; backward on the CPU) -> {}",
+            "{} on {}: class {class} ({label}), score {score_value:.4}{}{} in {ms:.0} ms ({}{}) -> {}",
             method.key(),
             graph.name,
             layer_name.map(|l| format!(", layer {l}")).unwrap_or_default(),
             deletion.as_ref().map(|d| format!(", deletion AUC {:.3} (lower: more faithful)", d.1)).unwrap_or_default(),
             engine.label(),
+            ran.map(|r| format!("; {r}")).unwrap_or_default(),
             r.out.display()
         );
     }
@@ -203,24 +212,6 @@ fn write_overlay(path: &Path, rgb: &[u8], side: usize, heatmap: &Tensor) -> Resu
         }
     }
     img.save(path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `f` with what the backward pass reads: the engine's kept activations borrowed (CPU), or
-/// read back from the device first (GPU).
-pub(crate) fn on_activations<R>(engine: &Engine, graph: &Graph, x: &Tensor, f: impl FnOnce(&ex::ValueSourceF32<'_>) -> R) -> Result<R> {
-    let mut f = Some(f);
-    if let Some(r) = engine.with_kept(|out| {
-        let lookup = |v: ValueId| out.get(v);
-        let get = ex::f32_source(graph, x, &lookup);
-        (f.take().expect("called once"))(&get)
-    }) {
-        return Ok(r);
-    }
-    let ids: Vec<ValueId> = graph.nodes.iter().map(|n| n.output).collect();
-    let kept = engine.read_blocking(&ids)?;
-    let lookup = |v: ValueId| kept.get(&v);
-    let get = ex::f32_source(graph, x, &lookup);
-    Ok((f.take().expect("called once"))(&get))
 }
 
 /// `bench --explain METHOD`: the forward pass the explorer runs (every layer kept) and the
@@ -246,13 +237,7 @@ pub fn bench(args: &ModelArgs, backend: BackendArg, method: MethodArg, runs: usi
             };
             ex::occlusion(&x, 32, 16, &mut prob).map_err(bad)?;
         } else {
-            on_activations(&engine, &graph, &x, |get| match method {
-                Method::Cam => ex::cam(&graph, get, score, 0),
-                Method::GradCam => ex::grad_cam(&graph, get, score, 0, layer),
-                Method::Saliency => ex::input_gradient(&graph, get, score, 0, ReluRule::Plain),
-                _ => ex::input_gradient(&graph, get, score, 0, ReluRule::Guided),
-            })?
-            .map_err(bad)?;
+            gradient_explanation_blocking(&engine, &x, method, score, 0, Some(layer)).map_err(bad_engine)?;
         }
         let t2 = Instant::now();
         if i > 0 {

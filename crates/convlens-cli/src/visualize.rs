@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use convlens_core::exec::Keep;
-use convlens_core::grad::{backward, ReluRule};
+use convlens_core::grad::ReluRule;
 use convlens_core::visualize::{Settings, Visualizer};
 use convlens_core::Tensor;
 use convlens_engine::Engine;
 use convlens_gpu::Timing;
 use serde_json::json;
 
-use crate::explain::{bad, on_activations, BadInput};
+use crate::explain::{bad, BadInput};
 use crate::{models, npy, BackendArg, ModelArgs};
 
 pub struct Request<'a> {
@@ -49,17 +49,14 @@ pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<(
     let mut objective = |x: &Tensor| -> convlens_core::Result<(f32, Tensor)> {
         let fail = |e: anyhow::Error| convlens_core::Error::Input(e.to_string());
         engine.forward_blocking(x, &Keep::All, Timing::Off).map_err(|e| fail(e.into()))?;
-        on_activations(&engine, &graph, x, |get| {
-            let a = get(layer).ok_or_else(|| convlens_core::Error::Input("the layer was not kept".into()))?;
-            let value = a.data[channel * plane..(channel + 1) * plane].iter().sum::<f32>() / plane as f32;
-            let grads = backward(&graph, get, layer, seed_grad.clone(), None, &[], ReluRule::Plain)?;
-            let g = match grads.get(&graph.input) {
-                Some(g) => g.clone(),
-                None => Tensor::zeros(graph.shape(graph.input))?,
-            };
-            Ok((value, g))
-        })
-        .map_err(fail)?
+        let a = engine.read_blocking(&[layer]).map_err(|e| fail(e.into()))?.remove(&layer).ok_or_else(|| fail(anyhow::anyhow!("the layer was not kept")))?;
+        let value = a.data[channel * plane..(channel + 1) * plane].iter().sum::<f32>() / plane as f32;
+        let mut g = engine.backward_blocking(x, layer, &seed_grad, None, ReluRule::Plain).map_err(|e| fail(e.into()))?;
+        let g = match g.values.remove(&graph.input) {
+            Some(g) => g,
+            None => Tensor::zeros(graph.shape(graph.input))?,
+        };
+        Ok((value, g))
     };
     let t0 = Instant::now();
     let mut vis = Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), Settings { steps: r.steps, seed: r.seed, ..Default::default() }).map_err(bad)?;

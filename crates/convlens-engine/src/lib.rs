@@ -5,12 +5,14 @@
 //! and where its values live. Every method takes `&self`, so a caller can hold the engine behind
 //! an `Rc` and await a GPU pass without borrowing anything mutably across the wait.
 
+pub mod explain;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use convlens_core::exec::{self, Backend, CpuKind, Keep, RunOutput};
-use convlens_core::grad::{self, explain, ReluRule};
+use convlens_core::grad::{self, ReluRule};
 use convlens_core::graph::ValueId;
 use convlens_core::viz::{self, Tiles};
 use convlens_core::{Graph, Tensor};
@@ -303,7 +305,7 @@ impl Engine {
         }
         let graph = &self.graph;
         fn on_host<'a>(graph: &'a Graph, x: &'a Tensor, kept: &'a dyn Fn(ValueId) -> Option<&'a Tensor>, of: ValueId, seed: &Tensor, until: Option<ValueId>, rule: ReluRule) -> Result<HashMap<ValueId, Tensor>> {
-            let get = explain::f32_source(graph, x, kept);
+            let get = grad::explain::f32_source(graph, x, kept);
             let at = until.unwrap_or(graph.input);
             let mut all = grad::backward(graph, &get, of, seed.clone(), until, &[], rule)?;
             Ok(all.remove(&at).map(|g| (at, g)).into_iter().collect())

@@ -98,3 +98,46 @@ async fn vgg16_with_fc6_split_every_layer_on_browser_webgpu() {
     let n = every_layer(&graph, CpuKind::Simd, Some(128 << 20)).await;
     assert!(n >= 24, "{n} layers compared");
 }
+
+/// Gradients on the browser's WebGPU (Tint compiles the backward kernels): d class score / d
+/// input, plain and guided, and d score / d the last Inception output, for the built-in
+/// GoogLeNet with its aux heads (LRN, ceil-mode pools, branches adding up where they meet,
+/// in-place concat slices), against the CPU backward in the same wasm instance, as the
+/// relative L2 error that the native gradient tests use (GRAD_F32_TOL).
+#[wasm_bindgen_test]
+async fn googlenet_gradients_on_browser_webgpu() {
+    use convlens_core::grad::{backward, explain, ReluRule};
+    let graph = builtin("googlenet", Weights::Seeded(3)).unwrap();
+    // Pseudo-random, not `input_for`'s periodic pattern: that makes exact ties in max-pool
+    // windows, where a GPU that sums in another order picks another winner.
+    let mut s = 0x9e3779b97f4a7c15u64;
+    let mut x = input_for(&graph);
+    for v in x.data.iter_mut() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        *v = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0;
+    }
+    let gpu = convlens_gpu::Gpu::new().await.unwrap();
+    let model = convlens_gpu::GpuModel::plan(gpu, &graph, Default::default()).unwrap();
+    model.run_async(&x, &graph.outputs, convlens_gpu::Timing::Off).await.unwrap();
+    let mut cpu = cpu_backend(CpuKind::Simd, &graph).unwrap();
+    let want = run(&graph, cpu.as_mut(), &x, &Keep::All, &mut |_, _| {}).unwrap();
+    let kept = |v: usize| want.get(v);
+    let get = explain::f32_source(&graph, &x, &kept);
+    let score = explain::score_value(&graph).unwrap();
+    let layer = explain::default_layer(&graph).unwrap();
+    let seed = explain::seed(&graph, score, 281).unwrap();
+    for (until, rule) in [(None, ReluRule::Plain), (None, ReluRule::Guided), (Some(layer), ReluRule::Plain)] {
+        let at = until.unwrap_or(graph.input);
+        let got = model.backward_async(&graph, score, &seed, until, &[], rule).await.unwrap_or_else(|e| panic!("{e}"));
+        let want = backward(&graph, &get, score, seed.clone(), until, &[], rule).unwrap();
+        let (g, w) = (&got[&at].data, &want[&at].data);
+        let diff: f64 = g.iter().zip(w).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+        let norm: f64 = w.iter().map(|b| (*b as f64).powi(2)).sum();
+        let err = (diff / norm).sqrt() as f32;
+        assert!(norm > 0.0, "the CPU's d/d {} is all zero", graph.value(at).name);
+        wasm_bindgen_test::console_log!("d score / d {} ({rule:?}): {err:e} off the CPU", graph.value(at).name);
+        assert!(err <= convlens_testkit::GRAD_F32_TOL, "d score / d {} ({rule:?}) on {}: {err:e} off the CPU", graph.value(at).name, model.adapter());
+    }
+}

@@ -115,7 +115,8 @@ pub fn layer_value(graph: &Graph, name: &str) -> Result<ValueId> {
     Ok(v)
 }
 
-fn seed(graph: &Graph, score: ValueId, class: usize) -> Result<Tensor> {
+/// The backward pass's seed for `class`: one at the class's score, zero elsewhere.
+pub fn seed(graph: &Graph, score: ValueId, class: usize) -> Result<Tensor> {
     let shape = graph.shape(score).to_vec();
     let classes: usize = shape.iter().product();
     if class >= classes {
@@ -149,11 +150,39 @@ fn weighted_sum(a: &Tensor, w: &[f32]) -> Tensor {
 pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, layer: ValueId) -> Result<Explanation> {
     let grads = backward(graph, get, score, seed(graph, score, class)?, Some(layer), &[], ReluRule::Plain)?;
     let name = &graph.value(layer).name;
-    let g = grads.get(&layer).ok_or_else(|| Error::Input(format!("'{name}' does not lead to the class score")))?;
     let a = get(layer).ok_or_else(|| Error::Input(format!("the forward pass did not keep '{name}'")))?;
+    grad_cam_from(graph, &a, grads.get(&layer), layer)
+}
+
+/// Grad-CAM from the layer's activation `a` and its gradient `g` (None: the layer does not
+/// lead to the score), wherever the backward pass ran.
+pub fn grad_cam_from(graph: &Graph, a: &Tensor, g: Option<&Tensor>, layer: ValueId) -> Result<Explanation> {
+    let name = &graph.value(layer).name;
+    let g = g.ok_or_else(|| Error::Input(format!("'{name}' does not lead to the class score")))?;
     let (c, h, w) = plane(g);
     let weights: Vec<f32> = (0..c).map(|k| g.data[k * h * w..(k + 1) * h * w].iter().sum::<f32>() / (h * w) as f32).collect();
-    Ok(Explanation { heatmap: weighted_sum(&a, &weights), weights: Some(weights), grad: None, layer: Some(layer) })
+    Ok(Explanation { heatmap: weighted_sum(a, &weights), weights: Some(weights), grad: None, layer: Some(layer) })
+}
+
+/// The map CAM weighs (the global pool's input) and the classifier node after the pool, if any:
+/// all CAM reads of a pass, so an engine on the GPU reads back this one map.
+pub fn cam_parts(graph: &Graph, score: ValueId) -> Result<(ValueId, Option<usize>)> {
+    let producers = graph.producers();
+    let mut v = score;
+    let mut fc = None;
+    let no_cam = || Error::Input("CAM needs global average pooling right before the classifier; this model has none (use Grad-CAM)".into());
+    loop {
+        let at = producers[v].ok_or_else(no_cam)?;
+        let node = &graph.nodes[at];
+        match &node.op {
+            Op::Reshape | Op::Identity | Op::Softmax { .. } => {}
+            Op::Gemm { .. } | Op::MatMul if fc.is_none() => fc = Some(at),
+            Op::GlobalAveragePool => return Ok((node.inputs[0], fc)),
+            Op::AveragePool { .. } if spatial(graph, node.output) == 1 => return Ok((node.inputs[0], fc)),
+            _ => return Err(no_cam()),
+        }
+        v = graph.data_input(node);
+    }
 }
 
 /// CAM (Zhou et al. 2016), for heads that average-pool a map into the classifier: the
@@ -161,24 +190,11 @@ pub fn grad_cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class
 /// already makes one map per class (SqueezeNet), that map.
 pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize) -> Result<Explanation> {
     seed(graph, score, class)?;
-    let producers = graph.producers();
-    let mut v = score;
-    let mut fc = None;
+    let (pooled, fc) = cam_parts(graph, score)?;
     let no_cam = || Error::Input("CAM needs global average pooling right before the classifier; this model has none (use Grad-CAM)".into());
-    let pooled = loop {
-        let node = &graph.nodes[producers[v].ok_or_else(no_cam)?];
-        match &node.op {
-            Op::Reshape | Op::Identity | Op::Softmax { .. } => {}
-            Op::Gemm { .. } | Op::MatMul if fc.is_none() => fc = Some(node),
-            Op::GlobalAveragePool => break node.inputs[0],
-            Op::AveragePool { .. } if spatial(graph, node.output) == 1 => break node.inputs[0],
-            _ => return Err(no_cam()),
-        }
-        v = graph.data_input(node);
-    };
     let a = get(pooled).ok_or_else(|| Error::Input("the forward pass did not keep the pooled map".into()))?;
     let (c, h, w) = plane(&a);
-    let weights: Vec<f32> = match fc {
+    let weights: Vec<f32> = match fc.map(|i| &graph.nodes[i]) {
         Some(node) => {
             let wt = get(node.inputs[1]).ok_or_else(no_cam)?;
             let trans_b = matches!(node.op, Op::Gemm { trans_b: true, .. });
@@ -198,8 +214,17 @@ pub fn cam(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usi
 /// Saliency (Simonyan et al. 2014) or guided backprop: d score / d input, and as a heatmap its
 /// largest magnitude over the colour channels.
 pub fn input_gradient(graph: &Graph, get: &ValueSource<'_, f32>, score: ValueId, class: usize, rule: ReluRule) -> Result<Explanation> {
-    let grads = backward(graph, get, score, seed(graph, score, class)?, None, &[], rule)?;
-    let g = grads.get(&graph.input).cloned().unwrap_or(Tensor::zeros(graph.shape(graph.input))?);
+    let mut grads = backward(graph, get, score, seed(graph, score, class)?, None, &[], rule)?;
+    input_gradient_from(graph, grads.remove(&graph.input))
+}
+
+/// Saliency or guided backprop from d score / d input (None: the input does not reach the
+/// score, so all zero), wherever the backward pass ran.
+pub fn input_gradient_from(graph: &Graph, g: Option<Tensor>) -> Result<Explanation> {
+    let g = match g {
+        Some(g) => g,
+        None => Tensor::zeros(graph.shape(graph.input))?,
+    };
     let (c, h, w) = plane(&g);
     let heat = (0..h * w).map(|i| (0..c).map(|k| g.data[k * h * w + i].abs()).fold(0.0, f32::max)).collect();
     Ok(Explanation { heatmap: Tensor { shape: vec![h, w], data: heat }, weights: None, grad: Some(g), layer: None })
