@@ -3,6 +3,7 @@
 mod commands;
 mod explain;
 mod images;
+mod index;
 mod models;
 mod npy;
 mod visualize;
@@ -200,6 +201,42 @@ enum Command {
         #[arg(long)]
         untrained: bool,
     },
+    /// Dataset examples: every photo under DIR through the model, and for every channel of every
+    /// layer the K photos that excite it most (its largest value) and where; one file that
+    /// `index-merge` combines with others and the app opens (docs/INDEX_FORMAT.md)
+    Index {
+        /// googlenet | vgg16 | squeezenet | PATH.onnx
+        model: String,
+        /// A folder of photos (JPEG, PNG, WebP, GIF, BMP; subfolders too)
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Photos kept per channel
+        #[arg(long, default_value_t = 9)]
+        top: usize,
+        /// Only every N-th photo from the I-th of the sorted listing (I/N), for batch systems;
+        /// `index-merge` combines the shards into the index of the whole folder
+        #[arg(long, value_parser = index::parse_shard)]
+        shard: Option<(usize, usize)>,
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendArg,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "CONVLENS_MODELS")]
+        models_dir: Option<PathBuf>,
+        #[arg(long)]
+        untrained: bool,
+    },
+    /// Merges indexes of one model (shards of a collection) into one: per channel, the best
+    /// photos of all of them
+    IndexMerge {
+        #[arg(required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Time forward passes on a fixed input: median/min/max ms and GFLOP/s (2 x multiply-adds).
     Bench {
         /// googlenet | vgg16 | squeezenet | PATH.onnx
@@ -247,6 +284,11 @@ fn main() -> ExitCode {
             let what = explain::Request { image, input, method, layer, class, out, patch, stride, deletion_steps, json };
             explain::explain(&model_args(model, models_dir, untrained), backend, &what)
         }
+        Command::Index { model, dir, out, top, shard, backend, json, models_dir, untrained } => {
+            let what = index::Request { dir: &dir, out: &out, k: top, shard, json };
+            index::index(&model_args(model, models_dir, untrained), backend, &what)
+        }
+        Command::IndexMerge { inputs, out, json } => index::merge(&inputs, &out, json),
         Command::Visualize { model, layer, channel, steps, size, seed, backend, out, json, models_dir, untrained } => {
             let what = visualize::Request { layer: &layer, channel, steps, size, seed, out: &out, json };
             visualize::visualize(&model_args(model, models_dir, untrained), backend, &what)

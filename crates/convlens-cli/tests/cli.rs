@@ -307,13 +307,15 @@ fn explain_on_webgpu_gives_the_cpu_gradients() {
         let out = dir.join(backend);
         let o = convlens(&["explain", "squeezenet", "--input", input.to_str().unwrap(), "--method", "saliency", "--class", "281", "--deletion-steps", "0", "--backend", backend, "--out", out.to_str().unwrap()]);
         assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        let on = if backend == "cpu" { "CPU" } else { "GPU" };
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("backward on the {on}")), "{}", String::from_utf8_lossy(&o.stdout));
         load_npy(&out.join("grad.npy")).1
     };
     let (cpu, gpu) = (grad_of("cpu"), grad_of("webgpu"));
     let diff: f64 = cpu.iter().zip(&gpu).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
     let norm: f64 = cpu.iter().map(|a| (*a as f64).powi(2)).sum();
     let err = (diff / norm).sqrt() as f32;
-    assert!(err <= GRAD_F32_TOL, "saliency on WebGPU's activations off the CPU's by {err:e}");
+    assert!(err <= GRAD_F32_TOL, "saliency with its backward pass on WebGPU off the CPU's by {err:e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -373,4 +375,60 @@ fn visualize_excites_its_channel_more_than_any_photo() {
         assert_eq!(o.status.code(), Some(2), "{needle}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `index`: a folder of photos (the test photos, mirrored and turned, and one corrupt file
+/// that is reported and skipped), whole and in three shards that `index-merge` combines into
+/// the same bytes; the JSON contract; a non-folder and a non-index are bad input (exit 2).
+#[test]
+fn index_shards_merge_into_the_index_of_the_whole_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(photos.join("sub")).unwrap();
+    for (i, photo) in ["chelsea.png", "coffee.png", "motorcycle_left.png", "red_panda.jpg"].iter().enumerate() {
+        let img = image::open(images().join(photo)).unwrap();
+        img.save(photos.join(photo)).unwrap();
+        img.fliph().save(photos.join(format!("sub/{i}_mirrored.png"))).unwrap();
+        img.rotate90().to_rgb8().save(photos.join(format!("{i}_turned.jpg"))).unwrap();
+    }
+    std::fs::write(photos.join("broken.jpg"), b"\xff\xd8\xff not really a jpeg").unwrap();
+    let run = |out: &Path, shard: Option<&str>| -> serde_json::Value {
+        let mut args = vec!["index", "squeezenet", photos.to_str().unwrap(), "--out", out.to_str().unwrap(), "--top", "4", "--json"];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = convlens(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let whole = dir.path().join("whole.idx");
+    let v = run(&whole, None);
+    assert_eq!(v["photos"], 12, "{v}");
+    assert_eq!(v["skipped"], serde_json::json!(["broken.jpg"]));
+    assert_eq!((v["model"].as_str(), v["k"].as_u64()), (Some("squeezenet1.1"), Some(4)));
+    assert!(v["layers"].as_u64().unwrap() >= 30 && v["channels"].as_u64().unwrap() > 5000, "{v}");
+    let mut in_shards = 0;
+    let parts: Vec<String> = (0..3)
+        .map(|i| {
+            let p = dir.path().join(format!("part{i}.idx"));
+            in_shards += run(&p, Some(&format!("{i}/3")))["photos"].as_u64().unwrap();
+            p.to_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(in_shards, 12, "every photo in exactly one shard");
+    let merged = dir.path().join("merged.idx");
+    let mut args = vec!["index-merge"];
+    args.extend(parts.iter().rev().map(|s| s.as_str()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let o = convlens(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&merged).unwrap() == std::fs::read(&whole).unwrap(), "the merged shards differ from the whole folder's index");
+    // Bad input.
+    let o = convlens(&["index", "squeezenet", whole.to_str().unwrap(), "--out", "/tmp/x.idx"]);
+    assert_clean_failure(&o, "is not a folder");
+    assert_eq!(o.status.code(), Some(2));
+    let o = convlens(&["index-merge", images().join("chelsea.png").to_str().unwrap(), "--out", "/tmp/x.idx"]);
+    assert_clean_failure(&o, "not a ConvLens index");
+    assert_eq!(o.status.code(), Some(2));
+    assert_clean_failure(&convlens(&["index", "squeezenet", photos.to_str().unwrap(), "--out", "/tmp/x.idx", "--shard", "3/3"]), "below N");
 }

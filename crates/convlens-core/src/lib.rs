@@ -25,6 +25,7 @@ pub mod onnx;
 pub mod prep;
 pub mod preprocess;
 pub mod tensor;
+pub mod top_examples;
 pub mod visualize;
 pub mod viz;
 
