@@ -34,6 +34,9 @@ pub enum ToWorker {
     Visualize { id: u64, layer: usize, channel: usize, steps: usize },
     /// Stops visualization `id` after its current step.
     StopVisualize { id: u64 },
+    /// The user's photos that excite each channel most (core::top_examples), on a CPU engine of
+    /// the worker's own beside the passes. Answered by `FromWorker::Index`.
+    Index(IndexCmd),
     /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
     /// so the page can restart it (named per page, so other tabs do not hear it).
     Init { panic_channel: String },
@@ -96,6 +99,7 @@ pub enum FromWorker {
     Maps(Vec<LayerMaps>),
     Explained(Explained),
     Visualized(Visualized),
+    Index(IndexReply),
     /// Which backend runs the model from now on, and why (e.g. why not WebGPU).
     Backend { name: String, reason: String },
     /// The worker took `Init` and can report a panic.
@@ -273,4 +277,43 @@ impl LayerTiles {
         let n = self.tile_h * self.tile_w * 4;
         self.rgba.get(ch * n..(ch + 1) * n).unwrap_or(&[])
     }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum IndexCmd {
+    /// One photo: its name, pixels, and the JPEG of the crop the network sees (kept with it).
+    Photo { name: String, frame: Frame, thumb: Vec<u8> },
+    /// An index file (`convlens index`'s, or one saved here) for the loaded model.
+    Load(Vec<u8>),
+    /// The index as a file.
+    Save,
+    /// A channel's ranked photos.
+    Top { layer: String, channel: usize },
+    Clear,
+}
+
+/// A ranked photo of a channel: its thumbnail and the unit's receptive field on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExampleHit {
+    pub name: String,
+    /// The channel's largest value on this photo.
+    pub score: f32,
+    /// JPEG of the network's crop.
+    pub thumb: Vec<u8>,
+    /// (top, left, bottom, right) in the crop's pixels, bottom and right exclusive.
+    pub patch: [usize; 4],
+    /// The crop's side.
+    pub side: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum IndexReply {
+    /// A photo is in (or, with `error`, was skipped): photos indexed this session so far.
+    Added { name: String, indexed: usize, error: Option<String>, ms: f64, engine: String },
+    /// An index was opened: its photos and settings.
+    Opened { photos: usize, k: usize, model: String },
+    Saved(Vec<u8>),
+    Top { layer: String, channel: usize, hits: Vec<ExampleHit> },
+    Cleared,
+    Error(String),
 }

@@ -129,6 +129,7 @@ impl App {
             }
             self.model.seq += 1;
             self.reset_vis();
+            self.reset_examples();
             let seq = self.model.seq;
             ctx.link().send_future(async move {
                 let m = match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file)).await {

@@ -3,6 +3,7 @@
 //! loaded), `input` (the photo and the passes over it), `explore` (what is shown), `live` (the
 //! webcam); the backend choice and the error banner live here.
 
+mod examples;
 mod explain;
 mod explore;
 mod input;
@@ -28,6 +29,7 @@ use crate::protocol::{BackendChoice, FromWorker};
 use crate::url_state;
 use crate::worker::InferenceWorker;
 use convlens_core::preprocess::Fit;
+use examples::{ExamplesMsg, ExamplesState};
 use explain::{ExplainMsg, ExplainState};
 use explore::{ViewMsg, ViewState};
 use input::{InputMsg, RunState};
@@ -46,6 +48,7 @@ pub enum Msg {
     View(ViewMsg),
     Explain(ExplainMsg),
     Vis(VisMsg),
+    Examples(ExamplesMsg),
     Camera(CameraMsg),
     SetBackend(String),
     /// The worker panicked (its message); it is restarted.
@@ -84,6 +87,7 @@ pub struct App {
     view: ViewState,
     explain: ExplainState,
     vis: VisState,
+    examples: ExamplesState,
     camera: CameraState,
     backend: BackendState,
     error: Option<String>,
@@ -136,6 +140,7 @@ impl App {
             FromWorker::Maps(maps) => self.on_maps(maps),
             FromWorker::Explained(e) => self.on_explained(e),
             FromWorker::Visualized(v) => self.on_visualized(v),
+            FromWorker::Index(r) => self.on_index_reply(ctx, r),
             FromWorker::Backend { name, reason } => {
                 let switched_to_gpu = name.starts_with("WebGPU") && self.run.last.as_ref().is_some_and(|r| !r.backend.starts_with("WebGPU"));
                 self.backend.name = Some(name);
@@ -230,6 +235,7 @@ impl Component for App {
             },
             explain: ExplainState::default(),
             vis: VisState::default(),
+            examples: ExamplesState::default(),
             camera: CameraState::default(),
             backend: BackendState { choice: BackendChoice::from_key(url.backend.as_deref()), name: None, note: "checking for WebGPU…".into() },
             error: None,
@@ -246,13 +252,15 @@ impl Component for App {
     }
 
     fn update(&mut self, ctx: &Context<Self>, msg: Self::Message) -> bool {
+        let mut render = true;
         match msg {
             Msg::Worker(m) => self.on_worker(ctx, m),
             Msg::Model(m) => self.on_model(ctx, m),
             Msg::Input(m) => self.on_input(ctx, m),
-            Msg::View(m) => return self.on_view(m),
+            Msg::View(m) => render = self.on_view(m),
             Msg::Explain(m) => self.on_explain(m),
             Msg::Vis(m) => self.on_vis(m),
+            Msg::Examples(m) => self.on_examples(ctx, m),
             Msg::Camera(m) => self.on_camera(ctx, m),
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
@@ -263,7 +271,9 @@ impl Component for App {
             Msg::DismissError => self.error = None,
             Msg::DismissNotice => self.notice = None,
         }
-        true
+        // The enlarged channel's ranked photos, once there is an index.
+        self.ask_top();
+        render
     }
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
@@ -283,9 +293,15 @@ impl Component for App {
         let ondragleave = link.batch_callback(|e: DragEvent| e.related_target().is_none().then_some(Msg::View(ViewMsg::Dragging(false))));
         let ondrop = link.batch_callback(|e: DragEvent| {
             e.prevent_default();
-            let file = e.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0));
+            let files: Vec<web_sys::File> = e.data_transfer().and_then(|d| d.files()).map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect()).unwrap_or_default();
             let mut msgs = vec![Msg::View(ViewMsg::Dragging(false))];
-            msgs.extend(file.map(|f| Msg::Input(InputMsg::OpenFile(f))));
+            // Several photos at once are a collection to rank; one file is a photo, a model or an index.
+            let photos = files.iter().filter(|f| f.type_().starts_with("image/")).count();
+            if photos > 1 {
+                msgs.push(Msg::Examples(ExamplesMsg::Add(files)));
+            } else if let Some(f) = files.into_iter().next() {
+                msgs.push(if f.name().ends_with(".idx") { Msg::Examples(ExamplesMsg::Open(f)) } else { Msg::Input(InputMsg::OpenFile(f)) });
+            }
             msgs
         });
         let summary = self.model.summary.clone();
@@ -372,9 +388,12 @@ impl App {
                         title={if not_a_map { "this layer is not a spatial map" } else { "every channel as one PNG grid" }}>{ "Export PNG" }</button>
                     <button onclick={link.callback(|_: MouseEvent| Msg::View(ViewMsg::ExportNpy))} disabled={no_values}>{ "Export .npy" }</button>
                 </div>
+                if summary.is_some() {
+                    { self.examples_bar(ctx) }
+                }
                 if let (Some(m), Some(l)) = (&v.maps, &layer) {
                     if m.shape.len() == 4 {
-                        <FeatureGrid maps={m.clone()} layer={l.clone()} input={self.run.input.clone()}
+                        <FeatureGrid maps={m.clone()} layer={l.clone()} input={self.run.input.clone()} examples={self.top_photos()}
                             shared_scale={v.shared_scale} sort_by_mean={v.sort_by_mean}
                             selected_channel={v.channel} on_channel={link.callback(|c| Msg::View(ViewMsg::SelectChannel(c)))}
                             on_visualize={link.callback(move |c| Msg::Vis(VisMsg::Start(layer_index, c)))} />

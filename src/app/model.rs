@@ -182,6 +182,7 @@ impl App {
     pub(super) fn load_model(&mut self, ctx: &Context<Self>, arch: String) {
         self.model.seq += 1;
         self.reset_vis();
+        self.reset_examples();
         self.model.name = arch.clone();
         self.model.summary = None;
         self.run.last = None;

@@ -38,6 +38,9 @@ pub struct Props {
     pub on_channel: Callback<Option<usize>>,
     /// "What does this channel look for?"
     pub on_visualize: Callback<usize>,
+    /// Shown in the enlarged channel: the user's photos that excite it most.
+    #[prop_or_default]
+    pub examples: Html,
 }
 
 /// Per channel (mean, min, max), as the worker measured them at full resolution.
@@ -251,6 +254,7 @@ pub fn feature_grid(p: &Props) -> Html {
                     <button data-testid="visualize-channel" onclick={{ let cb = p.on_visualize.clone(); Callback::from(move |_: MouseEvent| cb.emit(ch)) }}>
                         { "What does this channel look for?" }
                     </button>
+                    { p.examples.clone() }
                 </div>
             }
         </section>

@@ -50,7 +50,21 @@ struct RunQueue {
 #[derive(Default)]
 pub struct State {
     model: Option<Loaded>,
+    /// The user's photos ranked per channel, for the loaded model; cleared with it.
+    examples: Option<Examples>,
 }
+
+/// Dataset examples of the loaded model: an index over the imported graph's layers (as
+/// `convlens index` makes it) and the CPU engine of its own that feeds it.
+struct Examples {
+    engine: Engine,
+    layers: Vec<usize>,
+    index: convlens_core::top_examples::ExampleIndex,
+    indexed: usize,
+}
+
+/// Photos kept per channel, as `convlens index` keeps by default.
+const EXAMPLES_K: usize = 9;
 
 struct Loaded {
     /// The page's number for the load that brought this model.
@@ -73,6 +87,7 @@ impl State {
     fn load(&mut self, load: u64, graph: Graph, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
         graph.image_side().map_err(|e| e.to_string())?;
         self.model = None; // free the previous model before building the next
+        self.examples = None;
         self.prepare(load, Arc::new(graph), choice, split_relus)
     }
 
@@ -177,6 +192,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             return last.unwrap_or(FromWorker::Ready);
         }
         ToWorker::StopVisualize { .. } => return FromWorker::Ready,
+        ToWorker::Index(cmd) => Ok(FromWorker::Index(index_cmd(state, cmd).await.unwrap_or_else(IndexReply::Error))),
         ToWorker::Init { panic_channel } => {
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
             return FromWorker::Ready;
@@ -300,6 +316,92 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
     answer.done = true;
     answer.ms = js_sys::Date::now() - t0;
     emit(FromWorker::Visualized(answer));
+}
+
+/// The dataset-examples index: photos ranked on a CPU engine of its own (the explorer's last
+/// pass stays as it is), the index saved, opened, or asked for a channel's photos.
+async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexReply, String> {
+    use convlens_core::top_examples::ExampleIndex;
+    let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
+    let fresh = |graph: &Arc<Graph>| -> Result<Examples, String> {
+        let engine = cpu_engine(graph)?;
+        Ok(Examples { engine, layers: ExampleIndex::layer_values(graph), index: ExampleIndex::new(graph, EXAMPLES_K).map_err(|e| e.to_string())?, indexed: 0 })
+    };
+    match cmd {
+        IndexCmd::Photo { name, frame, thumb } => {
+            let t0 = js_sys::Date::now();
+            if state.borrow().examples.is_none() {
+                let ex = fresh(&graph)?;
+                state.borrow_mut().examples = Some(ex);
+            }
+            let side = graph.image_side().map_err(|e| e.to_string())?;
+            let mut st = state.borrow_mut();
+            let ex = st.examples.as_mut().expect("made above");
+            let ranked = (|| -> Result<(), String> {
+                let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, Fit::ResizeAndCenterCrop).map_err(|e| e.to_string())?;
+                let x = preprocess::to_tensor(&rgb, side, &graph.preprocess).map_err(|e| e.to_string())?;
+                // The CPU engine answers at once: its future never waits.
+                let pass = futures_now(ex.engine.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}));
+                pass.ok_or("the CPU pass did not finish")?.map_err(|e| e.to_string())?;
+                let layers = ex.layers.clone();
+                ex.engine
+                    .with_kept(|out| ex.index.add(&name, thumb, &|i| out.get(layers[i])))
+                    .ok_or("no pass kept")?
+                    .map_err(|e| e.to_string())
+            })();
+            if ranked.is_ok() {
+                ex.indexed += 1;
+            }
+            Ok(IndexReply::Added { name, indexed: ex.indexed, error: ranked.err(), ms: js_sys::Date::now() - t0, engine: ex.engine.label() })
+        }
+        IndexCmd::Load(bytes) => {
+            let index = ExampleIndex::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let mine = ExampleIndex::new(&graph, index.k).map_err(|e| e.to_string())?;
+            if index.layers != mine.layers {
+                return Err(format!("this index was made with {} ({} layers); the loaded model is {}: open the index with the model it was made with", index.model, index.layers.len(), graph.name));
+            }
+            let (photos, k, model) = (index.photos.len(), index.k, index.model.clone());
+            let mut ex = fresh(&graph)?;
+            ex.index = index;
+            ex.indexed = photos;
+            state.borrow_mut().examples = Some(ex);
+            Ok(IndexReply::Opened { photos, k, model })
+        }
+        IndexCmd::Save => {
+            let st = state.borrow();
+            let ex = st.examples.as_ref().ok_or("no photos indexed yet")?;
+            Ok(IndexReply::Saved(ex.index.to_bytes()))
+        }
+        IndexCmd::Top { layer, channel } => {
+            let st = state.borrow();
+            let ex = st.examples.as_ref().ok_or("no photos indexed yet")?;
+            let li = ex.index.layer(&layer).ok_or_else(|| format!("'{layer}' is not in the index (a conv before its ReLU is not ranked)"))?;
+            let side = graph.image_side().map_err(|e| e.to_string())?;
+            let stats = convlens_core::analytics::analyze(&graph);
+            let field = stats.layer(&layer).map(|l| l.receptive_field).ok_or("no receptive field")?;
+            let hits = ex
+                .index
+                .top(li, channel)
+                .into_iter()
+                .map(|(photo, score, y, x)| ExampleHit { name: photo.name.clone(), score, thumb: photo.thumb.clone(), patch: field.region(y, x, [side, side]), side })
+                .collect();
+            Ok(IndexReply::Top { layer, channel, hits })
+        }
+        IndexCmd::Clear => {
+            state.borrow_mut().examples = None;
+            Ok(IndexReply::Cleared)
+        }
+    }
+}
+
+/// The value of a future that is already complete (the CPU engine's), without an executor.
+fn futures_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// A heatmap for `class` on the last pass: CAM, Grad-CAM and the gradients from the kept

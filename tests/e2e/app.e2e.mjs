@@ -575,6 +575,76 @@ await check('click a class: its heatmap; CAM peaks where the CLI\'s does, on an 
 });
 
 
+/** An index file as docs/INDEX_FORMAT.md lays it out: the header, and per (layer, channel) the ranked photo names. */
+function parseIndex(buf) {
+  assert.equal(buf.subarray(0, 8).toString('latin1'), 'CLINDEX\0');
+  const version = buf.readUInt32LE(8);
+  const hlen = buf.readUInt32LE(12);
+  const header = JSON.parse(buf.subarray(16, 16 + hlen).toString('utf8'));
+  let at = 16 + hlen;
+  const layers = {};
+  for (const l of header.layers) {
+    const entries = [];
+    for (let i = 0; i < l.channels * header.k; i++, at += 12) {
+      entries.push({ score: buf.readFloatLE(at), photo: buf.readUInt32LE(at + 4) });
+    }
+    layers[l.name] = entries;
+  }
+  const thumbs = header.photos.reduce((n, p) => n + p[1], 0);
+  assert.equal(at + thumbs, buf.length, 'entries and thumbnails fill the file');
+  const top = (layer, ch) => layers[layer].slice(ch * header.k, (ch + 1) * header.k).filter((e) => e.photo !== 0xffffffff).map((e) => header.photos[e.photo][0]);
+  return { version, header, top };
+}
+
+await check('your photos that excite a channel most: ranked in the worker as the CLI ranks them, saved, and the CLI\'s index opened', async () => {
+  const dir = join(artifacts, 'index-photos');
+  await mkdir(dir, { recursive: true });
+  const names = ['chelsea.png', 'coffee.png', 'motorcycle_left.png', 'red_panda.jpg'];
+  for (const n of names) await writeFile(join(dir, n), await readFile(join(shared, 'images', n)));
+  const idxPath = join(artifacts, 'cli-photos.idx');
+  execFileSync(cli, ['index', 'squeezenet', dir, '--out', idxPath], { env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' } });
+  const cliIndex = parseIndex(await readFile(idxPath));
+  assert.equal(cliIndex.version, 1);
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=examples-files]').setInputFiles(names.map((n) => join(dir, n)));
+  await page.waitForFunction(() => /^4 photos ranked/.test(document.querySelector('[data-testid=examples-status]')?.innerText || ''), null, { timeout: 120000 });
+  results.index_squeezenet_ms_per_photo = Number((await page.locator('[data-testid=examples-status]').innerText()).match(/([\d.]+) ms a photo/)[1]);
+  await page.locator('[data-testid=layer-list] button.layer').nth(3).click();
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('layer'));
+  const layer = new URL(page.url()).searchParams.get('layer');
+  await page.locator('[data-testid=feature-grid] button.tile').nth(10).click();
+  const ch = Number((await page.locator('[data-testid=enlarged] h3').innerText()).split(' ')[1]);
+  const shown = async () => {
+    await page.waitForSelector('[data-testid=top-photos] .patch', { timeout: 60000 }).catch(async (e) => {
+      throw new Error(`${e.message}\nenlarged: ${await page.locator('[data-testid=enlarged]').innerText()}\nbar: ${await page.locator('[data-testid=examples-bar]').innerText()}`);
+    });
+    return (await page.locator('[data-testid=top-photos] .patch').evaluateAll((ps) => ps.map((p) => p.getAttribute('aria-label').split(':')[0])));
+  };
+  const ranked = await shown();
+  const want = cliIndex.top(layer, ch);
+  assert.equal(ranked.length, 4);
+  assert.equal(ranked[0], want[0], `${layer} channel ${ch}: the app ranks ${ranked}, the CLI ${want}`);
+  await page.screenshot({ path: join(root, 'docs/screenshots/top-photos.png') });
+  // Saved: the file the CLI writes, with the same photos.
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=examples-save]').click()]);
+  const saved = parseIndex(await readFile(await dl.path()));
+  assert.deepEqual(saved.header.photos.map((p) => p[0]).sort(), [...names].sort());
+  assert.equal(saved.top(layer, ch)[0], want[0]);
+  // The CLI's index opened: the channel shows the CLI's ranking, in its order.
+  await page.locator('[data-testid=examples-open]').setInputFiles(idxPath);
+  await page.waitForFunction(() => /^4 photos ranked/.test(document.querySelector('[data-testid=examples-status]')?.innerText || '') && !document.querySelector('[data-testid=top-photos]'), null, { timeout: 60000 }).catch(() => {});
+  await page.waitForFunction((w) => [...document.querySelectorAll('[data-testid=top-photos] .patch')].map((p) => p.getAttribute('aria-label').split(':')[0]).join() === w, want.join(), { timeout: 60000 });
+  // An index of another model is refused with a reason.
+  const other = join(artifacts, 'googlenet-synthetic-photos.idx');
+  execFileSync(cli, ['index', join(shared, 'models/googlenet-synthetic.onnx'), dir, '--out', other, '--top', '2'], { env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' } });
+  await page.locator('[data-testid=examples-open]').setInputFiles(other);
+  await page.waitForFunction(() => /made with googlenet-synthetic/.test(document.querySelector('[data-testid=examples-bar]')?.innerText || ''), null, { timeout: 60000 });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+
 await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);
