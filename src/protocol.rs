@@ -287,8 +287,8 @@ pub enum IndexCmd {
     Load(Vec<u8>),
     /// The index as a file.
     Save,
-    /// A channel's ranked photos.
-    Top { layer: String, channel: usize },
+    /// A channel's ranked photos; `layer` is a node index of the loaded graph.
+    Top { layer: usize, channel: usize },
     Clear,
 }
 
@@ -313,7 +313,7 @@ pub enum IndexReply {
     /// An index was opened: its photos and settings.
     Opened { photos: usize, k: usize, model: String },
     Saved(Vec<u8>),
-    Top { layer: String, channel: usize, hits: Vec<ExampleHit> },
+    Top { layer: usize, channel: usize, hits: Vec<ExampleHit> },
     Cleared,
     Error(String),
 }

@@ -107,3 +107,50 @@ async fn worker_loads_runs_and_sends_maps() {
     let bad = handle(&state, ToWorker::LoadOnnx { load: 1, name: "junk".into(), bytes: vec![0xff; 64], backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     assert!(matches!(bad, FromWorker::Error(ref e) if e.contains("not an ONNX model")), "{bad:?}");
 }
+
+/// The dataset-examples handlers: photos ranked on the worker's own CPU engine, a channel's
+/// photos with their patch (the unit's receptive field, inside the crop), the index saved and
+/// opened again with the same ranking; asked before any photo, or given a file that is not an
+/// index, the worker says why.
+#[wasm_bindgen_test]
+async fn worker_ranks_photos_per_channel() {
+    use convlens_app::protocol::{IndexCmd, IndexReply};
+    let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
+    let mut ask = |cmd: IndexCmd| {
+        let state = state.clone();
+        async move {
+            match roundtrip(&handle(&state, ToWorker::Index(cmd), &mut |_| {}).await) {
+                FromWorker::Index(r) => r,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert!(matches!(ask(IndexCmd::Save).await, IndexReply::Error(e) if e.contains("no model")));
+    let load = ToWorker::LoadOnnx { load: 1, name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false };
+    let FromWorker::Loaded(summary) = handle(&state, load, &mut |_| {}).await else { panic!() };
+    assert!(matches!(ask(IndexCmd::Top { layer: 0, channel: 0 }).await, IndexReply::Error(e) if e.contains("no photos indexed")));
+    // Three flat grey photos: a brighter one gives every first-layer channel a larger value.
+    for (name, grey) in [("dark.png", 40u8), ("mid.png", 128), ("bright.png", 230)] {
+        let frame = Frame { width: 300, height: 240, rgba: vec![grey; 300 * 240 * 4] };
+        match ask(IndexCmd::Photo { name: name.into(), frame, thumb: vec![grey; 10] }).await {
+            IndexReply::Added { error: None, .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let conv = summary.layers.iter().position(|l| l.op.starts_with("Conv")).unwrap();
+    let top = ask(IndexCmd::Top { layer: conv, channel: 3 }).await;
+    let IndexReply::Top { hits, .. } = top else { panic!("{top:?}") };
+    assert_eq!(hits.len(), 3);
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+    for h in &hits {
+        let [t, l, b, r] = h.patch;
+        assert!(t < b && l < r && b <= h.side && r <= h.side && h.side == 224, "{:?}", h.patch);
+        assert_eq!(h.thumb.len(), 10, "the thumbnail comes back as it was given");
+    }
+    let IndexReply::Saved(bytes) = ask(IndexCmd::Save).await else { panic!() };
+    assert!(matches!(ask(IndexCmd::Clear).await, IndexReply::Cleared));
+    assert!(matches!(ask(IndexCmd::Load(bytes)).await, IndexReply::Opened { photos: 3, k: 9, .. }));
+    let IndexReply::Top { hits: again, .. } = ask(IndexCmd::Top { layer: conv, channel: 3 }).await else { panic!() };
+    assert_eq!(again, hits);
+    assert!(matches!(ask(IndexCmd::Load(b"not an index".to_vec())).await, IndexReply::Error(e) if e.contains("not a ConvLens index")));
+}

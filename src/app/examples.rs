@@ -45,9 +45,9 @@ pub struct ExamplesState {
     /// Per photo of the last batch, ms in the worker.
     pub last_ms: Option<f64>,
     pub engine: Option<String>,
-    /// Ranked photos by (layer name, channel); cleared when the index changes.
-    pub top: HashMap<(String, usize), Rc<Vec<ExampleHit>>>,
-    asked: Option<(String, usize)>,
+    /// Ranked photos by (layer, channel); cleared when the index or the graph changes.
+    pub top: HashMap<(usize, usize), Rc<Vec<ExampleHit>>>,
+    pub asked: Option<(usize, usize)>,
     pub error: Option<String>,
 }
 
@@ -185,10 +185,9 @@ impl App {
         self.bridge.send(ToWorker::Index(IndexCmd::Top { layer: key.0, channel: key.1 }));
     }
 
-    /// (layer name, channel) of the enlarged tile.
-    pub(super) fn enlarged_key(&self) -> Option<(String, usize)> {
-        let layer = self.model.summary.as_ref()?.layers.get(self.view.selected?)?.name.clone();
-        Some((layer, self.view.channel?))
+    /// (layer, channel) of the enlarged tile.
+    pub(super) fn enlarged_key(&self) -> Option<(usize, usize)> {
+        Some((self.view.selected?, self.view.channel?))
     }
 
     /// A new model: its channels are others, and the worker dropped its index.

@@ -154,6 +154,9 @@ impl App {
             return;
         }
         self.model.status = None;
+        // Layers are numbered anew (ReLUs split or fused): ranked photos are asked for again.
+        self.examples.top.clear();
+        self.examples.asked = None;
         self.model.download = None;
         let s = Rc::new(s);
         let want = self.model.pending_url.layer.take();

@@ -375,10 +375,14 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
         IndexCmd::Top { layer, channel } => {
             let st = state.borrow();
             let ex = st.examples.as_ref().ok_or("no photos indexed yet")?;
-            let li = ex.index.layer(&layer).ok_or_else(|| format!("'{layer}' is not in the index (a conv before its ReLU is not ranked)"))?;
+            // The node of the graph shown (ReLUs maybe split out) names the value the index ranks.
+            let shown = st.model.as_ref().map(|m| m.graph.clone()).ok_or("no model loaded")?;
+            let node = shown.nodes.get(layer).ok_or("no such layer")?;
+            let name = &shown.value(node.output).name;
+            let li = ex.index.layer(name).ok_or_else(|| format!("'{}' is not in the index (a conv before its ReLU is not ranked)", node.name))?;
             let side = graph.image_side().map_err(|e| e.to_string())?;
-            let stats = convlens_core::analytics::analyze(&graph);
-            let field = stats.layer(&layer).map(|l| l.receptive_field).ok_or("no receptive field")?;
+            let stats = convlens_core::analytics::analyze(&shown);
+            let field = stats.layers.get(layer).map(|l| l.receptive_field).ok_or("no receptive field")?;
             let hits = ex
                 .index
                 .top(li, channel)
