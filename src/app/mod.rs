@@ -410,7 +410,9 @@ impl App {
                 }
                 if let (Some(m), Some(s)) = (&module, summary) {
                     <BranchView module={m.clone()} concat_shape={s.layers[m.concat].shape.clone()}
-                        maps={v.branch_maps.clone()} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                        maps={v.branch_maps.clone()} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))}
+                        visuals={if self.vis.branch_module == Some(m.concat) { self.branch_visuals() } else { Vec::new() }}
+                        visual_targets={if self.vis.branch_module == Some(m.concat) { self.vis.branches.clone() } else { Vec::new() }} on_visualize={link.callback(|_| Msg::Vis(VisMsg::Branches))} />
                 }
             </div>
         }

@@ -1,7 +1,7 @@
 //! What a channel looks for: the channel the user asked about (from an enlarged tile), the
 //! image forming in the worker, Stop, the session's cache of finished ones, and the PNG export.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::App;
@@ -14,6 +14,9 @@ pub const STEPS: usize = 64;
 pub enum VisMsg {
     /// (layer, channel): visualize it (from the cache when done before).
     Start(usize, usize),
+    /// One visualization per branch of the shown module, one after another: each branch's
+    /// output layer at its most active channel on the picture.
+    Branches,
     Stop,
     Close,
     ExportPng,
@@ -27,6 +30,12 @@ pub struct VisState {
     pub latest: Option<Rc<Visualized>>,
     /// Finished visualizations of this model, by (layer name, channel).
     pub cache: HashMap<(String, usize), Rc<Visualized>>,
+    /// Per branch of the module asked about: (its output layer's name, the channel), in order.
+    pub branches: Vec<Option<(String, usize)>>,
+    /// The module those branches belong to (its concat layer).
+    pub branch_module: Option<usize>,
+    /// (layer, channel) still to run for the branches.
+    queue: VecDeque<(usize, usize)>,
 }
 
 impl App {
@@ -47,8 +56,32 @@ impl App {
                 self.vis.latest = None;
                 self.bridge.send(ToWorker::Visualize { id: self.vis.sent, layer, channel, steps: STEPS });
             }
-            VisMsg::Stop => self.stop_vis(),
+            VisMsg::Branches => {
+                let Some(summary) = self.model.summary.as_ref() else { return };
+                let Some(module) = self.view.selected.and_then(|i| summary.layers.get(i)).and_then(|l| l.module).and_then(|m| summary.modules.get(m)) else { return };
+                let targets: Vec<Option<(usize, usize)>> = module
+                    .branches
+                    .iter()
+                    .map(|b| {
+                        let l = b.output_layer?;
+                        // The channel the picture excites most on average: one the user can see at work.
+                        let ch = self.view.branch_maps.iter().find(|m| m.layer == l).and_then(|m| {
+                            m.tiles.stats.iter().enumerate().max_by(|a, b| a.1[2].total_cmp(&b.1[2])).map(|(c, _)| c)
+                        });
+                        Some((l, ch.unwrap_or(0)))
+                    })
+                    .collect();
+                self.vis.branch_module = Some(module.concat);
+                self.vis.branches = targets.iter().map(|t| t.map(|(l, c)| (summary.layers[l].name.clone(), c))).collect();
+                self.vis.queue = targets.into_iter().flatten().collect();
+                self.next_branch();
+            }
+            VisMsg::Stop => {
+                self.vis.queue.clear();
+                self.stop_vis();
+            }
             VisMsg::Close => {
+                self.vis.queue.clear();
                 self.stop_vis();
                 self.vis.target = None;
                 self.vis.latest = None;
@@ -84,11 +117,38 @@ impl App {
             return;
         }
         let v = Rc::new(v);
-        if v.done && !v.stopped && v.error.is_none() {
+        let finished = v.done && !v.stopped && v.error.is_none();
+        if finished {
             if let Some(key) = &self.vis.target {
                 self.vis.cache.insert(key.clone(), v.clone());
             }
         }
-        self.vis.latest = Some(v);
+        self.vis.latest = Some(v.clone());
+        if v.done {
+            self.next_branch();
+        }
+    }
+
+    /// Starts the next branch's visualization still to run (cached ones are skipped).
+    fn next_branch(&mut self) {
+        while let Some((layer, channel)) = self.vis.queue.pop_front() {
+            let cached = self.model.summary.as_ref().and_then(|s| s.layers.get(layer)).is_some_and(|l| self.vis.cache.contains_key(&(l.name.clone(), channel)));
+            if !cached {
+                self.on_vis(VisMsg::Start(layer, channel));
+                return;
+            }
+        }
+    }
+
+    /// Per branch of the module asked about: its visualization, done or forming.
+    pub(super) fn branch_visuals(&self) -> Vec<Option<Rc<Visualized>>> {
+        self.vis
+            .branches
+            .iter()
+            .map(|b| {
+                let key = b.as_ref()?;
+                self.vis.cache.get(key).cloned().or_else(|| (self.vis.target.as_ref() == Some(key)).then(|| self.vis.latest.clone()).flatten())
+            })
+            .collect()
     }
 }

@@ -645,6 +645,28 @@ await check('your photos that excite a channel most: ranked in the worker as the
 });
 
 
+await check('what the branches look for: one visualization per branch of the module, side by side', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=layer-list] button.layer').nth(3).click(); // fire 1's concat
+  await page.waitForSelector('[data-testid=branch-view] .mini');
+  await page.locator('[data-testid=branches-look-for]').click();
+  await page.waitForFunction(() => {
+    const f = [...document.querySelectorAll('[data-testid=branch-visual]')];
+    return f.length === 2 && f.every((x) => x.dataset.done === 'true');
+  }, null, { timeout: 240000 });
+  const captions = await page.locator('[data-testid=branch-visual] figcaption').allInnerTexts();
+  for (const c of captions) {
+    const [, a, b] = c.match(/: (-?[\d.]+) → (-?[\d.]+)/);
+    assert.ok(Number(b) > Number(a), c);
+  }
+  await page.locator('[data-testid=branch-view]').scrollIntoViewIfNeeded();
+  await page.locator('[data-testid=branch-view]').screenshot({ path: join(root, 'docs/screenshots/branches-look-for.png') });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+
 await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);
