@@ -667,6 +667,25 @@ await check('what the branches look for: one visualization per branch of the mod
 });
 
 
+// Minutes of wasm work, so not in the default run: E2E_SLOW=1 measures it and takes the screenshot.
+if (process.env.E2E_SLOW) await check('GoogLeNet: what the four branches of inception_3a look for (slow)', async () => {
+  const page = await openApp(browser, '?model=googlenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: 'inception_3a/output' }).first().click();
+  await page.waitForSelector('[data-testid=branch-view] .mini');
+  const t0 = Date.now();
+  await page.locator('[data-testid=branches-look-for]').click();
+  await page.waitForFunction(() => {
+    const f = [...document.querySelectorAll('[data-testid=branch-visual]')];
+    return f.length === 4 && f.every((x) => x.dataset.done === 'true');
+  }, null, { timeout: 900000 });
+  results.googlenet_inception_3a_four_branches_64_steps_s = (Date.now() - t0) / 1000;
+  await page.locator('[data-testid=branch-view]').scrollIntoViewIfNeeded();
+  await page.locator('[data-testid=branch-view]').screenshot({ path: join(root, 'docs/screenshots/googlenet-branches-look-for.png') });
+  await page.close();
+});
+
+
 await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);

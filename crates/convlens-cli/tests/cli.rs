@@ -432,3 +432,30 @@ fn index_shards_merge_into_the_index_of_the_whole_folder() {
     assert_eq!(o.status.code(), Some(2));
     assert_clean_failure(&convlens(&["index", "squeezenet", photos.to_str().unwrap(), "--out", "/tmp/x.idx", "--shard", "3/3"]), "below N");
 }
+
+/// Feature visualization with its forward and backward passes on the GPU (lavapipe here):
+/// after a short run from the same seed, the GPU's image is the CPU's within
+/// `VIS_GPU_VS_CPU_TOL` and excites the channel as much.
+#[test]
+fn visualize_on_webgpu_agrees_with_the_cpu() {
+    /// Relative L2 distance of the two images after 6 steps. Adam's first steps are nearly
+    /// sign(gradient), so Fourier components whose gradient is ~0 step +-lr on either engine by
+    /// rounding: measured 4.8e-2 (correlation 0.998). A wrong gradient sends the image its own
+    /// way from the first step (distance ~1 or more).
+    const VIS_GPU_VS_CPU_TOL: f32 = 1e-1;
+    let dir = tempfile::tempdir().unwrap();
+    let vis = |backend: &str| -> (serde_json::Value, Vec<f32>) {
+        let out = dir.path().join(backend);
+        let o = convlens(&["visualize", "squeezenet", "--layer", "squeezenet0_concat1", "--channel", "5", "--steps", "6", "--backend", backend, "--out", out.to_str().unwrap(), "--json"]);
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        (serde_json::from_slice(&o.stdout).unwrap(), load_npy(&out.join("input.npy")).1)
+    };
+    let ((cpu_json, cpu), (gpu_json, gpu)) = (vis("cpu"), vis("webgpu"));
+    let diff: f64 = cpu.iter().zip(&gpu).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+    let norm: f64 = cpu.iter().map(|a| (*a as f64).powi(2)).sum();
+    let dist = (diff / norm).sqrt() as f32;
+    assert!(dist <= VIS_GPU_VS_CPU_TOL, "the GPU's image is {dist:e} (relative L2) from the CPU's");
+    let (a, b) = (cpu_json["objective_end"].as_f64().unwrap(), gpu_json["objective_end"].as_f64().unwrap());
+    assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "objective {a} on the CPU, {b} on the GPU");
+    assert!(b > gpu_json["objective_start"].as_f64().unwrap() * 2.0, "{gpu_json}");
+}
