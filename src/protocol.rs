@@ -123,6 +123,8 @@ pub struct Visualized {
     pub done: bool,
     pub stopped: bool,
     pub ms: f64,
+    /// Where its passes run (the model's engine: WebGPU, or the wasm CPU path).
+    pub engine: String,
     pub error: Option<String>,
 }
 

@@ -53,6 +53,7 @@ pub fn vis_panel(p: &Props) -> Html {
                         <progress aria-label="visualization progress" max={v.steps.to_string()} value={v.step.to_string()} />
                         { format!(" step {} of {} · mean{} {:.2} → {:.2} · {:.1} s", v.step, v.steps, if v.before_relu { " before its ReLU" } else { "" }, v.objective_start, v.objective, v.ms / 1e3) }
                         if v.stopped { { " · stopped" } }
+                        <span class="muted" data-testid="vis-engine">{ format!(" · on {}", v.engine) }</span>
                     </p>
                 }
             } else {

@@ -275,10 +275,12 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
 async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: usize, steps: usize, current: &Rc<std::cell::Cell<u64>>, emit: &mut dyn FnMut(FromWorker)) {
     const EVERY: usize = 4;
     let t0 = js_sys::Date::now();
-    let mut answer = Visualized { id, step: 0, steps, side: 0, rgba: Vec::new(), before_relu: false, objective_start: 0.0, objective: 0.0, done: false, stopped: false, ms: 0.0, error: None };
+    let mut answer = Visualized {
+        id, step: 0, steps, side: 0, rgba: Vec::new(), before_relu: false, objective_start: 0.0, objective: 0.0, done: false, stopped: false, ms: 0.0, engine: String::new(), error: None,
+    };
     let result: Result<(), String> = async {
         let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
-        let shown = state.borrow().loaded()?.0;
+        let (shown, _, forward_engine) = state.borrow().loaded()?;
         let name = &shown.value(shown.nodes.get(layer).ok_or("no such layer")?.output).name;
         let graph = graph.unfused();
         let value = graph.values.iter().position(|v| &v.name == name).ok_or("the layer is not in the model")?;
@@ -288,14 +290,48 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
         }
         let (target, ch) = convlens_core::visualize::pre_relu(&graph, value, channel);
         answer.before_relu = target != value;
-        let mut backend = convlens_core::exec::cpu_backend(convlens_core::exec::CpuKind::Simd, &graph).map_err(|e| e.to_string())?;
+        // The forward pass stops at the layer; it runs where the model runs (a GPU of its own
+        // plan, so the explorer's activations stay), else on the CPU.
+        let graph = Arc::new(graph.up_to(target, None).map_err(|e| e.to_string())?);
+        let engine = if forward_engine.values_live() == ValuesLive::Device {
+            let planned = match convlens_gpu::Gpu::new().await {
+                Ok(gpu) => Engine::on_gpu(gpu, graph.clone(), PlanOptions::default()).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            planned.or_else(|why| cpu_engine(&graph).map(|e| {
+                answer.engine = format!(" (WebGPU failed: {why})");
+                e
+            }))?
+        } else {
+            cpu_engine(&graph)?
+        };
+        answer.engine = format!("{}{}", engine.label(), answer.engine);
+        let plane = graph.shape(target)[2] * graph.shape(target)[3];
+        let mut seed = convlens_core::Tensor::zeros(graph.shape(target)).map_err(|e| e.to_string())?;
+        seed.data[ch * plane..(ch + 1) * plane].fill(1.0 / plane as f32);
+        // The channel's mean on `x` and its gradient with respect to `x`, on the engine.
+        let objective = |x: convlens_core::Tensor| {
+            let (engine, graph, seed) = (&engine, &graph, &seed);
+            async move {
+                engine.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
+                let a = engine.read(&[target]).await.map_err(|e| e.to_string())?.remove(&target).ok_or("the layer was not kept")?;
+                let mean = a.data[ch * plane..(ch + 1) * plane].iter().sum::<f32>() / plane as f32;
+                let mut g = engine.backward(&x, target, seed, None, convlens_core::grad::ReluRule::Plain).await.map_err(|e| e.to_string())?;
+                let g = match g.values.remove(&graph.input) {
+                    Some(g) => g,
+                    None => convlens_core::Tensor::zeros(graph.shape(graph.input)).map_err(|e| e.to_string())?,
+                };
+                Ok::<_, String>((mean, g))
+            }
+        };
         let settings = convlens_core::visualize::Settings { steps, ..Default::default() };
         let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), settings).map_err(|e| e.to_string())?;
-        let mut objective = |x: &convlens_core::Tensor| convlens_core::visualize::channel_objective(&graph, backend.as_mut(), target, ch, x);
-        answer.objective_start = objective(&vis.input()).map_err(|e| e.to_string())?.0;
+        answer.objective_start = objective(vis.input()).await?.0;
         answer.side = graph.shape(graph.input)[2];
         for step in 1..=steps {
-            answer.objective = vis.step(&mut objective).map_err(|e| e.to_string())?;
+            let (x, pending) = vis.begin_step();
+            let (value, g) = objective(x).await?;
+            answer.objective = vis.end_step(pending, value, &g);
             if step % EVERY == 0 || step == steps {
                 answer.step = step;
                 answer.rgba = vis.rgb8().chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();

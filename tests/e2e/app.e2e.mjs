@@ -772,6 +772,23 @@ await check('Auto never picks a software WebGPU adapter: SwiftShader here, so th
   await b.close();
 });
 
+await check('on WebGPU, what a channel looks for forms on the GPU too (SwiftShader here)', async () => {
+  const b = await launch([...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan']);
+  const page = await openApp(b, '?model=squeezenet&backend=webgpu');
+  await page.waitForFunction(() => document.querySelector('.model-line span[data-backend^="WebGPU"]') && !document.querySelector('progress'), null, { timeout: 240000 });
+  await page.locator('[data-testid=layer-list] button.layer').nth(3).click();
+  await page.locator('[data-testid=feature-grid] button.tile').nth(10).click();
+  await page.locator('[data-testid=visualize-channel]').click();
+  await page.waitForSelector('[data-testid=vis-image][data-done=true]', { timeout: 400000 });
+  const text = await page.locator('[data-testid=vis-objective]').innerText();
+  assert.match(text, /on WebGPU \(/, text);
+  const [, start, end] = text.match(/mean before its ReLU (-?[\d.]+) → (-?[\d.]+)/);
+  assert.ok(Number(end) > Number(start), text);
+  results.visualize_squeezenet_concat0_64_steps_swiftshader_s = Number(text.match(/([\d.]+) s/)[1]);
+  assert.deepEqual(page.jsErrors, []);
+  await b.close();
+});
+
 await check('WebGPU chosen (SwiftShader here) gives the native top-1 with real progress', async () => {
   const b = await launch([...baseArgs, '--enable-unsafe-webgpu', '--enable-features=Vulkan']);
   const page = await openApp(b, '?model=squeezenet&backend=webgpu');

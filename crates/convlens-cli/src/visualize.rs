@@ -29,17 +29,20 @@ pub struct Request<'a> {
 
 pub fn visualize(args: &ModelArgs, backend: BackendArg, r: &Request) -> Result<()> {
     // ReLUs as nodes of their own, so the objective can sit before the channel's ReLU.
-    let graph = Arc::new(models::load(args)?.unfused());
-    let side = graph.image_side()?;
-    if r.size.is_some_and(|s| s != side) {
-        return Err(BadInput(format!("this model's input is fixed at {side}x{side}: --size {} is not possible", r.size.unwrap_or(0))).into());
+    let full = models::load(args)?.unfused();
+    if r.size.is_some_and(|s| s < 8 || s > 1024) {
+        return Err(BadInput(format!("--size {} is outside 8..=1024 px", r.size.unwrap_or(0))).into());
     }
+    let graph = &full;
     let asked = convlens_core::grad::explain::layer_value(&graph, r.layer).map_err(bad)?;
     let channels = graph.shape(asked)[1];
     if r.channel >= channels {
         return Err(BadInput(format!("channel {} is out of range ('{}' has {channels} channels)", r.channel, r.layer)).into());
     }
-    let (layer, channel) = convlens_core::visualize::pre_relu(&graph, asked, r.channel);
+    let (layer, channel) = convlens_core::visualize::pre_relu(graph, asked, r.channel);
+    // The forward pass stops at the layer, at the size asked for (the model's own by default).
+    let graph = Arc::new(full.up_to(layer, r.size).map_err(|e| BadInput(e.to_string()))?);
+    let side = graph.image_side()?;
     let shape = graph.shape(layer).to_vec();
     let plane = shape[2] * shape[3];
     let engine = Engine::new_blocking(graph.clone(), backend.engine_kind(), true)?;

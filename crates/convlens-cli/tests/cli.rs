@@ -356,6 +356,14 @@ fn visualize_excites_its_channel_more_than_any_photo() {
     let plane = shape[2] * shape[3];
     let mean = act[ch * plane..(ch + 1) * plane].iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
     assert!((mean - f(&long, "objective_end")).abs() <= 1e-4 * mean.abs().max(1.0), "run gives {mean}");
+    // At 128 px: the forward pass stops at the layer, which takes any input size.
+    let small = dir.join("small");
+    let o = convlens(&["visualize", "squeezenet", "--layer", layer, "--channel", "10", "--steps", "8", "--size", "128", "--out", small.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(f(&v, "objective_end") > f(&v, "objective_start"), "{v}");
+    assert_eq!(load_npy(&small.join("input.npy")).0, vec![1, 3, 128, 128]);
+    assert_eq!(image::open(small.join("image.png")).unwrap().width(), 128);
     // Reproducible: the same seed, the same image; another seed, another.
     vis("12", "1", "c");
     vis("12", "2", "d");
@@ -366,7 +374,7 @@ fn visualize_excites_its_channel_more_than_any_photo() {
     for (args, needle) in [
         (vec!["--layer", "nope", "--channel", "0"], "no tensor named 'nope'"),
         (vec!["--layer", layer, "--channel", "999"], "channel 999 is out of range"),
-        (vec!["--layer", layer, "--channel", "0", "--size", "128"], "fixed at 224x224"),
+        (vec!["--layer", layer, "--channel", "0", "--size", "8"], "at 8 px"),
     ] {
         let mut all = vec!["visualize", "squeezenet", "--steps", "1", "--out", dir.to_str().unwrap()];
         all.extend(args);

@@ -141,6 +141,12 @@ pub struct Visualizer {
 }
 
 /// What one step saw: the objective on this step's transformed image.
+/// A step between `begin_step` and `end_step`: the transform's taps and the image it rendered.
+pub struct PendingStep {
+    taps: Vec<[(usize, f32); 4]>,
+    rgb: Vec<f32>,
+}
+
 pub type ObjectiveAndGrad<'a> = dyn FnMut(&Tensor) -> Result<(f32, Tensor)> + 'a;
 
 impl Visualizer {
@@ -318,10 +324,23 @@ impl Visualizer {
 
     /// One Adam step up the objective on a freshly transformed image; returns the objective.
     pub fn step(&mut self, objective: &mut ObjectiveAndGrad<'_>) -> Result<f32> {
+        let (x, pending) = self.begin_step();
+        let (value, g_input) = objective(&x)?;
+        Ok(self.end_step(pending, value, &g_input))
+    }
+
+    /// `step` in two halves, for a caller whose objective is asynchronous (a GPU in a browser):
+    /// the transformed input to evaluate, and what `end_step` needs to take the step.
+    pub fn begin_step(&mut self) -> (Tensor, PendingStep) {
         let t = self.sample_transform();
         let (x, taps, rgb) = self.render(&t);
-        let (value, g_input) = objective(&x)?;
-        let g = self.spectrum_grad(&g_input, &taps, &rgb);
+        (x, PendingStep { taps, rgb })
+    }
+
+    /// The Adam step from the objective's `value` and gradient `g_input` at `begin_step`'s input.
+    pub fn end_step(&mut self, pending: PendingStep, value: f32, g_input: &Tensor) -> f32 {
+        let PendingStep { taps, rgb } = pending;
+        let g = self.spectrum_grad(g_input, &taps, &rgb);
         self.t += 1;
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
@@ -335,7 +354,7 @@ impl Visualizer {
             s.re += adam(&mut m.re, &mut v.re, gi.re);
             s.im += adam(&mut m.im, &mut v.im, gi.im);
         }
-        Ok(value)
+        value
     }
 }
 

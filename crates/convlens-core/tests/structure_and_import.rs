@@ -124,3 +124,34 @@ fn preprocessing_is_recognised_from_the_file() {
     let mx = import(&shared_models().join("squeezenet1.1.onnx"));
     assert!(!mx.preprocess.bgr && (mx.preprocess.mean[0] - 0.485).abs() < 1e-6);
 }
+
+/// `Graph::up_to`: only the nodes a layer needs, the same value ids, shapes inferred again at
+/// another input size (by hand for SqueezeNet's conv1: 3x3 stride 2, no pad: (128 - 3) / 2 + 1
+/// = 63), the same values as the whole graph at the original size, and a clear refusal where a
+/// window no longer fits or a Reshape fixes the size.
+#[test]
+fn up_to_a_layer_at_another_input_size() {
+    use convlens_core::exec::{self, CpuKind, Keep};
+    let g = convlens_testkit::import(&convlens_testkit::shared_models().join("squeezenet1.1.onnx"));
+    let concat = g.find_value("squeezenet0_concat3").unwrap();
+    let part = g.up_to(concat, None).unwrap();
+    assert_eq!(part.outputs, vec![concat]);
+    assert!(part.nodes.len() < g.nodes.len() && part.nodes.iter().all(|n| g.nodes.iter().any(|m| m.name == n.name)));
+    let x = convlens_core::Tensor::new(g.shape(g.input).to_vec(), (0..3 * 224 * 224).map(|i| ((i * 31 % 97) as f32 - 48.0) / 40.0).collect()).unwrap();
+    let run = |g: &convlens_core::Graph, x: &convlens_core::Tensor| {
+        let mut be = exec::cpu_backend(CpuKind::Simd, g).unwrap();
+        exec::run(g, be.as_mut(), x, &Keep::All, &mut |_, _| {}).unwrap().get(concat).unwrap().clone()
+    };
+    assert_eq!(run(&part, &x).data, run(&g, &x).data, "the same values as the whole graph");
+    let small = g.up_to(concat, Some(128)).unwrap();
+    assert_eq!(small.shape(small.input), [1, 3, 128, 128]);
+    let conv1 = small.nodes[0].output;
+    assert_eq!(small.shape(conv1), [1, 64, 63, 63]);
+    let x128 = convlens_core::Tensor::new(vec![1, 3, 128, 128], vec![0.1; 3 * 128 * 128]).unwrap();
+    assert_eq!(run(&small, &x128).shape, small.shape(concat));
+    let err = g.up_to(concat, Some(8)).unwrap_err().to_string();
+    assert!(err.contains("at 8 px"), "{err}");
+    let flat = g.outputs[0];
+    let err = g.up_to(flat, Some(128)).unwrap_err().to_string();
+    assert!(err.contains("at 128 px") || err.contains("reshapes"), "{err}");
+}

@@ -256,6 +256,48 @@ impl Graph {
         g
     }
 
+    /// The part of this graph that computes `value`, its only output, for an input of `side` x
+    /// `side` pixels (None: as it is), every shape inferred again. Value ids stay as they are, so
+    /// `value` names the same tensor. What feature visualization runs: the forward pass stops at
+    /// the layer, and layers before a fixed-size head (GoogLeNet's 7x7 average pool, an FC)
+    /// take any input size. A Reshape on the way keeps the file's target, so resizing through one
+    /// is refused.
+    pub fn up_to(&self, value: ValueId, side: Option<usize>) -> Result<Graph> {
+        let producers = self.producers();
+        let mut needed = vec![false; self.values.len()];
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            if std::mem::replace(&mut needed[v], true) {
+                continue;
+            }
+            if let Some(p) = producers[v] {
+                stack.extend(self.nodes[p].inputs.iter().copied());
+            }
+        }
+        let mut g = self.clone();
+        g.nodes = self.nodes.iter().filter(|n| needed[n.output]).cloned().collect();
+        g.outputs = vec![value];
+        let Some(side) = side.filter(|&s| s != self.image_side().unwrap_or(0)) else { return Ok(g) };
+        let s = &mut g.values[g.input].shape;
+        if s.len() != 4 {
+            return Err(Error::Unsupported(format!("input shape {s:?}: only an image input can be resized")));
+        }
+        (s[2], s[3]) = (side, side);
+        for i in 0..g.nodes.len() {
+            let node = &g.nodes[i];
+            let ins: Vec<&[usize]> = node.inputs.iter().map(|&v| g.values[v].shape.as_slice()).collect();
+            let shape = match node.op {
+                Op::Identity => ins[0].to_vec(),
+                Op::Reshape => return Err(Error::Unsupported(format!("'{}' reshapes to the file's fixed shape: this layer cannot take a {side} px input", node.name))),
+                _ => shapes::infer(&node.op, &ins).map_err(|e| Error::node(&node.name, &node.op_type, format!("at {side} px: {e}")))?,
+            };
+            crate::tensor::numel(&shape)?;
+            let out = node.output;
+            g.values[out].shape = shape;
+        }
+        Ok(g)
+    }
+
     pub fn has_weights(&self) -> bool {
         self.values.iter().all(|v| !v.is_const || v.data.is_some())
     }
