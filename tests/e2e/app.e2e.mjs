@@ -686,6 +686,49 @@ if (process.env.E2E_SLOW) await check('GoogLeNet: what the four branches of ince
 });
 
 
+if (process.env.E2E_SLOW) await check('GoogLeNet: 500 photos ranked in the browser, time and peak memory (slow)', async () => {
+  const dir = join(artifacts, 'photos-500');
+  await mkdir(dir, { recursive: true });
+  // 500 photos: the four test photos cropped, turned, mirrored and tinted, seeded.
+  execFileSync('python3', ['-c', `
+import random, glob, os
+from PIL import Image, ImageOps, ImageEnhance
+random.seed(5)
+src = [Image.open(p).convert('RGB') for p in sorted(glob.glob('${join(shared, 'images')}/*.*')) if not p.endswith('.md')]
+for i in range(500):
+    im = src[i % len(src)]
+    w, h = im.size
+    s = random.uniform(0.5, 1.0)
+    cw, ch = int(w * s), int(h * s)
+    x, y = random.randint(0, w - cw), random.randint(0, h - ch)
+    im2 = im.crop((x, y, x + cw, y + ch)).rotate(random.choice([0, 90, 180, 270]), expand=True)
+    if random.random() < 0.5: im2 = ImageOps.mirror(im2)
+    im2 = ImageEnhance.Color(im2).enhance(random.uniform(0.3, 1.7))
+    im2.save(os.path.join('${dir}', 'p%03d.jpg' % i), quality=90)
+`]);
+  const files = (await (await import('node:fs/promises')).readdir(dir)).filter((f) => f.endsWith('.jpg')).map((f) => join(dir, f));
+  assert.equal(files.length, 500);
+  const rss = () => Number(execFileSync('sh', ['-c', "ps -C chromium -o rss= | awk '{s+=$1} END {print s}'"]).toString()) * 1024;
+  const page = await openApp(browser, '?model=googlenet&backend=cpu');
+  await waitForRun(page);
+  const base = rss();
+  let peak = base;
+  const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 500);
+  const t0 = Date.now();
+  await page.locator('[data-testid=examples-files]').setInputFiles(files);
+  await page.waitForFunction(() => /^500 photos ranked/.test(document.querySelector('[data-testid=examples-status]')?.innerText || ''), null, { timeout: 1800000 });
+  clearInterval(sampler);
+  results.index_googlenet_500_photos_s = (Date.now() - t0) / 1000;
+  results.index_googlenet_500_photos_chromium_rss_before_mb = Math.round(base / 1e6);
+  results.index_googlenet_500_photos_chromium_rss_peak_mb = Math.round(peak / 1e6);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=examples-save]').click()]);
+  const saved = parseIndex(await readFile(await dl.path()));
+  results.index_googlenet_500_photos_file_mb = Math.round((await stat(await dl.path())).size / 1e5) / 10;
+  results.index_googlenet_500_photos_kept = saved.header.photos.length;
+  await page.close();
+});
+
+
 await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);
