@@ -69,7 +69,8 @@ ensure_web_tools() {
 # models/index.json lists them, so the app asks only for files that are there.
 fill_models_folder() {
   if [ -n "${CONVLENS_MODELS:-}" ] && [ -d "$CONVLENS_MODELS" ]; then
-    find "$CONVLENS_MODELS" -maxdepth 1 -name '*.onnx' -exec cp -u {} www/models/ \;
+    find "$CONVLENS_MODELS" -maxdepth 1 \( -name '*.onnx' -o -name catalog.json \) -exec cp -u {} www/models/ \;
   fi
-  (cd www/models && printf '[%s]\n' "$(ls *.onnx 2>/dev/null | sed 's/.*/"&"/' | paste -sd, -)") > www/models/index.json
+  # A catalog.json (models or mirrors a lab hosts) is listed too, so the app asks for it only when it is there.
+  (cd www/models && printf '[%s]\n' "$(ls *.onnx catalog.json 2>/dev/null | sed 's/.*/"&"/' | paste -sd, -)") > www/models/index.json
 }

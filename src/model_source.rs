@@ -2,7 +2,7 @@
 //! mirrors; streamed with progress, checked against the catalogue's sha256, kept in Cache
 //! Storage so a second visit needs no network.
 
-use convlens_core::catalog::ZooFile;
+use convlens_core::catalog::ModelFile;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -35,16 +35,19 @@ async fn from_cache(cache: &Cache, url: &str) -> Option<Vec<u8>> {
 /// GETs `url`, reporting (received, total) as chunks arrive.
 pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let resp: Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(js_err)?.dyn_into().map_err(|_| "bad response")?;
+    let resp: Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("{url}: {}", js_err(e)))?.dyn_into().map_err(|_| "bad response")?;
     if !resp.ok() {
-        return Err(format!("HTTP {} for {url}", resp.status()));
+        return Err(format!("{url}: HTTP {}", resp.status()));
     }
     let total = resp.headers().get("content-length").ok().flatten().and_then(|s| s.parse::<u64>().ok());
     let body = resp.body().ok_or("empty response")?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|_| "no stream reader")?;
     let mut out = Vec::with_capacity(total.unwrap_or(0).min(1 << 30) as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(js_err)?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| match total {
+            Some(t) => format!("the connection broke after {} of {t} bytes ({})", out.len(), js_err(e)),
+            None => format!("the connection broke after {} bytes ({})", out.len(), js_err(e)),
+        })?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_err)?.as_bool().unwrap_or(true);
         if done {
             break;
@@ -52,6 +55,9 @@ pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>))
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?;
         out.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
         progress(out.len() as u64, total);
+    }
+    if let Some(t) = total.filter(|&t| t != out.len() as u64) {
+        return Err(format!("the connection ended after {} of {t} bytes", out.len()));
     }
     Ok(out)
 }
@@ -73,25 +79,25 @@ pub async fn served_models() -> Vec<String> {
 
 /// The zoo file from what this page already has: the served `models/` folder (any accepted
 /// name), else the browser cache. Err: why not, one reason per place tried.
-pub async fn fetch_zoo_nearby(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
     let mut errors = Vec::new();
     let served = served_models().await;
-    for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()).filter(|n| served.iter().any(|s| s == n)) {
+    for name in std::iter::once(zoo.file.as_str()).chain(zoo.aliases.iter().map(|a| a.as_str())).filter(|n| served.iter().any(|s| s == n)) {
         let url = format!("models/{name}");
         match fetch_with_progress(&url, progress).await {
             Ok(bytes) if !bytes.is_empty() => {
-                let verified = bytes.len() as u64 == zoo.bytes && sha256_hex(&bytes) == zoo.sha256;
+                let verified = bytes.len() as u64 == zoo.bytes && sha256_hex(&bytes).eq_ignore_ascii_case(&zoo.sha256);
                 return Ok(Fetched { bytes, from: url, verified, cached: false });
             }
             Ok(_) => errors.push(format!("{url}: empty")),
-            Err(e) => errors.push(format!("{url}: {e}")),
+            Err(e) => errors.push(if e.starts_with(&url) { e } else { format!("{url}: {e}") }),
         }
     }
     if let Some(c) = cache().await {
-        for url in zoo.mirrors() {
-            if let Some(bytes) = from_cache(&c, &url).await {
-                if sha256_hex(&bytes) == zoo.sha256 {
-                    return Ok(Fetched { bytes, from: url, verified: true, cached: true });
+        for url in &zoo.mirrors {
+            if let Some(bytes) = from_cache(&c, url).await {
+                if sha256_hex(&bytes).eq_ignore_ascii_case(&zoo.sha256) {
+                    return Ok(Fetched { bytes, from: url.clone(), verified: true, cached: true });
                 }
             }
         }
@@ -101,18 +107,18 @@ pub async fn fetch_zoo_nearby(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)
 
 /// The zoo file from the served folder or the cache, else each mirror in turn (a mirror's
 /// download must match the sha256, and is cached). Err: one reason per mirror, URL first.
-pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
     let mut errors = match fetch_zoo_nearby(zoo, progress).await {
         Ok(f) => return Ok(f),
         Err(e) => e,
     };
     let cache = cache().await;
-    for url in zoo.mirrors() {
+    for url in zoo.mirrors.iter().cloned() {
         match fetch_with_progress(&url, progress).await {
             Ok(bytes) => {
                 let digest = sha256_hex(&bytes);
-                if digest != zoo.sha256 {
-                    errors.push(format!("{url}: sha256 {digest} does not match the catalogue"));
+                if !digest.eq_ignore_ascii_case(&zoo.sha256) {
+                    errors.push(format!("{url}: its sha256 {digest} is not the catalogue's {}; refused, nothing cached", zoo.sha256));
                     continue;
                 }
                 if let Some(c) = &cache {
@@ -123,8 +129,28 @@ pub async fn fetch_zoo(zoo: &ZooFile, progress: &dyn Fn(u64, Option<u64>)) -> Re
                 }
                 return Ok(Fetched { bytes, from: url, verified: true, cached: false });
             }
-            Err(e) => errors.push(if e.contains(&url) { e } else { format!("{url}: {e}") }),
+            Err(e) => errors.push(if e.starts_with(&url) { e } else { format!("{url}: {e}") }),
         }
     }
     Err(errors)
+}
+
+/// The catalogues this page is given: `models/catalog.json` next to the app (when the served
+/// folder's index lists it) and `?catalog=URL`. Err entries: why a catalogue could not be used, one line each.
+pub async fn catalogues(extra: Option<&str>) -> (Vec<ModelFile>, Vec<String>) {
+    let noop = |_, _| {};
+    let (mut models, mut errors) = (Vec::new(), Vec::new());
+    // The served folder's list says whether there is a catalogue (no request, no 404, when not).
+    let served = served_models().await.iter().any(|f| f == "catalog.json");
+    for (url, required) in served.then_some(("models/catalog.json", true)).into_iter().chain(extra.map(|u| (u, true))) {
+        match fetch_with_progress(url, &noop).await {
+            Ok(bytes) => match convlens_core::catalog::parse_catalog(&bytes) {
+                Ok(m) => models.extend(m),
+                Err(e) => errors.push(format!("{url}: {e}")),
+            },
+            Err(e) if required => errors.push(if e.starts_with(url) { e } else { format!("{url}: {e}") }),
+            Err(_) => {}
+        }
+    }
+    (models, errors)
 }

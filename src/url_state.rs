@@ -24,6 +24,8 @@ pub struct UrlState {
     pub split_relus: bool,
     /// `fit=squash`: the photo squashed to the input instead of centre-cropped.
     pub squash: bool,
+    /// `catalog=URL`: a catalogue of models or mirrors to use besides the built-in one.
+    pub catalog: Option<String>,
 }
 
 fn params() -> Option<UrlSearchParams> {
@@ -45,6 +47,7 @@ pub fn read() -> UrlState {
         sort_by_mean: is("sort", "mean"),
         split_relus: is("relu", "split"),
         squash: is("fit", "squash"),
+        catalog: p.get("catalog"),
     }
 }
 
@@ -57,6 +60,7 @@ pub fn write(s: &UrlState) {
             p.append(k, v);
         }
     };
+    put("catalog", s.catalog.as_deref());
     put("model", s.model.as_deref());
     put("src", s.local.then_some("local"));
     put("weights", s.weights.as_deref());

@@ -128,6 +128,7 @@ impl App {
             sort_by_mean: self.view.sort_by_mean,
             split_relus: self.view.split_relus,
             squash: self.run.fit == convlens_core::preprocess::Fit::Squash,
+            catalog: self.model.catalog_url.clone(),
         });
     }
 

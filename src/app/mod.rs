@@ -64,11 +64,13 @@ pub enum Msg {
 pub struct Notice {
     pub text: String,
     pub details: Vec<String>,
+    /// Offer to try again (a download that broke).
+    pub retry: bool,
 }
 
 impl Notice {
     pub fn new(text: impl Into<String>) -> Self {
-        Notice { text: text.into(), details: Vec::new() }
+        Notice { text: text.into(), details: Vec::new(), retry: false }
     }
 }
 
@@ -221,10 +223,17 @@ impl Component for App {
             }
             _ => {}
         }
-        let explicit = url.model.as_deref().is_some_and(zoo);
+        let explicit = url.model.as_deref().is_some_and(|m| zoo(m) || url.catalog.is_some());
         let mut app = App {
             bridge,
-            model: ModelState { pending_url: url.clone(), awaiting_local, may_fall_back: !explicit, ..Default::default() },
+            model: ModelState {
+                pending_url: url.clone(),
+                awaiting_local,
+                may_fall_back: !explicit,
+                catalog: convlens_core::catalog::merged(&[]),
+                catalog_url: url.catalog.clone(),
+                ..Default::default()
+            },
             run: RunState { fit: if url.squash { Fit::Squash } else { Fit::ResizeAndCenterCrop }, ..Default::default() },
             view: ViewState {
                 dark: initial_dark(),
@@ -246,8 +255,9 @@ impl Component for App {
             _paste: Some(paste),
             _keys: Some(keys),
         };
-        let model = url.model.filter(|m| zoo(m)).unwrap_or_else(|| "googlenet".into());
-        app.load_model(ctx, model);
+        // A catalogue's model is known only once the catalogues are read.
+        let model = url.model.filter(|m| zoo(m) || url.catalog.is_some()).unwrap_or_else(|| "googlenet".into());
+        app.read_catalogues(ctx, model);
         app
     }
 
@@ -310,7 +320,7 @@ impl Component for App {
         let backend = self.backend.name.clone().or_else(|| run.map(|r| r.backend.clone()));
         html! {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
-                <Header models={MODELS} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
+                <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} cameras={self.camera.cameras.clone()} {backend}
                     backend_note={self.backend.note.clone()} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
@@ -319,6 +329,7 @@ impl Component for App {
                     weights_note={self.model.weights_note.clone()} last_run={run.map(|r| (r.backend.clone(), r.total_ms, self.run.runs_done))}
                     local_file={!self.is_zoo_model() && self.model.weights_url.is_none()}
                     on_dismiss={link.callback(|_| Msg::DismissError)} on_dismiss_notice={link.callback(|_| Msg::DismissNotice)}
+                    on_retry={link.callback(|_| Msg::Model(ModelMsg::Retry))}
                     on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
                     on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))} />
                 <main class="layout">

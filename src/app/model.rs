@@ -3,12 +3,12 @@
 
 use std::rc::Rc;
 
-use convlens_core::catalog::{zoo_file, ZooFile};
+use convlens_core::catalog::ModelFile;
 use yew::prelude::*;
 
 use super::{App, Msg, MODELS};
 use crate::components::bytes;
-use crate::model_source::{fetch_with_progress, fetch_zoo, fetch_zoo_nearby, Fetched};
+use crate::model_source::{catalogues, fetch_with_progress, fetch_zoo, fetch_zoo_nearby, Fetched};
 use crate::protocol::{ModelSummary, ToWorker};
 use crate::url_state::UrlState;
 
@@ -28,6 +28,10 @@ pub enum ModelMsg {
     /// The answer of load number `.0`: dropped when another load started since (a file the
     /// user opened while the default model was still downloading wins).
     ForLoad(u64, Box<ModelMsg>),
+    /// The catalogues (models/catalog.json, ?catalog=) have been read: the first load starts.
+    Catalogues { models: Vec<ModelFile>, errors: Vec<String>, first: String },
+    /// Fetch the current model again (after a broken download).
+    Retry,
 }
 
 #[derive(Default)]
@@ -50,10 +54,30 @@ pub struct ModelState {
     pub may_fall_back: bool,
     /// Counts loads started, so a slow one's answer cannot replace a newer one.
     pub seq: u64,
+    /// The built-in models merged with the catalogues' (convlens_core::catalog::merged).
+    pub catalog: Vec<ModelFile>,
+    /// `?catalog=`, kept in the URL.
+    pub catalog_url: Option<String>,
 }
 
-fn label(key: &str) -> &str {
-    MODELS.iter().find(|(k, _)| *k == key).map_or(key, |(_, l)| l)
+impl ModelState {
+    /// The downloadable file of model `key`, built in or from a catalogue.
+    pub fn file(&self, key: &str) -> Option<ModelFile> {
+        self.catalog.iter().find(|m| m.model == key).cloned().or_else(|| convlens_core::catalog::zoo_file(key).map(ModelFile::from))
+    }
+
+    /// (key, label) of every model the picker offers.
+    pub fn choices(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = MODELS.iter().map(|(k, l)| (k.to_string(), l.to_string())).collect();
+        for m in self.catalog.iter().filter(|m| !MODELS.iter().any(|(k, _)| *k == m.model)) {
+            out.push((m.model.clone(), m.title.clone().unwrap_or_else(|| m.model.clone())));
+        }
+        out
+    }
+
+    fn label(&self, key: &str) -> String {
+        self.choices().into_iter().find(|(k, _)| k == key).map_or(key.to_string(), |(_, l)| l)
+    }
 }
 
 fn note_for(file: &str, f: &Fetched) -> String {
@@ -86,9 +110,29 @@ impl App {
             ModelMsg::ConfirmDownload => {
                 self.model.confirm_vgg = false;
                 let m = self.model.name.clone();
-                if let Some(zoo) = zoo_file(&m) {
+                if let Some(zoo) = self.model.file(&m) {
                     self.fetch_zoo_model(ctx, m, zoo);
                 }
+            }
+            ModelMsg::Catalogues { models, errors, first } => {
+                self.model.catalog = convlens_core::catalog::merged(&models);
+                if !errors.is_empty() {
+                    self.set_notice(super::Notice { text: "A model catalogue could not be used; the built-in one is.".into(), details: errors, retry: false });
+                }
+                // A link's model the catalogues know is theirs, not a file on the sharer's disk.
+                let mut first = first;
+                if let Some(view) = self.model.awaiting_local.take_if(|v| v.model.as_deref().is_some_and(|m| models.iter().any(|c| c.model == m))) {
+                    first = view.model.clone().unwrap_or(first);
+                    self.model.pending_url.layer = view.layer;
+                    self.model.pending_url.channel = view.channel;
+                    self.notice = None;
+                }
+                self.load_model(ctx, first);
+            }
+            ModelMsg::Retry => {
+                self.notice = None;
+                self.model.may_fall_back = false;
+                self.load_model(ctx, self.model.name.clone());
             }
             ModelMsg::UseUntrained => {
                 self.model.confirm_vgg = false;
@@ -106,28 +150,34 @@ impl App {
             ModelMsg::ZooUnavailable { arch, reasons } => {
                 self.model.download = None;
                 self.model.status = None;
-                let file = zoo_file(&arch).map_or(arch.clone(), |z| format!("{} ({} MB)", z.file, z.bytes / 1_000_000));
-                self.set_notice(super::Notice {
-                    text: format!(
-                        "{}'s weights, {file}, could not be had, so its architecture is shown with untrained weights. To get them: reload when online, or put the file in the models/ folder next to the app (CONVLENS_MODELS=… scripts/serve.sh).",
-                        label(&arch)
-                    ),
-                    details: reasons,
-                });
+                let file = self.model.file(&arch).map_or(arch.clone(), |z| format!("{} ({} MB)", z.file, z.bytes / 1_000_000));
+                let built_in = MODELS.iter().any(|(k, _)| *k == arch);
+                let text = if built_in {
+                    format!(
+                        "{}'s weights, {file}, could not be had, so its architecture is shown with untrained weights. To get them: retry, reload when online, or put the file in the models/ folder next to the app (CONVLENS_MODELS=… scripts/serve.sh).",
+                        self.model.label(&arch)
+                    )
+                } else {
+                    format!("{} ({file}) could not be had from any of its mirrors. Retry, or open the file itself.", self.model.label(&arch))
+                };
+                self.set_notice(super::Notice { text, details: reasons, retry: true });
                 self.model.name = arch;
-                ctx.link().send_message(Msg::Model(ModelMsg::UseUntrained));
+                if built_in {
+                    ctx.link().send_message(Msg::Model(ModelMsg::UseUntrained));
+                }
             }
             ModelMsg::FellBack { from, to, fetched, reasons } => {
-                let file = zoo_file(&to).map_or(to.clone(), |z| z.file.to_string());
+                let file = self.model.file(&to).map_or(to.clone(), |z| z.file.clone());
                 self.set_notice(super::Notice {
                     text: format!(
                         "{} could not be had here, so {} opened instead (real weights, {}). Pick {} again once its file is reachable.",
-                        label(&from),
-                        label(&to),
+                        self.model.label(&from),
+                        self.model.label(&to),
                         if fetched.cached { "from this browser's cache" } else { "served next to the app" },
-                        label(&from)
+                        self.model.label(&from)
                     ),
                     details: reasons,
+                    retry: false,
                 });
                 self.model.name = to;
                 let note = note_for(&file, &fetched);
@@ -210,7 +260,7 @@ impl App {
             });
             return;
         }
-        let Some(zoo) = zoo_file(&arch) else {
+        let Some(zoo) = self.model.file(&arch) else {
             self.error = Some(format!("unknown model {arch}"));
             return;
         };
@@ -225,20 +275,21 @@ impl App {
 
     /// Fetches a zoo file (served folder, cache or mirrors) and hands it to the worker; where
     /// it cannot be had, another zoo model this page has (first visit only), else untrained.
-    fn fetch_zoo_model(&mut self, ctx: &Context<Self>, arch: String, zoo: &'static ZooFile) {
+    fn fetch_zoo_model(&mut self, ctx: &Context<Self>, arch: String, zoo: ModelFile) {
         self.model.status = Some(format!("Fetching {} ({} MB)…", zoo.file, zoo.bytes / 1_000_000));
         let link = ctx.link().clone();
         let fall_back = std::mem::take(&mut self.model.may_fall_back);
         let seq = self.model.seq;
+        let catalog = self.model.catalog.clone();
         ctx.link().send_future(async move {
             let progress = move |got, total| link.send_message(Msg::Model(ModelMsg::DownloadProgress(got, total)));
-            let m = match fetch_zoo(zoo, &progress).await {
-                Ok(f) => ModelMsg::Bytes { name: zoo.file.to_string(), note: note_for(zoo.file, &f), bytes: f.bytes },
+            let m = match fetch_zoo(&zoo, &progress).await {
+                Ok(f) => ModelMsg::Bytes { name: zoo.file.clone(), note: note_for(&zoo.file, &f), bytes: f.bytes },
                 Err(reasons) => {
                     // VGG16 (553 MB) is never opened unasked.
                     let others = MODELS.iter().map(|(k, _)| *k).filter(|k| fall_back && *k != arch && *k != "vgg16");
                     for other in others {
-                        if let Some(z) = zoo_file(other) {
+                        if let Some(z) = catalog.iter().find(|m| m.model == other) {
                             if let Ok(fetched) = fetch_zoo_nearby(z, &progress).await {
                                 return Msg::Model(ModelMsg::ForLoad(seq, Box::new(ModelMsg::FellBack { from: arch, to: other.to_string(), fetched, reasons })));
                             }
@@ -254,13 +305,23 @@ impl App {
     /// A notice about the model; a shared link's word about its local file stays in front.
     fn set_notice(&mut self, n: super::Notice) {
         self.notice = match (self.notice.take(), self.model.awaiting_local.is_some()) {
-            (Some(old), true) => Some(super::Notice { text: format!("{} {}", old.text, n.text), details: n.details }),
+            (Some(old), true) => Some(super::Notice { text: format!("{} {}", old.text, n.text), details: n.details, retry: n.retry }),
             _ => Some(n),
         };
     }
 
-    /// Whether the loaded model is one of the zoo's (else a file the user opened).
+    /// Whether the loaded model is one of the zoo's or a catalogue's (else a file the user opened).
     pub(super) fn is_zoo_model(&self) -> bool {
-        MODELS.iter().any(|(k, _)| *k == self.model.name)
+        self.model.file(&self.model.name).is_some()
+    }
+
+    /// Reads the catalogues, then loads `first`.
+    pub(super) fn read_catalogues(&mut self, ctx: &Context<Self>, first: String) {
+        let extra = self.model.catalog_url.clone();
+        self.model.status = Some("Reading the model catalogue…".into());
+        ctx.link().send_future(async move {
+            let (models, errors) = catalogues(extra.as_deref()).await;
+            Msg::Model(ModelMsg::Catalogues { models, errors, first })
+        });
     }
 }

@@ -21,7 +21,7 @@ pub enum HeaderAction {
 #[derive(Properties, PartialEq)]
 pub struct Props {
     /// (key, label) of the zoo models.
-    pub models: &'static [(&'static str, &'static str)],
+    pub models: std::rc::Rc<Vec<(String, String)>>,
     pub samples: &'static [(&'static str, &'static str)],
     pub model: String,
     pub camera_on: bool,
@@ -67,7 +67,7 @@ pub fn header(p: &Props) -> Html {
             <h1>{ "ConvLens" }<span class="muted small">{ " — inside VGG16 and GoogLeNet" }</span></h1>
             <label class="control">{ "Model " }
                 <select aria-label="model" onchange={onmodel}>
-                    { for p.models.iter().map(|(k, label)| html! { <option value={*k} selected={p.model == *k}>{ *label }</option> }) }
+                    { for p.models.iter().map(|(k, label)| html! { <option value={k.clone()} selected={p.model == *k}>{ label.clone() }</option> }) }
                     if !known && !p.model.is_empty() {
                         <option value={p.model.clone()} selected=true>{ p.model.clone() }</option>
                     }

@@ -22,6 +22,8 @@ pub struct Props {
     pub last_run: Option<(String, f64, u64)>,
     pub on_dismiss: Callback<()>,
     pub on_dismiss_notice: Callback<()>,
+    /// The notice's Retry (a broken download).
+    pub on_retry: Callback<()>,
     pub on_download: Callback<()>,
     pub on_untrained: Callback<()>,
 }
@@ -49,6 +51,9 @@ pub fn status_bar(p: &Props) -> Html {
                             </details>
                         }
                     </div>
+                    if n.retry {
+                        <button data-testid="retry" onclick={click(&p.on_retry)}>{ "Retry" }</button>
+                    }
                     <button aria-label="dismiss notice" onclick={click(&p.on_dismiss_notice)}>{ "×" }</button>
                 </div>
             }
@@ -83,7 +88,8 @@ pub fn status_bar(p: &Props) -> Html {
                     }
                     if p.local_file { <span class="muted small">{ " · a file from this computer: a link to this page cannot carry it" }</span> }
                     if let Some((backend, ms, runs)) = &p.last_run {
-                        <span data-backend={backend.clone()} data-run={runs.to_string()}>{ format!(" · last run {:.0} ms", ms) }</span>
+                        // run-ms holds the number alone, for scripts that time the app.
+                        <span data-backend={backend.clone()} data-run={runs.to_string()}>{ " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }</span>
                     }
                 </p>
             }

@@ -74,10 +74,13 @@ async function openApp(browser, query) {
   return page;
 }
 
+// The last forward pass's time, from the element any timing harness reads (its text: the number).
 async function lastRunMs(page) {
-  const text = await page.locator('.model-line').innerText();
-  const m = text.match(/last run (\d+) ms/);
-  return m ? Number(m[1]) : null;
+  const el = page.locator('[data-testid=run-ms]');
+  if (!(await el.count())) return null;
+  const v = Number(await el.innerText());
+  assert.ok(Number.isFinite(v) && v > 0, `run-ms: ${await el.innerText()}`);
+  return v;
 }
 
 async function waitForRun(page, timeout = 120000) {
@@ -726,6 +729,83 @@ for i in range(500):
   results.index_googlenet_500_photos_file_mb = Math.round((await stat(await dl.path())).size / 1e5) / 10;
   results.index_googlenet_500_photos_kept = saved.header.photos.length;
   await page.close();
+});
+
+
+await check('weights from a mirror you host: a catalogue, a 404 falls through, a cut download retries, a wrong sha256 is refused, a reload comes from the cache', async () => {
+  // The model file, made here: SqueezeNet's bytes under another name; its sha256 computed here.
+  const bytes = await readFile(join(shared, 'models/squeezenet1.1.onnx'));
+  const sha = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+  const requests = [];
+  let cutNext = true;
+  const mirror = createServer((req, res) => {
+    requests.push(req.url);
+    const cors = { 'Access-Control-Allow-Origin': '*' };
+    const url = `http://127.0.0.1:${mirror.address().port}`;
+    const entry = (name, digest, mirrors) => ({ name, title: `${name} (lab mirror)`, file: `${name}.onnx`, bytes: bytes.length, sha256: digest, mirrors });
+    if (req.url === '/good.json') {
+      res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ models: [entry('testnet', sha, [`${url}/gone/testnet.onnx`, `${url}/m2/testnet.onnx`])] }));
+    }
+    if (req.url === '/badsha.json') {
+      res.writeHead(200, { ...cors, 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ models: [entry('badnet', '0'.repeat(64), [`${url}/m3/badnet.onnx`])] }));
+    }
+    if (req.url.startsWith('/m2/') || req.url.startsWith('/m3/')) {
+      res.writeHead(200, { ...cors, 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length });
+      if (req.url.startsWith('/m2/') && cutNext) {
+        cutNext = false;
+        res.write(bytes.subarray(0, bytes.length >> 1));
+        return setTimeout(() => res.socket.destroy(), 200);
+      }
+      return res.end(bytes);
+    }
+    res.writeHead(404, cors);
+    res.end('not here');
+  });
+  await new Promise((r) => mirror.listen(0, '127.0.0.1', r));
+  const at = `http://127.0.0.1:${mirror.address().port}`;
+  try {
+    const page = await openApp(browser, `?catalog=${encodeURIComponent(at + '/good.json')}&model=testnet&backend=cpu`);
+    // The first try: the 404 and the cut, each said per mirror, and a Retry.
+    await page.waitForSelector('[data-testid=retry]', { timeout: 60000 }).catch(async (e) => {
+      throw new Error(`${e.message}\nrequests: ${requests}\npage: ${await page.locator('.app').innerText()}\n${page.jsErrors.join('\n')}`);
+    });
+    await page.locator('[data-testid=notice] summary').click();
+    const why = await page.locator('[data-testid=notice]').innerText();
+    assert.match(why, /\/gone\/testnet\.onnx: HTTP 404/, why);
+    assert.match(why, /\/m2\/testnet\.onnx: the connection (broke|ended) after \d+ of \d+ bytes/, why);
+    assert.deepEqual(requests.filter((r) => r.endsWith('.onnx')), ['/gone/testnet.onnx', '/m2/testnet.onnx']);
+    // Retry: the download goes through, with progress shown, and the model runs.
+    await page.evaluate(() => {
+      window.__sawProgress = false;
+      const poll = () => { if (document.querySelector('progress[aria-label="download progress"]')) window.__sawProgress = true; else setTimeout(poll, 2); };
+      poll();
+    });
+    await page.locator('[data-testid=retry]').click();
+    await waitForRun(page);
+    assert.ok(await page.evaluate(() => window.__sawProgress), 'download progress shown');
+    assert.match(await page.locator('.model-line').innerText(), /sha256 verified/);
+    assert.ok((await page.locator('select option').allInnerTexts()).includes('testnet (lab mirror)'));
+    // A reload (same browser profile): from the cache, no request for the file.
+    const before = requests.length;
+    await page.reload();
+    const again = page;
+    await waitForRun(again);
+    assert.match(await again.locator('.model-line').innerText(), /from the browser cache/);
+    assert.deepEqual(requests.slice(before).filter((r) => r.endsWith('.onnx')), []);
+    // A file whose sha256 is not the catalogue's: refused, said so, nothing cached.
+    await again.goto(`${base}?catalog=${encodeURIComponent(at + '/badsha.json')}&model=badnet&backend=cpu`);
+    await again.waitForSelector('[data-testid=retry]', { timeout: 60000 });
+    await again.locator('[data-testid=notice] summary').click();
+    assert.match(await again.locator('[data-testid=notice]').innerText(), /m3\/badnet\.onnx: its sha256 [0-9a-f]{64} is not the catalogue's 0{64}; refused, nothing cached/);
+    const cached = await again.evaluate(async () => (await (await caches.open('convlens-models-v1')).keys()).map((r) => r.url));
+    assert.ok(cached.some((u) => u.endsWith('/m2/testnet.onnx')) && !cached.some((u) => u.includes('/m3/')), JSON.stringify(cached));
+    assert.deepEqual(again.jsErrors.filter((e) => !/Failed to load resource/.test(e)), []);
+    await again.close();
+  } finally {
+    mirror.close();
+  }
 });
 
 

@@ -1,5 +1,11 @@
 //! The ONNX model-zoo files users download: names, sizes, sha256 and mirrors, tried in order.
-//! The mirrors are only trusted through the sha256.
+//! The mirrors are only trusted through the sha256. A catalogue (`models/catalog.json` next to
+//! the app, or `?catalog=URL`) adds mirrors a lab hosts for the built-in models, or models of
+//! its own; the built-in list stays the default.
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
 
 pub struct ZooFile {
     /// The built-in name this file serves (`googlenet`, `vgg16`, `squeezenet`).
@@ -53,5 +59,125 @@ impl ZooFile {
             format!("https://huggingface.co/onnxmodelzoo/{stem}/resolve/main/{}", self.file),
             format!("https://github.com/onnx/models/raw/main/validated/vision/classification/{}", self.zoo_path),
         ]
+    }
+}
+
+/// One downloadable model file, built in or from a catalogue.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ModelFile {
+    /// The name the model picker and `?model=` use.
+    #[serde(rename = "name")]
+    pub model: String,
+    /// What the picker shows; the name when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+    pub file: String,
+    /// Other file names accepted in a served models folder for the same weights.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Tried in order; a catalogue's mirrors for a built-in model come before the zoo's.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+}
+
+impl From<&ZooFile> for ModelFile {
+    fn from(z: &ZooFile) -> Self {
+        ModelFile {
+            model: z.model.into(),
+            title: None,
+            file: z.file.into(),
+            aliases: z.aliases.iter().map(|a| a.to_string()).collect(),
+            bytes: z.bytes,
+            sha256: z.sha256.into(),
+            mirrors: z.mirrors(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    models: Vec<ModelFile>,
+}
+
+/// A catalogue's entries, each checked: a name, a file, a size, a sha256 of 64 hex digits and
+/// at least one mirror (http, https or a path next to the app).
+pub fn parse_catalog(json: &[u8]) -> Result<Vec<ModelFile>> {
+    let c: CatalogFile = serde_json::from_slice(json).map_err(|e| Error::Input(format!("catalogue: {e}")))?;
+    for m in &c.models {
+        let bad = |why: &str| Err(Error::Input(format!("catalogue entry '{}': {why}", m.model)));
+        if m.model.is_empty() || m.file.is_empty() {
+            return bad("a name and a file are needed");
+        }
+        if m.bytes == 0 {
+            return bad("bytes must be the file's size");
+        }
+        if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad("sha256 must be 64 hex digits");
+        }
+        if m.mirrors.is_empty() {
+            return bad("no mirror to download it from");
+        }
+    }
+    Ok(c.models)
+}
+
+/// The built-in models with the catalogues' entries merged in, in order: an entry naming a
+/// built-in model with the same file (sha256) puts its mirrors first; one with another file
+/// replaces it; other names are added after the built-ins.
+pub fn merged(catalogues: &[ModelFile]) -> Vec<ModelFile> {
+    let mut out: Vec<ModelFile> = ZOO.iter().map(ModelFile::from).collect();
+    for entry in catalogues {
+        match out.iter_mut().find(|m| m.model == entry.model) {
+            Some(m) if m.sha256.eq_ignore_ascii_case(&entry.sha256) => {
+                let mut mirrors = entry.mirrors.clone();
+                mirrors.extend(m.mirrors.iter().filter(|u| !entry.mirrors.contains(u)).cloned());
+                m.mirrors = mirrors;
+                if entry.title.is_some() {
+                    m.title = entry.title.clone();
+                }
+            }
+            Some(m) => *m = entry.clone(),
+            None => out.push(entry.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "1eeff551a67ae8d565ca33b572fc4b66e3ef357b0eb2863bb9ff47a918cc4088";
+
+    #[test]
+    fn a_catalogue_adds_mirrors_and_models_and_refuses_bad_entries() {
+        let json = format!(
+            r#"{{"models": [
+                {{"name": "squeezenet", "file": "squeezenet1.1-7.onnx", "bytes": 4956208, "sha256": "{SHA}", "mirrors": ["https://lab.example/sq.onnx"]}},
+                {{"name": "labnet", "title": "Lab net", "file": "labnet.onnx", "bytes": 10, "sha256": "{}", "mirrors": ["models/labnet.onnx"]}}
+            ]}}"#,
+            "ab".repeat(32)
+        );
+        let all = merged(&parse_catalog(json.as_bytes()).unwrap());
+        assert_eq!(all.len(), ZOO.len() + 1);
+        let sq = all.iter().find(|m| m.model == "squeezenet").unwrap();
+        assert_eq!(sq.mirrors[0], "https://lab.example/sq.onnx");
+        assert_eq!(sq.mirrors.len(), 1 + zoo_file("squeezenet").unwrap().mirrors().len(), "the zoo's mirrors after the lab's");
+        assert_eq!(all.last().unwrap().title.as_deref(), Some("Lab net"));
+        for (bad, why) in [
+            (r#"{"models": [{"name": "x", "file": "x.onnx", "bytes": 1, "sha256": "12", "mirrors": ["a"]}]}"#, "64 hex digits"),
+            (r#"{"models": [{"name": "x", "file": "x.onnx", "bytes": 0, "sha256": "00", "mirrors": ["a"]}]}"#, "bytes"),
+            (r#"{"models": [{"name": "x", "file": "x.onnx", "bytes": 1, "sha256": "00", "mirrors": []}]}"#, "64 hex digits"),
+            (r#"{"modelz": []}"#, "catalogue"),
+            ("not json", "catalogue"),
+        ] {
+            let e = parse_catalog(bad.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let no_mirror = format!(r#"{{"models": [{{"name": "x", "file": "x.onnx", "bytes": 1, "sha256": "{SHA}", "mirrors": []}}]}}"#);
+        assert!(parse_catalog(no_mirror.as_bytes()).unwrap_err().to_string().contains("no mirror"));
     }
 }
