@@ -124,6 +124,37 @@ def ops_zoo(path, seed=3):
     onnx.save(model, path)
 
 
+def seeded_light(src, dst, seed):
+    """A zoo graph from the onnx package's light models (every weight a ConstantOfShape of 0.02)
+    with seeded weights instead: He-normal convolution and Gemm weights, BatchNorm scale and
+    variance near 1, small biases and means, so activations keep their scale through the net."""
+    rng = np.random.default_rng(seed)
+    m = onnx.load(src)
+    uses = {}
+    for n in m.graph.node:
+        for i, name in enumerate(n.input):
+            uses.setdefault(name, (n.op_type, i))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    keep = []
+    for n in m.graph.node:
+        if n.op_type != "ConstantOfShape":
+            keep.append(n)
+            continue
+        shape = [int(d) for d in inits[n.input[0]]]
+        op, idx = uses.get(n.output[0], ("", 0))
+        if op in ("Conv", "Gemm") and idx == 1:
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            v = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        elif op == "BatchNormalization" and idx in (1, 4):
+            v = rng.uniform(0.5, 1.5, shape)
+        else:
+            v = rng.standard_normal(shape) * 0.1
+        m.graph.initializer.append(numpy_helper.from_array(v.astype(np.float32), n.output[0]))
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    onnx.save(m, dst)
+
+
 def with_all_outputs(model):
     """The model with every node output also a graph output, so onnxruntime returns them all."""
     have = {o.name for o in model.graph.output}
@@ -200,6 +231,14 @@ def main():
     zoo = os.path.join(args.out, "ops-zoo.onnx")
     ops_zoo(zoo)
     dump(zoo, os.path.join(args.out, "ops-zoo"), {"seeded": rng.standard_normal((1, 8, 17, 13), dtype=np.float32)})
+
+    # ResNet-50 (residual Sum joins, BatchNorm after every conv) from the onnx package's light
+    # models, with seeded weights; its own generator, so the cases above keep their inputs.
+    light = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", "light_resnet50.onnx")
+    resnet = os.path.join(args.out, "resnet50-seeded.onnx")
+    seeded_light(light, resnet, seed=11)
+    r = np.random.default_rng(12)
+    dump(resnet, os.path.join(args.out, "resnet50-seeded"), {"seeded": r.standard_normal((1, 3, 224, 224), dtype=np.float32)})
 
     if not args.skip_vgg:
         vgg = os.path.join(args.out, "vgg16-seeded.onnx")

@@ -211,3 +211,14 @@ fn a_kept_plan_reads_the_newest_pass() {
         }
     }
 }
+
+/// ResNet-50 (seeded; 16 residual joins): each block's input gets its gradient from the join
+/// and from the block's first conv, added on the GPU as on the CPU. Against the CPU engine
+/// (itself held to the reference above).
+#[test]
+fn resnet50_gradients_on_the_gpu() {
+    let graph = Arc::new(import(&refs().join("resnet50-seeded.onnx")));
+    let walks: Vec<Walk> = class_walks(&graph, 7).into_iter().take(1).collect();
+    let ran = every_engine(&graph, &walks, &[EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)], PlanOptions::default());
+    assert_eq!(ran, vec![vec![BackwardRan::Device]]);
+}

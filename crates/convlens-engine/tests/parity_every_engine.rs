@@ -100,3 +100,15 @@ fn gemm_with_a_dynamic_c_runs_on_every_engine() {
         assert!(err <= ORT_LAYER_TOL, "{}: {err}", kind.key());
     }
 }
+
+/// ResNet-50 from the onnx package's light models with seeded weights (tests/reference/
+/// make_refs.py): 16 residual joins (ONNX Sum, imported as an Add), BatchNorm folded into every
+/// conv, a 7x7 average pool. The scalar reference would take long on 4.1 G multiply-adds; the
+/// fast engines run it.
+#[test]
+fn resnet50_every_layer_on_the_fast_engines() {
+    let kinds = [EngineKind::Gemm, EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    let counts = every_engine(&refs().join("resnet50-seeded.onnx"), "resnet50-seeded", &kinds);
+    // 53 convs, 49 ReLUs, 16 joins, the pools and the head.
+    assert!(counts.len() == 3 && counts.iter().all(|&n| n >= 53 + 49 + 16), "{counts:?}");
+}
