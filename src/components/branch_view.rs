@@ -118,7 +118,11 @@ pub fn branch_view(p: &Props) -> Html {
                     }
                 }) }
             </div>
-            <p class="concat">{ format!("→ concatenated along channels: {} ({} in the module)", shape(&p.concat_shape), macs(total)) }</p>
+            if p.module.kind == "Residual" {
+                <p class="concat">{ format!("→ added element-wise, F(x) + x: {} ({} in the block)", shape(&p.concat_shape), macs(total)) }</p>
+            } else {
+                <p class="concat">{ format!("→ concatenated along channels: {} ({} in the module)", shape(&p.concat_shape), macs(total)) }</p>
+            }
         </section>
     }
 }

@@ -732,6 +732,29 @@ for i in range(500):
 });
 
 
+await check('a ResNet-50 dropped in: its residual blocks as branches beside their skip path, and what the skip teaches', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/resnet50-seeded.onnx'));
+  await page.waitForFunction(() => /resnet50/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  // The block's join (its Add, shown like a module's concat; the branch layers fold under it).
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: /^sum1\s*Sum/ }).first().click();
+  await page.waitForSelector('[data-testid=branch-view] .mini', { timeout: 60000 });
+  const view = await page.locator('[data-testid=branch-view]').innerText();
+  assert.match(view, /residual block 1 — Residual module, 2 branches/, view);
+  assert.match(view, /residual 1x1->3x3->1x1/);
+  assert.match(view, /skip \(1x1 projection\)/);
+  assert.match(view, /added element-wise, F\(x\) \+ x/);
+  assert.match(await page.locator('.app').innerText(), /16 residual blocks add their input back/);
+  await page.locator('[data-testid=branch-view]').screenshot({ path: join(root, 'docs/screenshots/resnet50-residual-block.png') });
+  // An identity block: the skip path is the block's input itself.
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: /^sum2\s*Sum/ }).first().click();
+  await page.waitForFunction(() => /skip \(identity\)/.test(document.querySelector('[data-testid=branch-view]')?.innerText || ''), null, { timeout: 60000 });
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+});
+
+
 await check('weights from a mirror you host: a catalogue, a 404 falls through, a cut download retries, a wrong sha256 is refused, a reload comes from the cache', async () => {
   // The model file, made here: SqueezeNet's bytes under another name; its sha256 computed here.
   const bytes = await readFile(join(shared, 'models/squeezenet1.1.onnx'));

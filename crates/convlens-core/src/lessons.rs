@@ -344,5 +344,18 @@ pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
             ),
         });
     }
+    // Residual blocks: what the skip path does, counted from this model's own blocks.
+    let blocks: Vec<_> = structure.modules.iter().filter(|m| m.kind == ModuleKind::Residual).collect();
+    if !blocks.is_empty() {
+        let identity = blocks.iter().filter(|m| m.branches.get(1).is_some_and(|b| b.nodes.is_empty())).count();
+        let deepest = blocks.iter().map(|m| m.branches[0].nodes.iter().filter(|&&n| matches!(graph.nodes[n].op, Op::Conv { .. })).count()).max().unwrap_or(0);
+        out.push(Lesson {
+            title: format!("{} residual blocks add their input back: F(x) + x", blocks.len()),
+            detail: format!(
+                "Each block's convolutions (up to {deepest} in a row) learn only a change F(x) to what comes in, and the skip path adds x back: in {identity} of the {} blocks unchanged, in the others through a 1x1 projection where the shape changes. On the way back the skip carries the gradient past the convolutions unchanged, which is why such deep stacks still train.",
+                blocks.len()
+            ),
+        });
+    }
     out
 }

@@ -155,3 +155,24 @@ fn up_to_a_layer_at_another_input_size() {
     let err = g.up_to(flat, Some(128)).unwrap_err().to_string();
     assert!(err.contains("at 128 px") || err.contains("reshapes"), "{err}");
 }
+
+/// ResNet-50's 16 residual blocks found from the graph alone: each an Add of a residual branch
+/// (1x1 -> 3x3 -> 1x1) and a skip path, the first block of each of the four stages with a 1x1
+/// projection on the skip path (by hand: 3, 4, 6, 3 blocks), the others the identity.
+#[test]
+fn resnet50_residual_blocks_are_found() {
+    use convlens_core::graph::structure::{detect, ModuleKind};
+    let g = convlens_testkit::import(&convlens_testkit::refs().join("resnet50-seeded.onnx"));
+    let s = detect(&g);
+    let blocks: Vec<_> = s.modules.iter().filter(|m| m.kind == ModuleKind::Residual).collect();
+    assert_eq!(blocks.len(), 16);
+    let projections = blocks.iter().filter(|m| m.branches[1].label.starts_with("skip (1x1")).count();
+    assert_eq!(projections, 4);
+    assert_eq!(blocks.iter().filter(|m| m.branches[1].label == "skip (identity)").count(), 12);
+    for m in &blocks {
+        assert_eq!(m.branches.len(), 2);
+        assert_eq!(m.branches[0].label, "residual 1x1->3x3->1x1", "{}", m.name);
+        assert!(matches!(g.nodes[m.concat].op, convlens_core::graph::Op::Add));
+    }
+    assert_eq!(blocks[0].name, "residual block 1");
+}

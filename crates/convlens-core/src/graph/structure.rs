@@ -1,6 +1,7 @@
 //! Architecture found in any graph, not looked up by name: every Concat whose inputs fork from
 //! one tensor is a module whose branches are the chains from the fork to the Concat
-//! (Inception, Fire); the classifier head; GoogLeNet-style auxiliary heads.
+//! (Inception, Fire), and every Add of two such chains a residual block (ResNet: the residual
+//! branch beside the skip path); the classifier head; GoogLeNet-style auxiliary heads.
 
 use super::{Graph, Op, ValueId};
 
@@ -10,6 +11,8 @@ pub enum ModuleKind {
     Inception,
     /// A 1x1 squeeze feeding parallel 1x1 and 3x3 expands.
     Fire,
+    /// F(x) + x: a residual branch and the skip path (identity or a 1x1 projection), added.
+    Residual,
     Other,
 }
 
@@ -36,7 +39,7 @@ pub struct Module {
     pub kind: ModuleKind,
     /// The tensor every branch starts from.
     pub fork: ValueId,
-    /// Index of the Concat node that joins the branches.
+    /// Index of the node that joins the branches: a Concat, or a residual block's Add.
     pub concat: usize,
     pub branches: Vec<Branch>,
 }
@@ -187,11 +190,17 @@ pub fn detect(graph: &Graph) -> Structure {
     let consumers = graph.consumers();
     let producers = graph.producers();
     let mut modules = Vec::new();
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     for (ci, concat) in graph.nodes.iter().enumerate() {
-        if !matches!(concat.op, Op::Concat { .. }) || concat.inputs.len() < 2 {
+        let joins = match concat.op {
+            Op::Concat { .. } => concat.inputs.len() >= 2,
+            Op::Add => concat.inputs.iter().filter(|&&v| !graph.value(v).is_const).count() == 2,
+            _ => false,
+        };
+        if !joins {
             continue;
         }
+        let residual = matches!(concat.op, Op::Add);
         let mut branches = Vec::new();
         let mut forks = Vec::new();
         for &out in &concat.inputs {
@@ -219,7 +228,13 @@ pub fn detect(graph: &Graph) -> Structure {
         let fork = forks[0];
         let labels: Vec<&str> = branches.iter().map(|b| b.label.as_str()).collect();
         let fork_is_1x1 = producers[fork].is_some_and(|p| kernel_label(graph, p).as_deref() == Some("1x1"));
-        let kind = if branches.len() == 4 && labels.contains(&"pool->proj") && labels.contains(&"1x1") {
+        let kind = if residual {
+            // The longer chain is the residual branch; the other is the skip path.
+            branches.sort_by_key(|b| std::cmp::Reverse(b.nodes.len()));
+            branches[0].label = format!("residual {}", branches[0].label);
+            branches[1].label = if branches[1].nodes.is_empty() { "skip (identity)".into() } else { format!("skip ({} projection)", branches[1].label) };
+            ModuleKind::Residual
+        } else if branches.len() == 4 && labels.contains(&"pool->proj") && labels.contains(&"1x1") {
             ModuleKind::Inception
         } else if labels == ["1x1", "3x3"] && fork_is_1x1 {
             ModuleKind::Fire
@@ -230,6 +245,7 @@ pub fn detect(graph: &Graph) -> Structure {
             ModuleKind::Inception => 0,
             ModuleKind::Fire => 1,
             ModuleKind::Other => 2,
+            ModuleKind::Residual => 3,
         };
         counts[slot] += 1;
         // Weighted layers carry the meaningful names (pools in Caffe2 exports are just "n23").
@@ -240,10 +256,11 @@ pub fn detect(graph: &Graph) -> Structure {
             .map(|n| names[n].clone())
             .collect();
         let prefix = common_prefix(&named);
-        let name = if !prefix.is_empty() {
+        // Exporters' residual blocks share only a scope ("gpu_0/res2_0_branch2a"): numbered instead.
+        let name = if !prefix.is_empty() && kind != ModuleKind::Residual {
             prefix
         } else {
-            format!("{} {}", ["inception", "fire", "module"][slot], counts[slot])
+            format!("{} {}", ["inception", "fire", "module", "residual block"][slot], counts[slot])
         };
         modules.push(Module { name, kind, fork, concat: ci, branches });
     }
