@@ -239,6 +239,13 @@ def main():
     seeded_light(light, resnet, seed=11)
     r = np.random.default_rng(12)
     dump(resnet, os.path.join(args.out, "resnet50-seeded"), {"seeded": r.standard_normal((1, 3, 224, 224), dtype=np.float32)})
+    # Inception v2 (BN-Inception) and DenseNet-121: BatchNorms exported as a Mul and an Add of
+    # per-channel constants, DenseNet's growing concatenations.
+    for name, seed in [("inception_v2", 13), ("densenet121", 14)]:
+        light = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+        path = os.path.join(args.out, f"{name}-seeded.onnx")
+        seeded_light(light, path, seed=seed)
+        dump(path, os.path.join(args.out, f"{name}-seeded"), {"seeded": np.random.default_rng(seed + 100).standard_normal((1, 3, 224, 224), dtype=np.float32)})
 
     if not args.skip_vgg:
         vgg = os.path.join(args.out, "vgg16-seeded.onnx")

@@ -111,6 +111,7 @@ fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
         | Op::Lrn { .. }
         | Op::Concat { .. }
         | Op::Add
+        | Op::Mul
         | Op::Reshape
         | Op::Identity
         | Op::Softmax { .. }
@@ -159,6 +160,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
             | Op::Lrn { .. }
             | Op::Concat { .. }
             | Op::Add
+            | Op::Mul
             | Op::Identity
             | Op::Softmax { .. }
             | Op::BatchNorm { .. } => {}

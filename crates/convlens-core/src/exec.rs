@@ -95,6 +95,7 @@ impl SimdBackend {
                 | Op::Concat { .. }
                 | Op::MatMul
                 | Op::Add
+                | Op::Mul
                 | Op::Reshape
                 | Op::Identity
                 | Op::Softmax { .. }
@@ -127,6 +128,7 @@ impl Backend for SimdBackend {
                 | Op::Concat { .. }
                 | Op::MatMul
                 | Op::Add
+                | Op::Mul
                 | Op::Reshape
                 | Op::Identity
                 | Op::Softmax { .. }

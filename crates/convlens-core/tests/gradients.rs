@@ -139,6 +139,15 @@ fn add_with_broadcasting_on_either_side() {
 }
 
 #[test]
+fn mul_with_broadcasting_on_either_side() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let b = random(&[3, 1, 1], &mut rng);
+    let a = random(&[1, 3, 4, 5], &mut rng);
+    check("mul dA", &[1, 3, 4, 5], &|a| fwd::mul(a, &b).unwrap(), &|_, r| ops::mul(r, &b, &[1, 3, 4, 5]).unwrap());
+    check("mul dB", &[3, 1, 1], &|b| fwd::mul(&a, b).unwrap(), &|_, r| ops::mul(r, &a, &[3, 1, 1]).unwrap());
+}
+
+#[test]
 fn softmax_along_an_axis_and_coerced_to_2d() {
     for coerce in [false, true] {
         check(&format!("softmax coerce_2d={coerce}"), &[2, 3, 4], &|x| fwd::softmax(x, 1, coerce).unwrap(), &|x, r| {

@@ -112,3 +112,15 @@ fn resnet50_every_layer_on_the_fast_engines() {
     // 53 convs, 49 ReLUs, 16 joins, the pools and the head.
     assert!(counts.len() == 3 && counts.iter().all(|&n| n >= 53 + 49 + 16), "{counts:?}");
 }
+
+/// Inception v2 (BN-Inception) and DenseNet-121 from the onnx package's light models with
+/// seeded weights: BatchNorms exported as a per-channel Mul and Add (broadcast constants),
+/// Inception v2's 3x3-pair branches, DenseNet's 58 growing concatenations.
+#[test]
+fn inception_v2_and_densenet121_every_layer_on_the_fast_engines() {
+    let kinds = [EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    let counts = every_engine(&refs().join("inception_v2-seeded.onnx"), "inception_v2-seeded", &kinds);
+    assert!(counts.len() == 2 && counts.iter().all(|&n| n >= 69 * 3), "{counts:?}");
+    let counts = every_engine(&refs().join("densenet121-seeded.onnx"), "densenet121-seeded", &kinds);
+    assert!(counts.len() == 2 && counts.iter().all(|&n| n >= 121 * 3 + 58), "{counts:?}");
+}

@@ -196,6 +196,13 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
                 }
             }
         }
+        Op::Mul => {
+            for (k, other) in [(0, 1), (1, 0)] {
+                if is_act(k) {
+                    out.push((node.inputs[k], ops::mul(dy, &*value(get, graph, node.inputs[other])?, &shape(k)).map_err(err)?));
+                }
+            }
+        }
         Op::Reshape | Op::Identity => out.push((node.inputs[0], TensorOf { shape: shape(0), data: dy.data.clone() })),
         Op::Softmax { axis, coerce_2d } => out.push((node.inputs[0], ops::softmax(dy, &*value(get, graph, node.output)?, *axis, *coerce_2d))),
         Op::BatchNorm { epsilon } => {

@@ -257,6 +257,17 @@ pub fn unbroadcast<T: Real>(dy: &TensorOf<T>, operand: &[usize], other: &[usize]
     Ok(d)
 }
 
+/// Gradient of a * b for the operand of shape `operand`: dy times the other operand, summed
+/// over the axes the operand was broadcast along.
+pub fn mul<T: Real>(dy: &TensorOf<T>, other: &TensorOf<T>, operand: &[usize]) -> Result<TensorOf<T>> {
+    let (mine, theirs) = broadcast_offsets(&dy.shape, operand, &other.shape);
+    let mut d = zeros(operand)?;
+    for ((&o, &t), &g) in mine.iter().zip(&theirs).zip(&dy.data) {
+        d.data[o] += g * other.data[t];
+    }
+    Ok(d)
+}
+
 /// Softmax along its rows: dx = y * (dy - sum(dy * y)).
 pub fn softmax<T: Real>(dy: &TensorOf<T>, y: &TensorOf<T>, axis: usize, coerce_2d: bool) -> TensorOf<T> {
     let mut dx = dy.clone();

@@ -73,6 +73,8 @@ pub enum Op {
     MatMul,
     /// Element-wise, numpy broadcasting.
     Add,
+    /// Element-wise product, numpy broadcasting (a per-channel scale in exported BatchNorms).
+    Mul,
     /// Flatten, Reshape, Squeeze, Unsqueeze: data unchanged, output shape already inferred.
     Reshape,
     /// Dropout at inference, Identity.

@@ -133,7 +133,7 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
             }
             Ok(vec![a[0], b[1]])
         }
-        Op::Add => {
+        Op::Add | Op::Mul => {
             need(2)?;
             broadcast(ins[0], ins[1])
         }

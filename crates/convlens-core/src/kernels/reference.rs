@@ -208,6 +208,13 @@ pub fn add<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>) -> Result<TensorOf<T>> {
     Ok(TensorOf { shape, data })
 }
 
+pub fn mul<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>) -> Result<TensorOf<T>> {
+    let shape = shapes::broadcast(&a.shape, &b.shape)?;
+    let (oa, ob) = broadcast_offsets(&shape, &a.shape, &b.shape);
+    let data = oa.iter().zip(&ob).map(|(&i, &j)| a.data[i] * b.data[j]).collect();
+    Ok(TensorOf { shape, data })
+}
+
 /// For each element of the broadcast `shape`, the offset it reads in `a` and in `b` (numpy
 /// rules): the forward add reads them, its gradient sums back into them.
 pub(crate) fn broadcast_offsets(shape: &[usize], a: &[usize], b: &[usize]) -> (Vec<usize>, Vec<usize>) {

@@ -101,6 +101,7 @@ fn writes_channel_slices(op: &Op) -> bool {
         | Op::Gemm { .. }
         | Op::MatMul
         | Op::Add
+        | Op::Mul
         | Op::Reshape
         | Op::Identity
         | Op::Softmax { .. }

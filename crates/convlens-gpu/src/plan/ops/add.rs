@@ -9,6 +9,7 @@ use crate::plan::planner::{groups_1d, Planner};
 use crate::{GpuError, Result};
 
 const ADD: Kernel = Kernel { file: "add.wgsl", entry: "add" };
+const MUL: Kernel = Kernel { file: "add.wgsl", entry: "mul" };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -19,11 +20,19 @@ struct AddParams {
 }
 
 pub(crate) fn add(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
+    binary(p, index, node, ADD)
+}
+
+pub(crate) fn mul(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
+    binary(p, index, node, MUL)
+}
+
+fn binary(p: &mut Planner, index: usize, node: &Node, kernel: Kernel) -> Result<()> {
     let graph = p.graph;
     let out = p.out_slot(node)?;
     let o = graph.shape(node.output);
     if o.len() > 4 {
-        return Err(GpuError(format!("Add of rank {} (the GPU takes up to 4)", o.len())));
+        return Err(GpuError(format!("{} of rank {} (the GPU takes up to 4)", node.op_type, o.len())));
     }
     let (a, b) = (graph.shape(node.inputs[0]), graph.shape(node.inputs[1]));
     let ab = p.operand(node.inputs[0])?;
@@ -31,7 +40,7 @@ pub(crate) fn add(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
     let n: usize = o.iter().product();
     let dims = pad4(o);
     let params = AddParams { n: n as u32, d: [dims[1] as u32, dims[2] as u32, dims[3] as u32], a: broadcast_strides(a, &dims), b: broadcast_strides(b, &dims) };
-    p.step(index, ADD, &[ab, bb, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
+    p.step(index, kernel, &[ab, bb, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
     Ok(())
 }
 

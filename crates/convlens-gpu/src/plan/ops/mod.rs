@@ -37,6 +37,7 @@ pub(crate) fn encode_node(p: &mut Planner, index: usize) -> Result<()> {
         },
         Op::MatMul => matmul::encode(p, index, node, &matmul::MATMUL_AS_GEMM),
         Op::Add => add::add(p, index, node),
+        Op::Mul => add::mul(p, index, node),
         Op::BatchNorm { epsilon } => affine::batch_norm(p, index, node, *epsilon),
     };
     encoded.map_err(|e| GpuError(format!("node '{}' ({}): {e}", node.name, node.op_type)))
