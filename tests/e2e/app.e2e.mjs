@@ -755,6 +755,38 @@ await check('a ResNet-50 dropped in: its residual blocks as branches beside thei
 });
 
 
+await check('offline after the first visit: the service worker serves the app and the model with the server gone', async () => {
+  // A server of its own, so it can be shut down without taking the other checks' with it.
+  const own = createServer(server.listeners('request')[0]);
+  await new Promise((ok) => own.listen(0, '127.0.0.1', ok));
+  const at = `http://127.0.0.1:${own.address().port}/`;
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(at + '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+  // The second visit (controlled by the worker now) keeps what it fetches, the model included.
+  await page.reload();
+  await waitForRun(page);
+  assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), 'the second visit is controlled');
+  const top1 = async () => (await page.locator('[data-testid=top5] .class-pick').first().innerText()).split('\n')[0];
+  const online = await top1();
+  await new Promise((ok) => { own.close(ok); own.closeAllConnections(); });
+  await page.reload();
+  await waitForRun(page);
+  const offline = await page.locator('.model-line').innerText();
+  assert.match(offline, /squeezenet1\.1/);
+  assert.doesNotMatch(offline, /UNTRAINED/i, offline);
+  assert.ok(online.length > 0);
+  assert.equal(await top1(), online, 'the same answer with the server gone');
+  // Nothing at all is listening: a fetch of the page itself fails outside the worker's cache.
+  assert.ok(await page.evaluate(async (u) => fetch(u + 'no-such-file', { cache: 'no-store' }).then(() => false, () => true), at));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+
 await check('weights from a mirror you host: a catalogue, a 404 falls through, a cut download retries, a wrong sha256 is refused, a reload comes from the cache', async () => {
   // The model file, made here: SqueezeNet's bytes under another name; its sha256 computed here.
   const bytes = await readFile(join(shared, 'models/squeezenet1.1.onnx'));
