@@ -17,6 +17,7 @@ use convlens_core::graph::{Graph, Op, ValueId};
 use convlens_core::grad::ReluRule;
 use convlens_core::{prep, Tensor};
 
+use super::ops::conv::{self, Params as ConvFwd};
 use super::pipelines::{Kernel, Pipelines};
 use super::planner::{buffer_with, groups_1d, Step, STORAGE};
 use super::{GpuModel, WeightPrecision};
@@ -91,13 +92,16 @@ pub(crate) struct BackwardPlan {
 pub(crate) struct BackwardState {
     pipelines: Pipelines,
     plans: Vec<BackwardPlan>,
+    /// Per conv node: its weights transposed and flipped, so its input gradient runs as a
+    /// forward convolution through the tiled kernel.
+    flipped: HashMap<usize, wgpu::Buffer>,
 }
 
 const PLANS_KEPT: usize = 4;
 
 impl BackwardState {
     pub fn new(f16: bool) -> Self {
-        BackwardState { pipelines: Pipelines::new(f16), plans: Vec::new() }
+        BackwardState { pipelines: Pipelines::new(f16), plans: Vec::new(), flipped: HashMap::new() }
     }
 }
 
@@ -106,6 +110,12 @@ struct Builder<'a> {
     model: &'a GpuModel,
     graph: &'a Graph,
     pipelines: &'a mut Pipelines,
+    flipped: &'a mut HashMap<usize, wgpu::Buffer>,
+    /// Scratch shared by the tiled conv gradients (dispatches run in order): dy through a fused
+    /// ReLU's mask, and a gradient to add to one already there; and a bias binding never read.
+    masked: wgpu::Buffer,
+    partial: wgpu::Buffer,
+    no_bias: wgpu::Buffer,
     grads: HashMap<ValueId, wgpu::Buffer>,
     /// Values whose gradient buffer holds a first contribution already.
     written: HashSet<ValueId>,
@@ -144,6 +154,36 @@ impl Builder<'_> {
         Ok((self.model.buffers[slot.buffer].clone(), (slot.channel_offset * plane) as u32))
     }
 
+    /// Conv node `node`'s weights W[m, c, ky, kx] as W'[c, m, kh-1-ky, kw-1-kx], in the plan's
+    /// precision, uploaded on first use and kept for every later plan.
+    fn flipped_weights(&mut self, node: usize, w: ValueId) -> Result<wgpu::Buffer> {
+        if let Some(b) = self.flipped.get(&node) {
+            return Ok(b.clone());
+        }
+        let t = self.graph.const_data(w).map_err(|e| GpuError(e.to_string()))?;
+        let [m, c, kh, kw] = t.shape[..] else { return Err(GpuError("conv weights are not 4-D".into())) };
+        let mut f = vec![0.0f32; t.data.len()];
+        for oc in 0..m {
+            for ic in 0..c {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        f[((ic * m + oc) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = t.data[((oc * c + ic) * kh + ky) * kw + kx];
+                    }
+                }
+            }
+        }
+        let label = format!("{} flipped", self.graph.value(w).name);
+        let b = if self.model.weights == WeightPrecision::F16 {
+            let mut h: Vec<half::f16> = f.iter().map(|&v| half::f16::from_f32(v)).collect();
+            h.resize(f.len().max(1).next_multiple_of(2), half::f16::ZERO);
+            buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&h), STORAGE)
+        } else {
+            buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&f), STORAGE)
+        };
+        self.flipped.insert(node, b.clone());
+        Ok(b)
+    }
+
     /// An uploaded weight tensor (the forward pass's, in its precision).
     fn weights(&self, v: ValueId) -> Result<wgpu::Buffer> {
         let f16 = self.model.weights == WeightPrecision::F16;
@@ -172,6 +212,47 @@ impl Builder<'_> {
         let n_of = |v: ValueId| graph.shape(v).iter().product::<usize>();
         let x = node.inputs[0];
         match &node.op {
+            Op::Conv { window, group, relu } if transposable(window, *group) => {
+                if !is_act(x) {
+                    return Ok(());
+                }
+                let (s, o) = (graph.shape(x), graph.shape(node.output));
+                let (kh, kw) = (window.kernel[0], window.kernel[1]);
+                // dy through the fused ReLU first, then one tiled convolution of it with the
+                // flipped, transposed weights (pads k-1-p): the input gradient of a stride-1 conv.
+                let src = if *relu {
+                    let (y, y_off) = self.activation(node.output)?;
+                    let n = n_of(node.output);
+                    let params = MiscParams { n: n as u32, off: y_off, mode: self.relu_mode(true), accumulate: 0, ..Default::default() };
+                    let masked = self.masked.clone();
+                    self.step(index, RELU, &[Some(&dy), Some(&y), Some(&masked)], bytemuck::bytes_of(&params), groups_1d(n));
+                    masked
+                } else {
+                    dy.clone()
+                };
+                let wt = self.flipped_weights(index, node.inputs[1])?;
+                let (dx, accumulate) = self.target(x);
+                let out = if accumulate == 1 { self.partial.clone() } else { dx.clone() };
+                let params = ConvFwd {
+                    c_in: o[1] as u32, h: o[2] as u32, w: o[3] as u32, m: s[1] as u32,
+                    oh: s[2] as u32, ow: s[3] as u32, kh: kh as u32, kw: kw as u32,
+                    sh: 1, sw: 1, pt: (kh - 1 - window.pads[0]) as u32, pl: (kw - 1 - window.pads[1]) as u32,
+                    dh: 1, dw: 1, group: 1, relu: 0, out_c_offset: 0, has_bias: 0, _p0: 0, _p1: 0,
+                };
+                let npix = s[2] * s[3];
+                let (kernel, groups) = if s[1] >= 64 && npix >= 64 {
+                    (conv::TILED_4X4, (npix.div_ceil(64) as u32, s[1].div_ceil(64) as u32))
+                } else {
+                    (conv::TILED, (npix.div_ceil(16) as u32, s[1].div_ceil(16) as u32))
+                };
+                let no_bias = self.no_bias.clone();
+                self.step(index, kernel, &[Some(&src), Some(&wt), Some(&no_bias), Some(&out)], bytemuck::bytes_of(&params), groups);
+                if accumulate == 1 {
+                    let n = n_of(x);
+                    let params = MiscParams { n: n as u32, accumulate: 1, ..Default::default() };
+                    self.step(index, COPY, &[Some(&out), None, Some(&dx)], bytemuck::bytes_of(&params), groups_1d(n));
+                }
+            }
             Op::Conv { window, group, relu } => {
                 if !is_act(x) {
                     return Ok(());
@@ -293,6 +374,11 @@ impl Builder<'_> {
     }
 }
 
+/// A conv whose input gradient is itself a stride-1 convolution the tiled forward kernel runs.
+fn transposable(window: &convlens_core::graph::Window, group: usize) -> bool {
+    group == 1 && window.strides == [1, 1] && window.dilations == [1, 1] && window.pads[0] < window.kernel[0] && window.pads[1] < window.kernel[1]
+}
+
 /// Whether node `index` has a backward kernel here: everything the zoo's CNNs use but a
 /// general matrix product, an Add that broadcasts, a Concat off the channel axis and a Softmax.
 fn has_gpu_backward(graph: &Graph, index: usize) -> bool {
@@ -345,10 +431,22 @@ impl GpuModel {
         (nodes, reached)
     }
 
-    fn plan_backward(&self, pipelines: &mut Pipelines, graph: &Graph, key: Key) -> Result<BackwardPlan> {
+    fn plan_backward(&self, pipelines: &mut Pipelines, flipped: &mut HashMap<usize, wgpu::Buffer>, graph: &Graph, key: Key) -> Result<BackwardPlan> {
         let (of, until, rule) = key;
         let (nodes, reached) = Self::backward_route(graph, of, until);
         let device = &self.gpu.device;
+        // The tiled conv gradients' scratch: the largest masked dy and input gradient on the way.
+        let (mut masked, mut partial) = (1usize, 1usize);
+        for &i in &nodes {
+            let n = &graph.nodes[i];
+            if let Op::Conv { window, group, .. } = &n.op {
+                if transposable(window, *group) {
+                    masked = masked.max(graph.shape(n.output).iter().product());
+                    partial = partial.max(graph.shape(n.inputs[0]).iter().product());
+                }
+            }
+        }
+        let scratch = |label: &str, elems: usize| device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: (elems * 4) as u64, usage: STORAGE, mapped_at_creation: false });
         let grads = reached
             .iter()
             .map(|&v| {
@@ -357,7 +455,20 @@ impl GpuModel {
                 (v, b)
             })
             .collect();
-        let mut b = Builder { model: self, graph, pipelines, grads, written: [of].into(), rule, steps: Vec::new(), uniforms: Vec::new() };
+        let mut b = Builder {
+            model: self,
+            graph,
+            pipelines,
+            flipped,
+            masked: scratch("masked dy", masked),
+            partial: scratch("partial gradient", partial),
+            no_bias: scratch("no bias", 1),
+            grads,
+            written: [of].into(),
+            rule,
+            steps: Vec::new(),
+            uniforms: Vec::new(),
+        };
         for i in nodes {
             b.node(i).map_err(|e| GpuError(format!("{e}")))?;
         }
@@ -373,7 +484,7 @@ impl GpuModel {
         let at = match state.plans.iter().position(|p| p.key == key) {
             Some(i) => i,
             None => {
-                let plan = self.plan_backward(&mut state.pipelines, graph, key)?;
+                let plan = self.plan_backward(&mut state.pipelines, &mut state.flipped, graph, key)?;
                 if state.plans.len() == PLANS_KEPT {
                     state.plans.remove(0);
                 }

@@ -10,18 +10,18 @@ use crate::plan::pipelines::Kernel;
 use crate::plan::planner::{groups_1d, Planner};
 use crate::Result;
 
-const TILED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled" };
-const TILED_4X4: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled_4x4" };
+pub(crate) const TILED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled" };
+pub(crate) const TILED_4X4: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled_4x4" };
 const GROUPED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_grouped" };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct Params {
-    c_in: u32, h: u32, w: u32, m: u32,
-    oh: u32, ow: u32, kh: u32, kw: u32,
-    sh: u32, sw: u32, pt: u32, pl: u32,
-    dh: u32, dw: u32, group: u32, relu: u32,
-    out_c_offset: u32, has_bias: u32, _p0: u32, _p1: u32,
+pub(crate) struct Params {
+    pub c_in: u32, pub h: u32, pub w: u32, pub m: u32,
+    pub oh: u32, pub ow: u32, pub kh: u32, pub kw: u32,
+    pub sh: u32, pub sw: u32, pub pt: u32, pub pl: u32,
+    pub dh: u32, pub dw: u32, pub group: u32, pub relu: u32,
+    pub out_c_offset: u32, pub has_bias: u32, pub _p0: u32, pub _p1: u32,
 }
 
 pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window, group: usize, relu: bool) -> Result<()> {

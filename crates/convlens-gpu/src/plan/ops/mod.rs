@@ -4,7 +4,7 @@
 
 mod add;
 mod affine;
-mod conv;
+pub(crate) mod conv;
 mod elementwise;
 mod fc;
 mod matmul;
