@@ -19,7 +19,7 @@ use convlens_core::{prep, Tensor};
 
 use super::ops::conv::{self, Params as ConvFwd};
 use super::pipelines::{Kernel, Pipelines};
-use super::planner::{buffer_with, groups_1d, Step, STORAGE};
+use super::planner::{buffer_with, groups_1d, make_step, Step, STORAGE};
 use super::{GpuModel, WeightPrecision};
 use crate::{GpuError, Result};
 
@@ -128,17 +128,9 @@ impl Builder<'_> {
     /// One dispatch: `buffers` at bindings 0.., the uniform after them; a `None` is a binding the
     /// entry point does not use (its layout, derived from the shader, leaves it out).
     fn step(&mut self, node: usize, kernel: Kernel, buffers: &[Option<&wgpu::Buffer>], params: &[u8], workgroups: (u32, u32)) {
-        let device = &self.model.gpu.device;
-        let label = &self.graph.nodes[node].name;
-        let pipeline = self.pipelines.index(device, kernel);
-        let uniform = buffer_with(&self.model.gpu, label, params, wgpu::BufferUsages::UNIFORM);
-        let layout = self.pipelines.get(pipeline).get_bind_group_layout(0);
-        let mut entries: Vec<wgpu::BindGroupEntry> =
-            buffers.iter().enumerate().filter_map(|(i, b)| b.map(|b| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })).collect();
-        entries.push(wgpu::BindGroupEntry { binding: buffers.len() as u32, resource: uniform.as_entire_binding() });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries });
+        let (step, uniform) = make_step(&self.model.gpu, self.pipelines, &self.graph.nodes[node].name, node, kernel, buffers, params, workgroups);
         self.uniforms.push(uniform);
-        self.steps.push(Step { node, pipeline, bind_group, workgroups });
+        self.steps.push(step);
     }
 
     /// The gradient buffer of `v`, and whether a kernel writing it must add to what is there.

@@ -156,18 +156,36 @@ impl<'a> Planner<'a> {
     /// One dispatch of `kernel` for node `node`: `buffers` bound in order from binding 0, the
     /// uniform `params` after them.
     pub fn step(&mut self, node: usize, kernel: Kernel, buffers: &[usize], params: &[u8], workgroups: (u32, u32)) {
-        let device = &self.gpu.device;
-        let label = &self.graph.nodes[node].name;
-        let pipeline = self.pipelines.index(device, kernel);
-        let uniform = buffer_with(self.gpu, label, params, wgpu::BufferUsages::UNIFORM);
-        let layout = self.pipelines.get(pipeline).get_bind_group_layout(0);
-        let mut entries: Vec<wgpu::BindGroupEntry> =
-            buffers.iter().enumerate().map(|(i, &b)| wgpu::BindGroupEntry { binding: i as u32, resource: self.buffers[b].as_entire_binding() }).collect();
-        entries.push(wgpu::BindGroupEntry { binding: buffers.len() as u32, resource: uniform.as_entire_binding() });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries });
+        let bound: Vec<Option<&wgpu::Buffer>> = buffers.iter().map(|&b| Some(&self.buffers[b])).collect();
+        let (step, uniform) = make_step(self.gpu, &mut self.pipelines, &self.graph.nodes[node].name, node, kernel, &bound, params, workgroups);
         self.uniforms.push(uniform);
-        self.steps.push(Step { node, pipeline, bind_group, workgroups });
+        self.steps.push(step);
     }
+}
+
+/// One dispatch of `kernel` for node `node`: `buffers` bound in order from binding 0 (a `None`
+/// is a binding the entry point does not use, which its derived layout leaves out), the uniform
+/// `params` after them. Returns the step and its uniform, which must live as long as the step.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn make_step(
+    gpu: &Gpu,
+    pipelines: &mut Pipelines,
+    label: &str,
+    node: usize,
+    kernel: Kernel,
+    buffers: &[Option<&wgpu::Buffer>],
+    params: &[u8],
+    workgroups: (u32, u32),
+) -> (Step, wgpu::Buffer) {
+    let device = &gpu.device;
+    let pipeline = pipelines.index(device, kernel);
+    let uniform = buffer_with(gpu, label, params, wgpu::BufferUsages::UNIFORM);
+    let layout = pipelines.get(pipeline).get_bind_group_layout(0);
+    let mut entries: Vec<wgpu::BindGroupEntry> =
+        buffers.iter().enumerate().filter_map(|(i, b)| b.map(|b| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })).collect();
+    entries.push(wgpu::BindGroupEntry { binding: buffers.len() as u32, resource: uniform.as_entire_binding() });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout: &layout, entries: &entries });
+    (Step { node, pipeline, bind_group, workgroups }, uniform)
 }
 
 /// A buffer holding `contents`, written through the queue: unlike `create_buffer_init`, which
