@@ -18,6 +18,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU threads for the kernels (default: every core; 1 for onnxruntime's one-thread figures)
+    #[arg(long, global = true, env = "CONVLENS_THREADS")]
+    threads: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -271,6 +274,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    convlens_core::par::set_threads(threads);
     let result = match cli.command {
         Command::Classify { model, backend, top, json, fit, images } => commands::classify(&model, backend, top, json, fit, &images),
         Command::Inspect { json, model } => commands::inspect(&model, json),

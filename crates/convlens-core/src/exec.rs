@@ -109,7 +109,9 @@ impl SimdBackend {
 impl Backend for SimdBackend {
     fn name(&self) -> String {
         let wino = if self.winograd { " + Winograd" } else { "" };
-        format!("CPU SIMD ({}{wino})", simd::simd_label())
+        let t = crate::par::threads();
+        let threads = if t > 1 { format!(", {t} threads") } else { String::new() };
+        format!("CPU SIMD ({}{wino}{threads})", simd::simd_label())
     }
     fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
         let node = &graph.nodes[index];

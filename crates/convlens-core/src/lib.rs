@@ -22,6 +22,7 @@ pub mod image_check;
 pub mod kernels;
 pub mod lessons;
 pub mod onnx;
+pub mod par;
 pub mod prep;
 pub mod preprocess;
 pub mod tensor;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::simd::{dot, fmax};
 use crate::error::{Error, Result};
+use crate::par;
 use crate::prep::FcWeights;
 use crate::tensor::Tensor;
 
@@ -27,13 +28,24 @@ impl PreparedFc {
         if x.len() != k {
             return Err(Error::Shape(format!("fully connected layer wants {k} inputs, got {}", x.len())));
         }
-        let mut y = Vec::with_capacity(n);
-        for j in 0..n {
-            let mut v = self.alpha * dot(&x.data, &self.w.data[j * k..(j + 1) * k]);
-            if let Some(b) = &self.bias {
-                v += b[j];
+        let mut y = vec![0.0f32; n];
+        let ys = par::SharedMut::new(&mut y);
+        // Rows in blocks, so each thread streams its own part of the weights.
+        let blocks = par::chunks(n, 4 * par::threads(), 1);
+        let run_rows = |rows: std::ops::Range<usize>| {
+            for j in rows {
+                let mut v = self.alpha * dot(&x.data, &self.w.data[j * k..(j + 1) * k]);
+                if let Some(b) = &self.bias {
+                    v += b[j];
+                }
+                // SAFETY: blocks are disjoint.
+                unsafe { ys.write(j, if self.relu { fmax(v, 0.0) } else { v }) };
             }
-            y.push(if self.relu { fmax(v, 0.0) } else { v });
+        };
+        if n * k < 1 << 18 {
+            run_rows(0..n);
+        } else {
+            par::for_each(blocks.len(), &|i| run_rows(blocks[i].clone()));
         }
         Tensor::new(vec![1, n], y)
     }

@@ -3,6 +3,7 @@
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
 use super::simd::{fmax, micro_kernel, MR, NR};
+use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
 pub const KC: usize = 256;
@@ -45,7 +46,7 @@ impl PackedA {
 }
 
 /// Fills `out` with B[k0..k0+kc, n0..n0+nc] as NR-column panels ([panel][k][NR]), zero past n.
-pub trait PackB {
+pub trait PackB: Sync {
     fn k(&self) -> usize;
     fn n(&self) -> usize;
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]);
@@ -87,31 +88,81 @@ pub struct Epilogue<'a> {
     pub relu: bool,
 }
 
-/// C[m, n] (row-major, row stride `ldc`) = A * B, then the epilogue. Single-threaded.
+/// Below this many multiply-adds a GEMM runs on the calling thread: a fork costs more.
+const PAR_MIN_MACS: usize = 1 << 20;
+/// Narrowest column block a task gets (B panels packed per task: narrower wastes packing).
+const MIN_COLS_PER_TASK: usize = 64;
+
+thread_local! {
+    /// Each pool thread's B-packing buffer.
+    static PACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// C[m, n] (row-major, row stride `ldc`) = A * B, then the epilogue. Spread over the kernel
+/// pool (`par`) in blocks of columns, and of rows when there are few columns; each output is
+/// summed in the same order whatever the split, so the result does not depend on it.
 pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
     let (m, k, n) = (a.m, a.k, b.n());
     assert_eq!(b.k(), k, "GEMM inner dimensions differ");
     assert!(c.len() >= (m.max(1) - 1) * ldc + n);
+    let panels = m.div_ceil(MR);
+    let threads = par::threads();
+    let out = par::SharedMut::new(c);
+    if threads == 1 || m * n * k < PAR_MIN_MACS {
+        // SAFETY: one caller, the whole of C.
+        unsafe { gemm_block(a, b, out, ldc, ep, 0..n, 0..panels, scratch) };
+        return;
+    }
+    let want = 3 * threads;
+    let col_w = (n.div_ceil(want).div_ceil(NR) * NR).clamp(MIN_COLS_PER_TASK, NC);
+    let cols = par::chunks(n, n.div_ceil(col_w), NR);
+    let rows = par::chunks(panels, want.div_ceil(cols.len()).min(panels), 1);
+    let b: &(dyn PackB + Sync) = b;
+    par::for_each(cols.len() * rows.len(), &|t| {
+        let (cr, rr) = (cols[t % cols.len()].clone(), rows[t / cols.len()].clone());
+        PACK.with(|p| {
+            // SAFETY: tasks cover disjoint (row panel, column) blocks of C.
+            unsafe { gemm_block(a, b, out, ldc, ep, cr, rr, &mut p.borrow_mut()) }
+        });
+    });
+}
+
+/// C's columns `cols` of row panels `panels`.
+///
+/// # Safety
+/// No other thread may touch those elements of `out` meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_block(
+    a: &PackedA,
+    b: &dyn PackB,
+    c: par::SharedMut<f32>,
+    ldc: usize,
+    ep: Epilogue,
+    cols: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    scratch: &mut Vec<f32>,
+) {
+    let (m, k) = (a.m, a.k);
     scratch.resize(KC * NC.div_ceil(NR) * NR, 0.0);
     let mut acc = [0.0f32; MR * NR];
-    for n0 in (0..n).step_by(NC) {
-        let nc = NC.min(n - n0);
+    for n0 in cols.clone().step_by(NC) {
+        let nc = NC.min(cols.end - n0);
         for k0 in (0..k.max(1)).step_by(KC) {
             let kc = KC.min(k - k0);
             let (first, last) = (k0 == 0, k0 + kc >= k);
             b.pack(k0, kc, n0, nc, scratch);
-            for p in 0..m.div_ceil(MR) {
+            for p in panels.clone() {
                 let ap = a.panel(p, k0, kc);
                 let rows = MR.min(m - p * MR);
                 for jp in 0..nc.div_ceil(NR) {
                     let bp = &scratch[jp * kc * NR..(jp + 1) * kc * NR];
                     micro_kernel(kc, ap, bp, &mut acc);
                     let col0 = n0 + jp * NR;
-                    let cols = NR.min(n - col0);
+                    let ncols = NR.min(cols.end - col0);
                     for i in 0..rows {
                         let row = p * MR + i;
-                        let dst = &mut c[row * ldc + col0..row * ldc + col0 + cols];
-                        let src = &acc[i * NR..i * NR + cols];
+                        let dst = c.slice(row * ldc + col0, ncols);
+                        let src = &acc[i * NR..i * NR + ncols];
                         let bias = if first { ep.bias.map_or(0.0, |b| b[row]) } else { 0.0 };
                         if first {
                             for (d, s) in dst.iter_mut().zip(src) {

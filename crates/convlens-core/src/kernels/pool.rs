@@ -8,6 +8,7 @@
 use super::simd::fmax;
 use crate::error::Result;
 use crate::graph::Window;
+use crate::par;
 use crate::tensor::Tensor;
 
 pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
@@ -26,31 +27,36 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
             (first.max(0) as usize, (last + 1).max(first.max(0)) as usize)
         })
         .collect();
-    let mut rowmax = vec![f32::NEG_INFINITY; h * ow];
-    for p in 0..n * c {
-        let plane = &x.data[p * h * w..(p + 1) * h * w];
-        for y in 0..h {
-            let row = &plane[y * w..(y + 1) * w];
-            for (ox, &(a, b)) in cols.iter().enumerate() {
-                rowmax[y * ow + ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
-            }
-        }
-        let dst = &mut out.data[p * oh * ow..(p + 1) * oh * ow];
-        for oy in 0..oh {
-            let o = &mut dst[oy * ow..(oy + 1) * ow];
-            o.fill(f32::NEG_INFINITY);
-            for ky in 0..win.kernel[0] {
-                let iy = (oy * sy + ky * dy) as isize - pt;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let r = &rowmax[iy as usize * ow..(iy as usize + 1) * ow];
-                for (a, &b) in o.iter_mut().zip(r) {
-                    *a = fmax(*a, b);
+    let planes = par::chunks(n * c, 2 * par::threads(), 1);
+    let outs = par::SharedMut::new(&mut out.data);
+    par::for_each(planes.len(), &|t| {
+        let mut rowmax = vec![f32::NEG_INFINITY; h * ow];
+        for p in planes[t].clone() {
+            let plane = &x.data[p * h * w..(p + 1) * h * w];
+            for y in 0..h {
+                let row = &plane[y * w..(y + 1) * w];
+                for (ox, &(a, b)) in cols.iter().enumerate() {
+                    rowmax[y * ow + ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
                 }
             }
+            // SAFETY: tasks take disjoint planes.
+            let dst = unsafe { outs.slice(p * oh * ow, oh * ow) };
+            for oy in 0..oh {
+                let o = &mut dst[oy * ow..(oy + 1) * ow];
+                o.fill(f32::NEG_INFINITY);
+                for ky in 0..win.kernel[0] {
+                    let iy = (oy * sy + ky * dy) as isize - pt;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let r = &rowmax[iy as usize * ow..(iy as usize + 1) * ow];
+                    for (a, &b) in o.iter_mut().zip(r) {
+                        *a = fmax(*a, b);
+                    }
+                }
+            }
         }
-    }
+    });
     Ok(out)
 }
 
@@ -59,46 +65,50 @@ pub fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<
     let plane = h * w;
     let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
     let mut out = Tensor::zeros(&x.shape)?;
-    let mut sum = vec![0.0f32; plane];
     let k = alpha / size as f32;
+    let outs = par::SharedMut::new(&mut out.data);
+    // Pixels in blocks: each task slides the channel window over its own pixels.
+    let blocks = par::chunks(plane, 2 * par::threads(), 64);
     for b in 0..n {
         let xb = &x.data[b * c * plane..(b + 1) * c * plane];
-        let ob = &mut out.data[b * c * plane..(b + 1) * c * plane];
-        sum.fill(0.0);
-        // Window of channel 0: channels 0..=after.
-        for ch in 0..=after.min(c - 1) {
-            for (s, v) in sum.iter_mut().zip(&xb[ch * plane..(ch + 1) * plane]) {
-                *s += v * v;
-            }
-        }
-        for ch in 0..c {
-            let src = &xb[ch * plane..(ch + 1) * plane];
-            let dst = &mut ob[ch * plane..(ch + 1) * plane];
-            if beta == 0.75 {
-                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
-                    let base = bias + k * s;
-                    let r = base.sqrt();
-                    *d = v / (r * r.sqrt()); // base^0.75
-                }
-            } else {
-                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
-                    *d = v / (bias + k * s).powf(beta);
-                }
-            }
-            // Slide the window to channel ch+1: add ch+1+after, drop ch-before.
-            if ch + 1 + after < c {
-                let add = &xb[(ch + 1 + after) * plane..(ch + 2 + after) * plane];
-                for (s, v) in sum.iter_mut().zip(add) {
+        par::for_each(blocks.len(), &|t| {
+            let px = blocks[t].clone();
+            let at = |ch: usize| &xb[ch * plane + px.start..ch * plane + px.end];
+            let mut sum = vec![0.0f32; px.len()];
+            // Window of channel 0: channels 0..=after.
+            for ch in 0..=after.min(c - 1) {
+                for (s, v) in sum.iter_mut().zip(at(ch)) {
                     *s += v * v;
                 }
             }
-            if ch >= before {
-                let drop = &xb[(ch - before) * plane..(ch - before + 1) * plane];
-                for (s, v) in sum.iter_mut().zip(drop) {
-                    *s -= v * v;
+            for ch in 0..c {
+                let src = at(ch);
+                // SAFETY: tasks take disjoint pixels of every channel.
+                let dst = unsafe { outs.slice((b * c + ch) * plane + px.start, px.len()) };
+                if beta == 0.75 {
+                    for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                        let base = bias + k * s;
+                        let r = base.sqrt();
+                        *d = v / (r * r.sqrt()); // base^0.75
+                    }
+                } else {
+                    for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                        *d = v / (bias + k * s).powf(beta);
+                    }
+                }
+                // Slide the window to channel ch+1: add ch+1+after, drop ch-before.
+                if ch + 1 + after < c {
+                    for (s, v) in sum.iter_mut().zip(at(ch + 1 + after)) {
+                        *s += v * v;
+                    }
+                }
+                if ch >= before {
+                    for (s, v) in sum.iter_mut().zip(at(ch - before)) {
+                        *s -= v * v;
+                    }
                 }
             }
-        }
+        });
     }
     Ok(out)
 }

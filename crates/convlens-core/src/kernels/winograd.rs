@@ -10,11 +10,26 @@ use super::gemm::{gemm, DenseB, Epilogue, PackedA};
 use super::simd::fmax;
 use crate::error::Result;
 use crate::graph::Window;
+use crate::par;
 use crate::tensor::Tensor;
 
 /// Output tiles transformed and multiplied per pass: bounds the transformed input
 /// (16 x C x TILES floats) to stay in cache-sized pieces.
 const TILES: usize = 196;
+
+/// A map's sizes and its tile grid's width.
+struct Geometry {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    tw: usize,
+}
+
+thread_local! {
+    /// Each pool thread's transformed input, products and GEMM packing buffer.
+    static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
 
 pub struct WinogradConv {
     /// U_xi = (G g G^T)[xi] as an MxC matrix, one per point xi of the 4x4 tile.
@@ -72,32 +87,89 @@ impl WinogradConv {
         let tiles = th * tw;
         let m = self.m;
         let mut out = Tensor::zeros(&[n, m, oh, ow])?;
-        let mut v = vec![0.0f32; 16 * c * TILES];
-        let mut mm = vec![0.0f32; 16 * m * TILES];
-        let no_epilogue = Epilogue { bias: None, relu: false };
+        let geo = Geometry { h, w, oh, ow, tw };
+        let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
+        let threads = par::threads();
         for b in 0..n {
             let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
-            let ob = &mut out.data[b * m * oh * ow..(b + 1) * m * oh * ow];
-            for t0 in (0..tiles).step_by(TILES) {
-                let nt = TILES.min(tiles - t0);
-                self.transform_input(xb, h, w, tw, t0, nt, &mut v);
-                for xi in 0..16 {
-                    let src = DenseB { k: c, n: nt, data: &v[xi * c * nt..(xi + 1) * c * nt] };
-                    gemm(&self.u[xi], &src, &mut mm[xi * m * nt..(xi + 1) * m * nt], nt, no_epilogue, scratch);
+            let ob = par::SharedMut::new(&mut out.data[b * m * oh * ow..(b + 1) * m * oh * ow]);
+            if threads > 1 && batches.len() >= 2 * threads {
+                // Many tiles: each task takes whole batches, transforms and GEMMs alike.
+                par::for_each(batches.len(), &|i| {
+                    BUFFERS.with(|bufs| {
+                        let (v, mm, pack) = &mut *bufs.borrow_mut();
+                        let nt = TILES.min(tiles - batches[i]);
+                        // SAFETY: batches cover disjoint tiles, so disjoint output pixels.
+                        unsafe { self.batch(xb, &geo, batches[i], nt, v, mm, pack, ob, false) };
+                    })
+                });
+            } else {
+                // Few tiles (a late, small map): the batch's 16 GEMMs and its transforms are split.
+                let (mut v, mut mm) = (Vec::new(), Vec::new());
+                for &t0 in &batches {
+                    let nt = TILES.min(tiles - t0);
+                    // SAFETY: this thread alone writes the output.
+                    unsafe { self.batch(xb, &geo, t0, nt, &mut v, &mut mm, scratch, ob, threads > 1) };
                 }
-                self.transform_output(&mm, ob, oh, ow, tw, t0, nt);
             }
         }
         Ok(out)
     }
 
+    /// Tiles t0..t0+nt: transform, 16 GEMMs, transform back into `out`.
+    ///
+    /// # Safety
+    /// No other thread may write those tiles' output pixels meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn batch(
+        &self,
+        x: &[f32],
+        geo: &Geometry,
+        t0: usize,
+        nt: usize,
+        v: &mut Vec<f32>,
+        mm: &mut Vec<f32>,
+        pack: &mut Vec<f32>,
+        out: par::SharedMut<f32>,
+        split: bool,
+    ) {
+        let (c, m) = (self.c, self.m);
+        v.resize(16 * c * nt, 0.0);
+        mm.resize(16 * m * nt, 0.0);
+        let no_epilogue = Epilogue { bias: None, relu: false };
+        if !split {
+            self.transform_input(x, geo, t0, nt, 0..c, par::SharedMut::new(v));
+            for xi in 0..16 {
+                let src = DenseB { k: c, n: nt, data: &v[xi * c * nt..(xi + 1) * c * nt] };
+                gemm(&self.u[xi], &src, &mut mm[xi * m * nt..(xi + 1) * m * nt], nt, no_epilogue, pack);
+            }
+            self.transform_output(mm, out, geo, t0, nt, 0..m);
+            return;
+        }
+        let threads = par::threads();
+        let vs = par::SharedMut::new(v);
+        let chans = par::chunks(c, 2 * threads, 1);
+        par::for_each(chans.len(), &|i| self.transform_input(x, geo, t0, nt, chans[i].clone(), vs));
+        let ms = par::SharedMut::new(mm);
+        let v: &[f32] = v;
+        par::for_each(16, &|xi| {
+            let src = DenseB { k: c, n: nt, data: &v[xi * c * nt..(xi + 1) * c * nt] };
+            // SAFETY: each task writes its own point's block of M.
+            let dst = ms.slice(xi * m * nt, m * nt);
+            BUFFERS.with(|bufs| gemm(&self.u[xi], &src, dst, nt, no_epilogue, &mut bufs.borrow_mut().2));
+        });
+        let mm: &[f32] = mm;
+        let outs = par::chunks(m, 2 * threads, 1);
+        par::for_each(outs.len(), &|i| self.transform_output(mm, out, geo, t0, nt, outs[i].clone()));
+    }
+
     /// V = B^T d B for each channel and tile, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
     /// written as v[xi][c][tile].
-    #[allow(clippy::too_many_arguments)]
-    fn transform_input(&self, x: &[f32], h: usize, w: usize, tw: usize, t0: usize, nt: usize, v: &mut [f32]) {
-        let c = self.c;
+    /// Channels `chans` only; tasks given disjoint channels write disjoint parts of `v`.
+    fn transform_input(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
+        let (c, h, w, tw) = (self.c, geo.h, geo.w, geo.tw);
         let (pt, pl) = (self.pads[0] as isize, self.pads[1] as isize);
-        for ch in 0..c {
+        for ch in chans {
             let plane = &x[ch * h * w..(ch + 1) * h * w];
             for t in 0..nt {
                 let (ty, tx) = ((t0 + t) / tw, (t0 + t) % tw);
@@ -129,7 +201,8 @@ impl WinogradConv {
                     let r = bd[i];
                     let vals = [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
                     for (j, val) in vals.into_iter().enumerate() {
-                        v[((i * 4 + j) * c + ch) * nt + t] = val;
+                        // SAFETY: in bounds (v holds 16*c*nt), and this channel is ours alone.
+                        unsafe { v.write(((i * 4 + j) * c + ch) * nt + t, val) };
                     }
                 }
             }
@@ -137,12 +210,12 @@ impl WinogradConv {
     }
 
     /// Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], then bias and ReLU, cropped at the edges.
-    #[allow(clippy::too_many_arguments)]
-    fn transform_output(&self, mm: &[f32], out: &mut [f32], oh: usize, ow: usize, tw: usize, t0: usize, nt: usize) {
-        let m = self.m;
-        for oc in 0..m {
+    /// Output channels `chans` of tiles t0..t0+nt only.
+    fn transform_output(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
+        let (m, oh, ow, tw) = (self.m, geo.oh, geo.ow, geo.tw);
+        for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
-            let plane = &mut out[oc * oh * ow..(oc + 1) * oh * ow];
+            let plane = oc * oh * ow;
             for t in 0..nt {
                 let at = |xi: usize| mm[(xi * m + oc) * nt + t];
                 let mut s = [[0.0f32; 4]; 2];
@@ -161,7 +234,9 @@ impl WinogradConv {
                         let xx = tx * 2 + j;
                         if xx < ow {
                             let v = val + bias;
-                            plane[y * ow + xx] = if self.relu { fmax(v, 0.0) } else { v };
+                            let v = if self.relu { fmax(v, 0.0) } else { v };
+                            // SAFETY: inside this channel's plane; callers split tiles or channels.
+                            unsafe { out.write(plane + y * ow + xx, v) };
                         }
                     }
                 }

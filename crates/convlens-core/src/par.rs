@@ -1,0 +1,210 @@
+//! The kernels' thread pool: one fork-join primitive, `for_each(tasks, f)`, over a fixed set of
+//! helper threads that spin briefly and then sleep between jobs.
+//!
+//! The same code runs natively (helpers are `std::thread`s, `set_threads`) and in the browser's
+//! threaded worker build (helpers are Web Workers sharing the wasm memory, each parked in
+//! `helper_loop`: std cannot spawn threads on wasm32-unknown-unknown, so the host spawns them).
+//! Results never depend on the thread count: kernels split work by output element, and each
+//! output is computed by the same instructions in the same order whichever thread runs it, so a
+//! threaded pass is bit-identical to a one-thread pass (`tests/threads.rs` checks this).
+//!
+//! A call from inside a task, or while another caller's job holds the pool (parallel tests),
+//! runs inline on the calling thread: nothing nests and nothing deadlocks.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// A job's tasks, shared with the helpers. `f` is only called for indices below `tasks`, and
+/// the caller waits until every such call has returned, so the borrow never outlives the call.
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    tasks: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+}
+
+// The closure is Sync and outlives every use (see `Job`).
+unsafe impl Send for Job {}
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// Claims and runs tasks until none are left; true if this call finished the last one.
+    fn work(&self) -> bool {
+        let mut finished_last = false;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.tasks {
+                return finished_last;
+            }
+            // SAFETY: i < tasks, so the caller is still waiting in `for_each` (see `Job`).
+            unsafe { (*self.f)(i) };
+            finished_last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tasks;
+        }
+    }
+}
+
+struct Pool {
+    /// Bumped for every job; helpers spin on it before sleeping.
+    generation: AtomicU64,
+    job: Mutex<Option<Arc<Job>>>,
+    wake: Condvar,
+    /// The caller sleeps here until the last task is done.
+    finished: Mutex<()>,
+    finished_cv: Condvar,
+    helpers: AtomicUsize,
+    /// Threads the user asked for (helpers beyond it stay parked).
+    wanted: AtomicUsize,
+    busy: AtomicBool,
+}
+
+static POOL: Pool = Pool {
+    generation: AtomicU64::new(0),
+    job: Mutex::new(None),
+    wake: Condvar::new(),
+    finished: Mutex::new(()),
+    finished_cv: Condvar::new(),
+    helpers: AtomicUsize::new(0),
+    wanted: AtomicUsize::new(usize::MAX),
+    busy: AtomicBool::new(false),
+};
+
+thread_local! {
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Spins this many checks of the generation before a helper sleeps: a pass's layers come
+/// back to back, and waking a sleeping Web Worker costs far more than a layer's fork.
+const SPIN: u32 = 1 << 16;
+
+/// Threads a job may use now: the caller plus the helpers, capped by `set_threads`.
+pub fn threads() -> usize {
+    (POOL.helpers.load(Ordering::Acquire) + 1).min(POOL.wanted.load(Ordering::Relaxed)).max(1)
+}
+
+/// Helper threads started so far (natively by `set_threads`, in the browser by the host).
+pub fn helpers() -> usize {
+    POOL.helpers.load(Ordering::Acquire)
+}
+
+/// Uses at most `n` threads (the caller included). Natively, starts helpers up to `n - 1`;
+/// in wasm the host must start them (`helper_loop`), and this only caps how many take part.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    POOL.wanted.store(n, Ordering::Relaxed);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static SPAWN: Mutex<()> = Mutex::new(());
+        let _g = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+        while POOL.helpers.load(Ordering::Acquire) < n - 1 {
+            let before = POOL.helpers.load(Ordering::Acquire);
+            let spawned = std::thread::Builder::new().name("convlens-kernels".into()).spawn(helper_loop);
+            if spawned.is_err() {
+                break;
+            }
+            // The helper counts itself when it starts; wait so `threads()` is exact on return.
+            while POOL.helpers.load(Ordering::Acquire) == before {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// A helper thread's whole life: counts itself in, then runs every job's tasks.
+pub fn helper_loop() {
+    let index = POOL.helpers.fetch_add(1, Ordering::AcqRel);
+    let mut seen = POOL.generation.load(Ordering::Acquire);
+    IN_TASK.with(|t| t.set(true));
+    loop {
+        let mut spins = 0;
+        while POOL.generation.load(Ordering::Acquire) == seen && spins < SPIN {
+            std::hint::spin_loop();
+            spins += 1;
+        }
+        let job = {
+            let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
+            while POOL.generation.load(Ordering::Acquire) == seen {
+                guard = POOL.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+            seen = POOL.generation.load(Ordering::Acquire);
+            guard.clone()
+        };
+        // Helpers past the user's cap sit this job out.
+        if index + 1 >= POOL.wanted.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Some(job) = job {
+            if job.work() {
+                // Under the lock, so the caller cannot miss it between its check and its wait.
+                let _f = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
+                POOL.finished_cv.notify_all();
+            }
+        }
+    }
+}
+
+/// Calls `f(i)` for every i < `tasks`, spread over the pool; returns when all have returned.
+pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    let inline = tasks <= 1 || threads() <= 1 || IN_TASK.with(|t| t.get());
+    if inline || POOL.busy.swap(true, Ordering::Acquire) {
+        (0..tasks).for_each(f);
+        return;
+    }
+    // SAFETY: erases the borrow's lifetime; `Job` explains why no call outlives this function.
+    let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
+    let job = Arc::new(Job { f, tasks, next: AtomicUsize::new(0), done: AtomicUsize::new(0) });
+    {
+        let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = Some(job.clone());
+        POOL.generation.fetch_add(1, Ordering::AcqRel);
+        POOL.wake.notify_all();
+    }
+    IN_TASK.with(|t| t.set(true));
+    let last = job.work();
+    IN_TASK.with(|t| t.set(false));
+    if !last {
+        // Spin first: the helpers' last tasks usually end within microseconds.
+        let mut spins = 0;
+        while job.done.load(Ordering::Acquire) < tasks && spins < SPIN {
+            std::hint::spin_loop();
+            spins += 1;
+        }
+        let mut f = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
+        while job.done.load(Ordering::Acquire) < tasks {
+            f = POOL.finished_cv.wait(f).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    POOL.busy.store(false, Ordering::Release);
+}
+
+/// A raw pointer that tasks writing disjoint parts of one buffer can share.
+#[derive(Clone, Copy)]
+pub struct SharedMut<T>(*mut T);
+
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    pub fn new(s: &mut [T]) -> Self {
+        SharedMut(s.as_mut_ptr())
+    }
+    /// # Safety
+    /// No two live slices from one `SharedMut` may overlap, and all must lie within the buffer.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+    /// # Safety
+    /// `i` within the buffer, and no other thread touching element `i` meanwhile.
+    pub unsafe fn write(&self, i: usize, v: T) {
+        *self.0.add(i) = v;
+    }
+}
+
+/// Splits `n` items into about `parts` contiguous ranges whose starts are multiples of `align`.
+pub fn chunks(n: usize, parts: usize, align: usize) -> Vec<std::ops::Range<usize>> {
+    let align = align.max(1);
+    let step = n.div_ceil(parts.max(1)).div_ceil(align) * align;
+    (0..n).step_by(step.max(1)).map(|s| s..(s + step).min(n)).collect()
+}

@@ -1,0 +1,71 @@
+//! The kernel pool's promise: a pass on several threads is bit-identical to a pass on one.
+//! Every layer of three real networks is compared, at thread counts that take each split
+//! (GEMM by columns and rows, Winograd by tile batches and within a batch, FC rows, pooling
+//! planes, LRN pixels).
+
+use convlens_core::archs::{builtin, Weights};
+use convlens_core::exec::{cpu_backend, run, CpuKind, Keep};
+use convlens_core::graph::Graph;
+use convlens_core::onnx;
+use convlens_core::par;
+use convlens_core::Tensor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn input(g: &Graph) -> Tensor {
+    let shape = g.shape(g.input).to_vec();
+    let n: usize = shape.iter().product();
+    Tensor::new(shape, (0..n).map(|i| ((i * 7919 % 1013) as f32 / 506.0 - 1.0) * 2.0).collect()).unwrap()
+}
+
+fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
+    let mut be = cpu_backend(kind, g).unwrap();
+    let out = run(g, be.as_mut(), &input(g), &Keep::All, &mut |_, _| {}).unwrap();
+    g.nodes.iter().map(|n| (n.name.clone(), out.values[&n.output].data.clone())).collect()
+}
+
+// One test function: the pool is global to this process, and these set its size.
+#[test]
+fn threaded_passes_are_bit_identical_to_one_thread() {
+    for_each_runs_every_task_once_even_nested();
+    let models = std::env::var_os("CONVLENS_MODELS").map(std::path::PathBuf::from).unwrap_or_else(|| "../../../shared/models".into());
+    let file = |f: &str| onnx::import(&std::fs::read(models.join(f)).unwrap(), f).unwrap();
+    let graphs = [
+        ("SqueezeNet 1.1", file("squeezenet1.1.onnx")),
+        ("GoogLeNet graph", file("googlenet-synthetic.onnx")),
+        ("VGG16 (seeded)", builtin("vgg16", Weights::Seeded(7)).unwrap()),
+    ];
+    for (name, g) in &graphs {
+        for kind in [CpuKind::Simd, CpuKind::Gemm] {
+            par::set_threads(1);
+            let one = every_layer(g, kind);
+            // 2: Winograd splits big maps by tile batches; 3: small maps within a batch.
+            for t in [2, 3] {
+                par::set_threads(t);
+                assert_eq!(par::threads(), t);
+                let many = every_layer(g, kind);
+                for ((layer, a), (_, b)) in one.iter().zip(&many) {
+                    let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{name} ({kind:?}), {t} threads: layer {layer} differs from the one-thread pass");
+                }
+            }
+        }
+    }
+}
+
+fn for_each_runs_every_task_once_even_nested() {
+    par::set_threads(3);
+    let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+    par::for_each(10, &|outer| {
+        // A nested call runs inline on the task's thread.
+        par::for_each(100, &|inner| {
+            counts[outer * 100 + inner].fetch_add(1, Ordering::Relaxed);
+        });
+    });
+    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+    let total = AtomicUsize::new(0);
+    par::for_each(0, &|_| panic!("no task to run"));
+    par::for_each(1, &|_| {
+        total.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(total.load(Ordering::Relaxed), 1);
+}
