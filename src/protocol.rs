@@ -39,7 +39,8 @@ pub enum ToWorker {
     Index(IndexCmd),
     /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
     /// so the page can restart it (named per page, so other tabs do not hear it).
-    Init { panic_channel: String },
+    /// `threads`: how many threads the kernels may use (the threaded build starts helpers).
+    Init { panic_channel: String, threads: usize },
     /// Panics the worker (crash-test builds only: the recovery's end-to-end test).
     #[cfg(feature = "crash-test")]
     Crash,
@@ -104,6 +105,9 @@ pub enum FromWorker {
     Backend { name: String, reason: String },
     /// The worker took `Init` and can report a panic.
     Ready,
+    /// Answers an `Init` that asked for several threads: how many the kernels have, and why
+    /// only one when so.
+    Threads { threads: usize, why: Option<String> },
     Error(String),
 }
 

@@ -26,6 +26,9 @@ pub struct UrlState {
     pub squash: bool,
     /// `catalog=URL`: a catalogue of models or mirrors to use besides the built-in one.
     pub catalog: Option<String>,
+    /// `threads=N`: threads for the CPU kernels (absent: every core; more than one needs a
+    /// cross-origin isolated page). Read when the worker starts.
+    pub threads: Option<usize>,
 }
 
 fn params() -> Option<UrlSearchParams> {
@@ -48,6 +51,7 @@ pub fn read() -> UrlState {
         split_relus: is("relu", "split"),
         squash: is("fit", "squash"),
         catalog: p.get("catalog"),
+        threads: p.get("threads").and_then(|t| t.parse().ok()),
     }
 }
 
@@ -71,6 +75,7 @@ pub fn write(s: &UrlState) {
     put("sort", s.sort_by_mean.then_some("mean"));
     put("relu", s.split_relus.then_some("split"));
     put("fit", s.squash.then_some("squash"));
+    put("threads", s.threads.map(|t| t.to_string()).as_deref());
     let q: String = p.to_string().into();
     let url = if q.is_empty() { window.location().pathname().unwrap_or_default() } else { format!("?{q}") };
     if let Ok(h) = window.history() {

@@ -129,6 +129,7 @@ impl App {
             split_relus: self.view.split_relus,
             squash: self.run.fit == convlens_core::preprocess::Fit::Squash,
             catalog: self.model.catalog_url.clone(),
+            threads: self.threads.asked,
         });
     }
 

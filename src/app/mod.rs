@@ -75,6 +75,14 @@ impl Notice {
 }
 
 /// What the worker runs on: the user's choice (kept in `?backend=`) and the worker's report.
+/// The kernels' threads: what the page planned, and what the worker started.
+struct ThreadState {
+    plan: worker_link::ThreadPlan,
+    have: Option<usize>,
+    /// `?threads=N`, kept in the URL.
+    asked: Option<usize>,
+}
+
 struct BackendState {
     choice: BackendChoice,
     /// The backend the worker reported; WebGPU unless unavailable or `?backend=cpu`.
@@ -95,6 +103,7 @@ pub struct App {
     error: Option<String>,
     notice: Option<Notice>,
     crash: worker_link::CrashListener,
+    threads: ThreadState,
     /// Crash-test builds: panic the worker once the first model has loaded.
     #[cfg(feature = "crash-test")]
     crash_pending: bool,
@@ -137,6 +146,12 @@ impl App {
                 self.maybe_crash_for_test();
             }
             FromWorker::Ready => {}
+            FromWorker::Threads { threads, why } => {
+                self.threads.have = Some(threads);
+                if let Some(why) = why {
+                    self.threads.plan.why_one = Some(why);
+                }
+            }
             FromWorker::Progress { done, total } => self.run.progress = Some((done, total)),
             FromWorker::Ran(r) => self.on_ran(ctx, r),
             FromWorker::Maps(maps) => self.on_maps(maps),
@@ -194,7 +209,9 @@ impl Component for App {
 
     fn create(ctx: &Context<Self>) -> Self {
         let crash = worker_link::CrashListener::new(ctx);
-        let bridge = worker_link::spawn(ctx, &crash);
+        let asked = url_state::read().threads;
+        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked };
+        let bridge = worker_link::spawn(ctx, &crash, &threads.plan);
         // Paste an image from the clipboard anywhere on the page.
         let link = ctx.link().clone();
         let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
@@ -250,6 +267,7 @@ impl Component for App {
             error: None,
             notice,
             crash,
+            threads,
             #[cfg(feature = "crash-test")]
             crash_pending: worker_link::crash_requested(),
             _paste: Some(paste),
@@ -322,7 +340,7 @@ impl Component for App {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} cameras={self.camera.cameras.clone()} {backend}
-                    backend_note={self.backend.note.clone()} backend_choice={self.backend.choice} dark={self.view.dark}
+                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}

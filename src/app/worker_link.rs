@@ -38,11 +38,62 @@ impl CrashListener {
     }
 }
 
-/// A new worker, told where to report a panic.
-pub fn spawn(ctx: &Context<App>, crash: &CrashListener) -> WorkerBridge<InferenceWorker> {
+/// How many threads the kernels get, and which worker build runs them. Threads need shared
+/// wasm memory, which browsers allow only on a cross-origin isolated page (COOP/COEP headers:
+/// `trunk serve` sends them, and on a static host `sw.js` adds them); otherwise the plain build
+/// runs on one thread and the badge says why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadPlan {
+    pub wanted: usize,
+    pub threaded_build: bool,
+    /// Why one thread, when more were wanted.
+    pub why_one: Option<String>,
+}
+
+/// More helpers than this stop paying at batch 1 (and each holds a stack and a TLS block).
+const MAX_THREADS: usize = 16;
+
+impl ThreadPlan {
+    /// `?threads=N`, else every core the browser reports.
+    pub fn new(asked: Option<usize>) -> ThreadPlan {
+        let window = web_sys::window();
+        let cores = window.as_ref().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
+        let wanted = asked.unwrap_or(cores).clamp(1, MAX_THREADS);
+        let isolated = window
+            .as_ref()
+            .and_then(|w| js_sys::Reflect::get(w, &"crossOriginIsolated".into()).ok())
+            .is_some_and(|v| v.as_bool() == Some(true));
+        let shared_memory = js_sys::Reflect::has(&js_sys::global(), &"SharedArrayBuffer".into()).unwrap_or(false);
+        // The crash-test build's worker is the plain one (the threaded build has no crash message).
+        let why_one = if wanted == 1 {
+            None
+        } else if cfg!(feature = "crash-test") {
+            Some("a crash-test build runs on one thread".into())
+        } else if !isolated || !shared_memory {
+            Some("this page is not cross-origin isolated (no COOP/COEP headers), so the browser allows no shared memory".into())
+        } else {
+            None
+        };
+        ThreadPlan { wanted, threaded_build: wanted > 1 && why_one.is_none(), why_one }
+    }
+
+    /// The badge's words: how many threads run the kernels, and why only one.
+    pub fn label(&self, have: Option<usize>) -> String {
+        match (&self.why_one, have) {
+            (Some(why), _) => format!("1 thread: {why}"),
+            (None, Some(n)) => format!("{n} thread{}", if n == 1 { "" } else { "s" }),
+            (None, None) => format!("{} thread{}", self.wanted, if self.wanted == 1 { "" } else { "s" }),
+        }
+    }
+}
+
+/// A new worker, told where to report a panic and how many threads to start.
+pub fn spawn(ctx: &Context<App>, crash: &CrashListener, threads: &ThreadPlan) -> WorkerBridge<InferenceWorker> {
     let link = ctx.link().clone();
-    let bridge = InferenceWorker::spawner().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader("./worker_loader.js");
-    bridge.send(ToWorker::Init { panic_channel: crash.name.clone() });
+    let loader = if threads.threaded_build { "./worker-mt_loader.js" } else { "./worker_loader.js" };
+    let bridge = InferenceWorker::spawner().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader(loader);
+    let n = if threads.threaded_build { threads.wanted } else { 1 };
+    bridge.send(ToWorker::Init { panic_channel: crash.name.clone(), threads: n });
     bridge
 }
 
@@ -57,7 +108,7 @@ impl App {
             self.error = Some(format!("The inference worker crashed again ({why}); it was restarted {MAX_RESTARTS} times already. Reload the page."));
             return;
         }
-        self.bridge = spawn(ctx, &self.crash);
+        self.bridge = spawn(ctx, &self.crash, &self.threads.plan);
         let again = if self.is_zoo_model() {
             self.load_model(ctx, self.model.name.clone());
             "the model is loading again"

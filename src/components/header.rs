@@ -31,6 +31,8 @@ pub struct Props {
     /// The backend running the model, and why (WebGPU or not).
     pub backend: Option<String>,
     pub backend_note: String,
+    /// How many threads run the CPU kernels, and why one (`worker_link::ThreadPlan::label`).
+    pub threads: String,
     pub backend_choice: BackendChoice,
     pub dark: bool,
     pub on_action: Callback<HeaderAction>,
@@ -96,6 +98,7 @@ pub fn header(p: &Props) -> Html {
             <span class="badge" data-testid="backend-badge" title={p.backend_note.clone()}>
                 { p.backend.clone().unwrap_or_else(|| "loading…".into()) }
                 <span class="why">{ format!(" · {}", p.backend_note) }</span>
+                <span class="why">{ " · CPU " }<span data-testid="threads">{ p.threads.clone() }</span></span>
             </span>
             <label class="control">{ "Backend " }
                 <select aria-label="backend" data-testid="backend-select" onchange={onbackend}>

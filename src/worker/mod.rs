@@ -7,6 +7,7 @@
 
 mod adapter;
 mod summary;
+pub mod threads;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -193,8 +194,14 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         }
         ToWorker::StopVisualize { .. } => return FromWorker::Ready,
         ToWorker::Index(cmd) => Ok(FromWorker::Index(index_cmd(state, cmd).await.unwrap_or_else(IndexReply::Error))),
-        ToWorker::Init { panic_channel } => {
+        ToWorker::Init { panic_channel, threads: wanted } => {
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
+            if wanted > 1 {
+                return match threads::start(wanted) {
+                    Ok(n) => FromWorker::Threads { threads: n, why: None },
+                    Err(why) => FromWorker::Threads { threads: 1, why: Some(why) },
+                };
+            }
             return FromWorker::Ready;
         }
         #[cfg(feature = "crash-test")]

@@ -21,13 +21,18 @@ const artifacts = join(root, 'artifacts');
 await mkdir(artifacts, { recursive: true });
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.onnx': 'application/octet-stream', '.txt': 'text/plain' };
+// Cross-origin isolated, as `trunk serve` is (Trunk.toml), so the threaded worker runs; the
+// same files under /plain/ come without those headers, as from a host that cannot send them.
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const server = createServer(async (req, res) => {
-  const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  const plain = path.startsWith('/plain/');
+  if (plain) path = path.slice('/plain'.length);
   const [folder, rel] = path.startsWith('/crash/') ? [distCrash, path.slice('/crash'.length)] : [dist, path];
   const file = join(folder, rel.endsWith('/') ? rel + 'index.html' : rel);
   try {
     const body = await readFile(file);
-    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'content-length': body.length });
+    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', 'content-length': body.length, ...(plain ? {} : isolation) });
     res.end(body);
   } catch {
     res.writeHead(404).end('not found');
@@ -118,6 +123,52 @@ await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
   await page.screenshot({ path: join(artifacts, 'squeezenet-chelsea.png'), fullPage: false });
   assert.deepEqual(page.jsErrors, []);
   await page.close();
+});
+
+// The kernels on the browser's cores: the threaded worker (shared memory, helper Web Workers)
+// answers exactly as one thread does (the pool's split never changes a sum's order: the top-5
+// probabilities must be equal to the last bit), the badge counts the threads, and a page that
+// is not cross-origin isolated falls back to one thread and says why.
+await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2 threads; not isolated, 1 thread and why', async () => {
+  const top5 = async (query) => {
+    const page = await openApp(browser, query);
+    await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
+    await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('googlenet-synthetic'), null, { timeout: 120000 });
+    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+    await waitForRun(page);
+    await page.waitForSelector('[data-testid=top5] li');
+    // A few passes: the median time, for the record (the ratio is not asserted: noisy VM).
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
+      await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
+      await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 60000 });
+      times.push(await lastRunMs(page));
+    }
+    times.sort((a, b) => a - b);
+    const probs = await page.locator('[data-testid=top5] li').evaluateAll((lis) => lis.map((li) => [li.dataset.class, li.dataset.prob]));
+    const threads = await page.locator('[data-testid=threads]').innerText();
+    const badge = await page.locator('[data-testid=backend-badge]').innerText();
+    const isolated = await page.evaluate(() => self.crossOriginIsolated);
+    assert.deepEqual(page.jsErrors, []);
+    await page.close();
+    return { probs, threads, badge, isolated, ms: times[2] };
+  };
+  const one = await top5('?model=squeezenet&backend=cpu&threads=1');
+  const two = await top5('?model=squeezenet&backend=cpu&threads=2');
+  assert.ok(two.isolated, 'the e2e server sends COOP/COEP: the page must be cross-origin isolated');
+  assert.equal(one.threads, '1 thread');
+  assert.equal(two.threads, '2 threads');
+  assert.match(two.badge, /2 threads\)/, `the engine label counts the helper threads: ${two.badge}`);
+  assert.deepEqual(two.probs, one.probs);
+  results.googlenet_cpu_1_thread_ms = one.ms;
+  results.googlenet_cpu_2_threads_ms = two.ms;
+  const plain = await openApp(browser, 'plain/?model=squeezenet&backend=cpu&threads=2');
+  await plain.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  assert.equal(await plain.evaluate(() => self.crossOriginIsolated), false);
+  assert.match(await plain.locator('[data-testid=threads]').innerText(), /^1 thread: .*not cross-origin isolated/);
+  await plain.close();
 });
 
 // Photos the repository never held, made here from the shared ones at sizes and shapes up to
