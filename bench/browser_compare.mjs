@@ -1,6 +1,8 @@
-// ConvLens (wasm SIMD, one worker thread; and its WebGPU backend) vs onnxruntime-web (wasm, one
-// thread; and its WebGPU EP) on the same models, in the same headless Chromium, in one run.
-//   trunk build --release && node bench/browser_compare.mjs [RUNS]
+// ConvLens (wasm SIMD on 1 and on every thread; and its WebGPU backend) vs onnxruntime-web (wasm
+// on the same thread counts; and its WebGPU EP) on the same models, in the same headless
+// Chromium, in one run, every page cross-origin isolated (COOP/COEP) so both may use threads.
+// Each CPU pairing runs twice, alternating, so drift on a noisy machine shows.
+//   trunk build --release && node bench/browser_compare.mjs [RUNS] [--cpu]   (--cpu: no WebGPU rows)
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +13,9 @@ const root = resolve(new URL('..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
 const { chromium } = require('playwright-core');
 const shared = resolve(root, '..', 'shared');
-const runs = Number(process.argv[2] || 5);
+const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) || 5);
+const cpuOnly = process.argv.includes('--cpu');
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
 const mounts = [
   ['/ortweb/ort/', join(root, 'tools/node_modules/onnxruntime-web/dist/')],
@@ -26,7 +30,7 @@ const server = createServer(async (req, res) => {
   const file = join(dir, path.slice(prefix.length));
   try {
     const body = await readFile(file);
-    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream', ...isolation });
     res.end(body);
   } catch {
     res.writeHead(404).end();
@@ -39,9 +43,9 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan'],
 });
 
-async function ortWeb(model, ep) {
+async function ortWeb(model, ep, threads = 1) {
   const page = await browser.newPage();
-  await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${runs}`);
+  await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${runs}&threads=${threads}`);
   await page.waitForSelector('#out[data-done]', { timeout: 600000 });
   const r = JSON.parse(await page.locator('#out').innerText());
   await page.close();
@@ -77,9 +81,9 @@ async function convlens(query, onnx, gpu = false, n = runs) {
     // This image's pass, not the one before it.
     await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 600000 });
     await page.waitForTimeout(50);
-    const m = (await page.locator('.model-line').innerText()).match(/last run (\d+) ms/);
-    if (i > 0) times.push(Number(m[1])); // the first run warms up
+    if (i > 0) times.push(Number(await page.locator('[data-testid=run-ms]').innerText())); // the first run warms up
   }
+  const threads = await page.locator('[data-testid=threads]').innerText();
   let slowest;
   if (gpu) {
     const rows = await page.locator('table.costs tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].innerText, Number(tr.cells[tr.cells.length - 1].innerText) || 0]));
@@ -87,18 +91,24 @@ async function convlens(query, onnx, gpu = false, n = runs) {
   }
   await page.close();
   times.sort((a, b) => a - b);
-  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, first_load_ms, ...(slowest ? { slowest } : {}) };
+  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}) };
 }
 
 const rows = [];
+const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
 for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
-  rows.push({ model, engine: 'ConvLens wasm SIMD (1 worker)', ...(await convlens(query + '&backend=cpu', onnx)) });
-  rows.push({ model, engine: 'onnxruntime-web wasm (1 thread)', ...(await ortWeb(model, 'wasm')) });
+  for (const round of [1, 2]) {
+    for (const t of [...new Set([1, cores])]) {
+      rows.push({ model, round, engine: `ConvLens wasm SIMD (${t} thread${t > 1 ? 's' : ''})`, ...(await convlens(`${query}&backend=cpu&threads=${t}`, onnx)) });
+      rows.push({ model, round, engine: `onnxruntime-web wasm (${t} thread${t > 1 ? 's' : ''})`, ...(await ortWeb(model, 'wasm', t)) });
+    }
+  }
+  if (cpuOnly) continue;
   // SwiftShader runs WebGPU on the CPU: seconds per pass, so fewer runs.
   rows.push({ model, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(query, onnx, true, Math.min(runs, 3))) });
   rows.push({ model, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu')) });
 }
-console.log(`Chromium ${browser.version()}, ${runs} runs each after one warm-up`);
+console.log(`Chromium ${browser.version()}, ${cores} cores, ${runs} runs each after one warm-up`);
 for (const r of rows) console.log(JSON.stringify(r));
 await browser.close();
 server.close();

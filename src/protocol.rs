@@ -8,7 +8,14 @@ pub enum ToWorker {
     /// `SplitRelus`, from the start.
     /// `load` numbers the page's loads: it comes back in `ModelSummary::load`, so the page can
     /// drop the answer to a load it has since replaced.
-    LoadOnnx { load: u64, name: String, bytes: Vec<u8>, backend: BackendChoice, split_relus: bool },
+    LoadOnnx {
+        load: u64,
+        name: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        backend: BackendChoice,
+        split_relus: bool,
+    },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
     LoadUntrained { load: u64, arch: String, backend: BackendChoice, split_relus: bool },
     /// Run every ReLU the importer fused into its Conv/Gemm as its own layer (true), so the
@@ -51,6 +58,7 @@ pub enum ToWorker {
 pub struct Frame {
     pub width: u32,
     pub height: u32,
+    #[serde(with = "serde_bytes")]
     pub rgba: Vec<u8>,
 }
 
@@ -119,6 +127,7 @@ pub struct Visualized {
     pub steps: usize,
     /// side x side RGBA.
     pub side: usize,
+    #[serde(with = "serde_bytes")]
     pub rgba: Vec<u8>,
     /// The channel's mean (before its ReLU where it has one: `before_relu`), at the start and now.
     pub before_relu: bool,
@@ -266,6 +275,7 @@ pub struct LayerTiles {
     /// Layer pixels per tile pixel, per side.
     pub factor: usize,
     /// One tile_h x tile_w RGBA tile per channel, channel after channel.
+    #[serde(with = "serde_bytes")]
     pub rgba: Vec<u8>,
     /// Per channel (min, max, mean) at full resolution.
     pub stats: Vec<[f32; 3]>,
@@ -288,9 +298,14 @@ impl LayerTiles {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum IndexCmd {
     /// One photo: its name, pixels, and the JPEG of the crop the network sees (kept with it).
-    Photo { name: String, frame: Frame, thumb: Vec<u8> },
+    Photo {
+        name: String,
+        frame: Frame,
+        #[serde(with = "serde_bytes")]
+        thumb: Vec<u8>,
+    },
     /// An index file (`convlens index`'s, or one saved here) for the loaded model.
-    Load(Vec<u8>),
+    Load(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The index as a file.
     Save,
     /// A channel's ranked photos; `layer` is a node index of the loaded graph.
@@ -305,6 +320,7 @@ pub struct ExampleHit {
     /// The channel's largest value on this photo.
     pub score: f32,
     /// JPEG of the network's crop.
+    #[serde(with = "serde_bytes")]
     pub thumb: Vec<u8>,
     /// (top, left, bottom, right) in the crop's pixels, bottom and right exclusive.
     pub patch: [usize; 4],
@@ -318,7 +334,7 @@ pub enum IndexReply {
     Added { name: String, indexed: usize, error: Option<String>, ms: f64, engine: String },
     /// An index was opened: its photos and settings.
     Opened { photos: usize, k: usize, model: String },
-    Saved(Vec<u8>),
+    Saved(#[serde(with = "serde_bytes")] Vec<u8>),
     Top { layer: usize, channel: usize, hits: Vec<ExampleHit> },
     Cleared,
     Error(String),

@@ -2,7 +2,7 @@
 //! worker drew for it and its branches, the colour-scale and sort toggles, keyboard walking,
 //! and exports of the layer's values.
 
-use std::rc::Rc;
+use crate::components::Same;
 
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -31,8 +31,8 @@ pub enum ViewMsg {
 pub struct ViewState {
     pub selected: Option<usize>,
     pub channel: Option<usize>,
-    pub maps: Option<Rc<LayerMaps>>,
-    pub branch_maps: Vec<Rc<LayerMaps>>,
+    pub maps: Option<Same<LayerMaps>>,
+    pub branch_maps: Vec<Same<LayerMaps>>,
     pub shared_scale: bool,
     pub sort_by_mean: bool,
     pub dark: bool,
@@ -93,8 +93,8 @@ impl App {
     /// The worker's tiles: the selected layer's, then its module's branch outputs.
     pub(super) fn on_maps(&mut self, mut maps: Vec<LayerMaps>) {
         let sel = self.view.selected;
-        self.view.maps = maps.iter().position(|m| Some(m.layer) == sel).map(|pos| Rc::new(maps.remove(pos)));
-        self.view.branch_maps = maps.into_iter().map(Rc::new).collect();
+        self.view.maps = maps.iter().position(|m| Some(m.layer) == sel).map(|pos| Same::new(maps.remove(pos)));
+        self.view.branch_maps = maps.into_iter().map(Same::new).collect();
     }
 
     pub(super) fn select(&mut self, i: usize) {

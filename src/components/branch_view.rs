@@ -1,6 +1,7 @@
 //! An Inception (or Fire) module's branches side by side: label, shape, multiply-adds and the
 //! first channels of each branch's output, then the concatenation.
 
+use crate::components::Same;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -19,7 +20,7 @@ pub struct Props {
     pub module: ModuleInfo,
     pub concat_shape: Vec<usize>,
     /// The branch outputs' activations, when the model has run.
-    pub maps: Vec<Rc<LayerMaps>>,
+    pub maps: Vec<Same<LayerMaps>>,
     pub on_select: Callback<usize>,
     /// Per branch: what its output's most active channel looks for (done or forming).
     #[prop_or_default]

@@ -3,7 +3,7 @@
 //! over the faded input. Tiles arrive coloured from the worker (on the GPU when the pass ran
 //! there); this only paints them.
 
-use std::rc::Rc;
+use crate::components::Same;
 
 use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
@@ -29,7 +29,7 @@ pub fn tile_px(channels: usize) -> usize {
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
-    pub maps: Rc<LayerMaps>,
+    pub maps: Same<LayerMaps>,
     pub layer: LayerInfo,
     pub input: Option<HtmlCanvasElement>,
     pub shared_scale: bool,
@@ -65,7 +65,7 @@ fn hw(m: &LayerMaps) -> (usize, usize) {
 
 /// Paints every tile after each render that changed the maps or their order.
 #[hook]
-fn use_paint_tiles(grid_ref: NodeRef, maps: Rc<LayerMaps>, sort_by_mean: bool) {
+fn use_paint_tiles(grid_ref: NodeRef, maps: Same<LayerMaps>, sort_by_mean: bool) {
     use_effect_with((maps, sort_by_mean), move |(maps, _)| {
         if let Some(grid) = grid_ref.cast::<web_sys::Element>() {
             let t = &maps.tiles;
@@ -83,7 +83,7 @@ fn use_paint_tiles(grid_ref: NodeRef, maps: Rc<LayerMaps>, sort_by_mean: bool) {
 /// Paints the enlarged channel over the faded input: at full resolution from the values when
 /// they are here (on the `shared` range, else its own), else its tile.
 #[hook]
-fn use_paint_enlarged(big_ref: NodeRef, under_ref: NodeRef, maps: Rc<LayerMaps>, input: Option<HtmlCanvasElement>, selected: Option<usize>, shared: Option<(f32, f32)>) {
+fn use_paint_enlarged(big_ref: NodeRef, under_ref: NodeRef, maps: Same<LayerMaps>, input: Option<HtmlCanvasElement>, selected: Option<usize>, shared: Option<(f32, f32)>) {
     use_effect_with((maps, selected, shared), move |(maps, sel, shared)| {
         let (Some(ch), Some(big)) = (*sel, big_ref.cast::<HtmlCanvasElement>()) else { return };
         let (_, plane) = dims(maps);

@@ -35,3 +35,34 @@ pub fn breakable(name: &str) -> yew::Html {
     parts.push(&name[start..]);
     html! { <>{ for parts.into_iter().map(|p| html! { <>{ p }<wbr /></> }) }</> }
 }
+
+/// An `Rc` that compares by address. Yew compares props and hook dependencies with
+/// `PartialEq`, and `Rc`'s compares contents: a layer's tiles (megabytes) were compared byte by
+/// byte several times per render, 100+ ms a pass on the page's main thread.
+#[derive(Debug)]
+pub struct Same<T>(pub std::rc::Rc<T>);
+
+impl<T> Same<T> {
+    pub fn new(v: T) -> Self {
+        Same(std::rc::Rc::new(v))
+    }
+}
+
+impl<T> Clone for Same<T> {
+    fn clone(&self) -> Self {
+        Same(self.0.clone())
+    }
+}
+
+impl<T> PartialEq for Same<T> {
+    fn eq(&self, other: &Self) -> bool {
+        std::rc::Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::ops::Deref for Same<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -212,6 +212,9 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
 
 /// A forward pass keeping every layer for the explorer; on a GPU failure (device lost, out of
 /// memory) the CPU takes over for this and later runs, and `emit` says so.
+/// Passes shorter than this report no progress (see `run`).
+const PROGRESS_AFTER_MS: f64 = 250.0;
+
 async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layers: bool, emit: &mut dyn FnMut(FromWorker)) -> Result<RunSummary, String> {
     let (graph, structure, engine) = state.borrow().loaded()?;
     let side = graph.image_side().map_err(|e| e.to_string())?;
@@ -222,8 +225,14 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
     let timestamps = engine.gpu_model().is_some_and(|g| g.has_timestamps());
     let timing = if time_layers || timestamps { Timing::Layers } else { Timing::Off };
     let mut last_report = 0;
+    let started = js_sys::Date::now();
     let mut progress = |done: usize, total: usize| {
-        // A handful of progress messages, not one per layer.
+        // A handful of progress messages, not one per layer, and none in a pass's first 250 ms:
+        // each re-renders the page, and on a short pass that main-thread work only competes for
+        // the cores with the pass itself.
+        if js_sys::Date::now() - started < PROGRESS_AFTER_MS {
+            return;
+        }
         if done * 10 / total.max(1) > last_report {
             last_report = done * 10 / total.max(1);
             emit(FromWorker::Progress { done, total });

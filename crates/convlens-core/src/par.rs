@@ -75,7 +75,9 @@ thread_local! {
 
 /// Spins this many checks of the generation before a helper sleeps: a pass's layers come
 /// back to back, and waking a sleeping Web Worker costs far more than a layer's fork.
-const SPIN: u32 = 1 << 16;
+/// Not longer: on a machine with as many threads as cores, a spinning helper takes the core
+/// from the thread doing the serial work between jobs (or from the page painting).
+const SPIN: u32 = 1 << 14;
 
 /// Threads a job may use now: the caller plus the helpers, capped by `set_threads`.
 pub fn threads() -> usize {

@@ -113,7 +113,9 @@ pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue,
         unsafe { gemm_block(a, b, out, ldc, ep, 0..n, 0..panels, scratch) };
         return;
     }
-    let want = 3 * threads;
+    // Several tasks per thread, claimed as threads come free: a thread the OS preempts (the
+    // page's own work shares the cores) then delays its one small block, not a third of the layer.
+    let want = (4 * threads).min((m * n * k / (PAR_MIN_MACS / 4)).max(threads));
     let col_w = (n.div_ceil(want).div_ceil(NR) * NR).clamp(MIN_COLS_PER_TASK, NC);
     let cols = par::chunks(n, n.div_ceil(col_w), NR);
     let rows = par::chunks(panels, want.div_ceil(cols.len()).min(panels), 1);
