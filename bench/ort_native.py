@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""onnxruntime native, one thread, on the same models and input as `convlens bench`:
-median/min/max ms over RUNS after one warm-up.  python3 bench/ort_native.py MODEL.onnx [RUNS]"""
+"""onnxruntime native on the same models and input as `convlens bench`: median/min/max ms over
+RUNS after one warm-up.  python3 bench/ort_native.py MODEL.onnx [RUNS] [THREADS]"""
 import sys
 import time
 
@@ -9,8 +9,9 @@ import onnxruntime as ort
 
 path = sys.argv[1]
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+threads = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 opts = ort.SessionOptions()
-opts.intra_op_num_threads = 1
+opts.intra_op_num_threads = threads
 opts.inter_op_num_threads = 1
 opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
@@ -26,4 +27,4 @@ for _ in range(runs):
     sess.run(None, {inp.name: x})
     times.append((time.perf_counter() - t) * 1e3)
 times.sort()
-print(f"{path}: onnxruntime {ort.__version__} CPU, 1 thread | median {times[len(times)//2]:.1f} ms, min {times[0]:.1f}, max {times[-1]:.1f} over {runs} runs")
+print(f"{path}: onnxruntime {ort.__version__} CPU, {threads} thread(s) | median {times[len(times)//2]:.1f} ms, min {times[0]:.1f}, max {times[-1]:.1f} over {runs} runs")

@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${TRUNK_STAGING_DIR:?set TRUNK_STAGING_DIR (Trunk sets it for its hooks)}
+# Builds that never load it (the crash-test build runs on one thread) skip it.
+if [ -n "${CONVLENS_NO_THREADED_WORKER:-}" ]; then exit 0; fi
 profile=${TRUNK_PROFILE:-release}
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
 

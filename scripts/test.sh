@@ -78,7 +78,7 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-
 WASM_BINDGEN_TEST_TIMEOUT=1200 CHROMEDRIVER=/usr/bin/chromedriver cargo test --release --target wasm32-unknown-unknown -p convlens-gpu --test parity_browser
 trunk build --release
 # The same app with a message that panics the worker: the e2e test of the recovery.
-trunk build --release --features crash-test --dist dist-crash --public-url /crash/
+CONVLENS_NO_THREADED_WORKER=1 trunk build --release --features crash-test --dist dist-crash --public-url /crash/
 node tests/e2e/app.e2e.mjs
 
 step "all tests passed"

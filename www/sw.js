@@ -4,6 +4,9 @@
 // the hashed app and the worker), so the visit that registered it is enough. Weights downloaded
 // from mirrors are kept by the app itself (Cache Storage, checked by sha256); files in models/
 // over 64 MB (VGG16) are not kept twice.
+// It also makes the page cross-origin isolated where the host cannot send COOP/COEP (GitHub
+// Pages and the like): every same-origin response it passes on carries them, so the threaded
+// worker may share its memory (index.html reloads once when it first takes control).
 const SHELL = 'convlens-shell-v1';
 const KEEP_AT_MOST = 64 << 20;
 
@@ -15,11 +18,21 @@ self.addEventListener('install', (event) => {
     await cache.put('./', page);
     // What the page loads: Trunk's hashed app files, and the worker, which it names at run time.
     const assets = new Set([...html.matchAll(/["']([^"'\s]+\.(?:js|wasm|css))["']/g)].map((m) => m[1]));
-    for (const a of ['worker_loader.js', 'worker.js', 'worker_bg.wasm', 'models/index.json', 'samples/chelsea.png']) assets.add(a);
+    for (const a of ['worker_loader.js', 'worker.js', 'worker_bg.wasm', 'worker-mt_loader.js', 'worker-mt_helper.js', 'worker-mt.js', 'worker-mt_bg.wasm', 'models/index.json', 'samples/chelsea.png']) assets.add(a);
     await Promise.all([...assets].map((url) => cache.add(url).catch(() => {})));
     await self.skipWaiting();
   })());
 });
+
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+function isolated(res) {
+  if (!res || res.type === 'opaque' || res.status === 0) return res;
+  const headers = new Headers(res.headers);
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
 
 self.addEventListener('fetch', (event) => {
   const req = event.request;
@@ -30,10 +43,10 @@ self.addEventListener('fetch', (event) => {
       const res = await fetch(req);
       const size = Number(res.headers.get('content-length') || 0);
       if (res.ok && size <= KEEP_AT_MOST) await cache.put(req, res.clone());
-      return res;
+      return isolated(res);
     } catch (err) {
       const kept = (await cache.match(req)) || (req.mode === 'navigate' ? await cache.match('./') : undefined);
-      if (kept) return kept;
+      if (kept) return isolated(kept);
       throw err;
     }
   })());

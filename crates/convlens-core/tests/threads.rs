@@ -27,7 +27,7 @@ fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn threaded_passes_are_bit_identical_to_one_thread() {
     for_each_runs_every_task_once_even_nested();
-    let models = std::env::var_os("CONVLENS_MODELS").map(std::path::PathBuf::from).unwrap_or_else(|| "../../../shared/models".into());
+    let models = convlens_testkit::shared_models();
     let file = |f: &str| onnx::import(&std::fs::read(models.join(f)).unwrap(), f).unwrap();
     let graphs = [
         ("SqueezeNet 1.1", file("squeezenet1.1.onnx")),
