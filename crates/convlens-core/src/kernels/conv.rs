@@ -45,12 +45,30 @@ impl PackB for Im2colB<'_> {
                 }
             }
             let panel = &mut out[jp * kc * NR..(jp + 1) * kc * NR];
+            // A full panel within one output row: its columns read one input row at a fixed
+            // stride, so when that span lies inside the input the gather needs no checks.
+            let one_row = iy0[0] == iy0[NR - 1] && ix0[NR - 1] == ix0[0] + (NR as isize - 1) * sx;
             for kk in 0..kc {
                 let r = k0 + kk;
                 let (ic, ky, kx) = (r / (self.kh * self.kw), (r / self.kw) % self.kh, r % self.kw);
                 let plane = &self.x[ic * self.h * self.w..(ic + 1) * self.h * self.w];
                 let (oy, ox) = (ky as isize * dy, kx as isize * dx);
                 let dst = &mut panel[kk * NR..kk * NR + NR];
+                if one_row {
+                    let (iy, first) = (iy0[0] + oy, ix0[0] + ox);
+                    let last = first + (NR as isize - 1) * sx;
+                    if iy < 0 || iy >= self.h as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    if first >= 0 && last < self.w as isize {
+                        let row = &plane[iy as usize * self.w + first as usize..];
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = row[j * sx as usize];
+                        }
+                        continue;
+                    }
+                }
                 for j in 0..NR {
                     let (iy, ix) = (iy0[j] + oy, ix0[j] + ox);
                     dst[j] = if iy >= 0 && iy < self.h as isize && ix >= 0 && ix < self.w as isize {
