@@ -13,8 +13,10 @@ if [ -n "${CONVLENS_NO_THREADED_WORKER:-}" ]; then exit 0; fi
 profile=${TRUNK_PROFILE:-release}
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src
 
+# CONVLENS_WASM_FEATURES=",+relaxed-simd" adds relaxed SIMD (FMA in the micro-kernel): within
+# noise of plain SIMD in Chromium 156 on the development machine, so not a variant of its own.
 # Up to 4 GiB: shared memory must declare its maximum, and VGG16 needs over 1 GiB.
-flags="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128"
+flags="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128${CONVLENS_WASM_FEATURES:-}"
 flags+=" -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296"
 flags+=" -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base"
 release=()

@@ -254,6 +254,8 @@ pub struct RunSummary {
     /// How `layer_ms` was measured (CPU clock, GPU timestamps, one submission per layer).
     pub layer_clock: String,
     pub total_ms: f64,
+    /// The worker's crop, resize and normalization of the frame before the pass.
+    pub preprocess_ms: f64,
     pub backend: String,
     pub softmax_applied: bool,
 }
@@ -261,6 +263,8 @@ pub struct RunSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerMaps {
     pub layer: usize,
+    /// The worker's time to draw this layer's tiles (and read its values when asked).
+    pub ms: f64,
     pub shape: Vec<usize>,
     pub tiles: LayerTiles,
     /// Raw activations, only when asked for.

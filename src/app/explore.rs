@@ -91,7 +91,8 @@ impl App {
     }
 
     /// The worker's tiles: the selected layer's, then its module's branch outputs.
-    pub(super) fn on_maps(&mut self, mut maps: Vec<LayerMaps>) {
+    pub(super) fn on_maps(&mut self, ctx: &Context<Self>, mut maps: Vec<LayerMaps>) {
+        self.time_paint(ctx, maps.iter().map(|m| m.ms).sum());
         let sel = self.view.selected;
         self.view.maps = maps.iter().position(|m| Some(m.layer) == sel).map(|pos| Same::new(maps.remove(pos)));
         self.view.branch_maps = maps.into_iter().map(Same::new).collect();

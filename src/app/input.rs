@@ -108,6 +108,10 @@ impl App {
                 self.camera.fps = if self.camera.fps == 0.0 { inst } else { 0.8 * self.camera.fps + 0.2 * inst };
             }
             self.camera.frame_t0 = t;
+            if let Some(r) = &self.run.last {
+                self.camera.stages.preprocess = r.preprocess_ms;
+                self.camera.stages.forward = r.total_ms;
+            }
             ctx.link().send_message(Msg::Camera(super::live::CameraMsg::Frame));
         }
     }
@@ -165,6 +169,7 @@ impl App {
     /// Sends the whole image to the worker, which crops it as the CLI does; the canvas crop
     /// is only the preview shown under the maps.
     pub(super) fn send_run(&mut self, src: Source, side: usize) -> Result<(), String> {
+        let t0 = super::now_ms();
         let frame = frame_pixels(&src)?;
         if matches!(src, Source::Bitmap(_)) && frame.rgba.chunks_exact(4).all(|p| p[3] == 0) {
             self.notice = Some(super::Notice::new(
@@ -172,6 +177,7 @@ impl App {
             ));
         }
         self.run.input = Some(crop_preview(&src, side, self.run.fit)?);
+        self.camera.stages.grab = super::now_ms() - t0;
         self.run.running = true;
         self.run.progress = Some((0, 1));
         self.run.sent += 1;

@@ -15,6 +15,28 @@ pub enum CameraMsg {
     Pick(String),
     ToggleLive,
     Frame,
+    /// The frame after `Maps` arrived was drawn (its time since then).
+    Painted(f64),
+}
+
+/// Where a live frame's time goes, in ms: grabbing it (video to pixels, on the page), the
+/// worker's preprocessing and forward pass, drawing the tiles (worker), painting them (page).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stages {
+    pub grab: f64,
+    pub preprocess: f64,
+    pub forward: f64,
+    pub tiles: f64,
+    pub paint: f64,
+}
+
+impl Stages {
+    pub fn label(&self) -> String {
+        format!(
+            "grab {:.0} · prep {:.0} · forward {:.0} · tiles {:.0} · paint {:.0} ms",
+            self.grab, self.preprocess, self.forward, self.tiles, self.paint
+        )
+    }
 }
 
 #[derive(Default)]
@@ -25,6 +47,10 @@ pub struct CameraState {
     pub live: bool,
     pub frame_t0: f64,
     pub fps: f64,
+    /// The latest frame's stages (live mode).
+    pub stages: Stages,
+    /// When the latest maps arrived, until they are painted.
+    pub maps_at: Option<f64>,
 }
 
 fn open(ctx: &Context<App>, device: Option<String>) {
@@ -68,6 +94,11 @@ impl App {
                     ctx.link().send_message(Msg::Camera(CameraMsg::Frame));
                 }
             }
+            CameraMsg::Painted(t) => {
+                if let Some(t0) = c.maps_at.take() {
+                    c.stages.paint = t - t0;
+                }
+            }
             CameraMsg::Frame => {
                 if self.camera.stream.is_some() && !self.run.running {
                     if let Err(e) = self.run_video_frame() {
@@ -88,6 +119,21 @@ impl App {
         }
         let side = s.input_side;
         self.send_run(Source::Video(&video), side)
+    }
+
+    /// In live mode: the maps just arrived; their paint time is taken at the next frame drawn.
+    pub(super) fn time_paint(&mut self, ctx: &Context<Self>, tiles_ms: f64) {
+        if !self.camera.live {
+            return;
+        }
+        self.camera.stages.tiles = tiles_ms;
+        self.camera.maps_at = Some(super::now_ms());
+        let link = ctx.link().clone();
+        let cb = wasm_bindgen::closure::Closure::once_into_js(move |t: f64| link.send_message(Msg::Camera(CameraMsg::Painted(t))));
+        if let Some(w) = web_sys::window() {
+            use wasm_bindgen::JsCast;
+            let _ = w.request_animation_frame(cb.unchecked_ref());
+        }
     }
 
     /// Attaches the camera stream to the <video> once it exists.

@@ -133,7 +133,7 @@ pub(crate) fn remember_theme(dark: bool) {
     }
 }
 
-fn now_ms() -> f64 {
+pub(crate) fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
@@ -154,7 +154,7 @@ impl App {
             }
             FromWorker::Progress { done, total } => self.run.progress = Some((done, total)),
             FromWorker::Ran(r) => self.on_ran(ctx, r),
-            FromWorker::Maps(maps) => self.on_maps(maps),
+            FromWorker::Maps(maps) => self.on_maps(ctx, maps),
             FromWorker::Explained(e) => self.on_explained(e),
             FromWorker::Visualized(v) => self.on_visualized(v),
             FromWorker::Index(r) => self.on_index_reply(ctx, r),
@@ -339,7 +339,7 @@ impl Component for App {
         html! {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
-                    live={self.camera.live} fps={self.camera.fps} cameras={self.camera.cameras.clone()} {backend}
+                    live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} cameras={self.camera.cameras.clone()} {backend}
                     backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}

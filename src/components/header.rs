@@ -27,6 +27,8 @@ pub struct Props {
     pub camera_on: bool,
     pub live: bool,
     pub fps: f64,
+    /// Where a live frame's time goes (`live::Stages::label`).
+    pub stages: String,
     pub cameras: Vec<(String, String)>,
     /// The backend running the model, and why (WebGPU or not).
     pub backend: Option<String>,
@@ -92,7 +94,10 @@ pub fn header(p: &Props) -> Html {
                             { for p.cameras.iter().map(|(id, label)| html! { <option value={id.clone()}>{ label.clone() }</option> }) }
                         </select>
                     }
-                    if p.live { <span class="fps">{ format!("{:.1} fps", p.fps) }</span> }
+                    if p.live {
+                        <span class="fps" data-testid="fps">{ format!("{:.1} fps", p.fps) }</span>
+                        <span class="stages muted small" data-testid="live-stages">{ p.stages.clone() }</span>
+                    }
                 }
             </span>
             <span class="badge" data-testid="backend-badge" title={p.backend_note.clone()}>

@@ -219,8 +219,10 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
     let (graph, structure, engine) = state.borrow().loaded()?;
     let side = graph.image_side().map_err(|e| e.to_string())?;
     let fit = if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop };
+    let prep_t0 = js_sys::Date::now();
     let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, fit).map_err(|e| e.to_string())?;
     let x = preprocess::to_tensor(&rgb, side, &graph.preprocess).map_err(|e| e.to_string())?;
+    let preprocess_ms = js_sys::Date::now() - prep_t0;
     // Timestamps cost next to nothing: always on where the device has them.
     let timestamps = engine.gpu_model().is_some_and(|g| g.has_timestamps());
     let timing = if time_layers || timestamps { Timing::Layers } else { Timing::Off };
@@ -247,7 +249,7 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
                     m.cpu_ms = Some(pass.total_ms);
                 }
             }
-            Ok(run_summary(&graph, &structure, &pass, engine.label()))
+            Ok(RunSummary { preprocess_ms, ..run_summary(&graph, &structure, &pass, engine.label()) })
         }
         Err(e) if engine.values_live() == ValuesLive::Device => {
             let cpu = cpu_engine(&graph)?;
@@ -256,7 +258,7 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
             state.borrow_mut().install(&graph, cpu.clone());
             emit(FromWorker::Backend { name, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
             let pass = cpu.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
-            Ok(run_summary(&graph, &structure, &pass, cpu.label()))
+            Ok(RunSummary { preprocess_ms, ..run_summary(&graph, &structure, &pass, cpu.label()) })
         }
         Err(e) => Err(e.to_string()),
     }
@@ -279,8 +281,9 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
     };
     let mut out = Vec::new();
     for (&layer, &value) in layers.iter().zip(&outputs) {
+        let t0 = js_sys::Date::now();
         let tiles = engine.tiles(value, max_side, shared).await.map_err(|e| format!("drawing the layer failed: {e}"))?;
-        out.push(LayerMaps { layer, shape: graph.shape(value).to_vec(), tiles: LayerTiles::new(tiles, on_gpu), data: data.remove(&value).map(|t| t.data) });
+        out.push(LayerMaps { layer, ms: js_sys::Date::now() - t0, shape: graph.shape(value).to_vec(), tiles: LayerTiles::new(tiles, on_gpu), data: data.remove(&value).map(|t| t.data) });
     }
     Ok(out)
 }

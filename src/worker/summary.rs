@@ -88,6 +88,7 @@ pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: S
         layer_ms: pass.layer_ms.clone(),
         layer_clock: pass.clock.to_string(),
         total_ms: pass.total_ms,
+        preprocess_ms: 0.0,
         backend,
         softmax_applied: output_kind(graph) == OutputKind::Logits,
     }

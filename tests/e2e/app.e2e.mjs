@@ -1110,6 +1110,22 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
   await page.waitForTimeout(3000);
   results.live_fps = parseFloat(await page.locator('.fps').innerText());
+  // Where a frame's time goes, each stage measured where it runs (page or worker).
+  const stages = await page.locator('[data-testid=live-stages]').innerText();
+  const m = stages.match(/^grab (\d+) · prep (\d+) · forward (\d+) · tiles (\d+) · paint (\d+) ms$/);
+  assert.ok(m, `live stages: ${stages}`);
+  assert.ok(Number(m[3]) > 0, `a forward pass takes time: ${stages}`);
+  results.live_stages_squeezenet = stages;
+  // Every map of GoogLeNet's selected layer, live (the model changes under the running camera).
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
+  await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('googlenet-synthetic'), null, { timeout: 120000 });
+  if (!(await page.locator('[data-testid=fps]').count())) await page.getByRole('button', { name: 'Live' }).click();
+  await page.waitForTimeout(4000);
+  results.live_fps_googlenet = parseFloat(await page.locator('[data-testid=fps]').innerText());
+  results.live_stages_googlenet = await page.locator('[data-testid=live-stages]').innerText();
+  await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/squeezenet1.1.onnx'));
+  await page.waitForFunction(() => /squeezenet1\.1/.test(document.querySelector('.model-line')?.innerText || ''), null, { timeout: 120000 });
+  if (!(await page.locator('[data-testid=fps]').count())) await page.getByRole('button', { name: 'Live' }).click();
   // A class's Grad-CAM follows the frames while live.
   await page.locator('[data-testid=top5] button.class-pick').first().click();
   await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 60000 });

@@ -180,6 +180,20 @@ mod wasm {
     use super::{MR, NR};
     use core::arch::wasm32::*;
 
+    /// a * b + c: one fused (or not: the engine decides) instruction in a relaxed-SIMD build,
+    /// which halves the micro-kernel's arithmetic instructions where the CPU has FMA.
+    #[inline(always)]
+    fn madd(a: v128, b: v128, c: v128) -> v128 {
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            f32x4_relaxed_madd(a, b, c)
+        }
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            f32x4_add(c, f32x4_mul(a, b))
+        }
+    }
+
     pub unsafe fn micro_kernel_simd128(kc: usize, a: *const f32, b: *const f32, acc: &mut [f32; MR * NR]) {
         let mut c = [[f32x4_splat(0.0); 2]; MR];
         for k in 0..kc {
@@ -187,8 +201,8 @@ mod wasm {
             let b1 = v128_load(b.add(k * NR + 4) as *const v128);
             for (i, row) in c.iter_mut().enumerate() {
                 let av = f32x4_splat(*a.add(k * MR + i));
-                row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
-                row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
+                row[0] = madd(av, b0, row[0]);
+                row[1] = madd(av, b1, row[1]);
             }
         }
         for (i, row) in c.iter().enumerate() {
@@ -206,7 +220,7 @@ mod wasm {
             for (l, acc) in s.iter_mut().enumerate() {
                 let x = v128_load(pa.add(i + 4 * l) as *const v128);
                 let y = v128_load(pb.add(i + 4 * l) as *const v128);
-                *acc = f32x4_add(*acc, f32x4_mul(x, y));
+                *acc = madd(x, y, *acc);
             }
             i += 16;
         }
