@@ -44,6 +44,8 @@ wasm_bindgen_version() {
 
 ensure_web_tools() {
   ensure_rust_targets wasm32-unknown-unknown
+  # std's source, rebuilt with atomics for the threaded worker (scripts/build_threaded_worker.sh).
+  rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
   local wbg
   wbg=$(wasm_bindgen_version)
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg" ]; then
