@@ -22,6 +22,10 @@ struct Job {
     tasks: usize,
     next: AtomicUsize,
     done: AtomicUsize,
+    /// The first task's panic, caught so that every task still counts as done (the caller must
+    /// not return, and so end the borrow, while a helper still runs one), raised again by the
+    /// caller once all are.
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 // The closure is Sync and outlives every use (see `Job`).
@@ -38,7 +42,10 @@ impl Job {
                 return finished_last;
             }
             // SAFETY: i < tasks, so the caller is still waiting in `for_each` (see `Job`).
-            unsafe { (*self.f)(i) };
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*self.f)(i) }));
+            if let Err(p) = ran {
+                self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
+            }
             finished_last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tasks;
         }
     }
@@ -154,7 +161,7 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     }
     // SAFETY: erases the borrow's lifetime; `Job` explains why no call outlives this function.
     let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
-    let job = Arc::new(Job { f, tasks, next: AtomicUsize::new(0), done: AtomicUsize::new(0) });
+    let job = Arc::new(Job { f, tasks, next: AtomicUsize::new(0), done: AtomicUsize::new(0), panic: Mutex::new(None) });
     {
         let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
         *guard = Some(job.clone());
@@ -178,6 +185,10 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     }
     *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     POOL.busy.store(false, Ordering::Release);
+    let panicked = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(p) = panicked {
+        std::panic::resume_unwind(p);
+    }
 }
 
 /// A raw pointer that tasks writing disjoint parts of one buffer can share.

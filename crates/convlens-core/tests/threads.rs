@@ -68,4 +68,19 @@ fn for_each_runs_every_task_once_even_nested() {
         total.fetch_add(1, Ordering::Relaxed);
     });
     assert_eq!(total.load(Ordering::Relaxed), 1);
+    // A task that panics: the others still run, the caller gets the panic, the pool lives on.
+    let ran = AtomicUsize::new(0);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        par::for_each(64, &|i| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            assert!(i != 40, "task 40 fails");
+        })
+    }));
+    assert!(caught.is_err(), "the task's panic reaches the caller");
+    assert_eq!(ran.load(Ordering::Relaxed), 64);
+    let after = AtomicUsize::new(0);
+    par::for_each(64, &|_| {
+        after.fetch_add(1, Ordering::Relaxed);
+    });
+    assert_eq!(after.load(Ordering::Relaxed), 64);
 }
