@@ -53,6 +53,8 @@ pub enum Msg {
     SetBackend(String),
     /// The worker panicked (its message); it is restarted.
     WorkerCrashed(String),
+    /// The threaded worker spawned n-th has not answered `Init` in time.
+    ThreadsSilent(u32),
     Error(String),
     DismissError,
     DismissNotice,
@@ -81,6 +83,8 @@ struct ThreadState {
     have: Option<usize>,
     /// `?threads=N`, kept in the URL.
     asked: Option<usize>,
+    /// Workers spawned so far: a late timeout for an earlier one is ignored.
+    spawned: u32,
 }
 
 struct BackendState {
@@ -210,7 +214,7 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         let crash = worker_link::CrashListener::new(ctx);
         let asked = url_state::read().threads;
-        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked };
+        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked, spawned: 0 };
         let bridge = worker_link::spawn(ctx, &crash, &threads.plan);
         // Paste an image from the clipboard anywhere on the page.
         let link = ctx.link().clone();
@@ -276,6 +280,7 @@ impl Component for App {
         // A catalogue's model is known only once the catalogues are read.
         let model = url.model.filter(|m| zoo(m) || url.catalog.is_some()).unwrap_or_else(|| "googlenet".into());
         app.read_catalogues(ctx, model);
+        app.watch_threads(ctx);
         app
     }
 
@@ -292,6 +297,7 @@ impl Component for App {
             Msg::Camera(m) => self.on_camera(ctx, m),
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
+            Msg::ThreadsSilent(n) => self.on_threads_silent(ctx, n),
             Msg::Error(e) => {
                 self.error = Some(e);
                 self.run.running = false;

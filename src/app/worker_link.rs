@@ -13,6 +13,8 @@ use crate::protocol::ToWorker;
 use crate::worker::InferenceWorker;
 
 const MAX_RESTARTS: u32 = 3;
+/// How long a threaded worker may take to start (fetch, compile, instantiate on shared memory).
+const THREADED_START_MS: u32 = 20_000;
 
 /// Listens for the worker's last words; dropped with the page.
 pub struct CrashListener {
@@ -99,24 +101,57 @@ pub fn spawn(ctx: &Context<App>, crash: &CrashListener, threads: &ThreadPlan) ->
 
 impl App {
     pub(super) fn on_worker_crashed(&mut self, ctx: &Context<Self>, why: String) {
+        self.crash.restarts += 1;
+        if self.crash.restarts > MAX_RESTARTS {
+            self.stop_waiting_for_worker();
+            self.error = Some(format!("The inference worker crashed again ({why}); it was restarted {MAX_RESTARTS} times already. Reload the page."));
+            return;
+        }
+        let again = self.restart_worker(ctx);
+        self.error = Some(format!("The inference worker crashed ({why}) and was restarted: {again}. Please report this with the model and image."));
+    }
+
+    /// The threaded worker did not answer its `Init` in time (its shared memory could not be
+    /// had, say): the plain one takes over on one thread, and the badge says why.
+    pub(super) fn on_threads_silent(&mut self, ctx: &Context<Self>, spawned: u32) {
+        if self.threads.have.is_some() || spawned != self.threads.spawned || !self.threads.plan.threaded_build {
+            return;
+        }
+        self.threads.plan.threaded_build = false;
+        self.threads.plan.why_one = Some(format!("the threaded worker did not start within {} s", THREADED_START_MS / 1000));
+        self.restart_worker(ctx);
+    }
+
+    fn stop_waiting_for_worker(&mut self) {
         self.run.running = false;
         self.run.progress = None;
         self.model.status = None;
         self.camera.live = false;
-        self.crash.restarts += 1;
-        if self.crash.restarts > MAX_RESTARTS {
-            self.error = Some(format!("The inference worker crashed again ({why}); it was restarted {MAX_RESTARTS} times already. Reload the page."));
-            return;
-        }
+    }
+
+    /// A fresh worker with the model loading again; says what the user gets back.
+    fn restart_worker(&mut self, ctx: &Context<Self>) -> &'static str {
+        self.stop_waiting_for_worker();
+        self.threads.have = None;
         self.bridge = spawn(ctx, &self.crash, &self.threads.plan);
-        let again = if self.is_zoo_model() {
+        self.watch_threads(ctx);
+        if self.is_zoo_model() {
             self.load_model(ctx, self.model.name.clone());
             "the model is loading again"
         } else {
             self.model.summary = None;
             "open your .onnx file again"
-        };
-        self.error = Some(format!("The inference worker crashed ({why}) and was restarted: {again}. Please report this with the model and image."));
+        }
+    }
+
+    /// Gives a threaded worker `THREADED_START_MS` to answer before falling back.
+    pub(super) fn watch_threads(&mut self, ctx: &Context<Self>) {
+        self.threads.spawned += 1;
+        if !self.threads.plan.threaded_build {
+            return;
+        }
+        let (link, spawned) = (ctx.link().clone(), self.threads.spawned);
+        gloo::timers::callback::Timeout::new(THREADED_START_MS, move || link.send_message(Msg::ThreadsSilent(spawned))).forget();
     }
 
     /// Crash-test builds: `?crash=1` panics the worker once, after the first model loads.

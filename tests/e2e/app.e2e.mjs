@@ -180,6 +180,15 @@ await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2
   assert.equal(await bare.evaluate(() => self.crossOriginIsolated), false);
   assert.match(await bare.locator('[data-testid=threads]').innerText(), /^1 thread: .*not cross-origin isolated/);
   await noSw.close();
+  // The threaded worker cannot start (its wasm refused here): after a while the plain one
+  // answers on one thread, and the badge says why.
+  const brokenCtx = await browser.newContext({ serviceWorkers: 'block' });
+  await brokenCtx.route('**/worker-mt_bg.wasm', (route) => route.abort());
+  const broken = await brokenCtx.newPage({ viewport: { width: 1400, height: 1000 } });
+  await broken.goto(base + '?model=squeezenet&backend=cpu&threads=2');
+  await broken.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  assert.match(await broken.locator('[data-testid=threads]').innerText(), /^1 thread: the threaded worker did not start/);
+  await brokenCtx.close();
 });
 
 // Photos the repository never held, made here from the shared ones at sizes and shapes up to
