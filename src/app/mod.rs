@@ -51,6 +51,7 @@ pub enum Msg {
     Examples(ExamplesMsg),
     Camera(CameraMsg),
     SetBackend(String),
+    SetThreads(usize),
     /// The worker panicked (its message); it is restarted.
     WorkerCrashed(String),
     /// The threaded worker spawned n-th has not answered `Init` in time.
@@ -202,6 +203,7 @@ impl App {
             HeaderAction::PickCamera(id) => Msg::Camera(CameraMsg::Pick(id)),
             HeaderAction::ToggleLive => Msg::Camera(CameraMsg::ToggleLive),
             HeaderAction::SetBackend(b) => Msg::SetBackend(b),
+            HeaderAction::SetThreads(n) => Msg::SetThreads(n),
             HeaderAction::ToggleTheme => Msg::View(ViewMsg::ToggleTheme),
         }
     }
@@ -298,6 +300,7 @@ impl Component for App {
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
             Msg::ThreadsSilent(n) => self.on_threads_silent(ctx, n),
+            Msg::SetThreads(n) => self.set_threads(ctx, n),
             Msg::Error(e) => {
                 self.error = Some(e);
                 self.run.running = false;
@@ -346,7 +349,7 @@ impl Component for App {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} cameras={self.camera.cameras.clone()} {backend}
-                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} backend_choice={self.backend.choice} dark={self.view.dark}
+                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={worker_link::ThreadPlan::choices()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}

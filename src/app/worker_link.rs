@@ -79,6 +79,14 @@ impl ThreadPlan {
         ThreadPlan { wanted, threaded_build: wanted > 1 && why_one.is_none(), why_one }
     }
 
+    /// Thread counts worth offering: powers of two up to the browser's cores, and the cores.
+    pub fn choices() -> Vec<usize> {
+        let cores = (web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize).clamp(1, MAX_THREADS);
+        let mut v: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2)).take_while(|&n| n < cores).collect();
+        v.push(cores);
+        v
+    }
+
     /// The badge's words: how many threads run the kernels, and why only one.
     pub fn label(&self, have: Option<usize>) -> String {
         match (&self.why_one, have) {
@@ -141,6 +149,21 @@ impl App {
         } else {
             self.model.summary = None;
             "open your .onnx file again"
+        }
+    }
+
+    /// The user picked a thread count: a worker built for it, the model loaded again.
+    pub(super) fn set_threads(&mut self, ctx: &Context<Self>, n: usize) {
+        let plan = ThreadPlan::new(Some(n));
+        if plan == self.threads.plan && self.threads.asked == Some(n) {
+            return;
+        }
+        self.threads.asked = Some(n);
+        self.threads.plan = plan;
+        self.write_url();
+        let again = self.restart_worker(ctx);
+        if !self.is_zoo_model() {
+            self.notice = Some(super::Notice::new(format!("The worker restarted for {n} thread{}: {again}.", if n == 1 { "" } else { "s" })));
         }
     }
 

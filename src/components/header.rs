@@ -15,6 +15,7 @@ pub enum HeaderAction {
     PickCamera(String),
     ToggleLive,
     SetBackend(String),
+    SetThreads(usize),
     ToggleTheme,
 }
 
@@ -35,6 +36,9 @@ pub struct Props {
     pub backend_note: String,
     /// How many threads run the CPU kernels, and why one (`worker_link::ThreadPlan::label`).
     pub threads: String,
+    /// The thread counts offered (up to the browser's cores) and the one chosen.
+    pub thread_choices: Vec<usize>,
+    pub threads_wanted: usize,
     pub backend_choice: BackendChoice,
     pub dark: bool,
     pub on_action: Callback<HeaderAction>,
@@ -54,6 +58,7 @@ pub fn header(p: &Props) -> Html {
     let onmodel = on.reform(|e: Event| HeaderAction::PickModel(select_value(e)));
     let oncamera = on.reform(|e: Event| HeaderAction::PickCamera(select_value(e)));
     let onbackend = on.reform(|e: Event| HeaderAction::SetBackend(select_value(e)));
+    let onthreads = on.reform(|e: Event| HeaderAction::SetThreads(select_value(e).parse().unwrap_or(1)));
     let onfile = {
         let on = on.clone();
         Callback::from(move |e: Event| {
@@ -113,6 +118,13 @@ pub fn header(p: &Props) -> Html {
                     <option value="cpu" selected={p.backend_choice == BackendChoice::Cpu}>{ "CPU (wasm SIMD)" }</option>
                 </select>
             </label>
+            if p.thread_choices.len() > 1 {
+                <label class="control">{ "Threads " }
+                    <select aria-label="CPU threads" data-testid="threads-select" onchange={onthreads}>
+                        { for p.thread_choices.iter().map(|&n| html! { <option value={n.to_string()} selected={n == p.threads_wanted}>{ n }</option> }) }
+                    </select>
+                </label>
+            }
             <button class="theme" aria-label="switch theme" onclick={act(HeaderAction::ToggleTheme)}>{ if p.dark { "☀" } else { "☾" } }</button>
         </header>
     }

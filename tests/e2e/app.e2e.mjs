@@ -164,6 +164,13 @@ await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2
   assert.deepEqual(two.probs, one.probs);
   results.googlenet_cpu_1_thread_ms = one.ms;
   results.googlenet_cpu_2_threads_ms = two.ms;
+  // The header's thread picker: a new worker for that count, kept in the URL.
+  const pick = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await pick.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await pick.locator('[data-testid=threads-select]').selectOption('1');
+  await pick.waitForFunction(() => document.querySelector('[data-testid=threads]')?.innerText === '1 thread' && /threads=1/.test(location.search), null, { timeout: 60000 });
+  await pick.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
+  await pick.close();
   // A host that cannot send the headers (/plain/ here): sw.js adds them, and the page loads
   // once more, isolated, with its threads.
   const plain = await openApp(browser, 'plain/?model=squeezenet&backend=cpu&threads=2');
