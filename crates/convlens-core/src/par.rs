@@ -178,9 +178,9 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
             std::hint::spin_loop();
             spins += 1;
         }
-        let mut f = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
         while job.done.load(Ordering::Acquire) < tasks {
-            f = POOL.finished_cv.wait(f).unwrap_or_else(|e| e.into_inner());
+            guard = POOL.finished_cv.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
     }
     *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
