@@ -28,6 +28,21 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
         .map_err(|_| "not a 2d context".to_string())
 }
 
+/// A 2D context kept in CPU memory (`willReadFrequently`): for canvases whose pixels are read
+/// back (a frame's) or written whole with putImageData (the tiles). A GPU-backed one would
+/// read back synchronously from the GPU, and each tile canvas would be a compositor layer of
+/// its own: main-thread work that competes with the pass for the cores.
+fn cpu_context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"willReadFrequently".into(), &true.into()).map_err(js_err)?;
+    canvas
+        .get_context_with_context_options("2d", &options)
+        .map_err(js_err)?
+        .ok_or("no 2d canvas context")?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(|_| "not a 2d context".to_string())
+}
+
 pub fn new_canvas(w: u32, h: u32) -> Result<HtmlCanvasElement, String> {
     let c: HtmlCanvasElement = document().create_element("canvas").map_err(js_err)?.dyn_into().map_err(|_| "canvas")?;
     c.set_width(w);
@@ -80,7 +95,7 @@ pub fn frame_pixels(src: &Source) -> Result<Frame, String> {
     let scale = ((MAX_FRAME_PIXELS as f64) / (w * h) as f64).sqrt().min(1.0);
     let (fw, fh) = (((w as f64 * scale) as u32).max(1), ((h as f64 * scale) as u32).max(1));
     let canvas = new_canvas(fw, fh)?;
-    let ctx = context(&canvas)?;
+    let ctx = cpu_context(&canvas)?;
     let (dw, dh) = (fw as f64, fh as f64);
     match src {
         Source::Bitmap(b) => ctx.draw_image_with_image_bitmap_and_dw_and_dh(b, 0.0, 0.0, dw, dh),
@@ -126,7 +141,7 @@ pub fn paint_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], w: usize, h: usize) -
         canvas.set_height(h as u32);
     }
     let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), w as u32, h as u32).map_err(js_err)?;
-    context(canvas)?.put_image_data(&data, 0.0, 0.0).map_err(js_err)
+    cpu_context(canvas)?.put_image_data(&data, 0.0, 0.0).map_err(js_err)
 }
 
 /// Copies `from` (e.g. the input crop) onto `to`, scaled to fit.
