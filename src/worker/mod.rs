@@ -210,11 +210,11 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
     reply.unwrap_or_else(FromWorker::Error)
 }
 
-/// A forward pass keeping every layer for the explorer; on a GPU failure (device lost, out of
-/// memory) the CPU takes over for this and later runs, and `emit` says so.
 /// Passes shorter than this report no progress (see `run`).
 const PROGRESS_AFTER_MS: f64 = 250.0;
 
+/// A forward pass keeping every layer for the explorer; on a GPU failure (device lost, out of
+/// memory) the CPU takes over for this and later runs, and `emit` says so.
 async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layers: bool, emit: &mut dyn FnMut(FromWorker)) -> Result<RunSummary, String> {
     let (graph, structure, engine) = state.borrow().loaded()?;
     let side = graph.image_side().map_err(|e| e.to_string())?;
