@@ -96,7 +96,7 @@ impl App {
             }
             CameraMsg::Painted(t) => {
                 if let Some(t0) = c.maps_at.take() {
-                    c.stages.paint = t - t0;
+                    c.stages.paint = (t - t0).max(0.0);
                 }
             }
             CameraMsg::Frame => {
@@ -129,7 +129,8 @@ impl App {
         self.camera.stages.tiles = tiles_ms;
         self.camera.maps_at = Some(super::now_ms());
         let link = ctx.link().clone();
-        let cb = wasm_bindgen::closure::Closure::once_into_js(move |t: f64| link.send_message(Msg::Camera(CameraMsg::Painted(t))));
+        // rAF's own timestamp is the frame's start, which may precede the maps' arrival.
+        let cb = wasm_bindgen::closure::Closure::once_into_js(move |_: f64| link.send_message(Msg::Camera(CameraMsg::Painted(super::now_ms()))));
         if let Some(w) = web_sys::window() {
             use wasm_bindgen::JsCast;
             let _ = w.request_animation_frame(cb.unchecked_ref());
