@@ -86,6 +86,8 @@ struct ThreadState {
     asked: Option<usize>,
     /// Workers spawned so far: a late timeout for an earlier one is ignored.
     spawned: u32,
+    /// The counts the picker offers (the browser's cores do not change while the page is open).
+    choices: Vec<usize>,
 }
 
 struct BackendState {
@@ -216,7 +218,7 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         let crash = worker_link::CrashListener::new(ctx);
         let asked = url_state::read().threads;
-        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked, spawned: 0 };
+        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked, spawned: 0, choices: worker_link::ThreadPlan::choices() };
         let bridge = worker_link::spawn(ctx, &crash, &threads.plan);
         // Paste an image from the clipboard anywhere on the page.
         let link = ctx.link().clone();
@@ -349,7 +351,7 @@ impl Component for App {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} cameras={self.camera.cameras.clone()} {backend}
-                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={worker_link::ThreadPlan::choices()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
+                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={self.threads.choices.clone()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={link.callback(App::on_header)} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}

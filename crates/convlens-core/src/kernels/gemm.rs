@@ -119,7 +119,6 @@ pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue,
     let col_w = (n.div_ceil(want).div_ceil(NR) * NR).clamp(MIN_COLS_PER_TASK, NC);
     let cols = par::chunks(n, n.div_ceil(col_w), NR);
     let rows = par::chunks(panels, want.div_ceil(cols.len()).min(panels), 1);
-    let b: &(dyn PackB + Sync) = b;
     par::for_each(cols.len() * rows.len(), &|t| {
         let (cr, rr) = (cols[t % cols.len()].clone(), rows[t / cols.len()].clone());
         PACK.with(|p| {
