@@ -20,29 +20,56 @@ pub struct Fetched {
     pub cached: bool,
 }
 
+/// The global scope's `fetch` and `caches`: this module runs in the page (served list,
+/// catalogues) and in the inference worker (model files, so their bytes never cross over).
+fn global_fetch(url: &str) -> Result<js_sys::Promise, String> {
+    let global = js_sys::global();
+    if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+        return Ok(w.fetch_with_str(url));
+    }
+    global.dyn_ref::<web_sys::WorkerGlobalScope>().map(|w| w.fetch_with_str(url)).ok_or_else(|| "no fetch in this scope".into())
+}
+
 async fn cache() -> Option<Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
+    let global = js_sys::global();
+    let caches = match global.dyn_ref::<web_sys::Window>() {
+        Some(w) => w.caches().ok()?,
+        None => global.dyn_ref::<web_sys::WorkerGlobalScope>()?.caches().ok()?,
+    };
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
-async fn from_cache(cache: &Cache, url: &str) -> Option<Vec<u8>> {
+async fn from_cache(cache: &Cache, url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Option<Vec<u8>> {
     let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
     let resp: Response = hit.dyn_into().ok()?;
-    let buf = JsFuture::from(resp.array_buffer().ok()?).await.ok()?;
-    Some(js_sys::Uint8Array::new(&buf).to_vec())
+    read_body(url, resp, progress).await.ok()
 }
 
-/// GETs `url`, reporting (received, total) as chunks arrive.
-pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>)) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp: Response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("{url}: {}", js_err(e)))?.dyn_into().map_err(|_| "bad response")?;
+/// GETs `url`, reporting (received, total) as chunks arrive; `progress` answering false
+/// stops the download (a newer load replaced it).
+pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Vec<u8>, String> {
+    let resp = get(url).await?;
+    read_body(url, resp, progress).await
+}
+
+async fn get(url: &str) -> Result<Response, String> {
+    let resp: Response = JsFuture::from(global_fetch(url)?).await.map_err(|e| format!("{url}: {}", js_err(e)))?.dyn_into().map_err(|_| "bad response")?;
     if !resp.ok() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
+    Ok(resp)
+}
+
+/// A response's body streamed into one buffer, sized from Content-Length when given: no list
+/// of chunks, no second copy (VGG16 is 553 MB).
+async fn read_body(url: &str, resp: Response, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Vec<u8>, String> {
     let total = resp.headers().get("content-length").ok().flatten().and_then(|s| s.parse::<u64>().ok());
     let body = resp.body().ok_or("empty response")?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|_| "no stream reader")?;
-    let mut out = Vec::with_capacity(total.unwrap_or(0).min(1 << 30) as usize);
+    let mut out = Vec::new();
+    if let Some(t) = total {
+        out.try_reserve_exact(t as usize).map_err(|_| format!("{url}: {t} bytes do not fit in this tab's memory"))?;
+    }
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| match total {
             Some(t) => format!("the connection broke after {} of {t} bytes ({})", out.len(), js_err(e)),
@@ -52,9 +79,16 @@ pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>))
         if done {
             break;
         }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?;
-        out.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
-        progress(out.len() as u64, total);
+        let value = js_sys::Uint8Array::new(&js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?);
+        let at = out.len();
+        let n = value.length() as usize;
+        out.try_reserve(n).map_err(|_| format!("{url}: out of memory after {at} bytes"))?;
+        out.resize(at + n, 0);
+        value.copy_to(&mut out[at..]);
+        if !progress(out.len() as u64, total) {
+            let _ = reader.cancel();
+            return Err(format!("{url}: cancelled"));
+        }
     }
     if let Some(t) = total.filter(|&t| t != out.len() as u64) {
         return Err(format!("the connection ended after {} of {t} bytes", out.len()));
@@ -69,8 +103,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The .onnx files the server offers next to the app (models/index.json, written by
 /// scripts/serve.sh); empty when there is no such folder.
 pub async fn served_models() -> Vec<String> {
-    let noop = |_, _| {};
-    match fetch_with_progress("models/index.json", &noop).await {
+    match fetch_with_progress("models/index.json", &|_, _| true).await {
         // A malformed list is treated as none: the zoo mirrors are still tried.
         Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes).unwrap_or_default(),
         Err(_) => Vec::new(),
@@ -79,7 +112,7 @@ pub async fn served_models() -> Vec<String> {
 
 /// The zoo file from what this page already has: the served `models/` folder (any accepted
 /// name), else the browser cache. Err: why not, one reason per place tried.
-pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched, Vec<String>> {
     let mut errors = Vec::new();
     let served = served_models().await;
     for name in std::iter::once(zoo.file.as_str()).chain(zoo.aliases.iter().map(|a| a.as_str())).filter(|n| served.iter().any(|s| s == n)) {
@@ -95,7 +128,7 @@ pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64
     }
     if let Some(c) = cache().await {
         for url in &zoo.mirrors {
-            if let Some(bytes) = from_cache(&c, url).await {
+            if let Some(bytes) = from_cache(&c, url, progress).await {
                 if sha256_hex(&bytes).eq_ignore_ascii_case(&zoo.sha256) {
                     return Ok(Fetched { bytes, from: url.clone(), verified: true, cached: true });
                 }
@@ -107,25 +140,40 @@ pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64
 
 /// The zoo file from the served folder or the cache, else each mirror in turn (a mirror's
 /// download must match the sha256, and is cached). Err: one reason per mirror, URL first.
-pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>)) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched, Vec<String>> {
     let mut errors = match fetch_zoo_nearby(zoo, progress).await {
         Ok(f) => return Ok(f),
         Err(e) => e,
     };
     let cache = cache().await;
     for url in zoo.mirrors.iter().cloned() {
-        match fetch_with_progress(&url, progress).await {
+        let resp = match get(&url).await {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        // The cache takes its own branch of the stream as it arrives (no second copy in this
+        // tab); a body that breaks is never stored, and one that fails the check is deleted.
+        let stored = match (&cache, resp.clone()) {
+            (Some(c), Ok(copy)) => Some(JsFuture::from(c.put_with_str(&url, &copy))),
+            _ => None,
+        };
+        let read = read_body(&url, resp, progress).await;
+        let stored = match stored {
+            Some(put) => put.await.is_ok(),
+            None => false,
+        };
+        match read {
             Ok(bytes) => {
                 let digest = sha256_hex(&bytes);
                 if !digest.eq_ignore_ascii_case(&zoo.sha256) {
+                    if let (Some(c), true) = (&cache, stored) {
+                        let _ = JsFuture::from(c.delete_with_str(&url)).await;
+                    }
                     errors.push(format!("{url}: its sha256 {digest} is not the catalogue's {}; refused, nothing cached", zoo.sha256));
                     continue;
-                }
-                if let Some(c) = &cache {
-                    let body = js_sys::Uint8Array::from(&bytes[..]);
-                    if let Ok(resp) = Response::new_with_opt_buffer_source(Some(&body)) {
-                        let _ = JsFuture::from(c.put_with_str(&url, &resp)).await;
-                    }
                 }
                 return Ok(Fetched { bytes, from: url, verified: true, cached: false });
             }
@@ -138,7 +186,7 @@ pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>)) -> 
 /// The catalogues this page is given: `models/catalog.json` next to the app (when the served
 /// folder's index lists it) and `?catalog=URL`. Err entries: why a catalogue could not be used, one line each.
 pub async fn catalogues(extra: Option<&str>) -> (Vec<ModelFile>, Vec<String>) {
-    let noop = |_, _| {};
+    let noop = |_, _| true;
     let (mut models, mut errors) = (Vec::new(), Vec::new());
     // The served folder's list says whether there is a catalogue (no request, no 404, when not).
     let served = served_models().await.iter().any(|f| f == "catalog.json");

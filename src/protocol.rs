@@ -16,6 +16,10 @@ pub enum ToWorker {
         backend: BackendChoice,
         split_relus: bool,
     },
+    /// Fetch a model file here in the worker (so its bytes never pass through the page or
+    /// the message channel), then import and plan it as `LoadOnnx`. Answered by `Download`
+    /// while it arrives, then `Fetched` (or `FetchFailed`), then `Loaded`.
+    Fetch { load: u64, source: ModelSource, backend: BackendChoice, split_relus: bool },
     /// A built-in architecture with seeded random weights (labelled untrained everywhere).
     LoadUntrained { load: u64, arch: String, backend: BackendChoice, split_relus: bool },
     /// Run every ReLU the importer fused into its Conv/Gemm as its own layer (true), so the
@@ -117,6 +121,24 @@ pub enum FromWorker {
     /// only one when so.
     Threads { threads: usize, why: Option<String> },
     Error(String),
+    /// Bytes of load `load`'s file received so far (of `total` when the server said).
+    Download { load: u64, got: u64, total: Option<u64> },
+    /// Load `load`'s file is here and being imported: `model` is the key of the model it is
+    /// (the asked one, or the fallback that opened instead), with the places that failed first.
+    Fetched { load: u64, model: String, file: String, from: String, verified: bool, cached: bool, reasons: Vec<String> },
+    /// Load `load`'s file could not be had: one reason per place tried, URL first.
+    FetchFailed { load: u64, reasons: Vec<String> },
+}
+
+/// Where the worker gets a model file from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// A URL as given (`?weights=`, or a blob: URL of a file the user opened), unchecked.
+    Url { url: String, name: String },
+    /// A zoo or catalogue file: the served models/ folder, the cache, then its mirrors in turn
+    /// (sha256 checked, then cached). Where it cannot be had, the first of `fall_back` that
+    /// this page already has (served or cached) opens instead.
+    Zoo { file: convlens_core::catalog::ModelFile, fall_back: Vec<convlens_core::catalog::ModelFile> },
 }
 
 /// A feature visualization as it forms (every few steps) and when it is done.

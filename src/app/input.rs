@@ -7,11 +7,11 @@ use convlens_core::preprocess::Fit;
 use web_sys::{HtmlCanvasElement, ImageBitmap};
 use yew::prelude::*;
 
-use super::model::ModelMsg;
+use super::model::{Fetching, ModelMsg};
 use super::{now_ms, App, Msg};
 use crate::imaging::{self, crop_preview, decode, frame_pixels, Source};
 use crate::model_source;
-use crate::protocol::{RunSummary, ToWorker};
+use crate::protocol::{ModelSource, RunSummary, ToWorker};
 
 pub enum InputMsg {
     OpenFile(web_sys::File),
@@ -52,7 +52,7 @@ impl App {
                 self.rerun_image();
             }
             InputMsg::Sample(url) => ctx.link().send_future(async move {
-                let noop = |_, _| {};
+                let noop = |_, _| true;
                 let bytes = match model_source::fetch_with_progress(&url, &noop).await {
                     Ok(b) => b,
                     Err(e) => return Msg::Error(e),
@@ -134,14 +134,15 @@ impl App {
             self.model.seq += 1;
             self.reset_vis();
             self.reset_examples();
-            let seq = self.model.seq;
-            ctx.link().send_future(async move {
-                let m = match gloo::file::futures::read_as_bytes(&gloo::file::Blob::from(file)).await {
-                    Ok(bytes) => ModelMsg::Bytes { name: name.clone(), bytes, note: format!("{name} (your file)") },
-                    Err(e) => ModelMsg::LoadFailed { arch: None, error: format!("cannot read {name}: {e}") },
-                };
-                Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
-            });
+            // The worker reads the file itself through a blob: URL: its bytes never cross
+            // the message channel.
+            match web_sys::Url::create_object_url_with_blob(&file) {
+                Ok(blob_url) => {
+                    let what = ModelMsg::Fetch { source: ModelSource::Url { url: blob_url.clone(), name: name.clone() }, what: Fetching::Local { name, blob_url } };
+                    ctx.link().send_message(Msg::Model(what));
+                }
+                Err(e) => self.error = Some(format!("cannot read {name}: {}", crate::imaging::js_err(e))),
+            }
         } else {
             // A new photo: the last one's error no longer applies, and its answer is now old.
             self.error = None;

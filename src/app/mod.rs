@@ -174,6 +174,13 @@ impl App {
                     self.rerun_image();
                 }
             }
+            FromWorker::Download { load, got, total } if load == self.model.seq => self.on_model(ctx, ModelMsg::DownloadProgress(got, total)),
+            FromWorker::Fetched { load, model, file, from, verified, cached, reasons } if load == self.model.seq => {
+                self.on_model(ctx, ModelMsg::Fetched { model, file, from, verified, cached, reasons })
+            }
+            FromWorker::FetchFailed { load, reasons } if load == self.model.seq => self.on_model(ctx, ModelMsg::FetchFailed(reasons)),
+            // An older load's, replaced since.
+            FromWorker::Download { .. } | FromWorker::Fetched { .. } | FromWorker::FetchFailed { .. } => {}
             FromWorker::Error(e) => {
                 self.run.running = false;
                 self.run.progress = None;

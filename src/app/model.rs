@@ -8,23 +8,25 @@ use yew::prelude::*;
 
 use super::{App, Msg, MODELS};
 use crate::components::bytes;
-use crate::model_source::{catalogues, fetch_with_progress, fetch_zoo, fetch_zoo_nearby, Fetched};
-use crate::protocol::{ModelSummary, ToWorker};
+use crate::model_source::catalogues;
+use crate::protocol::{ModelSource, ModelSummary, ToWorker};
 use crate::url_state::UrlState;
 
 pub enum ModelMsg {
     Pick(String),
     ConfirmDownload,
     UseUntrained,
-    Bytes { name: String, bytes: Vec<u8>, note: String },
+    /// The worker fetches the file itself (its bytes never pass through the page); its
+    /// answers come back as `Fetched` or `FetchFailed`, read against `ModelState::fetching`.
+    Fetch { source: ModelSource, what: Fetching },
     DownloadProgress(u64, Option<u64>),
+    /// The worker has the file of the current load and is importing it.
+    Fetched { model: String, file: String, from: String, verified: bool, cached: bool, reasons: Vec<String> },
+    FetchFailed(Vec<String>),
     LoadFailed { arch: Option<String>, error: String },
     /// A zoo model's weights could not be had (one reason per place tried): its architecture
     /// opens with untrained weights, and a calm notice says what is missing and how to get it.
     ZooUnavailable { arch: String, reasons: Vec<String> },
-    /// The default's weights could not be had, so another zoo model with real weights that
-    /// this page already has (served next to it or cached) opens instead.
-    FellBack { from: String, to: String, fetched: Fetched, reasons: Vec<String> },
     /// The answer of load number `.0`: dropped when another load started since (a file the
     /// user opened while the default model was still downloading wins).
     ForLoad(u64, Box<ModelMsg>),
@@ -32,6 +34,17 @@ pub enum ModelMsg {
     Catalogues { models: Vec<ModelFile>, errors: Vec<String>, first: String },
     /// Fetch the current model again (after a broken download).
     Retry,
+}
+
+/// What the worker is fetching for the current load, so its answer is read the right way.
+#[derive(Clone, Debug)]
+pub enum Fetching {
+    /// `?weights=URL` for the zoo architecture `arch`.
+    Weights { arch: String, url: String },
+    /// The zoo or catalogue model `arch` (with other models to fall back to on a first visit).
+    Zoo { arch: String },
+    /// A file the user opened, read by the worker through a blob: URL (revoked once read).
+    Local { name: String, blob_url: String },
 }
 
 #[derive(Default)]
@@ -52,6 +65,7 @@ pub struct ModelState {
     /// First visit without `?model=`: where the default cannot be had, open another model
     /// with real weights instead.
     pub may_fall_back: bool,
+    pub fetching: Option<Fetching>,
     /// Counts loads started, so a slow one's answer cannot replace a newer one.
     pub seq: u64,
     /// The built-in models merged with the catalogues' (convlens_core::catalog::merged).
@@ -80,16 +94,16 @@ impl ModelState {
     }
 }
 
-fn note_for(file: &str, f: &Fetched) -> String {
-    let how = if f.cached {
+fn note_for(file: &str, from: &str, verified: bool, cached: bool) -> String {
+    let how = if cached {
         "from the browser cache"
-    } else if f.from.starts_with("models/") {
+    } else if from.starts_with("models/") {
         "served next to the app"
     } else {
         "downloaded"
     };
-    let check = if f.verified { "sha256 verified" } else { "served locally, not the zoo's exact file" };
-    format!("{file} {how} as {} ({check})", f.from)
+    let check = if verified { "sha256 verified" } else { "served locally, not the zoo's exact file" };
+    format!("{file} {how} as {from} ({check})")
 }
 
 impl App {
@@ -140,12 +154,51 @@ impl App {
                 self.model.weights_note = "UNTRAINED: built-in architecture with seeded random weights".into();
                 self.bridge.send(ToWorker::LoadUntrained { load: self.model.seq, arch: self.model.name.clone(), backend: self.backend.choice, split_relus: self.view.split_relus });
             }
-            ModelMsg::Bytes { name, bytes: b, note } => {
-                self.model.status = Some(format!("Importing {name} ({})…", bytes(b.len() as u64)));
-                self.model.download = None;
-                self.model.weights_note = note;
-                self.bridge.send(ToWorker::LoadOnnx { load: self.model.seq, name, bytes: b, backend: self.backend.choice, split_relus: self.view.split_relus });
+            ModelMsg::Fetch { source, what } => {
+                self.model.fetching = Some(what);
+                self.bridge.send(ToWorker::Fetch { load: self.model.seq, source, backend: self.backend.choice, split_relus: self.view.split_relus });
             }
+            ModelMsg::Fetched { model, file, from, verified, cached, reasons } => {
+                let size = self.model.download.take().map_or(String::new(), |(got, _)| format!(" ({})", bytes(got)));
+                self.model.status = Some(format!("Importing {file}{size}…"));
+                match self.model.fetching.take() {
+                    Some(Fetching::Weights { url, .. }) => self.model.weights_note = format!("weights from {url} (not checked against the zoo)"),
+                    Some(Fetching::Local { name, blob_url }) => {
+                        let _ = web_sys::Url::revoke_object_url(&blob_url);
+                        self.model.weights_note = format!("{name} (your file)");
+                    }
+                    Some(Fetching::Zoo { arch }) => {
+                        if model != arch {
+                            // The default's weights could not be had: another zoo model with real
+                            // weights that this page already has opened instead.
+                            self.set_notice(super::Notice {
+                                text: format!(
+                                    "{} could not be had here, so {} opened instead (real weights, {}). Pick {} again once its file is reachable.",
+                                    self.model.label(&arch),
+                                    self.model.label(&model),
+                                    if cached { "from this browser's cache" } else { "served next to the app" },
+                                    self.model.label(&arch)
+                                ),
+                                details: reasons,
+                                retry: false,
+                            });
+                            self.model.name = model.clone();
+                        }
+                        let file = self.model.file(&model).map_or(file, |z| z.file);
+                        self.model.weights_note = note_for(&file, &from, verified, cached);
+                    }
+                    None => {}
+                }
+            }
+            ModelMsg::FetchFailed(reasons) => match self.model.fetching.take() {
+                Some(Fetching::Weights { arch, .. }) => ctx.link().send_message(Msg::Model(ModelMsg::LoadFailed { arch: Some(arch), error: reasons.join("; ") })),
+                Some(Fetching::Local { name, blob_url }) => {
+                    let _ = web_sys::Url::revoke_object_url(&blob_url);
+                    ctx.link().send_message(Msg::Model(ModelMsg::LoadFailed { arch: None, error: format!("cannot read {name}: {}", reasons.join("; ")) }));
+                }
+                Some(Fetching::Zoo { arch }) => ctx.link().send_message(Msg::Model(ModelMsg::ZooUnavailable { arch, reasons })),
+                None => {}
+            },
             ModelMsg::DownloadProgress(got, total) => self.model.download = Some((got, total)),
             ModelMsg::ZooUnavailable { arch, reasons } => {
                 self.model.download = None;
@@ -165,23 +218,6 @@ impl App {
                 if built_in {
                     ctx.link().send_message(Msg::Model(ModelMsg::UseUntrained));
                 }
-            }
-            ModelMsg::FellBack { from, to, fetched, reasons } => {
-                let file = self.model.file(&to).map_or(to.clone(), |z| z.file.clone());
-                self.set_notice(super::Notice {
-                    text: format!(
-                        "{} could not be had here, so {} opened instead (real weights, {}). Pick {} again once its file is reachable.",
-                        self.model.label(&from),
-                        self.model.label(&to),
-                        if fetched.cached { "from this browser's cache" } else { "served next to the app" },
-                        self.model.label(&from)
-                    ),
-                    details: reasons,
-                    retry: false,
-                });
-                self.model.name = to;
-                let note = note_for(&file, &fetched);
-                ctx.link().send_message(Msg::Model(ModelMsg::Bytes { name: file, bytes: fetched.bytes, note }));
             }
             ModelMsg::LoadFailed { arch, error } => {
                 self.model.download = None;
@@ -248,16 +284,8 @@ impl App {
         if let Some(weights) = pending.weights.clone().filter(|_| pending.model.as_deref() == Some(arch.as_str())) {
             self.model.weights_url = Some(weights.clone());
             self.model.status = Some(format!("Loading weights from {weights}…"));
-            let link = ctx.link().clone();
-            let seq = self.model.seq;
-            ctx.link().send_future(async move {
-                let progress = move |got, total| link.send_message(Msg::Model(ModelMsg::DownloadProgress(got, total)));
-                let m = match fetch_with_progress(&weights, &progress).await {
-                    Ok(bytes) => ModelMsg::Bytes { name: weights.clone(), bytes, note: format!("weights from {weights} (not checked against the zoo)") },
-                    Err(error) => ModelMsg::LoadFailed { arch: Some(arch), error },
-                };
-                Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
-            });
+            let what = Fetching::Weights { arch, url: weights.clone() };
+            ctx.link().send_message(Msg::Model(ModelMsg::Fetch { source: ModelSource::Url { name: weights.clone(), url: weights }, what }));
             return;
         }
         let Some(zoo) = self.model.file(&arch) else {
@@ -277,29 +305,16 @@ impl App {
     /// it cannot be had, another zoo model this page has (first visit only), else untrained.
     fn fetch_zoo_model(&mut self, ctx: &Context<Self>, arch: String, zoo: ModelFile) {
         self.model.status = Some(format!("Fetching {} ({} MB)…", zoo.file, zoo.bytes / 1_000_000));
-        let link = ctx.link().clone();
         let fall_back = std::mem::take(&mut self.model.may_fall_back);
-        let seq = self.model.seq;
-        let catalog = self.model.catalog.clone();
-        ctx.link().send_future(async move {
-            let progress = move |got, total| link.send_message(Msg::Model(ModelMsg::DownloadProgress(got, total)));
-            let m = match fetch_zoo(&zoo, &progress).await {
-                Ok(f) => ModelMsg::Bytes { name: zoo.file.clone(), note: note_for(&zoo.file, &f), bytes: f.bytes },
-                Err(reasons) => {
-                    // VGG16 (553 MB) is never opened unasked.
-                    let others = MODELS.iter().map(|(k, _)| *k).filter(|k| fall_back && *k != arch && *k != "vgg16");
-                    for other in others {
-                        if let Some(z) = catalog.iter().find(|m| m.model == other) {
-                            if let Ok(fetched) = fetch_zoo_nearby(z, &progress).await {
-                                return Msg::Model(ModelMsg::ForLoad(seq, Box::new(ModelMsg::FellBack { from: arch, to: other.to_string(), fetched, reasons })));
-                            }
-                        }
-                    }
-                    ModelMsg::ZooUnavailable { arch, reasons }
-                }
-            };
-            Msg::Model(ModelMsg::ForLoad(seq, Box::new(m)))
-        });
+        // VGG16 (553 MB) is never opened unasked.
+        let fall_back = MODELS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| fall_back && *k != arch && *k != "vgg16")
+            .filter_map(|k| self.model.catalog.iter().find(|m| m.model == k).cloned())
+            .collect();
+        let source = ModelSource::Zoo { file: zoo, fall_back };
+        ctx.link().send_message(Msg::Model(ModelMsg::Fetch { source, what: Fetching::Zoo { arch } }));
     }
 
     /// A notice about the model; a shared link's word about its local file stays in front.

@@ -22,6 +22,7 @@ use convlens_engine::{Engine, EngineKind, ValuesLive};
 use convlens_gpu::{PlanOptions, Timing, WeightPrecision};
 use gloo::worker::{HandlerId, Worker, WorkerScope};
 
+use crate::model_source;
 use crate::protocol::*;
 use adapter::AutoPick;
 pub use adapter::AdapterInfo;
@@ -53,6 +54,8 @@ pub struct State {
     model: Option<Loaded>,
     /// The user's photos ranked per channel, for the loaded model; cleared with it.
     examples: Option<Examples>,
+    /// The page's newest load (`Fetch`, `LoadOnnx`, `LoadUntrained`): an older download stops.
+    latest_load: u64,
 }
 
 /// Dataset examples of the loaded model: an index over the imported graph's layers (as
@@ -155,6 +158,18 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::Fetch { load, source, backend, split_relus } => match fetch_model(state, load, source, emit).await {
+            Ok((name, bytes)) => {
+                let imported = convlens_core::onnx::import(&bytes, &name).map_err(|e| format!("{name}: {e}"));
+                drop(bytes);
+                if state.borrow().latest_load != load {
+                    // The page has moved on; its newer load must not be replaced.
+                    return FromWorker::FetchFailed { load, reasons: vec!["replaced by a newer load".into()] };
+                }
+                imported.and_then(|g| state.borrow_mut().load(load, g, backend, split_relus)).map(|s| FromWorker::Loaded(Box::new(s)))
+            }
+            Err(reasons) => Ok(FromWorker::FetchFailed { load, reasons }),
+        },
         ToWorker::LoadUntrained { load, arch, backend, split_relus } => archs::builtin(&arch, Weights::Seeded(1))
             .map_err(|e| e.to_string())
             .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
@@ -208,6 +223,54 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::Crash => panic!("deliberate panic (crash-test build)"),
     };
     reply.unwrap_or_else(FromWorker::Error)
+}
+
+/// The bytes of a model file, fetched here so they are never copied through the page: the
+/// previous model is freed first, progress goes out as `Download` (a few times a second), and
+/// a newer load stops the download. Ok: (file name, bytes), after `Fetched` went out.
+async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, Vec<u8>), Vec<String>> {
+    {
+        let mut s = state.borrow_mut();
+        s.model = None;
+        s.examples = None;
+    }
+    let emit = RefCell::new(emit);
+    let last = std::cell::Cell::new(0.0);
+    let progress = |got: u64, total: Option<u64>| {
+        if state.borrow().latest_load != load {
+            return false;
+        }
+        let now = js_sys::Date::now();
+        if now - last.get() > 100.0 || total == Some(got) {
+            last.set(now);
+            (emit.borrow_mut())(FromWorker::Download { load, got, total });
+        }
+        true
+    };
+    let (model, fetched, reasons) = match source {
+        ModelSource::Url { url, name } => {
+            let bytes = model_source::fetch_with_progress(&url, &progress).await.map_err(|e| vec![e])?;
+            (String::new(), model_source::Fetched { bytes, from: name, verified: false, cached: false }, Vec::new())
+        }
+        ModelSource::Zoo { file, fall_back } => match model_source::fetch_zoo(&file, &progress).await {
+            Ok(f) => (file.model.clone(), f, Vec::new()),
+            Err(reasons) => {
+                let mut found = None;
+                for other in &fall_back {
+                    if let Ok(f) = model_source::fetch_zoo_nearby(other, &progress).await {
+                        found = Some((other.model.clone(), f));
+                        break;
+                    }
+                }
+                let Some((model, f)) = found else { return Err(reasons) };
+                (model, f, reasons)
+            }
+        },
+    };
+    let file = fetched.from.rsplit('/').next().unwrap_or_default().to_string();
+    let model_source::Fetched { bytes, from, verified, cached } = fetched;
+    (emit.borrow_mut())(FromWorker::Fetched { load, model, file: file.clone(), from, verified, cached, reasons });
+    Ok((file, bytes))
 }
 
 /// Passes shorter than this report no progress (see `run`).
@@ -675,10 +738,13 @@ impl Worker for InferenceWorker {
         }
         // A new graph (a load, or ReLUs split or fused) is planned again for the chosen backend.
         let choice = match &msg {
-            ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } => Some(*backend),
+            ToWorker::LoadOnnx { backend, .. } | ToWorker::LoadUntrained { backend, .. } | ToWorker::Fetch { backend, .. } => Some(*backend),
             ToWorker::SplitRelus(_) => self.state.borrow().model.as_ref().map(|m| m.choice),
             _ => None,
         };
+        if let ToWorker::LoadOnnx { load, .. } | ToWorker::LoadUntrained { load, .. } | ToWorker::Fetch { load, .. } = &msg {
+            self.state.borrow_mut().latest_load = *load;
+        }
         let (state, scope) = (self.state.clone(), scope.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let reply = handle(&state, msg, &mut |m| scope.respond(id, m)).await;

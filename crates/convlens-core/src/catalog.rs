@@ -3,7 +3,7 @@
 //! the app, or `?catalog=URL`) adds mirrors a lab hosts for the built-in models, or models of
 //! its own; the built-in list stays the default.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -63,7 +63,7 @@ impl ZooFile {
 }
 
 /// One downloadable model file, built in or from a catalogue.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
     /// The name the model picker and `?model=` use.
     #[serde(rename = "name")]
