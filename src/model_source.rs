@@ -12,9 +12,63 @@ use crate::imaging::js_err;
 
 const CACHE_NAME: &str = "convlens-models-v1";
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fetched {
-    pub bytes: Vec<u8>,
+/// Where a download's bytes go as they arrive: a buffer, or the streaming importer (a model
+/// file is never held whole).
+pub trait Sink: Default {
+    fn reserve(&mut self, _total: u64) -> Result<(), String> {
+        Ok(())
+    }
+    fn push(&mut self, chunk: &[u8]) -> Result<(), String>;
+}
+
+impl Sink for Vec<u8> {
+    fn reserve(&mut self, total: u64) -> Result<(), String> {
+        self.try_reserve_exact(total as usize).map_err(|_| format!("{total} bytes do not fit in this tab's memory"))
+    }
+    fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.try_reserve(chunk.len()).map_err(|_| format!("out of memory after {} bytes", self.len()))?;
+        self.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
+impl Sink for convlens_core::onnx::StreamImport {
+    fn reserve(&mut self, total: u64) -> Result<(), String> {
+        *self = convlens_core::onnx::StreamImport::with_total(total);
+        Ok(())
+    }
+    fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        convlens_core::onnx::StreamImport::push(self, chunk).map_err(|e| e.to_string())
+    }
+}
+
+/// A sink that also counts and hashes what passes (the catalogue's size and sha256).
+#[derive(Default)]
+pub struct Checked<S> {
+    pub sink: S,
+    hasher: Sha256,
+    pub len: u64,
+}
+
+impl<S: Sink> Sink for Checked<S> {
+    fn reserve(&mut self, total: u64) -> Result<(), String> {
+        self.sink.reserve(total)
+    }
+    fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        self.sink.push(chunk)
+    }
+}
+
+impl<S> Checked<S> {
+    pub fn digest_hex(&self) -> String {
+        self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+pub struct Fetched<S> {
+    pub body: S,
     pub from: String,
     pub verified: bool,
     pub cached: bool,
@@ -39,7 +93,7 @@ async fn cache() -> Option<Cache> {
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
-async fn from_cache(cache: &Cache, url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Option<Vec<u8>> {
+async fn from_cache<S: Sink>(cache: &Cache, url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Option<S> {
     let hit = JsFuture::from(cache.match_with_str(url)).await.ok()?;
     let resp: Response = hit.dyn_into().ok()?;
     read_body(url, resp, progress).await.ok()
@@ -47,7 +101,7 @@ async fn from_cache(cache: &Cache, url: &str, progress: &dyn Fn(u64, Option<u64>
 
 /// GETs `url`, reporting (received, total) as chunks arrive; `progress` answering false
 /// stops the download (a newer load replaced it).
-pub async fn fetch_with_progress(url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Vec<u8>, String> {
+pub async fn fetch_with_progress<S: Sink>(url: &str, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<S, String> {
     let resp = get(url).await?;
     read_body(url, resp, progress).await
 }
@@ -60,38 +114,38 @@ async fn get(url: &str) -> Result<Response, String> {
     Ok(resp)
 }
 
-/// A response's body streamed into one buffer, sized from Content-Length when given: no list
-/// of chunks, no second copy (VGG16 is 553 MB).
-async fn read_body(url: &str, resp: Response, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Vec<u8>, String> {
+/// A response's body streamed into `S` chunk by chunk (a buffer sized from Content-Length when
+/// given, or the importer): no list of chunks, no second copy (VGG16 is 553 MB).
+async fn read_body<S: Sink>(url: &str, resp: Response, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<S, String> {
     let total = resp.headers().get("content-length").ok().flatten().and_then(|s| s.parse::<u64>().ok());
     let body = resp.body().ok_or("empty response")?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().dyn_into().map_err(|_| "no stream reader")?;
-    let mut out = Vec::new();
+    let mut out = S::default();
     if let Some(t) = total {
-        out.try_reserve_exact(t as usize).map_err(|_| format!("{url}: {t} bytes do not fit in this tab's memory"))?;
+        out.reserve(t).map_err(|e| format!("{url}: {e}"))?;
     }
+    let (mut got, mut chunk_buf) = (0u64, Vec::new());
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| match total {
-            Some(t) => format!("the connection broke after {} of {t} bytes ({})", out.len(), js_err(e)),
-            None => format!("the connection broke after {} bytes ({})", out.len(), js_err(e)),
+            Some(t) => format!("the connection broke after {got} of {t} bytes ({})", js_err(e)),
+            None => format!("the connection broke after {got} bytes ({})", js_err(e)),
         })?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_err)?.as_bool().unwrap_or(true);
         if done {
             break;
         }
         let value = js_sys::Uint8Array::new(&js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_err)?);
-        let at = out.len();
-        let n = value.length() as usize;
-        out.try_reserve(n).map_err(|_| format!("{url}: out of memory after {at} bytes"))?;
-        out.resize(at + n, 0);
-        value.copy_to(&mut out[at..]);
-        if !progress(out.len() as u64, total) {
+        chunk_buf.resize(value.length() as usize, 0);
+        value.copy_to(&mut chunk_buf);
+        got += chunk_buf.len() as u64;
+        out.push(&chunk_buf).map_err(|e| format!("{url}: {e}"))?;
+        if !progress(got, total) {
             let _ = reader.cancel();
             return Err(format!("{url}: cancelled"));
         }
     }
-    if let Some(t) = total.filter(|&t| t != out.len() as u64) {
-        return Err(format!("the connection ended after {} of {t} bytes", out.len()));
+    if let Some(t) = total.filter(|&t| t != got) {
+        return Err(format!("the connection ended after {got} of {t} bytes"));
     }
     Ok(out)
 }
@@ -103,7 +157,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The .onnx files the server offers next to the app (models/index.json, written by
 /// scripts/serve.sh); empty when there is no such folder.
 pub async fn served_models() -> Vec<String> {
-    match fetch_with_progress("models/index.json", &|_, _| true).await {
+    match fetch_with_progress::<Vec<u8>>("models/index.json", &|_, _| true).await {
         // A malformed list is treated as none: the zoo mirrors are still tried.
         Ok(bytes) => serde_json::from_slice::<Vec<String>>(&bytes).unwrap_or_default(),
         Err(_) => Vec::new(),
@@ -112,15 +166,15 @@ pub async fn served_models() -> Vec<String> {
 
 /// The zoo file from what this page already has: the served `models/` folder (any accepted
 /// name), else the browser cache. Err: why not, one reason per place tried.
-pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo_nearby<S: Sink>(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched<S>, Vec<String>> {
     let mut errors = Vec::new();
     let served = served_models().await;
     for name in std::iter::once(zoo.file.as_str()).chain(zoo.aliases.iter().map(|a| a.as_str())).filter(|n| served.iter().any(|s| s == n)) {
         let url = format!("models/{name}");
-        match fetch_with_progress(&url, progress).await {
-            Ok(bytes) if !bytes.is_empty() => {
-                let verified = bytes.len() as u64 == zoo.bytes && sha256_hex(&bytes).eq_ignore_ascii_case(&zoo.sha256);
-                return Ok(Fetched { bytes, from: url, verified, cached: false });
+        match fetch_with_progress::<Checked<S>>(&url, progress).await {
+            Ok(body) if body.len > 0 => {
+                let verified = body.len == zoo.bytes && body.digest_hex().eq_ignore_ascii_case(&zoo.sha256);
+                return Ok(Fetched { body: body.sink, from: url, verified, cached: false });
             }
             Ok(_) => errors.push(format!("{url}: empty")),
             Err(e) => errors.push(if e.starts_with(&url) { e } else { format!("{url}: {e}") }),
@@ -128,9 +182,9 @@ pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64
     }
     if let Some(c) = cache().await {
         for url in &zoo.mirrors {
-            if let Some(bytes) = from_cache(&c, url, progress).await {
-                if sha256_hex(&bytes).eq_ignore_ascii_case(&zoo.sha256) {
-                    return Ok(Fetched { bytes, from: url.clone(), verified: true, cached: true });
+            if let Some(body) = from_cache::<Checked<S>>(&c, url, progress).await {
+                if body.digest_hex().eq_ignore_ascii_case(&zoo.sha256) {
+                    return Ok(Fetched { body: body.sink, from: url.clone(), verified: true, cached: true });
                 }
             }
         }
@@ -140,7 +194,7 @@ pub async fn fetch_zoo_nearby(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64
 
 /// The zoo file from the served folder or the cache, else each mirror in turn (a mirror's
 /// download must match the sha256, and is cached). Err: one reason per mirror, URL first.
-pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched, Vec<String>> {
+pub async fn fetch_zoo<S: Sink>(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> bool) -> Result<Fetched<S>, Vec<String>> {
     let mut errors = match fetch_zoo_nearby(zoo, progress).await {
         Ok(f) => return Ok(f),
         Err(e) => e,
@@ -160,14 +214,14 @@ pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> b
             (Some(c), Ok(copy)) => Some(JsFuture::from(c.put_with_str(&url, &copy))),
             _ => None,
         };
-        let read = read_body(&url, resp, progress).await;
+        let read = read_body::<Checked<S>>(&url, resp, progress).await;
         let stored = match stored {
             Some(put) => put.await.is_ok(),
             None => false,
         };
         match read {
-            Ok(bytes) => {
-                let digest = sha256_hex(&bytes);
+            Ok(body) => {
+                let digest = body.digest_hex();
                 if !digest.eq_ignore_ascii_case(&zoo.sha256) {
                     if let (Some(c), true) = (&cache, stored) {
                         let _ = JsFuture::from(c.delete_with_str(&url)).await;
@@ -175,7 +229,7 @@ pub async fn fetch_zoo(zoo: &ModelFile, progress: &dyn Fn(u64, Option<u64>) -> b
                     errors.push(format!("{url}: its sha256 {digest} is not the catalogue's {}; refused, nothing cached", zoo.sha256));
                     continue;
                 }
-                return Ok(Fetched { bytes, from: url, verified: true, cached: false });
+                return Ok(Fetched { body: body.sink, from: url, verified: true, cached: false });
             }
             Err(e) => errors.push(if e.starts_with(&url) { e } else { format!("{url}: {e}") }),
         }
@@ -191,7 +245,7 @@ pub async fn catalogues(extra: Option<&str>) -> (Vec<ModelFile>, Vec<String>) {
     // The served folder's list says whether there is a catalogue (no request, no 404, when not).
     let served = served_models().await.iter().any(|f| f == "catalog.json");
     for (url, required) in served.then_some(("models/catalog.json", true)).into_iter().chain(extra.map(|u| (u, true))) {
-        match fetch_with_progress(url, &noop).await {
+        match fetch_with_progress::<Vec<u8>>(url, &noop).await {
             Ok(bytes) => match convlens_core::catalog::parse_catalog(&bytes) {
                 Ok(m) => models.extend(m),
                 Err(e) => errors.push(format!("{url}: {e}")),

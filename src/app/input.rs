@@ -53,7 +53,7 @@ impl App {
             }
             InputMsg::Sample(url) => ctx.link().send_future(async move {
                 let noop = |_, _| true;
-                let bytes = match model_source::fetch_with_progress(&url, &noop).await {
+                let bytes = match model_source::fetch_with_progress::<Vec<u8>>(&url, &noop).await {
                     Ok(b) => b,
                     Err(e) => return Msg::Error(e),
                 };

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use convlens_core::archs::{self, Weights};
 use convlens_core::exec::Keep;
 use convlens_core::graph::structure::{detect, Structure};
+use convlens_core::onnx::StreamImport;
 use convlens_core::preprocess::{self, Fit};
 use convlens_core::Graph;
 use convlens_engine::{Engine, EngineKind, ValuesLive};
@@ -159,9 +160,8 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Fetch { load, source, backend, split_relus } => match fetch_model(state, load, source, emit).await {
-            Ok((name, bytes)) => {
-                let imported = convlens_core::onnx::import(&bytes, &name).map_err(|e| format!("{name}: {e}"));
-                drop(bytes);
+            Ok((name, stream)) => {
+                let imported = convlens_core::onnx::import_stream(stream, &name).map_err(|e| format!("{name}: {e}"));
                 if state.borrow().latest_load != load {
                     // The page has moved on; its newer load must not be replaced.
                     return FromWorker::FetchFailed { load, reasons: vec!["replaced by a newer load".into()] };
@@ -227,8 +227,9 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
 
 /// The bytes of a model file, fetched here so they are never copied through the page: the
 /// previous model is freed first, progress goes out as `Download` (a few times a second), and
-/// a newer load stops the download. Ok: (file name, bytes), after `Fetched` went out.
-async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, Vec<u8>), Vec<String>> {
+/// a newer load stops the download. The bytes go to the importer as they arrive (the file is
+/// never held whole). Ok: (file name, the fed importer), after `Fetched` went out.
+async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, StreamImport), Vec<String>> {
     {
         let mut s = state.borrow_mut();
         s.model = None;
@@ -249,8 +250,8 @@ async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource,
     };
     let (model, fetched, reasons) = match source {
         ModelSource::Url { url, name } => {
-            let bytes = model_source::fetch_with_progress(&url, &progress).await.map_err(|e| vec![e])?;
-            (String::new(), model_source::Fetched { bytes, from: name, verified: false, cached: false }, Vec::new())
+            let body = model_source::fetch_with_progress(&url, &progress).await.map_err(|e| vec![e])?;
+            (String::new(), model_source::Fetched { body, from: name, verified: false, cached: false }, Vec::new())
         }
         ModelSource::Zoo { file, fall_back } => match model_source::fetch_zoo(&file, &progress).await {
             Ok(f) => (file.model.clone(), f, Vec::new()),
@@ -268,9 +269,9 @@ async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource,
         },
     };
     let file = fetched.from.rsplit('/').next().unwrap_or_default().to_string();
-    let model_source::Fetched { bytes, from, verified, cached } = fetched;
+    let model_source::Fetched { body, from, verified, cached } = fetched;
     (emit.borrow_mut())(FromWorker::Fetched { load, model, file: file.clone(), from, verified, cached, reasons });
-    Ok((file, bytes))
+    Ok((file, body))
 }
 
 /// Passes shorter than this report no progress (see `run`).

@@ -43,7 +43,7 @@ export const probeSwitch = `--convlens-memory-probe=${process.pid}-${Date.now()}
 
 /// Opens `url` in a fresh page of `browser` (launched with `probeSwitch`), waits for the model to load and for one pass over `photo`, sampling memory
 /// every 50 ms. The page is closed after.
-export async function measureTabMemory(browser, url, photo, { timeout = 300000 } = {}) {
+export async function measureTabMemory(browser, url, photo, { timeout = 300000, file = 'model.onnx' } = {}) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const marker = probeSwitch;
   const before = chromiumRss(marker);
@@ -52,10 +52,10 @@ export async function measureTabMemory(browser, url, photo, { timeout = 300000 }
   try {
     const t0 = Date.now();
     await page.goto(url);
-    await page.waitForFunction(() => {
+    await page.waitForFunction((f) => {
       const line = document.querySelector('.model-line')?.innerText || '';
-      return line.includes('model.onnx') && !document.querySelector('progress');
-    }, null, { timeout });
+      return line.includes(f) && !document.querySelector('progress');
+    }, file, { timeout });
     const loadMs = Date.now() - t0;
     const runBefore = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
     const t1 = Date.now();

@@ -25,9 +25,9 @@ pub fn import_file(path: &Path) -> Result<Graph> {
     if meta.len() > MAX_MODEL_BYTES {
         bail!("{} is {} bytes, larger than any supported model", path.display(), meta.len());
     }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    convlens_core::onnx::import(&bytes, &stem).with_context(|| format!("{}", path.display()))
+    convlens_core::onnx::import_reader(file, Some(meta.len()), &stem).with_context(|| format!("{}", path.display()))
 }
 
 /// A graph for analytics: built-in names need no weights at all.

@@ -48,6 +48,17 @@ fn dims(t: &TensorProto) -> Result<Vec<usize>> {
     Ok(shape)
 }
 
+/// A float tensor whose raw_data was streamed aside (`StreamImport`), checked as
+/// `tensor_const` checks it.
+pub(super) fn streamed_const(t: &TensorProto, v: Vec<f32>) -> Result<Const> {
+    let shape = dims(t)?;
+    let n = numel(&shape)?;
+    if v.len() != n {
+        return Err(Error::NotOnnx(format!("tensor '{}' of shape {shape:?} holds {} values (truncated or corrupt file?)", t.name(), v.len())));
+    }
+    Ok(Const { shape, data: ConstData::F32(Arc::new(v)) })
+}
+
 // Long but flat: one arm per ONNX data type, each checking its length before reading.
 pub(super) fn tensor_const(t: &TensorProto) -> Result<Const> {
     let shape = dims(t)?;

@@ -14,6 +14,9 @@ mod constants;
 mod fuse;
 mod ops;
 mod reshape;
+mod stream;
+
+pub use stream::StreamImport;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -63,6 +66,35 @@ pub fn import(bytes: &[u8], fallback_name: &str) -> Result<Graph> {
     }
     let model = ModelProto::decode(bytes)
         .map_err(|e| Error::NotOnnx(format!("cannot decode protobuf ({e}); truncated or not an .onnx file?")))?;
+    import_model(model, HashMap::new(), fallback_name)
+}
+
+/// The file a `StreamImport` was fed, as `import` reads it whole.
+pub fn import_stream(stream: StreamImport, fallback_name: &str) -> Result<Graph> {
+    let (model, floats) = stream.finish()?;
+    import_model(model, floats, fallback_name)
+}
+
+/// A file (of `size` bytes when known) read in chunks into a `StreamImport`: the weights are
+/// never in memory twice.
+pub fn import_reader(mut r: impl std::io::Read, size: Option<u64>, fallback_name: &str) -> Result<Graph> {
+    let mut s = size.map_or_else(StreamImport::new, StreamImport::with_total);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Input(format!("cannot read the file: {e}"))),
+        };
+        s.push(&buf[..n])?;
+    }
+    import_stream(s, fallback_name)
+}
+
+/// `floats`: float initializers whose data was taken aside while streaming (their
+/// TensorProtos lack raw_data), moved into the graph without a copy.
+fn import_model(model: ModelProto, mut floats: HashMap<String, Vec<f32>>, fallback_name: &str) -> Result<Graph> {
     let graph = model
         .graph
         .as_ref()
@@ -77,7 +109,11 @@ pub fn import(bytes: &[u8], fallback_name: &str) -> Result<Graph> {
 
     let mut consts: HashMap<String, Const> = HashMap::new();
     for init in &graph.initializer {
-        consts.insert(init.name().to_string(), tensor_const(init)?);
+        let c = match floats.remove(init.name()) {
+            Some(v) => constants::streamed_const(init, v)?,
+            None => tensor_const(init)?,
+        };
+        consts.insert(init.name().to_string(), c);
     }
 
     // The one real input: a graph input without an initializer (IR 3 lists weights as inputs too).
