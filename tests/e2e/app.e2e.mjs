@@ -847,6 +847,32 @@ await check('a ResNet-50 dropped in: its residual blocks as branches beside thei
 });
 
 
+await check('a ShuffleNet dropped in: its units as branches, the channel shuffle between grouped and depthwise convs, and what it teaches', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/shufflenet-seeded.onnx'));
+  await page.waitForFunction(() => /shufflenet/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  // The downsampling unit's concat: the shuffled branch beside the pooled shortcut.
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: /^concat1\s*Concat/ }).first().click();
+  await page.waitForSelector('[data-testid=branch-view] .mini', { timeout: 60000 });
+  const view = await page.locator('[data-testid=branch-view]').innerText();
+  assert.match(view, /shuffle unit 1 — Shuffle module, 2 branches/, view);
+  assert.match(view, /residual 1x1 g4->shuffle->3x3 depthwise->1x1 g4/);
+  assert.match(view, /shortcut \(pool, concatenated\)/);
+  assert.match(await page.locator('.app').innerText(), /16 channel shuffles let grouped 1x1 convs cost/);
+  await page.locator('[data-testid=branch-view]').screenshot({ path: join(root, 'docs/screenshots/shufflenet-unit.png') });
+  // The shuffle itself, a rank-5 tensor (in its unit, unfolded): the layer opens and the app
+  // keeps working.
+  await page.locator('[data-testid=layer-list] button.module-toggle', { hasText: /^▸ shuffle unit 1 / }).first().click();
+  await page.locator('[data-testid=layer-list] button.layer', { hasText: /^transpose1(?!\d)/ }).first().click();
+  await page.waitForFunction(() => /transpose1/.test(document.querySelector('.app')?.innerText || ''), null, { timeout: 60000 });
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: join(artifacts, 'shufflenet-transpose.png') });
+  assert.deepEqual(page.jsErrors, []);
+  assert.equal(await page.locator('[data-testid=error]').count(), 0, await page.locator('.app').innerText());
+  await page.close();
+});
+
 await check('offline after the first visit: the service worker serves the app and the model with the server gone', async () => {
   // A server of its own, so it can be shut down without taking the other checks' with it.
   const own = createServer(server.listeners('request')[0]);

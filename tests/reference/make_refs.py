@@ -240,8 +240,9 @@ def main():
     r = np.random.default_rng(12)
     dump(resnet, os.path.join(args.out, "resnet50-seeded"), {"seeded": r.standard_normal((1, 3, 224, 224), dtype=np.float32)})
     # Inception v2 (BN-Inception) and DenseNet-121: BatchNorms exported as a Mul and an Add of
-    # per-channel constants, DenseNet's growing concatenations.
-    for name, seed in [("inception_v2", 13), ("densenet121", 14)]:
+    # per-channel constants, DenseNet's growing concatenations. ShuffleNet v1: grouped 1x1
+    # convs, depthwise 3x3s, and the channel shuffle as a rank-5 Reshape, Transpose, Reshape.
+    for name, seed in [("inception_v2", 13), ("densenet121", 14), ("shufflenet", 15)]:
         light = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
         path = os.path.join(args.out, f"{name}-seeded.onnx")
         seeded_light(light, path, seed=seed)

@@ -114,6 +114,7 @@ fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
         | Op::Mul
         | Op::Reshape
         | Op::Identity
+        | Op::Transpose { .. }
         | Op::Softmax { .. }
         | Op::BatchNorm { .. } => 0,
     }
@@ -162,6 +163,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
             | Op::Add
             | Op::Mul
             | Op::Identity
+            | Op::Transpose { .. }
             | Op::Softmax { .. }
             | Op::BatchNorm { .. } => {}
         }

@@ -98,6 +98,7 @@ impl SimdBackend {
                 | Op::Mul
                 | Op::Reshape
                 | Op::Identity
+                | Op::Transpose { .. }
                 | Op::Softmax { .. }
                 | Op::BatchNorm { .. } => {}
             }
@@ -133,6 +134,7 @@ impl Backend for SimdBackend {
                 | Op::Mul
                 | Op::Reshape
                 | Op::Identity
+                | Op::Transpose { .. }
                 | Op::Softmax { .. }
                 | Op::BatchNorm { .. } => return reference_node(graph, index, inputs),
             },

@@ -264,6 +264,35 @@ pub fn bottleneck_saving(graph: &Graph, stats: &ModelStats, structure: &Structur
 
 /// The seed's lessons as sentences, each shown only where this model teaches it and measured
 /// from its own layers: what the app's lessons panel and `convlens inspect` both show.
+/// ShuffleNet's trade, measured on this model: its grouped 1x1 convs against the same convs
+/// ungrouped, and how many shuffles move channels between the groups.
+pub struct ShuffleSaving {
+    pub shuffles: usize,
+    pub first: String,
+    pub convs: usize,
+    pub max_groups: usize,
+    pub grouped_macs: u64,
+    pub dense_macs: u64,
+}
+
+pub fn channel_shuffle(graph: &Graph, stats: &ModelStats) -> Option<ShuffleSaving> {
+    let shuffles: Vec<usize> = (0..graph.nodes.len()).filter(|&n| crate::graph::structure::is_channel_shuffle(graph, n)).collect();
+    let first = *shuffles.first()?;
+    let (mut convs, mut max_groups, mut grouped_macs, mut dense_macs) = (0, 0, 0, 0);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if let Op::Conv { window, group, .. } = &node.op {
+            let per_group = graph.shape(node.inputs[1])[1];
+            if *group > 1 && per_group > 1 && window.kernel == [1, 1] {
+                convs += 1;
+                max_groups = max_groups.max(*group);
+                grouped_macs += stats.layers[i].macs;
+                dense_macs += stats.layers[i].macs * *group as u64;
+            }
+        }
+    }
+    (convs > 0).then(|| ShuffleSaving { shuffles: shuffles.len(), first: stats.layers[first].name.clone(), convs, max_groups, grouped_macs, dense_macs })
+}
+
 pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
     let structure = detect(graph);
     let mut out = Vec::new();
@@ -341,6 +370,15 @@ pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
                 p.map[0],
                 human_count(p.classifier_weights),
                 human_count(p.fc_instead_weights)
+            ),
+        });
+    }
+    if let Some(s) = channel_shuffle(graph, stats) {
+        out.push(Lesson {
+            title: format!("{} channel shuffles let grouped 1x1 convs cost {} instead of {}", s.shuffles, human_macs(s.grouped_macs), human_macs(s.dense_macs)),
+            detail: format!(
+                "This model's {} grouped 1x1 convs (up to {} groups) each see only their group's channels, which cuts their multiply-adds by the group count; alone, each group would then only ever see its own channels. The shuffle after them ({}: a reshape to [groups, channels/groups], the two axes swapped, and back) deals every group's channels out to all groups, so the next grouped conv mixes them. No weights, no multiply-adds: a permutation of the channels.",
+                s.convs, s.max_groups, s.first
             ),
         });
     }

@@ -176,3 +176,39 @@ fn resnet50_residual_blocks_are_found() {
     }
     assert_eq!(blocks[0].name, "residual block 1");
 }
+
+/// ShuffleNet v1 (g=4; by hand from the paper's Table 1: stages of 4, 8 and 4 units, the first
+/// of each downsampling with a 3x3 average-pooled shortcut concatenated, the rest residual):
+/// 16 units found from the graph, each with its channel shuffle between the grouped 1x1 and
+/// the depthwise 3x3, and the lesson's multiply-adds equal to the grouped convs' own.
+#[test]
+fn shufflenet_units_and_channel_shuffles_are_found() {
+    let g = convlens_testkit::import(&convlens_testkit::refs().join("shufflenet-seeded.onnx"));
+    let s = detect(&g);
+    let units: Vec<_> = s.modules.iter().filter(|m| m.name.starts_with("shuffle unit")).collect();
+    assert_eq!(units.len(), 16);
+    let concatenated: Vec<usize> = units.iter().enumerate().filter(|(_, m)| matches!(g.nodes[m.concat].op, convlens_core::graph::Op::Concat { .. })).map(|(i, _)| i).collect();
+    assert_eq!(concatenated, vec![0, 4, 12], "each stage's first unit downsamples");
+    for (i, m) in units.iter().enumerate() {
+        let want = if concatenated.contains(&i) { ModuleKind::Shuffle } else { ModuleKind::Residual };
+        assert_eq!(m.kind, want, "{}", m.name);
+        assert!(m.branches[0].label.contains("shuffle->3x3 depthwise"), "{}: {}", m.name, m.branches[0].label);
+    }
+    assert_eq!(units[0].branches[1].label, "shortcut (pool, concatenated)");
+    let stats = convlens_core::analytics::analyze(&g);
+    let saving = convlens_core::lessons::channel_shuffle(&g, &stats).expect("a channel-shuffle lesson");
+    assert_eq!(saving.shuffles, 16);
+    // Two grouped 1x1 convs per unit (this export groups the first unit's first one too).
+    assert_eq!((saving.convs, saving.max_groups), (32, 4));
+    let by_hand: u64 = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, convlens_core::graph::Op::Conv { group: 4, window: convlens_core::graph::Window { kernel: [1, 1], .. }, .. }))
+        .map(|n| {
+            let (w, o) = (g.shape(n.inputs[1]), g.shape(n.output));
+            (o.iter().product::<usize>() * w[1]) as u64
+        })
+        .sum();
+    assert_eq!(saving.grouped_macs, by_hand);
+    assert_eq!(saving.dense_macs, 4 * by_hand);
+}

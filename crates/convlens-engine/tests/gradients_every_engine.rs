@@ -222,3 +222,14 @@ fn resnet50_gradients_on_the_gpu() {
     let ran = every_engine(&graph, &walks, &[EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)], PlanOptions::default());
     assert_eq!(ran, vec![vec![BackwardRan::Device]]);
 }
+
+/// ShuffleNet v1 (seeded): its channel shuffles are rank-5 Transposes, whose GPU backward is
+/// the same kernel with the inverse permutation; grouped and depthwise convs; Sum joins.
+#[test]
+fn shufflenet_gradients_on_the_gpu() {
+    let graph = Arc::new(import(&refs().join("shufflenet-seeded.onnx")));
+    assert!(graph.nodes.iter().filter(|n| n.op_type == "Transpose").count() >= 16);
+    let walks: Vec<Walk> = class_walks(&graph, 7).into_iter().take(1).collect();
+    let ran = every_engine(&graph, &walks, &[EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)], PlanOptions::default());
+    assert_eq!(ran, vec![vec![BackwardRan::Device]]);
+}

@@ -124,3 +124,14 @@ fn inception_v2_and_densenet121_every_layer_on_the_fast_engines() {
     let counts = every_engine(&refs().join("densenet121-seeded.onnx"), "densenet121-seeded", &kinds);
     assert!(counts.len() == 2 && counts.iter().all(|&n| n >= 121 * 3 + 58), "{counts:?}");
 }
+
+/// ShuffleNet v1 (seeded): 16 channel shuffles (a rank-5 Reshape, Transpose, Reshape each),
+/// grouped 1x1 and depthwise 3x3 convs, average-pooled shortcuts concatenated or summed. The
+/// scalar reference runs it too: it is small (0.14 G multiply-adds).
+#[test]
+fn shufflenet_every_layer_on_every_engine() {
+    let kinds = [EngineKind::Reference, EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    let counts = every_engine(&refs().join("shufflenet-seeded.onnx"), "shufflenet-seeded", &kinds);
+    // 49 convs, 16 shuffles of 3 nodes, 13 joins.
+    assert!(counts.len() == 3 && counts.iter().all(|&n| n >= 49 + 16 * 3 + 13), "{counts:?}");
+}

@@ -38,6 +38,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     kernel_file!("lrn_back.wgsl"),
     kernel_file!("fc_back.wgsl"),
     kernel_file!("grad_misc.wgsl"),
+    kernel_file!("transpose.wgsl"),
 ];
 
 #[derive(Debug)]

@@ -204,6 +204,10 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
             }
         }
         Op::Reshape | Op::Identity => out.push((node.inputs[0], TensorOf { shape: shape(0), data: dy.data.clone() })),
+        Op::Transpose { perm } => {
+            let inv = crate::kernels::reference::inverse_perm(perm);
+            out.push((node.inputs[0], crate::kernels::reference::transpose(dy, &inv).map_err(err)?))
+        }
         Op::Softmax { axis, coerce_2d } => out.push((node.inputs[0], ops::softmax(dy, &*value(get, graph, node.output)?, *axis, *coerce_2d))),
         Op::BatchNorm { epsilon } => {
             out.push((node.inputs[0], ops::batch_norm(dy, &*value(get, graph, node.inputs[1])?, &*value(get, graph, node.inputs[4])?, *epsilon)))

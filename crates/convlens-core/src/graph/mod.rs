@@ -79,6 +79,9 @@ pub enum Op {
     Reshape,
     /// Dropout at inference, Identity.
     Identity,
+    /// Axes permuted, any rank: output axis i is input axis perm[i] (ShuffleNet's channel
+    /// shuffle: [N, g, C/g, H, W] with perm [0, 2, 1, 3, 4]).
+    Transpose { perm: Vec<usize> },
     /// opset < 13: input coerced to 2-D at `axis`; opset >= 13: along `axis` alone.
     Softmax { axis: usize, coerce_2d: bool },
     /// Left only when it cannot be folded into a preceding Conv.

@@ -76,6 +76,13 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
             Ok(ins[0].to_vec())
         }
         Op::Relu | Op::Identity => Ok(ins[0].to_vec()),
+        Op::Transpose { perm } => {
+            let mut seen = vec![false; ins[0].len()];
+            if perm.len() != ins[0].len() || !perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true)) {
+                return Err(Error::Shape(format!("perm {perm:?} is not a permutation of the {} axes of {:?}", ins[0].len(), ins[0])));
+            }
+            Ok(perm.iter().map(|&p| ins[0][p]).collect())
+        }
         Op::Softmax { axis, .. } => {
             if *axis >= ins[0].len() {
                 return Err(Error::Shape(format!("Softmax axis {axis} out of range for {:?}", ins[0])));

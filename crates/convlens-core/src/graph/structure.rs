@@ -13,6 +13,9 @@ pub enum ModuleKind {
     Fire,
     /// F(x) + x: a residual branch and the skip path (identity or a 1x1 projection), added.
     Residual,
+    /// ShuffleNet's downsampling unit: grouped convs around a channel shuffle beside an
+    /// average-pooled shortcut, concatenated (its other units are `Residual`).
+    Shuffle,
     Other,
 }
 
@@ -154,9 +157,25 @@ pub fn display_name(graph: &Graph, node: usize) -> String {
     display_names(graph).swap_remove(node)
 }
 
+/// ShuffleNet's channel shuffle: [N, g, C/g, H, W] with its two group axes swapped (between a
+/// Reshape from and a Reshape back to NCHW).
+pub fn is_channel_shuffle(graph: &Graph, node: usize) -> bool {
+    let n = &graph.nodes[node];
+    matches!(&n.op, Op::Transpose { perm } if perm[..] == [0, 2, 1, 3, 4]) && graph.shape(n.inputs[0]).len() == 5
+}
+
 fn kernel_label(graph: &Graph, node: usize) -> Option<String> {
     match &graph.nodes[node].op {
-        Op::Conv { window, .. } => Some(format!("{}x{}", window.kernel[0], window.kernel[1])),
+        Op::Conv { window, group, .. } => {
+            let k = format!("{}x{}", window.kernel[0], window.kernel[1]);
+            let per_group = graph.shape(graph.nodes[node].inputs[1]).get(1).copied().unwrap_or(0);
+            Some(match group {
+                1 => k,
+                _ if per_group == 1 => format!("{k} depthwise"),
+                g => format!("{k} g{g}"),
+            })
+        }
+        Op::Transpose { .. } if is_channel_shuffle(graph, node) => Some("shuffle".into()),
         Op::MaxPool { .. } | Op::AveragePool { .. } => Some("pool".into()),
         _ => None,
     }
@@ -190,7 +209,10 @@ pub fn detect(graph: &Graph) -> Structure {
     let consumers = graph.consumers();
     let producers = graph.producers();
     let mut modules = Vec::new();
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
+    // A scope every weighted layer shares ("gpu_0" in Caffe2 exports) names no module.
+    let weighted: Vec<String> = (0..graph.nodes.len()).filter(|&n| graph.nodes[n].inputs.iter().any(|&v| graph.value(v).is_const)).map(|n| names[n].clone()).collect();
+    let scope = common_prefix(&weighted);
     for (ci, concat) in graph.nodes.iter().enumerate() {
         let joins = match concat.op {
             Op::Concat { .. } => concat.inputs.len() >= 2,
@@ -241,11 +263,24 @@ pub fn detect(graph: &Graph) -> Structure {
         } else {
             ModuleKind::Other
         };
+        // ShuffleNet's units: a residual (or, downsampling, a concatenated pooled) shortcut
+        // beside grouped convs around a channel shuffle.
+        let shuffles = branches.iter().any(|b| b.nodes.iter().any(|&n| is_channel_shuffle(graph, n)));
+        let kind = if shuffles && kind == ModuleKind::Other { ModuleKind::Shuffle } else { kind };
+        if kind == ModuleKind::Shuffle {
+            branches.sort_by_key(|b| std::cmp::Reverse(b.nodes.len()));
+            branches[0].label = format!("residual {}", branches[0].label);
+            for b in &mut branches[1..] {
+                b.label = format!("shortcut ({}, concatenated)", b.label);
+            }
+        }
         let slot = match kind {
+            _ if shuffles => 4,
             ModuleKind::Inception => 0,
             ModuleKind::Fire => 1,
             ModuleKind::Other => 2,
             ModuleKind::Residual => 3,
+            ModuleKind::Shuffle => 4,
         };
         counts[slot] += 1;
         // Weighted layers carry the meaningful names (pools in Caffe2 exports are just "n23").
@@ -257,10 +292,10 @@ pub fn detect(graph: &Graph) -> Structure {
             .collect();
         let prefix = common_prefix(&named);
         // Exporters' residual blocks share only a scope ("gpu_0/res2_0_branch2a"): numbered instead.
-        let name = if !prefix.is_empty() && kind != ModuleKind::Residual {
+        let name = if !prefix.is_empty() && prefix != scope && kind != ModuleKind::Residual && !shuffles {
             prefix
         } else {
-            format!("{} {}", ["inception", "fire", "module", "residual block"][slot], counts[slot])
+            format!("{} {}", ["inception", "fire", "module", "residual block", "shuffle unit"][slot], counts[slot])
         };
         modules.push(Module { name, kind, fork, concat: ci, branches });
     }

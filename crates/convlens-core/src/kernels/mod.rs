@@ -45,6 +45,7 @@ pub fn reference_node<T: Real>(graph: &Graph, index: usize, ins: &[&TensorOf<T>]
         Op::Add => reference::add(ins[0], ins[1]),
         Op::Mul => reference::mul(ins[0], ins[1]),
         Op::Reshape | Op::Identity => Ok(TensorOf { shape: out_shape.to_vec(), data: ins[0].data.clone() }),
+        Op::Transpose { perm } => reference::transpose(ins[0], perm),
         Op::Softmax { axis, coerce_2d } => reference::softmax(ins[0], *axis, *coerce_2d),
         Op::BatchNorm { epsilon } => reference::batch_norm(ins[0], ins[1], ins[2], ins[3], ins[4], *epsilon),
     };

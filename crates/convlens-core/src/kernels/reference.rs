@@ -149,6 +149,41 @@ pub fn lrn<T: Real>(x: &TensorOf<T>, size: usize, alpha: f32, beta: f32, bias: f
     Ok(out)
 }
 
+/// Axes permuted: output axis i is input axis perm[i].
+pub fn transpose<T: Real>(x: &TensorOf<T>, perm: &[usize]) -> Result<TensorOf<T>> {
+    let shape = shapes::infer(&crate::graph::Op::Transpose { perm: perm.to_vec() }, &[&x.shape])?;
+    let r = shape.len();
+    let mut in_strides = vec![1usize; r];
+    for a in (0..r.saturating_sub(1)).rev() {
+        in_strides[a] = in_strides[a + 1] * x.shape[a + 1];
+    }
+    // How far one step along output axis i moves in the input.
+    let step: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    let n = x.data.len();
+    let mut data = Vec::with_capacity(n);
+    let mut idx = vec![0usize; r];
+    for _ in 0..n {
+        data.push(x.data[idx.iter().zip(&step).map(|(i, s)| i * s).sum::<usize>()]);
+        for a in (0..r).rev() {
+            idx[a] += 1;
+            if idx[a] < shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    Ok(TensorOf { shape, data })
+}
+
+/// The permutation that undoes `perm`.
+pub fn inverse_perm(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    inv
+}
+
 pub fn concat<T: Real>(inputs: &[&TensorOf<T>], axis: usize) -> Result<TensorOf<T>> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
     let shape = shapes::infer(&crate::graph::Op::Concat { axis }, &shapes)?;

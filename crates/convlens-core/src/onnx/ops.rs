@@ -72,6 +72,7 @@ pub(super) const OPS: &[OpSpec] = &[
     // A Sum of two inputs is an Add (both broadcast numpy-style): ResNet's residual joins.
     OpSpec { op_type: "Sum", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::Add)) },
     OpSpec { op_type: "Softmax", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: softmax },
+    OpSpec { op_type: "Transpose", inputs: (1, 1), outputs: (1, 1), attrs: &["perm"], import: transpose },
     OpSpec { op_type: "BatchNormalization", inputs: (5, 5), outputs: (1, 5), attrs: &["epsilon"], import: batch_norm },
     OpSpec { op_type: "Flatten", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: reshape_like },
     OpSpec { op_type: "Reshape", inputs: (1, 2), outputs: (1, 1), attrs: &["shape", "allowzero"], import: reshape_like },
@@ -191,6 +192,26 @@ fn softmax(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
     let coerce_2d = imp.opset < 13;
     let axis = normalize_axis(cx.attrs.int("axis", if coerce_2d { 1 } else { -1 }), rank, &cx.attrs)?;
     Ok(Imported::Node(Op::Softmax { axis, coerce_2d }))
+}
+
+fn transpose(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
+    let shape = imp.shape_of_input(cx, 0)?;
+    let rank = shape.len();
+    // Default: the axes reversed.
+    let perm: Vec<usize> = match cx.attrs.ints("perm") {
+        Some(p) => p.iter().map(|&a| normalize_axis(a, rank, &cx.attrs)).collect::<Result<_>>()?,
+        None => (0..rank).rev().collect(),
+    };
+    let op = Op::Transpose { perm };
+    if imp.all_const(cx.node) {
+        let c = &imp.consts[cx.inputs[0]];
+        let x = crate::tensor::Tensor::new(c.shape.clone(), c.as_f32().to_vec())?;
+        let Op::Transpose { perm } = &op else { unreachable!() };
+        let t = crate::kernels::reference::transpose(&x, perm).map_err(|e| cx.err(e.to_string()))?;
+        imp.consts.insert(cx.out_name.to_string(), Const { shape: t.shape, data: ConstData::F32(Arc::new(t.data)) });
+        return Ok(Imported::Folded);
+    }
+    Ok(Imported::Node(op))
 }
 
 fn batch_norm(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {

@@ -318,6 +318,12 @@ impl Builder<'_> {
                     offset += c;
                 }
             }
+            Op::Transpose { perm } => {
+                let (dx, accumulate) = self.target(x);
+                let inv = convlens_core::kernels::reference::inverse_perm(perm);
+                let params = super::ops::transpose::params(graph.shape(node.output), &inv, accumulate != 0)?;
+                self.step(index, super::ops::transpose::TRANSPOSE, &[Some(&dy), Some(&dx)], bytemuck::bytes_of(&params), groups_1d(params.n as usize));
+            }
             Op::Reshape | Op::Identity => {
                 let (dx, accumulate) = self.target(x);
                 let params = MiscParams { n: n_of(x) as u32, accumulate, ..Default::default() };
@@ -378,7 +384,7 @@ fn has_gpu_backward(graph: &Graph, index: usize) -> bool {
     let o = graph.shape(node.output);
     match &node.op {
         Op::Conv { .. } | Op::Relu | Op::MaxPool { .. } | Op::AveragePool { .. } | Op::GlobalAveragePool | Op::Lrn { .. } => o.len() == 4 && o[0] == 1,
-        Op::Reshape | Op::Identity | Op::BatchNorm { .. } => true,
+        Op::Reshape | Op::Identity | Op::BatchNorm { .. } | Op::Transpose { .. } => true,
         Op::Concat { axis } => *axis == 1 && o.len() == 4 && o[0] == 1,
         Op::Add => node.inputs.iter().all(|&v| graph.value(v).is_const || graph.shape(v) == o),
         Op::Gemm { .. } => prep::is_fc(graph, node),

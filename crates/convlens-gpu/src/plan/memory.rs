@@ -104,6 +104,7 @@ fn writes_channel_slices(op: &Op) -> bool {
         | Op::Mul
         | Op::Reshape
         | Op::Identity
+        | Op::Transpose { .. }
         | Op::Softmax { .. }
         | Op::BatchNorm { .. } => false,
     }

@@ -10,6 +10,7 @@ mod fc;
 mod matmul;
 mod pool;
 mod softmax;
+pub(crate) mod transpose;
 
 use convlens_core::graph::Op;
 use convlens_core::prep;
@@ -27,6 +28,7 @@ pub(crate) fn encode_node(p: &mut Planner, index: usize) -> Result<()> {
         Op::Lrn { size, alpha, beta, bias } => elementwise::lrn(p, index, node, *size, *alpha, *beta, *bias),
         Op::Concat { axis } => elementwise::concat(p, index, node, *axis),
         Op::Reshape | Op::Identity => elementwise::reshape(p, index, node),
+        Op::Transpose { perm } => transpose::encode(p, index, node, perm),
         Op::Softmax { axis, coerce_2d } => softmax::encode(p, index, node, *axis, *coerce_2d),
         Op::Gemm { alpha, beta, trans_a, trans_b, relu } => match prep::fc_weights(graph, node) {
             Some(fc) => fc.map_err(|e| GpuError(e.to_string())).and_then(|fc| fc::encode(p, index, node, fc)),
