@@ -124,6 +124,58 @@ def ops_zoo(path, seed=3):
     onnx.save(model, path)
 
 
+def mobilenet_v2(path, seed=16):
+    """MobileNet v2 (width 1.0) as torchvision exports it at opset 12: every conv followed by
+    its BatchNormalization, ReLU6 as Clip with min/max inputs, inverted residual blocks (1x1
+    expand, 3x3 depthwise, 1x1 linear projection) added where the shape allows, then global
+    average pooling, Flatten and the classifier. Seeded weights."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], [numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
+                        numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max")]
+    count = [0]
+
+    def conv_bn(x, c_in, c_out, k, stride, group, relu6):
+        i = count[0]
+        count[0] += 1
+        w = f"features.{i}.conv.weight"
+        fan_in = (c_in // group) * k * k
+        inits.append(numpy_helper.from_array((rng.standard_normal((c_out, c_in // group, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32), w))
+        nodes.append(helper.make_node("Conv", [x, w], [f"conv{i}"], name=f"Conv_{i}", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group))
+        bn = [f"features.{i}.bn.{n}" for n in ("weight", "bias", "running_mean", "running_var")]
+        # BN scales below 1 keep most values inside ReLU6's [0, 6], as in a trained model.
+        for n, v in zip(bn, (rng.uniform(0.25, 0.75, c_out), rng.standard_normal(c_out) * 0.1, rng.standard_normal(c_out) * 0.1, rng.uniform(0.5, 1.5, c_out))):
+            inits.append(numpy_helper.from_array(v.astype(np.float32), n))
+        nodes.append(helper.make_node("BatchNormalization", [f"conv{i}"] + bn, [f"bn{i}"], name=f"BatchNormalization_{i}", epsilon=1e-5))
+        if not relu6:
+            return f"bn{i}"
+        nodes.append(helper.make_node("Clip", [f"bn{i}", "relu6_min", "relu6_max"], [f"relu6_{i}"], name=f"Clip_{i}"))
+        return f"relu6_{i}"
+
+    x = conv_bn("input", 3, 32, 3, 2, 1, True)
+    c_in, blocks = 32, 0
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+        for r in range(n):
+            stride = s if r == 0 else 1
+            h = x if t == 1 else conv_bn(x, c_in, c_in * t, 1, 1, 1, True)
+            h = conv_bn(h, c_in * t, c_in * t, 3, stride, c_in * t, True)
+            h = conv_bn(h, c_in * t, c, 1, 1, 1, False)
+            if stride == 1 and c_in == c:
+                nodes.append(helper.make_node("Add", [x, h], [f"add{blocks}"], name=f"Add_{blocks}"))
+                h = f"add{blocks}"
+            x, c_in, blocks = h, c, blocks + 1
+    x = conv_bn(x, c_in, 1280, 1, 1, 1, True)
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"], name="GlobalAveragePool_0"))
+    nodes.append(helper.make_node("Flatten", ["pooled"], ["flat"], name="Flatten_0", axis=1))
+    inits += [numpy_helper.from_array((rng.standard_normal((1000, 1280)) * np.sqrt(1.0 / 1280)).astype(np.float32), "classifier.1.weight"),
+              numpy_helper.from_array(np.zeros(1000, np.float32), "classifier.1.bias")]
+    nodes.append(helper.make_node("Gemm", ["flat", "classifier.1.weight", "classifier.1.bias"], ["output"], name="Gemm_0", alpha=1.0, beta=1.0, transB=1))
+    graph = helper.make_graph(nodes, "mobilenetv2-seeded", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1000])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
+    model.ir_version = 7
+    onnx.save(model, path)
+
+
 def seeded_light(src, dst, seed):
     """A zoo graph from the onnx package's light models (every weight a ConstantOfShape of 0.02)
     with seeded weights instead: He-normal convolution and Gemm weights, BatchNorm scale and
@@ -242,11 +294,17 @@ def main():
     # Inception v2 (BN-Inception) and DenseNet-121: BatchNorms exported as a Mul and an Add of
     # per-channel constants, DenseNet's growing concatenations. ShuffleNet v1: grouped 1x1
     # convs, depthwise 3x3s, and the channel shuffle as a rank-5 Reshape, Transpose, Reshape.
-    for name, seed in [("inception_v2", 13), ("densenet121", 14), ("shufflenet", 15)]:
+    # AlexNet, ZFNet-512 and SqueezeNet 1.0 (Caffe2 exports, LRN and ceil-mode pools).
+    for name, seed in [("inception_v2", 13), ("densenet121", 14), ("shufflenet", 15), ("bvlc_alexnet", 17), ("zfnet512", 18), ("squeezenet", 19)]:
         light = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
         path = os.path.join(args.out, f"{name}-seeded.onnx")
         seeded_light(light, path, seed=seed)
         dump(path, os.path.join(args.out, f"{name}-seeded"), {"seeded": np.random.default_rng(seed + 100).standard_normal((1, 3, 224, 224), dtype=np.float32)})
+
+    mobilenet = os.path.join(args.out, "mobilenetv2-seeded.onnx")
+    mobilenet_v2(mobilenet)
+    # An input of a larger scale, so ReLU6's cap at 6 is reached in the first layers.
+    dump(mobilenet, os.path.join(args.out, "mobilenetv2-seeded"), {"seeded": (np.random.default_rng(116).standard_normal((1, 3, 224, 224)) * 3.0).astype(np.float32)})
 
     if not args.skip_vgg:
         vgg = os.path.join(args.out, "vgg16-seeded.onnx")

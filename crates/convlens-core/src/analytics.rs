@@ -115,6 +115,7 @@ fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
         | Op::Reshape
         | Op::Identity
         | Op::Transpose { .. }
+        | Op::Clip { .. }
         | Op::Softmax { .. }
         | Op::BatchNorm { .. } => 0,
     }
@@ -164,6 +165,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
             | Op::Mul
             | Op::Identity
             | Op::Transpose { .. }
+            | Op::Clip { .. }
             | Op::Softmax { .. }
             | Op::BatchNorm { .. } => {}
         }

@@ -99,6 +99,7 @@ impl SimdBackend {
                 | Op::Reshape
                 | Op::Identity
                 | Op::Transpose { .. }
+                | Op::Clip { .. }
                 | Op::Softmax { .. }
                 | Op::BatchNorm { .. } => {}
             }
@@ -135,6 +136,7 @@ impl Backend for SimdBackend {
                 | Op::Reshape
                 | Op::Identity
                 | Op::Transpose { .. }
+                | Op::Clip { .. }
                 | Op::Softmax { .. }
                 | Op::BatchNorm { .. } => return reference_node(graph, index, inputs),
             },

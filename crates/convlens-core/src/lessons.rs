@@ -264,6 +264,48 @@ pub fn bottleneck_saving(graph: &Graph, stats: &ModelStats, structure: &Structur
 
 /// The seed's lessons as sentences, each shown only where this model teaches it and measured
 /// from its own layers: what the app's lessons panel and `convlens inspect` both show.
+/// MobileNet's (and ShuffleNet's) trade, measured on this model: each depthwise conv and the
+/// 1x1 conv reading it, against one full conv of the depthwise kernel doing both at once.
+pub struct SeparableSaving {
+    pub pairs: usize,
+    pub first: String,
+    pub separable_macs: u64,
+    pub full_macs: u64,
+}
+
+pub fn depthwise_separable(graph: &Graph, stats: &ModelStats) -> Option<SeparableSaving> {
+    let consumers = graph.consumers();
+    let (mut pairs, mut first, mut separable_macs, mut full_macs) = (0, None, 0, 0);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let Op::Conv { window, group, .. } = &node.op else { continue };
+        let c = graph.shape(node.inputs[0])[1];
+        if *group < 2 || *group != c || graph.shape(node.inputs[1])[1] != 1 {
+            continue;
+        }
+        // The 1x1 conv that reads it, past an activation.
+        let mut v = node.output;
+        let mut pointwise = None;
+        for _ in 0..2 {
+            let [next] = consumers[v][..] else { break };
+            match &graph.nodes[next].op {
+                Op::Relu | Op::Clip { .. } => v = graph.nodes[next].output,
+                Op::Conv { window: w, .. } if w.kernel == [1, 1] => {
+                    pointwise = Some(next);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let Some(p) = pointwise else { continue };
+        let out: u64 = graph.shape(graph.nodes[p].output).iter().product::<usize>() as u64;
+        pairs += 1;
+        first.get_or_insert(i);
+        separable_macs += stats.layers[i].macs + stats.layers[p].macs;
+        full_macs += out * (c * window.kernel[0] * window.kernel[1]) as u64;
+    }
+    (pairs > 0).then(|| SeparableSaving { pairs, first: stats.layers[first.unwrap_or(0)].name.clone(), separable_macs, full_macs })
+}
+
 /// ShuffleNet's trade, measured on this model: its grouped 1x1 convs against the same convs
 /// ungrouped, and how many shuffles move channels between the groups.
 pub struct ShuffleSaving {
@@ -373,6 +415,16 @@ pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
             ),
         });
     }
+    if let Some(s) = depthwise_separable(graph, stats) {
+        out.push(Lesson {
+            title: format!("{} depthwise separable convs cost {} instead of {}", s.pairs, human_macs(s.separable_macs), human_macs(s.full_macs)),
+            detail: format!(
+                "A depthwise conv ({} first) filters each channel on its own, and the 1x1 conv after it mixes the channels: {:.1}x fewer multiply-adds than full convs of the same kernel from the same inputs to the same outputs would need, at the price of filtering and mixing in two steps.",
+                s.first,
+                s.full_macs as f64 / s.separable_macs.max(1) as f64
+            ),
+        });
+    }
     if let Some(s) = channel_shuffle(graph, stats) {
         out.push(Lesson {
             title: format!("{} channel shuffles let grouped 1x1 convs cost {} instead of {}", s.shuffles, human_macs(s.grouped_macs), human_macs(s.dense_macs)),
@@ -390,8 +442,12 @@ pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
         out.push(Lesson {
             title: format!("{} residual blocks add their input back: F(x) + x", blocks.len()),
             detail: format!(
-                "Each block's convolutions (up to {deepest} in a row) learn only a change F(x) to what comes in, and the skip path adds x back: in {identity} of the {} blocks unchanged, in the others through a 1x1 projection where the shape changes. On the way back the skip carries the gradient past the convolutions unchanged, which is why such deep stacks still train.",
-                blocks.len()
+                "Each block's convolutions (up to {deepest} in a row) learn only a change F(x) to what comes in, and the skip path adds x back: {}. On the way back the skip carries the gradient past the convolutions unchanged, which is why such deep stacks still train.",
+                if identity == blocks.len() {
+                    format!("in all {identity} blocks unchanged")
+                } else {
+                    format!("in {identity} of the {} blocks unchanged, in the others through a 1x1 projection where the shape changes", blocks.len())
+                }
             ),
         });
     }

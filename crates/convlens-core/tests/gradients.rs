@@ -112,6 +112,17 @@ fn concat_splits_the_gradient() {
 }
 
 #[test]
+fn clip_passes_the_gradient_inside_its_bounds() {
+    check("clip", &[1, 3, 4, 4], &|x| fwd::clip(x, -0.4, 0.6), &|x, r| ops::clip(r, x, -0.4, 0.6, false));
+    let mut rng = StdRng::seed_from_u64(4);
+    let (x, r) = (random(&[40], &mut rng), random(&[40], &mut rng));
+    let (plain, guided) = (ops::clip(&r, &x, 0.0, 6.0, false), ops::clip(&r, &x, 0.0, 6.0, true));
+    for (p, g) in plain.data.iter().zip(&guided.data) {
+        assert_eq!(*g, if *p > 0.0 { *p } else { 0.0 });
+    }
+}
+
+#[test]
 fn transpose_moves_the_gradient_back_by_the_inverse_permutation() {
     let mut rng = StdRng::seed_from_u64(15);
     // ShuffleNet's channel shuffle (rank 5), a rank-4 permutation and the default reversal.

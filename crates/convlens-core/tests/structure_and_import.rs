@@ -212,3 +212,21 @@ fn shufflenet_units_and_channel_shuffles_are_found() {
     assert_eq!(saving.grouped_macs, by_hand);
     assert_eq!(saving.dense_macs, 4 * by_hand);
 }
+
+/// MobileNet v2 (seeded, torchvision's layout): by hand from the paper's Table 2, 17
+/// bottlenecks (1+2+3+4+3+3+1), each a depthwise 3x3 and the linear 1x1 projection reading it,
+/// and 10 of them residual (stride 1, same width). A separable pair costs 1/N + 1/9 of the full
+/// 3x3 conv (N its output channels, 16 to 320 here), so the whole saving lies between 5.8x
+/// (N = 16) and 8.8x (N = 320).
+#[test]
+fn mobilenetv2_bottlenecks_and_the_separable_saving() {
+    let g = convlens_testkit::import(&convlens_testkit::refs().join("mobilenetv2-seeded.onnx"));
+    assert!(g.nodes.iter().any(|n| matches!(n.op, convlens_core::graph::Op::Clip { min: 0.0, max: 6.0 })));
+    let s = detect(&g);
+    assert_eq!(s.modules.iter().filter(|m| m.kind == ModuleKind::Residual).count(), 10);
+    let stats = convlens_core::analytics::analyze(&g);
+    let saving = convlens_core::lessons::depthwise_separable(&g, &stats).expect("a separable-conv lesson");
+    assert_eq!(saving.pairs, 17);
+    let ratio = saving.full_macs as f64 / saving.separable_macs as f64;
+    assert!((5.8..8.8).contains(&ratio), "{ratio}");
+}

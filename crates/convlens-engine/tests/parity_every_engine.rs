@@ -135,3 +135,16 @@ fn shufflenet_every_layer_on_every_engine() {
     // 49 convs, 16 shuffles of 3 nodes, 13 joins.
     assert!(counts.len() == 3 && counts.iter().all(|&n| n >= 49 + 16 * 3 + 13), "{counts:?}");
 }
+
+/// The zoo's other classic CNNs, seeded (tests/reference/make_refs.py): AlexNet and ZFNet-512
+/// (LRN, ceil-mode pools, fc6 of 38 M weights), SqueezeNet 1.0, and MobileNet v2 (depthwise
+/// 3x3s, ReLU6 as Clip, BatchNorm folded into every conv, linear bottlenecks added).
+#[test]
+fn alexnet_zfnet_squeezenet10_and_mobilenetv2_every_layer_on_the_fast_engines() {
+    let kinds = [EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    // (model, at least this many layers compared on each engine)
+    for (name, layers) in [("bvlc_alexnet-seeded", 20), ("zfnet512-seeded", 19), ("squeezenet-seeded", 60), ("mobilenetv2-seeded", 52 + 35 + 10)] {
+        let counts = every_engine(&refs().join(format!("{name}.onnx")), name, &kinds);
+        assert!(counts.len() == 2 && counts.iter().all(|&n| n >= layers), "{name}: {counts:?}");
+    }
+}

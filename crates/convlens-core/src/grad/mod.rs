@@ -152,6 +152,7 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
             }
         }
         Op::Relu => out.push((node.inputs[0], ops::relu(dy, &*value(get, graph, node.inputs[0])?, guided))),
+        Op::Clip { min, max } => out.push((node.inputs[0], ops::clip(dy, &*value(get, graph, node.inputs[0])?, *min, *max, guided))),
         Op::MaxPool { window, .. } => out.push((node.inputs[0], ops::max_pool(dy, &*value(get, graph, node.inputs[0])?, window).map_err(err)?)),
         Op::AveragePool { window, count_include_pad, .. } => {
             out.push((node.inputs[0], ops::average_pool(dy, &shape(0), window, *count_include_pad).map_err(err)?))

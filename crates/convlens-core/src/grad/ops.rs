@@ -24,6 +24,14 @@ pub fn relu<T: Real>(dy: &TensorOf<T>, y: &TensorOf<T>, guided: bool) -> TensorO
     TensorOf { shape: dy.shape.clone(), data }
 }
 
+/// Clip passes the gradient where the input was strictly inside [min, max] (as ReLU at 0);
+/// `guided` also drops negative gradients, as for a ReLU (ReLU6 is one, capped).
+pub fn clip<T: Real>(dy: &TensorOf<T>, x: &TensorOf<T>, min: f32, max: f32, guided: bool) -> TensorOf<T> {
+    let (lo, hi) = (T::from(min).unwrap(), T::from(max).unwrap());
+    let data = dy.data.iter().zip(&x.data).map(|(&g, &v)| if v > lo && v < hi && (!guided || g > T::zero()) { g } else { T::zero() }).collect();
+    TensorOf { shape: dy.shape.clone(), data }
+}
+
 /// Conv with respect to its input: each output's gradient flows back along the weights that
 /// made it (a transposed convolution), respecting groups, strides, dilation and pads.
 pub fn conv<T: Real>(dy: &TensorOf<T>, w: &TensorOf<T>, x_shape: &[usize], win: &Window, group: usize) -> Result<TensorOf<T>> {

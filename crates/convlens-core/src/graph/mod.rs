@@ -63,6 +63,8 @@ pub enum Op {
     /// inputs: x, w [M, C/group, kh, kw], optional bias [M]
     Conv { window: Window, group: usize, relu: bool },
     Relu,
+    /// Values held to [min, max] (MobileNet v2's ReLU6 is Clip(0, 6)).
+    Clip { min: f32, max: f32 },
     MaxPool { window: Window, ceil: bool },
     AveragePool { window: Window, ceil: bool, count_include_pad: bool },
     GlobalAveragePool,

@@ -75,7 +75,7 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
             rank4(ins[0], "LRN")?;
             Ok(ins[0].to_vec())
         }
-        Op::Relu | Op::Identity => Ok(ins[0].to_vec()),
+        Op::Relu | Op::Identity | Op::Clip { .. } => Ok(ins[0].to_vec()),
         Op::Transpose { perm } => {
             let mut seen = vec![false; ins[0].len()];
             if perm.len() != ins[0].len() || !perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true)) {

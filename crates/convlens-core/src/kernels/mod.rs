@@ -33,6 +33,7 @@ pub fn reference_node<T: Real>(graph: &Graph, index: usize, ins: &[&TensorOf<T>]
     let r = match &node.op {
         Op::Conv { window, group, relu } => reference::conv(ins[0], ins[1], ins.get(2).copied(), window, *group, *relu),
         Op::Relu => Ok(reference::relu(ins[0])),
+        Op::Clip { min, max } => Ok(reference::clip(ins[0], *min, *max)),
         Op::MaxPool { window, ceil } => reference::max_pool(ins[0], window, *ceil),
         Op::AveragePool { window, ceil, count_include_pad } => reference::average_pool(ins[0], window, *ceil, *count_include_pad),
         Op::GlobalAveragePool => reference::global_average_pool(ins[0]),

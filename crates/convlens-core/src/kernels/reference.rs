@@ -19,6 +19,11 @@ pub fn relu<T: Real>(x: &TensorOf<T>) -> TensorOf<T> {
     x.map(|v| v.max(T::zero()))
 }
 
+pub fn clip<T: Real>(x: &TensorOf<T>, min: f32, max: f32) -> TensorOf<T> {
+    let (lo, hi) = (lit::<T>(min), lit::<T>(max));
+    x.map(|v| v.max(lo).min(hi))
+}
+
 pub fn conv<T: Real>(x: &TensorOf<T>, w: &TensorOf<T>, bias: Option<&TensorOf<T>>, win: &Window, group: usize, relu: bool) -> Result<TensorOf<T>> {
     let (n, c, h, wd) = x.dims4()?;
     let (m, cg, kh, kw) = w.dims4()?;

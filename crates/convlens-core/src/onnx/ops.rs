@@ -18,7 +18,8 @@ pub(super) enum Imported {
     Folded,
     /// A node running `Op` on every input the file gave (the table bounds how many).
     Node(Op),
-    /// A node whose output shape was computed at import (reshape-like ops).
+    /// A node reading only its first input, whose output shape was computed at import
+    /// (reshape-like ops; Clip, whose bounds are in the op).
     Shaped(Op, Vec<usize>),
 }
 
@@ -72,6 +73,7 @@ pub(super) const OPS: &[OpSpec] = &[
     // A Sum of two inputs is an Add (both broadcast numpy-style): ResNet's residual joins.
     OpSpec { op_type: "Sum", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::Add)) },
     OpSpec { op_type: "Softmax", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: softmax },
+    OpSpec { op_type: "Clip", inputs: (1, 3), outputs: (1, 1), attrs: &["min", "max"], import: clip },
     OpSpec { op_type: "Transpose", inputs: (1, 1), outputs: (1, 1), attrs: &["perm"], import: transpose },
     OpSpec { op_type: "BatchNormalization", inputs: (5, 5), outputs: (1, 5), attrs: &["epsilon"], import: batch_norm },
     OpSpec { op_type: "Flatten", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: reshape_like },
@@ -192,6 +194,33 @@ fn softmax(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
     let coerce_2d = imp.opset < 13;
     let axis = normalize_axis(cx.attrs.int("axis", if coerce_2d { 1 } else { -1 }), rank, &cx.attrs)?;
     Ok(Imported::Node(Op::Softmax { axis, coerce_2d }))
+}
+
+/// Bounds from the attributes (opset < 11) or from constant inputs (opset >= 11, each optional).
+fn clip(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
+    let bound = |i: usize, attr: &str, default: f32| -> Result<f32> {
+        match cx.node.input.get(i).filter(|n| !n.is_empty()) {
+            Some(_) => {
+                let c = imp.const_input(cx.node, i).ok_or_else(|| cx.err(format!("its {attr} must be a constant")))?;
+                let v = c.as_f32();
+                match v[..] {
+                    [x] => Ok(x),
+                    _ => Err(cx.err(format!("its {attr} must be one value, got {}", v.len()))),
+                }
+            }
+            None => Ok(cx.attrs.float(attr, default)),
+        }
+    };
+    let (min, max) = (bound(1, "min", f32::NEG_INFINITY)?, bound(2, "max", f32::INFINITY)?);
+    if min > max || min.is_nan() || max.is_nan() {
+        return Err(cx.err(format!("min {min} above max {max}")));
+    }
+    if imp.all_const(cx.node) {
+        return Err(cx.err("clips a constant; fold it when exporting"));
+    }
+    // Its bounds live in the op: the node reads only its data (the bounds stay constants a
+    // later Clip can read too).
+    Ok(Imported::Shaped(Op::Clip { min, max }, imp.shape_of_input(cx, 0)?))
 }
 
 fn transpose(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {

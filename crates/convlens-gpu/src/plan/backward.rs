@@ -366,7 +366,7 @@ impl Builder<'_> {
                     self.step(index, FC, &[Some(&dy), Some(&y), Some(&wt), Some(&dx)], bytemuck::bytes_of(&params), groups_1d(fc.k));
                 }
             }
-            Op::MatMul | Op::Softmax { .. } | Op::Mul => return Err(unsupported()),
+            Op::MatMul | Op::Softmax { .. } | Op::Mul | Op::Clip { .. } => return Err(unsupported()),
         }
         Ok(())
     }
@@ -388,7 +388,7 @@ fn has_gpu_backward(graph: &Graph, index: usize) -> bool {
         Op::Concat { axis } => *axis == 1 && o.len() == 4 && o[0] == 1,
         Op::Add => node.inputs.iter().all(|&v| graph.value(v).is_const || graph.shape(v) == o),
         Op::Gemm { .. } => prep::is_fc(graph, node),
-        Op::MatMul | Op::Softmax { .. } | Op::Mul => false,
+        Op::MatMul | Op::Softmax { .. } | Op::Mul | Op::Clip { .. } => false,
     }
 }
 

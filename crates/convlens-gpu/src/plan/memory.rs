@@ -96,6 +96,7 @@ fn writes_channel_slices(op: &Op) -> bool {
     match op {
         Op::Conv { .. } | Op::MaxPool { .. } | Op::AveragePool { .. } | Op::GlobalAveragePool => true,
         Op::Relu
+        | Op::Clip { .. }
         | Op::Lrn { .. }
         | Op::Concat { .. }
         | Op::Gemm { .. }

@@ -10,13 +10,14 @@ use crate::plan::planner::{groups_1d, Planner};
 use crate::{GpuError, Result};
 
 const RELU: Kernel = Kernel { file: "relu.wgsl", entry: "relu" };
+const CLIP: Kernel = Kernel { file: "relu.wgsl", entry: "clip" };
 const LRN: Kernel = Kernel { file: "lrn.wgsl", entry: "lrn" };
 const COPY: Kernel = Kernel { file: "copy.wgsl", entry: "copy_channels" };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
 struct ReluParams {
-    n: u32, _p0: u32, _p1: u32, _p2: u32,
+    n: u32, _p0: u32, lo: f32, hi: f32,
 }
 
 #[repr(C)]
@@ -37,6 +38,14 @@ pub(crate) fn relu(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
     let n: usize = p.graph.shape(node.inputs[0]).iter().product();
     let params = ReluParams { n: n as u32, ..Default::default() };
     p.step(index, RELU, &[x.buffer, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
+    Ok(())
+}
+
+pub(crate) fn clip(p: &mut Planner, index: usize, node: &Node, lo: f32, hi: f32) -> Result<()> {
+    let (x, out) = (p.data_slot(node)?, p.out_slot(node)?);
+    let n: usize = p.graph.shape(node.inputs[0]).iter().product();
+    let params = ReluParams { n: n as u32, lo, hi, ..Default::default() };
+    p.step(index, CLIP, &[x.buffer, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
     Ok(())
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn encode_node(p: &mut Planner, index: usize) -> Result<()> {
         Op::Conv { window, group, relu } => conv::encode(p, index, node, window, *group, *relu),
         Op::MaxPool { .. } | Op::AveragePool { .. } | Op::GlobalAveragePool => pool::encode(p, index, node),
         Op::Relu => elementwise::relu(p, index, node),
+        Op::Clip { min, max } => elementwise::clip(p, index, node, *min, *max),
         Op::Lrn { size, alpha, beta, bias } => elementwise::lrn(p, index, node, *size, *alpha, *beta, *bias),
         Op::Concat { axis } => elementwise::concat(p, index, node, *axis),
         Op::Reshape | Op::Identity => elementwise::reshape(p, index, node),
