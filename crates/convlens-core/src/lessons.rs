@@ -306,6 +306,39 @@ pub fn depthwise_separable(graph: &Graph, stats: &ModelStats) -> Option<Separabl
     (pairs > 0).then(|| SeparableSaving { pairs, first: stats.layers[first.unwrap_or(0)].name.clone(), separable_macs, full_macs })
 }
 
+/// DenseNet's blocks as found in the graph: layers per block, channels in and out, and the
+/// growth rate (the new features' channels, when every layer adds the same).
+pub struct DenseBlocks {
+    pub blocks: Vec<DenseBlock>,
+    pub growth: usize,
+}
+
+pub struct DenseBlock {
+    pub layers: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+}
+
+pub fn dense_blocks(graph: &Graph, structure: &crate::graph::structure::Structure) -> Option<DenseBlocks> {
+    let mut blocks: Vec<DenseBlock> = Vec::new();
+    let mut growth = None;
+    for m in structure.modules.iter().filter(|m| m.kind == ModuleKind::Dense) {
+        let new = graph.shape(m.branches[1].output)[1];
+        if *growth.get_or_insert(new) != new {
+            return None;
+        }
+        let c_out = graph.shape(graph.nodes[m.concat].output)[1];
+        match blocks.last_mut() {
+            Some(b) if m.name.ends_with(&format!(" layer {}", b.layers + 1)) => {
+                b.layers += 1;
+                b.c_out = c_out;
+            }
+            _ => blocks.push(DenseBlock { layers: 1, c_in: graph.shape(m.fork)[1], c_out }),
+        }
+    }
+    Some(DenseBlocks { blocks, growth: growth? })
+}
+
 /// ShuffleNet's trade, measured on this model: its grouped 1x1 convs against the same convs
 /// ungrouped, and how many shuffles move channels between the groups.
 pub struct ShuffleSaving {
@@ -431,6 +464,17 @@ pub fn texts(graph: &Graph, stats: &ModelStats) -> Vec<Lesson> {
             detail: format!(
                 "This model's {} grouped 1x1 convs (up to {} groups) each see only their group's channels, which cuts their multiply-adds by the group count; alone, each group would then only ever see its own channels. The shuffle after them ({}: a reshape to [groups, channels/groups], the two axes swapped, and back) deals every group's channels out to all groups, so the next grouped conv mixes them. No weights, no multiply-adds: a permutation of the channels.",
                 s.convs, s.max_groups, s.first
+            ),
+        });
+    }
+    if let Some(d) = dense_blocks(graph, &structure) {
+        let blocks: Vec<String> = d.blocks.iter().map(|b| format!("{} layers, {} to {} channels", b.layers, b.c_in, b.c_out)).collect();
+        out.push(Lesson {
+            title: format!("{} dense blocks: each layer adds {} channels and reads all before it", d.blocks.len(), d.growth),
+            detail: format!(
+                "In a dense block every layer's input is the concatenation of the block's input and every earlier layer's new features, and it adds only {} (the growth rate) of its own: {}. Features are reused instead of recomputed, so each layer stays narrow; between blocks a 1x1 conv and a pooling shrink the map.",
+                d.growth,
+                blocks.join("; ")
             ),
         });
     }

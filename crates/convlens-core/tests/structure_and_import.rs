@@ -230,3 +230,22 @@ fn mobilenetv2_bottlenecks_and_the_separable_saving() {
     let ratio = saving.full_macs as f64 / saving.separable_macs as f64;
     assert!((5.8..8.8).contains(&ratio), "{ratio}");
 }
+
+/// DenseNet-121 (seeded): by hand from the paper's Table 1, four dense blocks of 6, 12, 24 and
+/// 16 layers, growth rate 32, 64 channels into the first block and each transition halving
+/// the channels: 64 -> 256, 128 -> 512, 256 -> 1024, 512 -> 1024.
+#[test]
+fn densenet121_dense_blocks_are_found() {
+    let g = convlens_testkit::import(&convlens_testkit::refs().join("densenet121-seeded.onnx"));
+    let s = detect(&g);
+    let layers: Vec<_> = s.modules.iter().filter(|m| m.kind == ModuleKind::Dense).collect();
+    assert_eq!(layers.len(), 6 + 12 + 24 + 16);
+    assert_eq!(layers[0].name, "dense block 1 layer 1");
+    assert_eq!(layers[6].name, "dense block 2 layer 1");
+    assert_eq!(layers[57].name, "dense block 4 layer 16");
+    assert_eq!(layers[0].branches[0].label, "input, kept");
+    let d = convlens_core::lessons::dense_blocks(&g, &s).expect("dense blocks");
+    assert_eq!(d.growth, 32);
+    let got: Vec<(usize, usize, usize)> = d.blocks.iter().map(|b| (b.layers, b.c_in, b.c_out)).collect();
+    assert_eq!(got, vec![(6, 64, 256), (12, 128, 512), (24, 256, 1024), (16, 512, 1024)]);
+}

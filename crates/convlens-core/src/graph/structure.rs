@@ -13,6 +13,9 @@ pub enum ModuleKind {
     Fire,
     /// F(x) + x: a residual branch and the skip path (identity or a 1x1 projection), added.
     Residual,
+    /// A DenseNet layer: its input kept and new features computed from it, concatenated; the
+    /// layers of a dense block follow one another, each reading everything before it.
+    Dense,
     /// ShuffleNet's downsampling unit: grouped convs around a channel shuffle beside an
     /// average-pooled shortcut, concatenated (its other units are `Residual`).
     Shuffle,
@@ -209,7 +212,9 @@ pub fn detect(graph: &Graph) -> Structure {
     let consumers = graph.consumers();
     let producers = graph.producers();
     let mut modules = Vec::new();
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
+    // The dense block being walked: (its number, the last layer's concat output, layers so far).
+    let mut dense: Option<(usize, ValueId, usize)> = None;
     // A scope every weighted layer shares ("gpu_0" in Caffe2 exports) names no module.
     let weighted: Vec<String> = (0..graph.nodes.len()).filter(|&n| graph.nodes[n].inputs.iter().any(|&v| graph.value(v).is_const)).map(|n| names[n].clone()).collect();
     let scope = common_prefix(&weighted);
@@ -267,6 +272,24 @@ pub fn detect(graph: &Graph) -> Structure {
         // beside grouped convs around a channel shuffle.
         let shuffles = branches.iter().any(|b| b.nodes.iter().any(|&n| is_channel_shuffle(graph, n)));
         let kind = if shuffles && kind == ModuleKind::Other { ModuleKind::Shuffle } else { kind };
+        // DenseNet: the concat keeps its input (an empty branch) beside new features from it.
+        let kind = if kind == ModuleKind::Other && branches.len() == 2 && branches.iter().any(|b| b.nodes.is_empty()) {
+            ModuleKind::Dense
+        } else {
+            kind
+        };
+        let mut dense_name = None;
+        if kind == ModuleKind::Dense {
+            branches.sort_by_key(|b| b.nodes.len());
+            branches[0].label = "input, kept".into();
+            branches[1].label = format!("new features {}", branches[1].label);
+            let (block, layer) = match dense {
+                Some((b, last, n)) if last == fork => (b, n + 1),
+                _ => (dense.map_or(1, |(b, _, _)| b + 1), 1),
+            };
+            dense = Some((block, concat.output, layer));
+            dense_name = Some(format!("dense block {block} layer {layer}"));
+        }
         if kind == ModuleKind::Shuffle {
             branches.sort_by_key(|b| std::cmp::Reverse(b.nodes.len()));
             branches[0].label = format!("residual {}", branches[0].label);
@@ -281,6 +304,7 @@ pub fn detect(graph: &Graph) -> Structure {
             ModuleKind::Other => 2,
             ModuleKind::Residual => 3,
             ModuleKind::Shuffle => 4,
+            ModuleKind::Dense => 5,
         };
         counts[slot] += 1;
         // Weighted layers carry the meaningful names (pools in Caffe2 exports are just "n23").
@@ -292,10 +316,12 @@ pub fn detect(graph: &Graph) -> Structure {
             .collect();
         let prefix = common_prefix(&named);
         // Exporters' residual blocks share only a scope ("gpu_0/res2_0_branch2a"): numbered instead.
-        let name = if !prefix.is_empty() && prefix != scope && kind != ModuleKind::Residual && !shuffles {
+        let name = if let Some(n) = dense_name {
+            n
+        } else if !prefix.is_empty() && prefix != scope && kind != ModuleKind::Residual && !shuffles {
             prefix
         } else {
-            format!("{} {}", ["inception", "fire", "module", "residual block", "shuffle unit"][slot], counts[slot])
+            format!("{} {}", ["inception", "fire", "module", "residual block", "shuffle unit", "dense layer"][slot], counts[slot])
         };
         modules.push(Module { name, kind, fork, concat: ci, branches });
     }
