@@ -336,7 +336,13 @@ pub enum IndexCmd {
     Save,
     /// A channel's ranked photos; `layer` is a node index of the loaded graph.
     Top { layer: usize, channel: usize },
+    /// Forget the index, here and in this browser's storage.
     Clear,
+    /// Keep the index in this browser's storage (IndexedDB), for this model: after a batch of
+    /// photos, or an index file opened.
+    Keep,
+    /// The index this browser kept for the loaded model, if any: answered by `Restored`.
+    Restore,
 }
 
 /// A ranked photo of a channel: its thumbnail and the unit's receptive field on it.
@@ -363,5 +369,9 @@ pub enum IndexReply {
     Saved(#[serde(with = "serde_bytes")] Vec<u8>),
     Top { layer: usize, channel: usize, hits: Vec<ExampleHit> },
     Cleared,
+    /// `Keep` done: the photos and the bytes stored.
+    Kept { photos: usize, bytes: usize },
+    /// `Restore` done: the photos of the kept index now in use (0: none was kept).
+    Restored { photos: usize },
     Error(String),
 }

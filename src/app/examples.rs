@@ -49,6 +49,10 @@ pub struct ExamplesState {
     pub top: HashMap<(usize, usize), Rc<Vec<ExampleHit>>>,
     pub asked: Option<(usize, usize)>,
     pub error: Option<String>,
+    /// The index came back from this browser's storage (ranked on an earlier visit).
+    pub restored: bool,
+    /// What this browser keeps: (photos, bytes), after the last `Keep`.
+    pub kept: Option<(usize, usize)>,
 }
 
 impl ExamplesState {
@@ -115,9 +119,12 @@ impl App {
             return;
         }
         let Some(file) = e.queue.pop_front() else {
-            // The batch is done: the ranked photos changed.
+            // The batch is done: the ranked photos changed; this browser keeps them.
             e.top.clear();
             e.asked = None;
+            if e.done > 0 && e.indexed > 0 {
+                self.bridge.send(ToWorker::Index(IndexCmd::Keep));
+            }
             self.ask_top();
             return;
         };
@@ -155,7 +162,15 @@ impl App {
             }
             IndexReply::Opened { photos, .. } => {
                 *e = ExamplesState { indexed: photos, ..Default::default() };
+                self.bridge.send(ToWorker::Index(IndexCmd::Keep));
                 self.ask_top();
+            }
+            IndexReply::Kept { photos, bytes } => e.kept = Some((photos, bytes)),
+            IndexReply::Restored { photos } => {
+                if photos > 0 && !e.running() && e.indexed == 0 {
+                    *e = ExamplesState { indexed: photos, restored: true, ..Default::default() };
+                    self.ask_top();
+                }
             }
             IndexReply::Saved(bytes) => {
                 let name = format!("{}-photos.idx", convlens_core::graph::file_name_for(&self.model.name));
@@ -228,7 +243,12 @@ impl App {
             format!("ranking your photos: {} of {}", e.done, e.total)
         } else if e.indexed > 0 {
             let per = e.last_ms.map(|ms| format!(", {ms:.0} ms a photo on {}", e.engine.clone().unwrap_or_default())).unwrap_or_default();
-            format!("{} photos ranked for every channel{per}: enlarge a channel to see the ones that excite it most", e.indexed)
+            let from = if e.restored { " (kept in this browser from an earlier visit)" } else { "" };
+            let kept = match e.kept {
+                Some((_, bytes)) => format!("; this browser keeps them ({}; Forget to remove)", crate::components::bytes(bytes as u64)),
+                None => String::new(),
+            };
+            format!("{} photos ranked for every channel{from}{per}: enlarge a channel to see the ones that excite it most{kept}", e.indexed)
         } else {
             "Which of your photos excite each channel most? Pick many photos or a folder; nothing leaves this page.".into()
         };

@@ -262,6 +262,8 @@ impl App {
             self.apply_channel(c);
         }
         self.write_url();
+        // Photos ranked for this model on an earlier visit, kept in this browser.
+        self.bridge.send(ToWorker::Index(crate::protocol::IndexCmd::Restore));
         self.rerun_image();
         if self.run.bitmap.is_none() && self.camera.stream.is_none() {
             ctx.link().send_message(Msg::Input(super::input::InputMsg::Sample("samples/chelsea.png".into())));

@@ -6,6 +6,7 @@
 //! back to the CPU, says why, and answers on the CPU.
 
 mod adapter;
+mod stored_index;
 mod summary;
 pub mod threads;
 
@@ -439,6 +440,14 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
 
 /// The dataset-examples index: photos ranked on a CPU engine of its own (the explorer's last
 /// pass stays as it is), the index saved, opened, or asked for a channel's photos.
+/// Where this model's photo index is kept in the browser: its name and a digest of the layers
+/// an index ranks (the file's own check on reading it back decides).
+fn stored_key(graph: &Graph) -> Result<String, String> {
+    let layers = convlens_core::top_examples::ExampleIndex::new(graph, EXAMPLES_K).map_err(|e| e.to_string())?.layers;
+    let digest = format!("{layers:?}").bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Ok(format!("{}:{digest:016x}", graph.name))
+}
+
 async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexReply, String> {
     use convlens_core::top_examples::ExampleIndex;
     let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
@@ -512,7 +521,40 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
         }
         IndexCmd::Clear => {
             state.borrow_mut().examples = None;
+            // Nothing kept where the storage is unavailable (a private window): nothing to forget.
+            let _ = stored_index::delete(&stored_key(&graph)?).await;
             Ok(IndexReply::Cleared)
+        }
+        IndexCmd::Keep => {
+            let bytes = {
+                let st = state.borrow();
+                let ex = st.examples.as_ref().ok_or("no photos indexed yet")?;
+                ex.index.to_bytes()
+            };
+            stored_index::put(&stored_key(&graph)?, &bytes).await?;
+            let photos = state.borrow().examples.as_ref().map_or(0, |ex| ex.indexed);
+            Ok(IndexReply::Kept { photos, bytes: bytes.len() })
+        }
+        IndexCmd::Restore => {
+            if let Some(ex) = state.borrow().examples.as_ref() {
+                return Ok(IndexReply::Restored { photos: ex.indexed });
+            }
+            let Some(bytes) = stored_index::get(&stored_key(&graph)?).await? else { return Ok(IndexReply::Restored { photos: 0 }) };
+            let index = ExampleIndex::from_bytes(&bytes).map_err(|e| format!("the photo index kept in this browser: {e}"))?;
+            if index.layers != ExampleIndex::new(&graph, index.k).map_err(|e| e.to_string())?.layers {
+                return Ok(IndexReply::Restored { photos: 0 });
+            }
+            // The model may have changed while the storage answered.
+            let same = state.borrow().model.as_ref().is_some_and(|m| Arc::ptr_eq(&m.imported, &graph));
+            if !same {
+                return Ok(IndexReply::Restored { photos: 0 });
+            }
+            let photos = index.photos.len();
+            let mut ex = fresh(&graph)?;
+            ex.index = index;
+            ex.indexed = photos;
+            state.borrow_mut().examples = Some(ex);
+            Ok(IndexReply::Restored { photos })
         }
     }
 }

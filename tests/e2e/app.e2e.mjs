@@ -721,6 +721,19 @@ await check('your photos that excite a channel most: ranked in the worker as the
   assert.equal(ranked.length, 4);
   assert.equal(ranked[0], want[0], `${layer} channel ${ch}: the app ranks ${ranked}, the CLI ${want}`);
   await page.screenshot({ path: join(root, 'docs/screenshots/top-photos.png') });
+  // Kept in this browser (IndexedDB): a reload finds the same ranking without the photos.
+  await page.waitForFunction(() => /this browser keeps them/.test(document.querySelector('[data-testid=examples-status]')?.innerText || ''), null, { timeout: 60000 }).catch(async (e) => {
+    throw new Error(`${e.message}\nbar: ${await page.locator('[data-testid=examples-bar]').innerText()}`);
+  });
+  await page.reload();
+  await waitForRun(page);
+  await page.waitForFunction(() => /^4 photos ranked for every channel \(kept in this browser from an earlier visit\)/.test(document.querySelector('[data-testid=examples-status]')?.innerText || ''), null, { timeout: 60000 });
+  // The link keeps the layer and the enlarged channel.
+  await page.waitForSelector('[data-testid=enlarged]', { timeout: 30000 }).catch(async (e) => {
+    throw new Error(`${e.message}\nurl: ${page.url()}`);
+  });
+  assert.equal(Number((await page.locator('[data-testid=enlarged] h3').innerText()).split(' ')[1]), ch);
+  assert.deepEqual(await shown(), ranked, 'the kept index ranks as before the reload');
   // Saved: the file the CLI writes, with the same photos.
   const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid=examples-save]').click()]);
   const saved = parseIndex(await readFile(await dl.path()));
@@ -735,6 +748,12 @@ await check('your photos that excite a channel most: ranked in the worker as the
   execFileSync(cli, ['index', join(shared, 'models/googlenet-synthetic.onnx'), dir, '--out', other, '--top', '2'], { env: { ...process.env, CONVLENS_MODELS: join(shared, 'models'), CONVLENS_OFFLINE: '1' } });
   await page.locator('[data-testid=examples-open]').setInputFiles(other);
   await page.waitForFunction(() => /made with googlenet-synthetic/.test(document.querySelector('[data-testid=examples-bar]')?.innerText || ''), null, { timeout: 60000 });
+  // Forget: gone from this browser too.
+  await page.locator('[data-testid=examples-bar] button', { hasText: 'Forget' }).click();
+  await page.reload();
+  await waitForRun(page);
+  await page.waitForTimeout(1000);
+  assert.match(await page.locator('[data-testid=examples-status]').innerText(), /^Which of your photos/);
   assert.deepEqual(page.jsErrors, []);
   await page.close();
 });
