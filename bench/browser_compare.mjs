@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { nextRun } from '../tests/e2e/runs.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
@@ -74,12 +75,9 @@ async function convlens(query, onnx, gpu = false, n = runs) {
     await page.waitForSelector('.model-line span[data-backend^="WebGPU"]', { timeout: 600000 });
   }
   const times = [];
-  const runsDone = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   for (let i = 0; i <= n; i++) {
-    const before = await runsDone();
-    await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
     // This image's pass, not the one before it.
-    await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 600000 });
+    await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png')), 600000);
     await page.waitForTimeout(50);
     if (i > 0) times.push(Number(await page.locator('[data-testid=run-ms]').innerText())); // the first run warms up
   }

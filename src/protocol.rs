@@ -48,6 +48,9 @@ pub enum ToWorker {
     /// The user's photos that excite each channel most (core::top_examples), on a CPU engine of
     /// the worker's own beside the passes. Answered by `FromWorker::Index`.
     Index(IndexCmd),
+    /// How pixels become the loaded model's input: a key of `Preprocess::CHOICES` (the file
+    /// did not say, or said wrong). Answered by `Preprocessed`; the next passes use it.
+    Preprocess(String),
     /// Sent first: the BroadcastChannel on which a panicking worker says why before it dies,
     /// so the page can restart it (named per page, so other tabs do not hear it).
     /// `threads`: how many threads the kernels may use (the threaded build starts helpers).
@@ -117,6 +120,8 @@ pub enum FromWorker {
     Backend { name: String, reason: String },
     /// The worker took `Init` and can report a panic.
     Ready,
+    /// The loaded model with the preprocessing the user picked.
+    Preprocessed(Box<ModelSummary>),
     /// Answers an `Init` that asked for several threads: how many the kernels have, and why
     /// only one when so.
     Threads { threads: usize, why: Option<String> },
@@ -240,6 +245,10 @@ pub struct ModelSummary {
     pub name: String,
     pub untrained: bool,
     pub preprocess: String,
+    /// Its key in `Preprocess::CHOICES` (`?prep=`), when it is one of them.
+    pub preprocess_key: Option<String>,
+    /// The file did not say: the app asks the user to confirm or pick.
+    pub preprocess_guessed: bool,
     pub scale: f32,
     pub mean: [f32; 3],
     pub std: [f32; 3],

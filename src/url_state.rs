@@ -29,6 +29,9 @@ pub struct UrlState {
     /// `threads=N`: threads for the CPU kernels (absent: every core; more than one needs a
     /// cross-origin isolated page). Read when the worker starts.
     pub threads: Option<usize>,
+    /// `prep=imagenet|caffe|inception|unit|raw`: the preprocessing picked for the model (when
+    /// its file does not say, or says wrong).
+    pub prep: Option<String>,
 }
 
 fn params() -> Option<UrlSearchParams> {
@@ -52,6 +55,7 @@ pub fn read() -> UrlState {
         squash: is("fit", "squash"),
         catalog: p.get("catalog"),
         threads: p.get("threads").and_then(|t| t.parse().ok()),
+        prep: p.get("prep"),
     }
 }
 
@@ -68,6 +72,7 @@ pub fn write(s: &UrlState) {
     put("model", s.model.as_deref());
     put("src", s.local.then_some("local"));
     put("weights", s.weights.as_deref());
+    put("prep", s.prep.as_deref());
     put("layer", s.layer.as_deref());
     put("channel", s.channel.map(|c| c.to_string()).as_deref());
     put("backend", s.backend.as_deref().filter(|b| *b != "auto"));

@@ -132,6 +132,7 @@ impl App {
                 self.notice = None;
             }
             self.model.seq += 1;
+            self.model.prep = None;
             self.reset_vis();
             self.reset_examples();
             // The worker reads the file itself through a blob: URL: its bytes never cross

@@ -59,6 +59,8 @@ pub enum Msg {
     Error(String),
     DismissError,
     DismissNotice,
+    /// How pixels become the model's input (a key of `Preprocess::CHOICES`).
+    SetPreprocess(String),
 }
 
 /// A calm line under the top bar (not an error): what the app did instead of what was asked,
@@ -153,6 +155,7 @@ impl App {
                 self.maybe_crash_for_test();
             }
             FromWorker::Ready => {}
+            FromWorker::Preprocessed(s) => self.on_preprocessed(*s),
             FromWorker::Threads { threads, why } => {
                 self.threads.have = Some(threads);
                 if let Some(why) = why {
@@ -316,6 +319,7 @@ impl Component for App {
             }
             Msg::DismissError => self.error = None,
             Msg::DismissNotice => self.notice = None,
+            Msg::SetPreprocess(key) => self.set_preprocess(key),
         }
         // The enlarged channel's ranked photos, once there is an index.
         self.ask_top();
@@ -367,7 +371,8 @@ impl Component for App {
                     on_dismiss={link.callback(|_| Msg::DismissError)} on_dismiss_notice={link.callback(|_| Msg::DismissNotice)}
                     on_retry={link.callback(|_| Msg::Model(ModelMsg::Retry))}
                     on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
-                    on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))} />
+                    on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))}
+                    on_preprocess={link.callback(Msg::SetPreprocess)} />
                 <main class="layout">
                     if let Some(s) = &summary {
                         <LayerList summary={s.clone()} selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />

@@ -66,6 +66,8 @@ pub struct ModelState {
     /// with real weights instead.
     pub may_fall_back: bool,
     pub fetching: Option<Fetching>,
+    /// The preprocessing the user picked for this model (`?prep=`); None: the file's.
+    pub prep: Option<String>,
     /// Counts loads started, so a slow one's answer cannot replace a newer one.
     pub seq: u64,
     /// The built-in models merged with the catalogues' (convlens_core::catalog::merged).
@@ -115,9 +117,10 @@ impl App {
                 }
             }
             ModelMsg::Pick(m) => {
-                // A model the user picks: no fallback, no stale weights= or notice.
+                // A model the user picks: no fallback, no stale weights=, prep= or notice.
                 self.model.may_fall_back = false;
                 self.model.pending_url.weights = None;
+                self.model.pending_url.prep = None;
                 self.notice = None;
                 self.load_model(ctx, m);
             }
@@ -261,6 +264,13 @@ impl App {
         if let Some(c) = self.model.pending_url.channel.take() {
             self.apply_channel(c);
         }
+        // A link's preprocessing, for the model it came with.
+        if let Some(key) = self.model.pending_url.prep.take() {
+            if s_key(&self.model.summary) != Some(key.as_str()) {
+                self.bridge.send(ToWorker::Preprocess(key.clone()));
+            }
+            self.model.prep = Some(key);
+        }
         self.write_url();
         // Photos ranked for this model on an earlier visit, kept in this browser.
         self.bridge.send(ToWorker::Index(crate::protocol::IndexCmd::Restore));
@@ -270,8 +280,26 @@ impl App {
         }
     }
 
+    /// The user picked how pixels become the model's input: the worker uses it from the next
+    /// pass, and the URL keeps it.
+    pub(super) fn set_preprocess(&mut self, key: String) {
+        self.model.prep = Some(key.clone());
+        self.bridge.send(ToWorker::Preprocess(key));
+        self.write_url();
+    }
+
+    /// The worker's answer to a `Preprocess`: the model line says it, and the photo runs again.
+    pub(super) fn on_preprocessed(&mut self, s: ModelSummary) {
+        if s.load != self.model.seq {
+            return;
+        }
+        self.model.summary = Some(Rc::new(s));
+        self.rerun_image();
+    }
+
     pub(super) fn load_model(&mut self, ctx: &Context<Self>, arch: String) {
         self.model.seq += 1;
+        self.model.prep = None;
         self.reset_vis();
         self.reset_examples();
         self.model.name = arch.clone();
@@ -341,4 +369,8 @@ impl App {
             Msg::Model(ModelMsg::Catalogues { models, errors, first })
         });
     }
+}
+
+fn s_key(s: &Option<Rc<ModelSummary>>) -> Option<&str> {
+    s.as_ref().and_then(|s| s.preprocess_key.as_deref())
 }

@@ -26,6 +26,8 @@ pub struct Props {
     pub on_retry: Callback<()>,
     pub on_download: Callback<()>,
     pub on_untrained: Callback<()>,
+    /// How pixels become the input, picked (a key of `Preprocess::CHOICES`).
+    pub on_preprocess: Callback<String>,
 }
 
 #[function_component(StatusBar)]
@@ -82,7 +84,8 @@ pub fn status_bar(p: &Props) -> Html {
             }
             if let Some(s) = &p.summary {
                 <p class={classes!("model-line", s.untrained.then_some("untrained"))}>
-                    { format!("{} · {} parameters · {} · preprocessing: {}", s.name, count(s.params), macs(s.macs), s.preprocess) }
+                    { format!("{} · {} parameters · {} · preprocessing: ", s.name, count(s.params), macs(s.macs)) }
+                    { preprocess_picker(s, &p.on_preprocess) }
                     if !p.weights_note.is_empty() {
                         <span class={classes!("small", if s.untrained { "untrained" } else { "muted" })}>{ format!(" · {}", p.weights_note) }</span>
                     }
@@ -92,6 +95,28 @@ pub fn status_bar(p: &Props) -> Html {
                         <span data-backend={backend.clone()} data-run={runs.to_string()}>{ " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }</span>
                     }
                 </p>
+            }
+        </>
+    }
+}
+
+/// The model's preprocessing as a choice: the file's contract is preselected; where the file
+/// did not say, the guess is marked and the user asked to pick what the model was trained with.
+fn preprocess_picker(s: &ModelSummary, on_pick: &Callback<String>) -> Html {
+    let pick = on_pick.reform(|e: Event| e.target_unchecked_into::<web_sys::HtmlSelectElement>().value());
+    let current = s.preprocess_key.clone().unwrap_or_default();
+    html! {
+        <>
+            <select class="prep" data-testid="preprocess" aria-label="preprocessing" onchange={pick}>
+                if s.preprocess_key.is_none() {
+                    <option value="" selected=true>{ s.preprocess.clone() }</option>
+                }
+                { for convlens_core::graph::Preprocess::CHOICES.iter().map(|(k, label)| html! {
+                    <option value={*k} selected={*k == current}>{ *label }</option>
+                }) }
+            </select>
+            if s.preprocess_guessed {
+                <span class="untrained small" data-testid="preprocess-guessed">{ " (a guess: the file does not say; pick what the model was trained with)" }</span>
             }
         </>
     }

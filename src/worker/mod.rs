@@ -19,6 +19,7 @@ use convlens_core::exec::Keep;
 use convlens_core::graph::structure::{detect, Structure};
 use convlens_core::onnx::StreamImport;
 use convlens_core::preprocess::{self, Fit};
+use convlens_core::graph::Preprocess;
 use convlens_core::Graph;
 use convlens_engine::{Engine, EngineKind, ValuesLive};
 use convlens_gpu::{PlanOptions, Timing, WeightPrecision};
@@ -87,6 +88,8 @@ struct Loaded {
     cpu_ms: Option<f64>,
     /// The last pass's input: what an explanation explains.
     last_input: Option<Arc<convlens_core::Tensor>>,
+    /// How pixels become its input: the file's (recognised or guessed), or the user's pick.
+    prep: Preprocess,
 }
 
 impl State {
@@ -94,23 +97,35 @@ impl State {
         graph.image_side().map_err(|e| e.to_string())?;
         self.model = None; // free the previous model before building the next
         self.examples = None;
-        self.prepare(load, Arc::new(graph), choice, split_relus)
+        let prep = graph.preprocess.clone();
+        self.prepare(load, Arc::new(graph), choice, split_relus, prep)
     }
 
     /// The imported graph, run as imported or with its ReLUs split out, on the CPU until
     /// WebGPU is planned.
-    fn prepare(&mut self, load: u64, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool) -> Result<ModelSummary, String> {
+    fn prepare(&mut self, load: u64, imported: Arc<Graph>, choice: BackendChoice, split_relus: bool, prep: Preprocess) -> Result<ModelSummary, String> {
         let graph = if split_relus { Arc::new(imported.unfused()) } else { imported.clone() };
         let engine = cpu_engine(&graph)?;
         let structure = Rc::new(detect(&graph));
-        let summary = ModelSummary { load, ..model_summary(&graph, &structure, &engine.label()) };
-        self.model = Some(Loaded { load, imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None, last_input: None });
+        let mut summary = ModelSummary { load, ..model_summary(&graph, &structure, &engine.label()) };
+        summary::set_preprocess(&mut summary, &prep);
+        self.model = Some(Loaded { load, imported, graph, choice, structure, engine: Rc::new(engine), cpu_ms: None, last_input: None, prep });
         Ok(summary)
     }
 
     fn split_relus(&mut self, split: bool) -> Result<ModelSummary, String> {
         let m = self.model.take().ok_or("no model loaded")?;
-        self.prepare(m.load, m.imported, m.choice, split)
+        self.prepare(m.load, m.imported, m.choice, split, m.prep)
+    }
+
+    /// The preprocessing the user picked (`Preprocess::CHOICES`) for the loaded model.
+    fn set_preprocess(&mut self, key: &str) -> Result<ModelSummary, String> {
+        let prep = Preprocess::from_key(key).ok_or_else(|| format!("no preprocessing called {key}"))?;
+        let m = self.model.as_mut().ok_or("no model loaded")?;
+        m.prep = prep;
+        let mut s = model_summary(&m.graph, &m.structure, &m.engine.label());
+        summary::set_preprocess(&mut s, &m.prep);
+        Ok(ModelSummary { load: m.load, ..s })
     }
 
     fn loaded(&self) -> Result<(Arc<Graph>, Rc<Structure>, Rc<Engine>), String> {
@@ -176,6 +191,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
+        ToWorker::Preprocess(key) => state.borrow_mut().set_preprocess(&key).map(|s| FromWorker::Preprocessed(Box::new(s))),
         ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
         ToWorker::Explain { id, head, class, method, layer, deletion_steps } => {
@@ -286,7 +302,8 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
     let fit = if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop };
     let prep_t0 = js_sys::Date::now();
     let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, fit).map_err(|e| e.to_string())?;
-    let x = preprocess::to_tensor(&rgb, side, &graph.preprocess).map_err(|e| e.to_string())?;
+    let prep = state.borrow().model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
+    let x = preprocess::to_tensor(&rgb, side, &prep).map_err(|e| e.to_string())?;
     let preprocess_ms = js_sys::Date::now() - prep_t0;
     // Timestamps cost next to nothing: always on where the device has them.
     let timestamps = engine.gpu_model().is_some_and(|g| g.has_timestamps());
@@ -409,7 +426,8 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
             }
         };
         let settings = convlens_core::visualize::Settings { steps, ..Default::default() };
-        let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), graph.preprocess.clone(), settings).map_err(|e| e.to_string())?;
+        let prep = state.borrow().model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
+        let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), prep, settings).map_err(|e| e.to_string())?;
         answer.objective_start = objective(vis.input()).await?.0;
         answer.side = graph.shape(graph.input)[2];
         for step in 1..=steps {
@@ -464,10 +482,11 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
             }
             let side = graph.image_side().map_err(|e| e.to_string())?;
             let mut st = state.borrow_mut();
+            let prep = st.model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
             let ex = st.examples.as_mut().expect("made above");
             let ranked = (|| -> Result<(), String> {
                 let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, Fit::ResizeAndCenterCrop).map_err(|e| e.to_string())?;
-                let x = preprocess::to_tensor(&rgb, side, &graph.preprocess).map_err(|e| e.to_string())?;
+                let x = preprocess::to_tensor(&rgb, side, &prep).map_err(|e| e.to_string())?;
                 // The CPU engine answers at once: its future never waits.
                 let pass = futures_now(ex.engine.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}));
                 pass.ok_or("the CPU pass did not finish")?.map_err(|e| e.to_string())?;

@@ -54,7 +54,7 @@ pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSumma
         .collect();
     let heads = st.heads.iter().map(|h| HeadInfo { name: h.name.clone(), auxiliary: h.auxiliary, layers: h.nodes.clone() }).collect();
     let p = &graph.preprocess;
-    ModelSummary {
+    let mut s = ModelSummary {
         load: 0,
         name: graph.name.clone(),
         untrained: graph.untrained,
@@ -73,7 +73,19 @@ pub fn model_summary(graph: &Graph, st: &Structure, backend: &str) -> ModelSumma
         weight_bytes: stats.weight_bytes,
         lessons: lessons::texts(graph, &stats).into_iter().map(|l| Lesson { title: l.title, detail: l.detail }).collect(),
         backend: backend.to_string(),
-    }
+        preprocess_key: None,
+        preprocess_guessed: false,
+    };
+    set_preprocess(&mut s, p);
+    s
+}
+
+/// The summary's preprocessing fields from `p` (the file's, or the user's pick).
+pub fn set_preprocess(s: &mut ModelSummary, p: &convlens_core::graph::Preprocess) {
+    s.preprocess = p.family.clone();
+    (s.scale, s.mean, s.std, s.bgr) = (p.scale, p.mean, p.std, p.bgr);
+    s.preprocess_key = p.key().map(str::to_string);
+    s.preprocess_guessed = p.guessed;
 }
 
 /// Top-5 of every head of a finished pass, and its timings (`id` is the caller's to set).

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { readFile, mkdir, writeFile, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { measureTabMemory, probeSwitch } from './memory.mjs';
+import { nextRun } from './runs.mjs';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -102,6 +103,13 @@ async function lastRunMs(page) {
   return v;
 }
 
+// axe-core into the page, evaluated through the DevTools protocol: the page's CSP refuses any
+// script tag it did not ship (the check "nothing leaves the page" sees it do so).
+const axeSource = await readFile(join(root, 'tools/node_modules/axe-core/axe.min.js'), 'utf8');
+async function injectAxe(page) {
+  await page.evaluate(axeSource);
+}
+
 async function waitForRun(page, timeout = 120000) {
   await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout });
 }
@@ -155,9 +163,7 @@ await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2
     // A few passes: the median time, for the record (the ratio is not asserted: noisy VM).
     const times = [];
     for (let i = 0; i < 5; i++) {
-      const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
-      await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
-      await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 60000 });
+      await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png')), 60000);
       times.push(await lastRunMs(page));
     }
     times.sort((a, b) => a - b);
@@ -235,12 +241,9 @@ await check('photos of many sizes and shapes: the app answers as the CLI does', 
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
   await waitForRun(page); // the sample photo the app opens on
-  const runs = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   let worst = 0;
   for (const [i, file] of files.entries()) {
-    const before = await runs();
-    await page.locator('[data-testid=file-input]').setInputFiles(file);
-    await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 120000 });
+    await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(file), 120000);
     const app = await page.locator('[data-testid=top5] li').evaluateAll((lis) => lis.map((li) => [Number(li.dataset.class), Number(li.dataset.prob)]));
     const want = native[i].top.map((t) => [t.index, t.prob]);
     assert.equal(app[0][0], want[0][0], `${file}: app top-1 ${app[0][0]}, CLI ${want[0][0]} (${native[i].top[0].label})`);
@@ -321,9 +324,7 @@ await check('convs before their ReLU: the pre-activation is its own layer, with 
   const ops = () => page.locator('table.costs tbody tr td:nth-child(2)').allInnerTexts();
   const fused = (await ops()).filter((o) => o.endsWith('+Relu')).length;
   assert.ok(fused >= 20, `${fused} fused convs`);
-  const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
-  await page.locator('[data-testid=split-relus]').check();
-  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout: 60000 });
+  await nextRun(page, () => page.locator('[data-testid=split-relus]').check(), 60000);
   const split = await ops();
   assert.equal(split.filter((o) => o === 'Relu').length, fused);
   assert.ok(split.every((o) => !o.endsWith('+Relu')));
@@ -581,7 +582,6 @@ await check('keyboard: arrows from page load, not in form controls; tiles are na
 });
 
 await check('accessibility: axe-core finds no serious or critical violations', async () => {
-  const axe = await readFile(join(root, 'tools/node_modules/axe-core/axe.min.js'), 'utf8');
   for (const theme of ['light', 'dark']) {
     const page = await openApp(browser, '?model=squeezenet&backend=cpu');
     await page.evaluate((t) => localStorage.setItem('convlens-theme', t), theme);
@@ -589,7 +589,7 @@ await check('accessibility: axe-core finds no serious or critical violations', a
     await waitForRun(page);
     await page.locator('[data-testid=layer-list] button.layer').nth(2).click();
     await page.waitForSelector('[data-testid=feature-grid] button.tile');
-    await page.addScriptTag({ content: axe });
+    await injectAxe(page);
     const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
       .map((v) => `${v.id} (${v.impact}): ${v.nodes.length} nodes, e.g. ${v.nodes[0]?.target}`));
@@ -661,7 +661,7 @@ await check('click a class: its heatmap; CAM peaks where the CLI\'s does, on an 
     const c = document.querySelector('[data-testid=heatmap]');
     return c && c.dataset.method === 'gradcam' && (c.dataset.peakX + ',' + c.dataset.peakY) !== b;
   }, before, { timeout: 60000 });
-  await page.addScriptTag({ path: join(root, 'tools/node_modules/axe-core/axe.min.js') });
+  await injectAxe(page);
   const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes[0]?.target}`));
   assert.deepEqual(violations, []);
@@ -892,6 +892,78 @@ await check('a ShuffleNet dropped in: its units as branches, the channel shuffle
   await page.close();
 });
 
+await check('nothing leaves the page: a photo, its heatmap and a dropped model make no request beyond this origin; a Content-Security-Policy refuses injected scripts', async () => {
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  const requests = [];
+  // The page's and its workers' requests.
+  page.context().on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+  await waitForRun(page);
+  const csp = await page.locator('meta[http-equiv=Content-Security-Policy]').getAttribute('content');
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval' 'sha256-/);
+  assert.match(csp, /object-src 'none'/);
+  await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/coffee.png')));
+  await page.locator('[data-testid=top5] button.class-pick').first().click();
+  await page.waitForSelector('[data-testid=heatmap]', { timeout: 60000 });
+  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/mobilenetv2-seeded.onnx'));
+  await page.waitForFunction(() => /mobilenetv2/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 120000 });
+  const away = requests.filter((r) => !r.split(' ')[1].startsWith(base) && !/^\S+ (blob|data):/.test(r));
+  assert.deepEqual(away, [], 'requests beyond this origin');
+  // The worker's requests are seen too: it read the dropped model through its blob: URL.
+  assert.ok(requests.some((r) => r.startsWith('GET blob:')), requests.join('\n'));
+  assert.deepEqual(requests.filter((r) => !r.startsWith('GET ')), [], 'anything but GET');
+  // An injected inline script is refused, and says so.
+  const refused = await page.evaluate(() => new Promise((done) => {
+    document.addEventListener('securitypolicyviolation', (e) => done(e.effectiveDirective), { once: true });
+    const s = document.createElement('script');
+    s.textContent = 'window.__injected = 1';
+    document.body.appendChild(s);
+    setTimeout(() => done(null), 3000);
+  }));
+  assert.equal(refused, 'script-src-elem');
+  assert.equal(await page.evaluate(() => window.__injected), undefined);
+  assert.deepEqual(page.jsErrors.filter((e) => !/Content Security Policy/.test(e)), []);
+  await page.close();
+});
+
+await check('a file that does not say its preprocessing: the guess is marked, a pick applies to the next pass and stays in the URL', async () => {
+  // SqueezeNet with every name made generic: nothing in the file tells its family.
+  const anon = join(artifacts, 'anonymous.onnx');
+  execFileSync('python3', ['-c', `
+import onnx
+m = onnx.load('${join(shared, 'models/squeezenet1.1.onnx')}')
+names = {i.name: f'w{k}' for k, i in enumerate(m.graph.initializer)}
+for i in m.graph.initializer: i.name = names[i.name]
+for i in m.graph.input:
+    i.name = names.get(i.name, 'input' if i.name == 'data' else i.name)
+for n in m.graph.node:
+    n.input[:] = [names.get(x, 'input' if x == 'data' else x) for x in n.input]
+onnx.save(m, '${anon}')`]);
+  const page = await openApp(browser, '?model=squeezenet&backend=cpu');
+  await waitForRun(page);
+  await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(anon));
+  assert.ok(await page.locator('[data-testid=preprocess-guessed]').count(), 'the guess is marked');
+  await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png')));
+  const top = () => page.locator('[data-testid=top5] li').first().evaluate((li) => [li.querySelector('.label').innerText, Number(li.dataset.prob)]);
+  const guessed = await top();
+  // Caffe's contract on an ImageNet-trained model: another answer, from the next pass on.
+  await nextRun(page, () => page.locator('[data-testid=preprocess]').selectOption('caffe'));
+  assert.equal(new URL(page.url()).searchParams.get('prep'), 'caffe');
+  assert.equal(await page.locator('[data-testid=preprocess-guessed]').count(), 0, 'picked: no longer a guess');
+  const caffe = await top();
+  assert.notDeepEqual(caffe, guessed);
+  // Back to ImageNet's: the native CLI's answer for the real file.
+  await nextRun(page, () => page.locator('[data-testid=preprocess]').selectOption('imagenet'));
+  assert.equal((await top())[0], nativeTop1);
+  assert.deepEqual(page.jsErrors, []);
+  await page.close();
+  // A link with prep= opens with it.
+  const linked = await openApp(browser, '?model=squeezenet&backend=cpu&prep=caffe');
+  await waitForRun(linked);
+  await linked.waitForFunction(() => document.querySelector('[data-testid=preprocess]')?.value === 'caffe', null, { timeout: 30000 });
+  assert.equal(new URL(linked.url()).searchParams.get('prep'), 'caffe');
+  await linked.close();
+});
+
 await check('offline after the first visit: the service worker serves the app and the model with the server gone', async () => {
   // A server of its own, so it can be shut down without taking the other checks' with it.
   const own = createServer(server.listeners('request')[0]);
@@ -1066,7 +1138,7 @@ for (const [w, h] of [[390, 844], [1024, 700], [1440, 900]]) {
     assert.ok(m.scroll <= m.inner, `page ${m.scroll} px wide in a ${m.inner} px window`);
     assert.ok(m.top5 !== undefined && m.top5 < h, `top-5 at ${m.top5} px, below the fold of ${h}`);
     await page.screenshot({ path: join(root, `docs/screenshots/app-${w}x${h}.png`) });
-    await page.addScriptTag({ path: join(root, 'tools/node_modules/axe-core/axe.min.js') });
+    await injectAxe(page);
     const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes[0]?.target}`));
     assert.deepEqual(violations, [], `axe at ${w}x${h}`);

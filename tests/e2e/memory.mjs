@@ -2,6 +2,7 @@
 // that playwright launched (browser, renderer, its workers' renderer, GPU, utility), sampled
 // from /proc. Shared pages are counted once per process, as a task manager's sum does.
 import { readFileSync, readdirSync } from 'node:fs';
+import { nextRun } from './runs.mjs';
 
 function processes() {
   const all = [];
@@ -57,10 +58,8 @@ export async function measureTabMemory(browser, url, photo, { timeout = 300000, 
       return line.includes(f) && !document.querySelector('progress');
     }, file, { timeout });
     const loadMs = Date.now() - t0;
-    const runBefore = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
     const t1 = Date.now();
-    await page.locator('[data-testid=file-input]').setInputFiles(photo);
-    await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, runBefore, { timeout });
+    await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), timeout);
     const runMs = Date.now() - t1;
     const passMs = Number(await page.locator('[data-testid=run-ms]').innerText());
     const status = await page.locator('.model-line').innerText();

@@ -92,7 +92,8 @@ pub fn inspect(spec: &str, as_json: bool) -> Result<()> {
     if as_json {
         return inspect_json(&graph, &stats, &structure);
     }
-    println!("{}  (preprocessing: {})", graph.name, graph.preprocess.family);
+    let guess = if graph.preprocess.guessed { "; a guess: the file does not say" } else { "" };
+    println!("{}  (preprocessing: {}{guess})", graph.name, graph.preprocess.family);
     println!("{:<36} {:<20} {:<20} {:>10} {:>10} {:>10} {:>9}", "layer", "op", "output", "params", "mult-adds", "act. mem", "RF");
     for l in &stats.layers {
         let rf = if l.receptive_field.global { "global".to_string() } else { format!("{}x{}", l.receptive_field.size[0], l.receptive_field.size[1]) };

@@ -249,3 +249,31 @@ fn densenet121_dense_blocks_are_found() {
     let got: Vec<(usize, usize, usize)> = d.blocks.iter().map(|b| (b.layers, b.c_in, b.c_out)).collect();
     assert_eq!(got, vec![(6, 64, 256), (12, 128, 512), (24, 256, 1024), (16, 512, 1024)]);
 }
+
+/// The preprocessing contract from the names exporters leave, and a guess where they say
+/// nothing; every choice the app offers round-trips through its key, and maps pixels as named.
+#[test]
+fn preprocessing_is_recognised_or_marked_as_a_guess() {
+    use convlens_core::graph::Preprocess;
+    use convlens_core::onnx::recognise_preprocess;
+    let caffe = recognise_preprocess("data_0", &["conv1/7x7_s2_w_0"]);
+    assert_eq!((caffe.key(), caffe.guessed), (Some("caffe"), false));
+    for names in [["features.0.weight"], ["vgg0_conv0_weight"], ["onnx::Conv_193"]] {
+        let p = recognise_preprocess("input", &names);
+        assert_eq!((p.key(), p.guessed), (Some("imagenet"), false), "{names:?}");
+    }
+    let guess = recognise_preprocess("input", &["w0", "w1", "conv_out"]);
+    assert_eq!((guess.key(), guess.guessed), (Some("imagenet"), true));
+    for (key, _) in Preprocess::CHOICES {
+        assert_eq!(Preprocess::from_key(key).unwrap().key(), Some(key));
+    }
+    // Pixel 0 and 255 through each contract: (v * scale - mean) / std.
+    let ends = |key: &str| {
+        let p = Preprocess::from_key(key).unwrap();
+        [0.0f32, 255.0].map(|v| (v * p.scale - p.mean[0]) / p.std[0])
+    };
+    assert_eq!(ends("inception"), [-1.0, 1.0]);
+    assert_eq!(ends("unit"), [0.0, 1.0]);
+    assert_eq!(ends("raw"), [0.0, 255.0]);
+    assert!(Preprocess::from_key("bgr-ish").is_none());
+}

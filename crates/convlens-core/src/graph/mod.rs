@@ -123,26 +123,56 @@ pub struct Preprocess {
     pub std: [f32; 3],
     /// Channel order the model wants: false = RGB, true = BGR.
     pub bgr: bool,
+    /// The file gave no sign of its family: this is the default, and the user should be asked.
+    pub guessed: bool,
 }
 
 impl Preprocess {
+    /// Every contract a user can pick: (key for `?prep=`, what it is).
+    pub const CHOICES: [(&'static str, &'static str); 5] = [
+        ("imagenet", "ImageNet mean/std, RGB in [0,1] (PyTorch, MXNet)"),
+        ("caffe", "Caffe: BGR, 0..255 minus the channel mean (BVLC, Caffe2)"),
+        ("inception", "RGB scaled to [-1, 1] (TensorFlow/Keras Inception, MobileNet)"),
+        ("unit", "RGB in [0, 1], no mean"),
+        ("raw", "RGB 0..255 as is"),
+    ];
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        let rgb = |family: &str, scale: f32, mean: f32, std: f32| Preprocess { family: family.into(), scale, mean: [mean; 3], std: [std; 3], bgr: false, guessed: false };
+        Some(match key {
+            "imagenet" => Self::imagenet_rgb(),
+            "caffe" => Self::caffe_bgr(),
+            "inception" => rgb(Self::CHOICES[2].1, 1.0 / 255.0, 0.5, 0.5),
+            "unit" => rgb(Self::CHOICES[3].1, 1.0 / 255.0, 0.0, 1.0),
+            "raw" => rgb(Self::CHOICES[4].1, 1.0, 0.0, 1.0),
+            _ => return None,
+        })
+    }
+
+    /// The key of the contract this is.
+    pub fn key(&self) -> Option<&'static str> {
+        Self::CHOICES.iter().map(|(k, _)| *k).find(|k| Self::from_key(k).is_some_and(|p| Preprocess { guessed: self.guessed, ..p } == *self))
+    }
+
     pub fn imagenet_rgb() -> Self {
         Preprocess {
-            family: "ImageNet mean/std, RGB in [0,1] (MXNet/PyTorch zoo models)".into(),
+            family: Self::CHOICES[0].1.into(),
             scale: 1.0 / 255.0,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
             bgr: false,
+            guessed: false,
         }
     }
 
     pub fn caffe_bgr() -> Self {
         Preprocess {
-            family: "Caffe: BGR, 0..255 minus channel mean (BVLC models)".into(),
+            family: Self::CHOICES[1].1.into(),
             scale: 1.0,
             mean: [123.68, 116.779, 103.939],
             std: [1.0, 1.0, 1.0],
             bgr: true,
+            guessed: false,
         }
     }
 }

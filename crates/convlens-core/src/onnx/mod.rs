@@ -48,14 +48,21 @@ const QUANTIZED_OPS: &[&str] = &[
     "MatMulInteger",
 ];
 
-/// Recognises the model family from names the exporters leave, to pick preprocessing.
+/// Recognises the model family from names the exporters leave, to pick preprocessing; where
+/// they say nothing, ImageNet's mean/std, marked as a guess (the app asks).
 pub fn recognise_preprocess(input_name: &str, names: &[&str]) -> Preprocess {
     // BVLC models converted through Caffe2 carry Caffe blob names: data_0, conv1/7x7_s2_w_0, ...
     let caffe = input_name.ends_with("data_0") || names.iter().any(|n| n.ends_with("_w_0") || n.ends_with("_b_0"));
+    // PyTorch (torchvision: features.0.weight, onnx::Conv_123) and MXNet Gluon
+    // (vgg0_conv0_weight, resnetv17_dense0_bias) exports: ImageNet's mean and std on RGB.
+    let torch = names.iter().any(|n| n.ends_with(".weight") || n.ends_with(".bias") || n.starts_with("onnx::"));
+    let gluon = names.iter().any(|n| (n.ends_with("_weight") || n.ends_with("_gamma")) && n.split('_').next().is_some_and(|s| s.ends_with(|c: char| c.is_ascii_digit())));
     if caffe {
         Preprocess::caffe_bgr()
-    } else {
+    } else if torch || gluon {
         Preprocess::imagenet_rgb()
+    } else {
+        Preprocess { guessed: true, ..Preprocess::imagenet_rgb() }
     }
 }
 
