@@ -16,6 +16,7 @@ ensure_python_deps() {
 
 ensure_node() {
   command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; }
+  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
 }
 
 ensure_apt() {
@@ -43,6 +44,8 @@ wasm_bindgen_version() {
 }
 
 ensure_web_tools() {
+  # npm for wasm-opt; node also runs Trunk's CSP hook (scripts/csp.mjs).
+  ensure_node
   ensure_rust_targets wasm32-unknown-unknown
   # std's source, rebuilt with atomics for the threaded worker (scripts/build_threaded_worker.sh).
   rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
