@@ -41,8 +41,9 @@ pub enum ToWorker {
     /// conv block), with a deletion curve of `deletion_steps` (0: none). Answered by `Explained`.
     Explain { id: u64, head: usize, class: usize, method: String, layer: Option<usize>, deletion_steps: usize },
     /// What channel `channel` of layer `layer` (a node index) looks for: an input optimized over
-    /// `steps` steps (core::visualize, seeded), answered by `Visualized` every few steps.
-    Visualize { id: u64, layer: usize, channel: usize, steps: usize },
+    /// `steps` steps (core::visualize, seeded) at `size` px a side (0: the model's input size,
+    /// also where a reshape before the layer fixes it), answered by `Visualized` every few steps.
+    Visualize { id: u64, layer: usize, channel: usize, steps: usize, size: usize },
     /// Stops visualization `id` after its current step.
     StopVisualize { id: u64 },
     /// The user's photos that excite each channel most (core::top_examples), on a CPU engine of

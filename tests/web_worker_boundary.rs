@@ -82,7 +82,7 @@ async fn worker_loads_runs_and_sends_maps() {
     assert_eq!(a[0].data, m[0].data);
     // What a channel looks for, a few steps: progress first, then the answer.
     let mut progress = 0;
-    let vis = handle(&state, ToWorker::Visualize { id: 3, layer: first_conv, channel: 1, steps: 8 }, &mut |m| {
+    let vis = handle(&state, ToWorker::Visualize { id: 3, layer: first_conv, channel: 1, steps: 8, size: 64 }, &mut |m| {
         if matches!(m, FromWorker::Visualized(ref v) if !v.done) {
             progress += 1;
         }
@@ -91,7 +91,7 @@ async fn worker_loads_runs_and_sends_maps() {
     let FromWorker::Visualized(v) = roundtrip(&vis) else { panic!("{vis:?}") };
     assert!(v.done && v.error.is_none() && v.step == 8, "{:?}", v.error);
     assert!(v.before_relu, "the first conv's ReLU is fused: the objective is the conv's output before it");
-    assert_eq!(v.rgba.len(), v.side * v.side * 4);
+    assert_eq!((v.side, v.rgba.len()), (64, 64 * 64 * 4), "at the asked size");
     assert_eq!(progress, 2, "an image every 4 steps");
     // ReLUs split out: every fused conv gives its pre-activation as a layer of its own.
     let fused_convs = summary.layers.iter().filter(|l| l.op.ends_with("+Relu")).count();

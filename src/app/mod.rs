@@ -9,7 +9,7 @@ mod explore;
 mod input;
 mod live;
 mod model;
-mod visualize;
+pub(crate) mod visualize;
 mod worker_link;
 
 use gloo::worker::WorkerBridge;

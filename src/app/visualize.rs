@@ -8,8 +8,10 @@ use super::App;
 use crate::imaging;
 use crate::protocol::{ToWorker, Visualized};
 
-/// Steps in the app: enough for the channel's pattern to show at 224 px on the wasm CPU path.
-pub const STEPS: usize = 64;
+/// Steps and image side in the app: Olah et al.'s and the CLI's defaults (256 steps), at 128 px
+/// so the wasm CPU path forms it in seconds.
+pub const STEPS: usize = 256;
+pub const SIZE: usize = 128;
 
 pub enum VisMsg {
     /// (layer, channel): visualize it (from the cache when done before).
@@ -54,7 +56,7 @@ impl App {
                 self.view.channel = None;
                 self.vis.sent += 1;
                 self.vis.latest = None;
-                self.bridge.send(ToWorker::Visualize { id: self.vis.sent, layer, channel, steps: STEPS });
+                self.bridge.send(ToWorker::Visualize { id: self.vis.sent, layer, channel, steps: STEPS, size: SIZE });
             }
             VisMsg::Branches => {
                 let Some(summary) = self.model.summary.as_ref() else { return };

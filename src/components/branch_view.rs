@@ -72,7 +72,7 @@ pub fn branch_view(p: &Props) -> Html {
                     { if *show_all { format!("first {PREVIEW} channels per branch") } else { "all channels".to_string() } }
                 </button>
                 <button data-testid="branches-look-for" onclick={{ let cb = p.on_visualize.clone(); Callback::from(move |_| cb.emit(())) }}
-                    title="one visualization per branch: its output's most active channel on this picture, 64 steps each">
+                    title={format!("one visualization per branch: its output's most active channel on this picture, {} steps each at {} px", crate::app::visualize::STEPS, crate::app::visualize::SIZE)}>
                     { "What do the branches look for?" }
                 </button>
             </div>

@@ -33,6 +33,7 @@ pub fn vis_panel(p: &Props) -> Html {
     let click = |cb: &Callback<()>| cb.reform(|_: MouseEvent| ());
     let v = p.latest.as_ref();
     let running = v.is_none_or(|v| !v.done);
+    let side = v.map_or(crate::app::visualize::SIZE, |v| v.side.max(1));
     html! {
         <section class="panel vis-panel" data-testid="visualize" aria-busy={running.to_string()}>
             <div class="grid-head">
@@ -42,7 +43,7 @@ pub fn vis_panel(p: &Props) -> Html {
             <p class="muted small">
                 { "An image optimized to excite this channel, computed here: a smooth random start, climbed step by step (jittered, scaled and rotated a little each time so only robust patterns survive)." }
             </p>
-            <canvas ref={canvas} class="vis-canvas" width="224" height="224" role="img" data-testid="vis-image"
+            <canvas ref={canvas} class="vis-canvas" width={side.to_string()} height={side.to_string()} role="img" data-testid="vis-image"
                 data-step={v.map(|v| v.step.to_string()).unwrap_or_default()} data-done={v.is_some_and(|v| v.done).to_string()}
                 aria-label={format!("what channel {} of {} looks for", p.channel, p.layer)} />
             if let Some(v) = v {
@@ -51,7 +52,7 @@ pub fn vis_panel(p: &Props) -> Html {
                 } else {
                     <p class="small" data-testid="vis-objective">
                         <progress aria-label="visualization progress" max={v.steps.to_string()} value={v.step.to_string()} />
-                        { format!(" step {} of {} · mean{} {:.2} → {:.2} · {:.1} s", v.step, v.steps, if v.before_relu { " before its ReLU" } else { "" }, v.objective_start, v.objective, v.ms / 1e3) }
+                        { format!(" step {} of {} at {} px · mean{} {:.2} → {:.2} · {:.1} s", v.step, v.steps, v.side, if v.before_relu { " before its ReLU" } else { "" }, v.objective_start, v.objective, v.ms / 1e3) }
                         if v.stopped { { " · stopped" } }
                         <span class="muted" data-testid="vis-engine">{ format!(" · on {}", v.engine) }</span>
                     </p>

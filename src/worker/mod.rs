@@ -213,11 +213,11 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             e.id = id;
             Ok(FromWorker::Explained(e))
         }
-        ToWorker::Visualize { id, layer, channel, steps } => {
+        ToWorker::Visualize { id, layer, channel, steps, size } => {
             // Progress goes out through `emit`; the last word is the answer.
             let running = Rc::new(std::cell::Cell::new(id));
             let mut last = None;
-            visualize(state, id, layer, channel, steps, &running, &mut |m| match m {
+            visualize(state, id, layer, channel, steps, size, &running, &mut |m| match m {
                 FromWorker::Visualized(v) if v.done => last = Some(FromWorker::Visualized(v)),
                 other => emit(other),
             })
@@ -373,7 +373,7 @@ async fn maps(state: &Rc<RefCell<State>>, layers: &[usize], max_side: usize, sha
 /// Answers a Visualize: every `EVERY` steps the image so far, then the result. Runs on the
 /// graph with its ReLUs split out (the objective sits before the channel's ReLU) on a CPU
 /// backend of its own, whatever engine runs the passes.
-async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: usize, steps: usize, current: &Rc<std::cell::Cell<u64>>, emit: &mut dyn FnMut(FromWorker)) {
+async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: usize, steps: usize, size: usize, current: &Rc<std::cell::Cell<u64>>, emit: &mut dyn FnMut(FromWorker)) {
     const EVERY: usize = 4;
     let t0 = js_sys::Date::now();
     let mut answer = Visualized {
@@ -393,7 +393,12 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
         answer.before_relu = target != value;
         // The forward pass stops at the layer; it runs where the model runs (a GPU of its own
         // plan, so the explorer's activations stay), else on the CPU.
-        let graph = Arc::new(graph.up_to(target, None).map_err(|e| e.to_string())?);
+        // At the asked size; a graph that reshapes to fixed sizes before the layer runs at its own.
+        let cut = match size {
+            0 => graph.up_to(target, None),
+            s => graph.up_to(target, Some(s)).or_else(|_| graph.up_to(target, None)),
+        };
+        let graph = Arc::new(cut.map_err(|e| e.to_string())?);
         let engine = if forward_engine.values_live() == ValuesLive::Device {
             let planned = match convlens_gpu::Gpu::new().await {
                 Ok(gpu) => Engine::on_gpu(gpu, graph.clone(), PlanOptions::default()).await.map_err(|e| e.to_string()),
@@ -760,11 +765,11 @@ impl Worker for InferenceWorker {
                 }
                 return;
             }
-            ToWorker::Visualize { id: v, layer, channel, steps } => {
+            ToWorker::Visualize { id: v, layer, channel, steps, size } => {
                 self.visualizing.set(v);
                 let (state, scope, current) = (self.state.clone(), scope.clone(), self.visualizing.clone());
                 wasm_bindgen_futures::spawn_local(async move {
-                    visualize(&state, v, layer, channel, steps, &current, &mut |m| scope.respond(id, m)).await;
+                    visualize(&state, v, layer, channel, steps, size, &current, &mut |m| scope.respond(id, m)).await;
                 });
                 return;
             }
