@@ -59,6 +59,10 @@ pub enum ToWorker {
     /// Panics the worker (crash-test builds only: the recovery's end-to-end test).
     #[cfg(feature = "crash-test")]
     Crash,
+    /// Takes this many bytes of the worker's memory and keeps them (crash-test builds only: a
+    /// device with little memory, for the out-of-memory end-to-end test).
+    #[cfg(feature = "crash-test")]
+    Ballast(u64),
 }
 
 /// A decoded image at its own size, RGBA row by row.

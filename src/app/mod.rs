@@ -230,6 +230,10 @@ impl Component for App {
         let asked = url_state::read().threads;
         let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked, spawned: 0, choices: worker_link::ThreadPlan::choices() };
         let bridge = worker_link::spawn(ctx, &crash, &threads.plan);
+        #[cfg(feature = "crash-test")]
+        if let Some(bytes) = worker_link::ballast_requested() {
+            bridge.send(crate::protocol::ToWorker::Ballast(bytes));
+        }
         // Paste an image from the clipboard anywhere on the page.
         let link = ctx.link().clone();
         let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {

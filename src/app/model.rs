@@ -193,6 +193,14 @@ impl App {
                     None => {}
                 }
             }
+            // Out of memory: the same model untrained would not fit either; say so, nothing else.
+            ModelMsg::FetchFailed(reasons) if reasons.iter().any(|r| r.contains("does not fit") || r.contains("out of memory")) => {
+                if let Some(Fetching::Local { blob_url, .. }) = self.model.fetching.take() {
+                    let _ = web_sys::Url::revoke_object_url(&blob_url);
+                }
+                let error = format!("{}: this tab has not the memory for it (close other tabs, or pick a smaller model). {}", self.model.name, reasons.join("; "));
+                ctx.link().send_message(Msg::Model(ModelMsg::LoadFailed { arch: None, error }));
+            }
             ModelMsg::FetchFailed(reasons) => match self.model.fetching.take() {
                 Some(Fetching::Weights { arch, .. }) => ctx.link().send_message(Msg::Model(ModelMsg::LoadFailed { arch: Some(arch), error: reasons.join("; ") })),
                 Some(Fetching::Local { name, blob_url }) => {

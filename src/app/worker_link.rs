@@ -186,6 +186,14 @@ impl App {
     }
 }
 
+/// Crash-test builds: `?ballast=MB` takes that much of the worker's memory first, as a small
+/// device would leave (read before the app rewrites the URL).
+#[cfg(feature = "crash-test")]
+pub fn ballast_requested() -> Option<u64> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get("ballast")?.parse::<u64>().ok().map(|mb| mb * 1_000_000)
+}
+
 /// Whether the page was opened with `?crash=1` (read before the app rewrites the URL).
 #[cfg(feature = "crash-test")]
 pub fn crash_requested() -> bool {

@@ -59,6 +59,8 @@ pub struct State {
     examples: Option<Examples>,
     /// The page's newest load (`Fetch`, `LoadOnnx`, `LoadUntrained`): an older download stops.
     latest_load: u64,
+    #[cfg(feature = "crash-test")]
+    ballast: Vec<Vec<u8>>,
 }
 
 /// Dataset examples of the loaded model: an index over the imported graph's layers (as
@@ -158,6 +160,8 @@ thread_local! {
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();
+        // The abort after this hook traps: the trap listener (`watch_for_traps`) stays quiet.
+        let _ = js_sys::Reflect::set(&js_sys::global(), &"__convlensPanicked".into(), &true.into());
         web_sys::console::error_1(&format!("inference worker panicked: {msg}").into());
         if let Some(name) = PANIC_CHANNEL.with(|c| c.borrow().clone()) {
             if let Ok(ch) = web_sys::BroadcastChannel::new(&name) {
@@ -165,6 +169,27 @@ pub fn install_panic_hook() {
             }
         }
     }));
+}
+
+/// A wasm trap that is not a panic (an allocation that failed aborts; `unreachable`) throws a
+/// `WebAssembly.RuntimeError` in JS, where no panic hook sees it (in a future: an unhandled
+/// rejection): a listener written in JS, so it does not call back into the stopped instance,
+/// tells the page on the panic channel, which restarts the worker. Other errors are not traps.
+fn watch_for_traps(channel: &str) {
+    use wasm_bindgen::JsCast;
+    let body = format!(
+        "const say = (what) => {{ if (self.__convlensPanicked) return; try {{ new BroadcastChannel({channel:?}).postMessage('it stopped: ' + what + ' (out of memory?)'); }} catch (_) {{}} }};
+         const trap = (x) => x instanceof WebAssembly.RuntimeError;
+         self.addEventListener('error', (e) => {{ if (trap(e.error)) say(String(e.error)); }});
+         self.addEventListener('unhandledrejection', (e) => {{ if (trap(e.reason)) say(String(e.reason)); }});"
+    );
+    // Through Reflect, which returns the error: where a Content-Security-Policy forbids making
+    // a function from text, traps show in the console only.
+    let made = js_sys::Reflect::get(&js_sys::global(), &"Function".into())
+        .and_then(|ctor| js_sys::Reflect::construct(ctor.unchecked_ref::<js_sys::Function>(), &js_sys::Array::of1(&body.into())));
+    if let Ok(f) = made {
+        let _ = f.unchecked_into::<js_sys::Function>().call0(&wasm_bindgen::JsValue::UNDEFINED);
+    }
 }
 
 /// Answers one message; `emit` carries interim messages (progress, a backend change) before
@@ -227,6 +252,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::StopVisualize { .. } => return FromWorker::Ready,
         ToWorker::Index(cmd) => Ok(FromWorker::Index(index_cmd(state, cmd).await.unwrap_or_else(IndexReply::Error))),
         ToWorker::Init { panic_channel, threads: wanted } => {
+            watch_for_traps(&panic_channel);
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
             if wanted > 1 {
                 return match threads::start(wanted) {
@@ -238,6 +264,22 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         }
         #[cfg(feature = "crash-test")]
         ToWorker::Crash => panic!("deliberate panic (crash-test build)"),
+        #[cfg(feature = "crash-test")]
+        ToWorker::Ballast(bytes) => {
+            // Reserved, not touched: the wasm memory grows, the machine's does not. In blocks:
+            // one allocation on wasm32 stops below 2 GiB.
+            const BLOCK: u64 = 1 << 28;
+            let mut left = bytes;
+            while left > 0 {
+                let mut b = Vec::new();
+                if b.try_reserve_exact(left.min(BLOCK) as usize).is_err() {
+                    return FromWorker::Error(format!("no room for {bytes} bytes of ballast ({left} left)"));
+                }
+                left -= left.min(BLOCK);
+                state.borrow_mut().ballast.push(b);
+            }
+            return FromWorker::Ready;
+        }
     };
     reply.unwrap_or_else(FromWorker::Error)
 }

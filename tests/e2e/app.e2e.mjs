@@ -404,6 +404,34 @@ await check('a panic in the worker: the app says so, restarts the worker and kee
 });
 
 
+await check('out of memory: VGG16 on a worker with little memory left ends in a message or a restart, never a dead tab', async () => {
+  // The crash-test build takes most of the worker's 4 GB wasm memory first (reserved, not
+  // touched), as a small device or a second large model would leave it.
+  // 3.9 GB taken: fc6's 411 MB cannot be had while the file streams in: a message, the same
+  // worker goes on, and opens SqueezeNet.
+  const page = await openApp(browser, 'crash/?model=vgg16&backend=cpu&weights=/refs/vgg16-seeded.onnx&ballast=3900');
+  await page.waitForSelector('[data-testid=error]', { timeout: 180000 });
+  const banner = await page.locator('[data-testid=error]').innerText();
+  assert.match(banner, /has not the memory for it/, banner);
+  assert.match(banner, /does not fit/, banner);
+  assert.doesNotMatch(banner, /crashed/, banner);
+  await page.locator('select[aria-label=model]').selectOption('squeezenet');
+  await waitForRun(page);
+  await page.waitForSelector('[data-testid=top5] li');
+  assert.equal(await page.locator('[data-testid=top5] li .label').first().innerText(), nativeTop1);
+  await page.close();
+  // 3.7 GB taken: the weights fit, the engine's packed copies do not, and the allocation
+  // aborts the worker (no panic): its trap reaches the page, which restarts it; the new
+  // worker (no ballast) loads VGG16 and answers.
+  const again = await openApp(browser, 'crash/?model=vgg16&backend=cpu&weights=/refs/vgg16-seeded.onnx&ballast=3700');
+  await again.waitForFunction(() => /crashed \(it stopped: .*\(out of memory\?\)\) and was restarted/.test(document.querySelector('[data-testid=error]')?.innerText || ''), null, { timeout: 180000 })
+    .catch(async (e) => { throw new Error(`${e.message}\n${await again.locator('body').innerText()}`); });
+  await waitForRun(again, 240000);
+  await again.waitForSelector('[data-testid=top5] li');
+  await again.close();
+});
+
+
 // ---- A newcomer's first minutes (issue 9) ----
 
 // The mirrors are unreachable here anyway; aborting them makes "offline" certain and quick.
