@@ -130,6 +130,11 @@ impl State {
         Ok(ModelSummary { load: m.load, ..s })
     }
 
+    /// How pixels become `graph`'s input: the loaded model's (the user may have picked it).
+    fn prep(&self, graph: &Graph) -> Preprocess {
+        self.model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone())
+    }
+
     fn loaded(&self) -> Result<(Arc<Graph>, Rc<Structure>, Rc<Engine>), String> {
         let m = self.model.as_ref().ok_or("no model loaded")?;
         Ok((m.graph.clone(), m.structure.clone(), m.engine.clone()))
@@ -344,7 +349,7 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
     let fit = if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop };
     let prep_t0 = js_sys::Date::now();
     let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, fit).map_err(|e| e.to_string())?;
-    let prep = state.borrow().model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
+    let prep = state.borrow().prep(&graph);
     let x = preprocess::to_tensor(&rgb, side, &prep).map_err(|e| e.to_string())?;
     let preprocess_ms = js_sys::Date::now() - prep_t0;
     // Timestamps cost next to nothing: always on where the device has them.
@@ -473,7 +478,7 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
             }
         };
         let settings = convlens_core::visualize::Settings { steps, ..Default::default() };
-        let prep = state.borrow().model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
+        let prep = state.borrow().prep(&graph);
         let mut vis = convlens_core::visualize::Visualizer::new(graph.shape(graph.input), prep, settings).map_err(|e| e.to_string())?;
         answer.objective_start = objective(vis.input()).await?.0;
         answer.side = graph.shape(graph.input)[2];
@@ -507,10 +512,23 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
 /// pass stays as it is), the index saved, opened, or asked for a channel's photos.
 /// Where this model's photo index is kept in the browser: its name and a digest of the layers
 /// an index ranks (the file's own check on reading it back decides).
-fn stored_key(graph: &Graph) -> Result<String, String> {
-    let layers = convlens_core::top_examples::ExampleIndex::new(graph, EXAMPLES_K).map_err(|e| e.to_string())?.layers;
+fn stored_key(graph: &Graph) -> String {
+    let layers = convlens_core::top_examples::ExampleIndex::layers_of(graph);
     let digest = format!("{layers:?}").bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    Ok(format!("{}:{digest:016x}", graph.name))
+    format!("{}:{digest:016x}", graph.name)
+}
+
+/// Makes `index` (an opened file's, or the one this browser kept) the loaded model's; its
+/// photo count, or `Ok(Err(why))` when it was made for another model.
+fn install_index(state: &Rc<RefCell<State>>, graph: &Arc<Graph>, index: convlens_core::top_examples::ExampleIndex) -> Result<Result<usize, String>, String> {
+    use convlens_core::top_examples::ExampleIndex;
+    if index.layers != ExampleIndex::layers_of(graph) {
+        return Ok(Err(format!("this index was made with {} ({} layers); the loaded model is {}: open the index with the model it was made with", index.model, index.layers.len(), graph.name)));
+    }
+    let photos = index.photos.len();
+    let engine = cpu_engine(graph)?;
+    state.borrow_mut().examples = Some(Examples { engine, layers: ExampleIndex::layer_values(graph), index, indexed: photos });
+    Ok(Ok(photos))
 }
 
 async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexReply, String> {
@@ -529,7 +547,7 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
             }
             let side = graph.image_side().map_err(|e| e.to_string())?;
             let mut st = state.borrow_mut();
-            let prep = st.model.as_ref().map_or_else(|| graph.preprocess.clone(), |m| m.prep.clone());
+            let prep = st.prep(&graph);
             let ex = st.examples.as_mut().expect("made above");
             let ranked = (|| -> Result<(), String> {
                 let rgb = preprocess::crop_rgb(&frame.rgba, frame.width as usize, frame.height as usize, 4, side, Fit::ResizeAndCenterCrop).map_err(|e| e.to_string())?;
@@ -550,15 +568,8 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
         }
         IndexCmd::Load(bytes) => {
             let index = ExampleIndex::from_bytes(&bytes).map_err(|e| e.to_string())?;
-            let mine = ExampleIndex::new(&graph, index.k).map_err(|e| e.to_string())?;
-            if index.layers != mine.layers {
-                return Err(format!("this index was made with {} ({} layers); the loaded model is {}: open the index with the model it was made with", index.model, index.layers.len(), graph.name));
-            }
-            let (photos, k, model) = (index.photos.len(), index.k, index.model.clone());
-            let mut ex = fresh(&graph)?;
-            ex.index = index;
-            ex.indexed = photos;
-            state.borrow_mut().examples = Some(ex);
+            let (k, model) = (index.k, index.model.clone());
+            let photos = install_index(state, &graph, index)??;
             Ok(IndexReply::Opened { photos, k, model })
         }
         IndexCmd::Save => {
@@ -588,7 +599,7 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
         IndexCmd::Clear => {
             state.borrow_mut().examples = None;
             // Nothing kept where the storage is unavailable (a private window): nothing to forget.
-            let _ = stored_index::delete(&stored_key(&graph)?).await;
+            let _ = stored_index::delete(&stored_key(&graph)).await;
             Ok(IndexReply::Cleared)
         }
         IndexCmd::Keep => {
@@ -597,7 +608,7 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
                 let ex = st.examples.as_ref().ok_or("no photos indexed yet")?;
                 ex.index.to_bytes()
             };
-            stored_index::put(&stored_key(&graph)?, &bytes).await?;
+            stored_index::put(&stored_key(&graph), &bytes).await?;
             let photos = state.borrow().examples.as_ref().map_or(0, |ex| ex.indexed);
             Ok(IndexReply::Kept { photos, bytes: bytes.len() })
         }
@@ -605,21 +616,12 @@ async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexRep
             if let Some(ex) = state.borrow().examples.as_ref() {
                 return Ok(IndexReply::Restored { photos: ex.indexed });
             }
-            let Some(bytes) = stored_index::get(&stored_key(&graph)?).await? else { return Ok(IndexReply::Restored { photos: 0 }) };
+            let Some(bytes) = stored_index::get(&stored_key(&graph)).await? else { return Ok(IndexReply::Restored { photos: 0 }) };
             let index = ExampleIndex::from_bytes(&bytes).map_err(|e| format!("the photo index kept in this browser: {e}"))?;
-            if index.layers != ExampleIndex::new(&graph, index.k).map_err(|e| e.to_string())?.layers {
-                return Ok(IndexReply::Restored { photos: 0 });
-            }
-            // The model may have changed while the storage answered.
+            // The model may have changed while the storage answered; a kept index of another
+            // model (the key's digest collided) is not this one's.
             let same = state.borrow().model.as_ref().is_some_and(|m| Arc::ptr_eq(&m.imported, &graph));
-            if !same {
-                return Ok(IndexReply::Restored { photos: 0 });
-            }
-            let photos = index.photos.len();
-            let mut ex = fresh(&graph)?;
-            ex.index = index;
-            ex.indexed = photos;
-            state.borrow_mut().examples = Some(ex);
+            let photos = if same { install_index(state, &graph, index)?.unwrap_or(0) } else { 0 };
             Ok(IndexReply::Restored { photos })
         }
     }

@@ -110,6 +110,13 @@ async function injectAxe(page) {
   await page.evaluate(axeSource);
 }
 
+// Opens one of make_refs.py's models (target/refs/NAME.onnx) as a dropped file and waits until
+// it has answered for the photo on screen.
+async function openRefsModel(page, name, timeout = 180000) {
+  await page.locator('[data-testid=file-input]').setInputFiles(join(root, `target/refs/${name}.onnx`));
+  await page.waitForFunction((n) => (document.querySelector('.model-line')?.innerText || '').includes(n) && document.querySelector('.model-line')?.innerText.includes('last run'), name, { timeout });
+}
+
 async function waitForRun(page, timeout = 120000) {
   await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout });
 }
@@ -888,8 +895,7 @@ for i in range(500):
 await check('a ResNet-50 dropped in: its residual blocks as branches beside their skip path, and what the skip teaches', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);
-  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/resnet50-seeded.onnx'));
-  await page.waitForFunction(() => /resnet50/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  await openRefsModel(page, 'resnet50-seeded');
   // The block's join (its Add, shown like a module's concat; the branch layers fold under it).
   await page.locator('[data-testid=layer-list] button.layer', { hasText: /^sum1\s*Sum/ }).first().click();
   await page.waitForSelector('[data-testid=branch-view] .mini', { timeout: 60000 });
@@ -911,8 +917,7 @@ await check('a ResNet-50 dropped in: its residual blocks as branches beside thei
 await check('a ShuffleNet dropped in: its units as branches, the channel shuffle between grouped and depthwise convs, and what it teaches', async () => {
   const page = await openApp(browser, '?model=squeezenet&backend=cpu');
   await waitForRun(page);
-  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/shufflenet-seeded.onnx'));
-  await page.waitForFunction(() => /shufflenet/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 180000 });
+  await openRefsModel(page, 'shufflenet-seeded');
   // The downsampling unit's concat: the shuffled branch beside the pooled shortcut.
   await page.locator('[data-testid=layer-list] button.layer', { hasText: /^concat1\s*Concat/ }).first().click();
   await page.waitForSelector('[data-testid=branch-view] .mini', { timeout: 60000 });
@@ -946,8 +951,7 @@ await check('nothing leaves the page: a photo, its heatmap and a dropped model m
   await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/coffee.png')));
   await page.locator('[data-testid=top5] button.class-pick').first().click();
   await page.waitForSelector('[data-testid=heatmap]', { timeout: 60000 });
-  await page.locator('[data-testid=file-input]').setInputFiles(join(root, 'target/refs/mobilenetv2-seeded.onnx'));
-  await page.waitForFunction(() => /mobilenetv2/.test(document.querySelector('.model-line')?.innerText || '') && document.querySelector('.model-line')?.innerText.includes('last run'), null, { timeout: 120000 });
+  await openRefsModel(page, 'mobilenetv2-seeded', 120000);
   const away = requests.filter((r) => !r.split(' ')[1].startsWith(base) && !/^\S+ (blob|data):/.test(r));
   assert.deepEqual(away, [], 'requests beyond this origin');
   // The worker's requests are seen too: it read the dropped model through its blob: URL.

@@ -87,15 +87,21 @@ impl ExampleIndex {
         if k == 0 {
             return Err(Error::Input("an index keeps at least one photo per channel (k >= 1)".into()));
         }
-        let layers: Vec<IndexLayer> = Self::layer_values(graph)
+        let layers = Self::layers_of(graph);
+        let hits = layers.iter().map(|l| vec![NO_HIT; l.channels * k]).collect();
+        Ok(ExampleIndex { model: graph.name.clone(), input: graph.shape(graph.input).to_vec(), k, layers, photos: Vec::new(), hits })
+    }
+
+    /// The layers an index of `graph` ranks, as its header lists them: an index fits a model
+    /// when these are equal (without making the empty ranking `new` does).
+    pub fn layers_of(graph: &Graph) -> Vec<IndexLayer> {
+        Self::layer_values(graph)
             .into_iter()
             .map(|v| {
                 let s = graph.shape(v);
                 IndexLayer { name: graph.value(v).name.clone(), channels: s[1], h: s[2], w: s[3] }
             })
-            .collect();
-        let hits = layers.iter().map(|l| vec![NO_HIT; l.channels * k]).collect();
-        Ok(ExampleIndex { model: graph.name.clone(), input: graph.shape(graph.input).to_vec(), k, layers, photos: Vec::new(), hits })
+            .collect()
     }
 
     /// The values an index of `graph` ranks, in node order.

@@ -231,16 +231,14 @@ fn transpose(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
         Some(p) => p.iter().map(|&a| normalize_axis(a, rank, &cx.attrs)).collect::<Result<_>>()?,
         None => (0..rank).rev().collect(),
     };
-    let op = Op::Transpose { perm };
     if imp.all_const(cx.node) {
         let c = &imp.consts[cx.inputs[0]];
         let x = crate::tensor::Tensor::new(c.shape.clone(), c.as_f32().to_vec())?;
-        let Op::Transpose { perm } = &op else { unreachable!() };
-        let t = crate::kernels::reference::transpose(&x, perm).map_err(|e| cx.err(e.to_string()))?;
+        let t = crate::kernels::reference::transpose(&x, &perm).map_err(|e| cx.err(e.to_string()))?;
         imp.consts.insert(cx.out_name.to_string(), Const { shape: t.shape, data: ConstData::F32(Arc::new(t.data)) });
         return Ok(Imported::Folded);
     }
-    Ok(Imported::Node(op))
+    Ok(Imported::Node(Op::Transpose { perm }))
 }
 
 fn batch_norm(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
