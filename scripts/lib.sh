@@ -30,7 +30,7 @@ ensure_apt() {
 # onnxruntime's outputs for the Rust tests; redone only when the script or its inputs change.
 make_references() {
   local out=target/refs stamp
-  stamp=$(cat tests/reference/make_refs.py tests/reference/requirements.txt | sha256sum | cut -c1-16)
+  stamp=$(cat tests/reference/make_refs.py tests/reference/make_node_tests.py tests/reference/requirements.txt | sha256sum | cut -c1-16)
   if [ "$(cat "$out/.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$out"
     python3 tests/reference/make_refs.py --out "$out"

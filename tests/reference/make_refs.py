@@ -306,6 +306,11 @@ def main():
     # An input of a larger scale, so ReLU6's cap at 6 is reached in the first layers.
     dump(mobilenet, os.path.join(args.out, "mobilenetv2-seeded"), {"seeded": (np.random.default_rng(116).standard_normal((1, 3, 224, 224)) * 3.0).astype(np.float32)})
 
+    # ONNX's own node tests for the ops of the import table, and a batch-of-3 CNN.
+    sys.path.insert(0, here)
+    import make_node_tests
+    make_node_tests.write(os.path.join(args.out, "node"))
+
     if not args.skip_vgg:
         vgg = os.path.join(args.out, "vgg16-seeded.onnx")
         if not os.path.exists(vgg):

@@ -10,8 +10,16 @@ pub fn read(path: &Path) -> Result<Tensor> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not an .npy file", path.display()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let fortran = npy.order() == npyz::Order::Fortran;
     let data = npy.into_vec::<f32>().with_context(|| format!("{}: expected float32 data", path.display()))?;
-    Ok(Tensor::new(shape, data)?)
+    if !fortran {
+        return Ok(Tensor::new(shape, data)?);
+    }
+    // numpy saves a transposed view column-major: its data is the C-order array of the
+    // reversed shape, so reversing the axes back gives the array.
+    let reversed = Tensor::new(shape.iter().rev().copied().collect(), data)?;
+    let perm: Vec<usize> = (0..shape.len()).rev().collect();
+    Ok(convlens_core::kernels::reference::transpose(&reversed, &perm)?)
 }
 
 pub fn write(path: &Path, t: &Tensor) -> Result<()> {

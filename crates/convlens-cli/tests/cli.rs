@@ -467,3 +467,34 @@ fn visualize_on_webgpu_agrees_with_the_cpu() {
     assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "objective {a} on the CPU, {b} on the GPU");
     assert!(b > gpu_json["objective_start"].as_f64().unwrap() * 2.0, "{gpu_json}");
 }
+
+/// numpy saves a transposed array column-major (`fortran_order: True`); `run --input` reads
+/// it as the array it is, not as its bytes in C order. The node test's Transpose gives the
+/// expected output from either file.
+#[test]
+fn run_reads_a_column_major_npy_as_its_array() {
+    let case = refs().join("node/test_transpose_default");
+    let (shape, data) = load_npy(&case.join("input.npy"));
+    let dir = tempfile::tempdir().unwrap();
+    // The same array, its bytes column-major: the C-order bytes of the axes reversed.
+    let x = convlens_core::Tensor::new(shape.clone(), data).unwrap();
+    let perm: Vec<usize> = (0..shape.len()).rev().collect();
+    let col_major = convlens_core::kernels::reference::transpose(&x, &perm).unwrap();
+    let f_path = dir.path().join("fortran.npy");
+    {
+        use npyz::WriterBuilder;
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let mut f = std::fs::File::create(&f_path).unwrap();
+        let mut w = npyz::WriteOptions::<f32>::new().default_dtype().order(npyz::Order::Fortran).shape(&dims).writer(&mut f).begin_nd().unwrap();
+        w.extend(col_major.data.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+    let (_, want) = load_npy(&case.join("output_0.npy"));
+    for input in [case.join("input.npy"), f_path] {
+        let out = dir.path().join("out");
+        let o = convlens(&["run", case.join("model.onnx").to_str().unwrap(), "--input", input.to_str().unwrap(), "--dump", out.to_str().unwrap(), "--backend", "ref"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (_, got) = load_npy(&out.join("transposed.npy"));
+        assert_eq!(got, want, "{}", input.display());
+    }
+}

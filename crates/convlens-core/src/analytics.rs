@@ -102,7 +102,7 @@ fn macs_of(graph: &Graph, node: &crate::graph::Node, out_elems: u64) -> u64 {
             let k = if *trans_a { a[0] } else { a[1] };
             out_elems * k as u64
         }
-        Op::MatMul => out_elems * graph.shape(node.inputs[0])[1] as u64,
+        Op::MatMul => out_elems * graph.shape(node.inputs[0]).last().copied().unwrap_or(1) as u64,
         // Multiply-adds of the convolutions and matrix products, as the papers count them.
         Op::Relu
         | Op::MaxPool { .. }

@@ -72,6 +72,7 @@ pub fn refs() -> PathBuf {
 pub fn load_npy(path: &Path) -> Tensor {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert!(npy.order() == npyz::Order::C, "{}: column-major .npy; save it with np.ascontiguousarray", path.display());
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     Tensor::new(shape, npy.into_vec::<f32>().unwrap()).unwrap()
 }

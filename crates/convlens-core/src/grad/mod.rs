@@ -183,6 +183,9 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
             }
         }
         Op::MatMul => {
+            if shape(0).len() != 2 || shape(1).len() != 2 {
+                return Err(err(Error::Unsupported(format!("the gradient of a MatMul of {:?} by {:?} (only 2-D products have one)", shape(0), shape(1)))));
+            }
             if is_act(0) {
                 out.push((node.inputs[0], ops::gemm_a(dy, &shape(0), &*value(get, graph, node.inputs[1])?, 1.0, false, false).map_err(err)?));
             }

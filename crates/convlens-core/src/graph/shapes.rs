@@ -20,6 +20,47 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// numpy's matmul on shapes: a 1-D A is a row [1, K] and a 1-D B a column [K, 1] (that axis
+/// dropped from the result); the axes before the last two broadcast. One [M, K] x [K, N]
+/// product per batch entry, with where its A and B start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatMulPlan {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub out_shape: Vec<usize>,
+    /// (offset of A's matrix, offset of B's matrix), in elements, per output matrix in order.
+    pub batch: Vec<(usize, usize)>,
+}
+
+impl MatMulPlan {
+    pub fn new(a: &[usize], b: &[usize]) -> Result<Self> {
+        let bad = || Error::Shape(format!("MatMul cannot multiply {a:?} by {b:?}"));
+        if a.is_empty() || b.is_empty() {
+            return Err(bad());
+        }
+        let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
+        let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+        let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+        if k != kb {
+            return Err(bad());
+        }
+        let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+        let batch_shape = broadcast(ab, bb).map_err(|_| bad())?;
+        let (oa, ob) = crate::kernels::reference::broadcast_offsets(&batch_shape, ab, bb);
+        let batch = oa.iter().zip(&ob).map(|(&i, &j)| (i * m * k, j * k * n)).collect();
+        let mut out_shape = batch_shape;
+        if a.len() > 1 {
+            out_shape.push(m);
+        }
+        if b.len() > 1 {
+            out_shape.push(n);
+        }
+        Ok(MatMulPlan { m, k, n, out_shape, batch })
+    }
+}
+
 fn rank4(s: &[usize], what: &str) -> Result<[usize; 4]> {
     match *s {
         [n, c, h, w] => Ok([n, c, h, w]),
@@ -134,11 +175,7 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>> {
         }
         Op::MatMul => {
             need(2)?;
-            let (a, b) = (ins[0], ins[1]);
-            if a.len() != 2 || b.len() != 2 || a[1] != b[0] {
-                return Err(Error::Shape(format!("MatMul supports 2-D [M,K]x[K,N], got {a:?} x {b:?}")));
-            }
-            Ok(vec![a[0], b[1]])
+            Ok(MatMulPlan::new(ins[0], ins[1])?.out_shape)
         }
         Op::Add | Op::Mul => {
             need(2)?;

@@ -236,8 +236,23 @@ pub fn gemm<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>, c: Option<&TensorOf<T>>, 
     Ok(out)
 }
 
+/// numpy's matmul: any rank, batch axes broadcast (`shapes::MatMulPlan`).
 pub fn matmul<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>) -> Result<TensorOf<T>> {
-    gemm(a, b, None, 1.0, 0.0, false, false, false)
+    let plan = shapes::MatMulPlan::new(&a.shape, &b.shape)?;
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let mut data = vec![T::zero(); plan.batch.len() * m * n];
+    for (out, &(ao, bo)) in data.chunks_mut((m * n).max(1)).zip(&plan.batch) {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for kk in 0..k {
+                    acc = acc + a.data[ao + i * k + kk] * b.data[bo + kk * n + j];
+                }
+                out[i * n + j] = acc;
+            }
+        }
+    }
+    Ok(TensorOf { shape: plan.out_shape, data })
 }
 
 /// Element-wise add with numpy broadcasting.

@@ -171,27 +171,34 @@ fn input_shape(info: &proto::ValueInfoProto) -> Result<Vec<usize>> {
     use proto::tensor_shape_proto::dimension::Value as Dim;
     use proto::type_proto::Value as Ty;
     let shape = match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(Ty::TensorType(t)) => t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default(),
+        Some(Ty::TensorType(t)) => {
+            // 0: the file did not say; 1: float32.
+            if t.elem_type() > 1 {
+                let ty = proto::tensor_proto::DataType::try_from(t.elem_type()).map_or_else(|_| format!("type {}", t.elem_type()), |d| format!("{d:?}"));
+                return Err(Error::Unsupported(format!("input '{}' is {ty}: ConvLens feeds float32 tensors (an image after preprocessing)", info.name())));
+            }
+            t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default()
+        }
         _ => Vec::new(),
     };
-    // Symbolic dims: batch 1, 3 channels, 224x224, the size every supported CNN was trained at.
-    let defaults = [1usize, 3, 224, 224];
-    if shape.len() != 4 {
-        return Err(Error::Unsupported(format!("input '{}' must be 4-D NCHW, got rank {}", info.name(), shape.len())));
+    // Symbolic dims of an image input: batch 1, 3 channels, 224x224, the size every supported
+    // CNN was trained at; of any other input, 1. Fixed dims are the file's, batch included.
+    let defaults: &[usize] = if shape.len() == 4 { &[1, 3, 224, 224] } else { &[] };
+    if shape.is_empty() || shape.len() > 6 {
+        return Err(Error::Unsupported(format!("input '{}' has rank {}: ConvLens takes tensors of rank 1 to 6", info.name(), shape.len())));
     }
     let mut out = Vec::new();
     for (i, d) in shape.iter().enumerate() {
         out.push(match d.value {
+            Some(Dim::DimValue(0)) => return Err(Error::Unsupported(format!("input '{}' has a dimension of 0: an empty tensor has nothing to look at", info.name()))),
             Some(Dim::DimValue(v)) if v > 0 => v as usize,
-            _ => defaults[i],
+            _ => defaults.get(i).copied().unwrap_or(1),
         });
     }
-    if out[0] != 1 {
-        out[0] = 1; // one image at a time
-    }
-    if out[2] > 4096 || out[3] > 4096 {
+    if out.len() == 4 && (out[2] > 4096 || out[3] > 4096) {
         return Err(Error::TooLarge(format!("input '{}' is {}x{}", info.name(), out[2], out[3])));
     }
+    crate::tensor::numel(&out)?;
     Ok(out)
 }
 
@@ -236,7 +243,7 @@ struct Importer<'a> {
 
 impl Importer<'_> {
     /// A runtime value for `name`, turning a constant into a graph weight on first use.
-    fn value(&mut self, name: &str, node: &NodeProto) -> Result<ValueId> {
+    pub(super) fn value(&mut self, name: &str, node: &NodeProto) -> Result<ValueId> {
         if let Some(id) = self.b.lookup(name) {
             return Ok(id);
         }
@@ -310,6 +317,10 @@ impl Importer<'_> {
             }
             Imported::Node(op) => (op, None),
             Imported::Shaped(op, shape) => (op, Some(shape)),
+            Imported::Reads(run_op, ins) => {
+                self.b.node_with_shape(name, op, run_op, ins, cx.out_name, None)?;
+                return Ok(());
+            }
         };
         // Reshape-like ops read only their data; the rest read every input the file gave.
         let reads = if shape.is_some() { &cx.inputs[..1] } else { &cx.inputs[..] };

@@ -9,7 +9,7 @@ use super::constants::{tensor_const, Const, ConstData};
 use super::proto::NodeProto;
 use super::Importer;
 use crate::error::{Error, Result};
-use crate::graph::Op;
+use crate::graph::{Op, ValueId};
 use crate::tensor::numel;
 
 /// What importing one node did.
@@ -21,6 +21,8 @@ pub(super) enum Imported {
     /// A node reading only its first input, whose output shape was computed at import
     /// (reshape-like ops; Clip, whose bounds are in the op).
     Shaped(Op, Vec<usize>),
+    /// A node reading these values (a variadic op after the importer added its first steps).
+    Reads(Op, Vec<ValueId>),
 }
 
 /// A node being imported, with what every op reads first.
@@ -71,7 +73,7 @@ pub(super) const OPS: &[OpSpec] = &[
     OpSpec { op_type: "Add", inputs: (2, 2), outputs: (1, 1), attrs: &["axis"], import: |_, _| Ok(Imported::Node(Op::Add)) },
     OpSpec { op_type: "Mul", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::Mul)) },
     // A Sum of two inputs is an Add (both broadcast numpy-style): ResNet's residual joins.
-    OpSpec { op_type: "Sum", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::Add)) },
+    OpSpec { op_type: "Sum", inputs: (1, ANY), outputs: (1, 1), attrs: &[], import: sum },
     OpSpec { op_type: "Softmax", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: softmax },
     OpSpec { op_type: "Clip", inputs: (1, 3), outputs: (1, 1), attrs: &["min", "max"], import: clip },
     OpSpec { op_type: "Transpose", inputs: (1, 1), outputs: (1, 1), attrs: &["perm"], import: transpose },
@@ -212,9 +214,11 @@ fn clip(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
         }
     };
     let (min, max) = (bound(1, "min", f32::NEG_INFINITY)?, bound(2, "max", f32::INFINITY)?);
-    if min > max || min.is_nan() || max.is_nan() {
-        return Err(cx.err(format!("min {min} above max {max}")));
+    if min.is_nan() || max.is_nan() {
+        return Err(cx.err("its min or max is NaN"));
     }
+    // ONNX: with min above max every value becomes max; so does clamping to [max, max].
+    let min = min.min(max);
     if imp.all_const(cx.node) {
         return Err(cx.err("clips a constant; fold it when exporting"));
     }
@@ -239,6 +243,22 @@ fn transpose(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
         return Ok(Imported::Folded);
     }
     Ok(Imported::Node(Op::Transpose { perm }))
+}
+
+/// Sum of one input is that input; of more, a chain of Adds (numpy broadcasting at each),
+/// the partial sums named after the node.
+fn sum(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {
+    let names: Vec<&str> = cx.inputs.iter().copied().filter(|n| !n.is_empty()).collect();
+    if names.len() == 1 {
+        return Ok(Imported::Shaped(Op::Identity, imp.shape_of_input(cx, 0)?));
+    }
+    let mut acc = imp.value(names[0], cx.node)?;
+    for (i, name) in names[1..names.len() - 1].iter().enumerate() {
+        let v = imp.value(name, cx.node)?;
+        acc = imp.b.node(&format!("{}/partial{}", cx.name, i + 1), "Sum", Op::Add, vec![acc, v], &format!("{}/partial{}", cx.out_name, i + 1))?;
+    }
+    let last = imp.value(names[names.len() - 1], cx.node)?;
+    Ok(Imported::Reads(Op::Add, vec![acc, last]))
 }
 
 fn batch_norm(imp: &mut Importer, cx: &NodeCx) -> Result<Imported> {

@@ -229,7 +229,7 @@ impl Builder<'_> {
                     c_in: o[1] as u32, h: o[2] as u32, w: o[3] as u32, m: s[1] as u32,
                     oh: s[2] as u32, ow: s[3] as u32, kh: kh as u32, kw: kw as u32,
                     sh: 1, sw: 1, pt: (kh - 1 - window.pads[0]) as u32, pl: (kw - 1 - window.pads[1]) as u32,
-                    dh: 1, dw: 1, group: 1, relu: 0, out_c_offset: 0, has_bias: 0, _p0: 0, _p1: 0,
+                    dh: 1, dw: 1, group: 1, relu: 0, out_c_offset: 0, has_bias: 0, x_base: 0, y_base: 0,
                 };
                 let npix = s[2] * s[3];
                 let (kernel, groups) = if s[1] >= 64 && npix >= 64 {

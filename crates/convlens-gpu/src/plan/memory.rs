@@ -41,9 +41,10 @@ pub(crate) fn layout(graph: &Graph, residency: Residency, max_binding: u64) -> R
 
     slots[graph.input] = Some(Slot { buffer: new_buffer(numel(graph.input), "input")?, channel_offset: 0 });
     // Concatenations first: each gets its buffer, and each input that only the Concat reads and
-    // that a slice-writing kernel produces becomes a channel slice of it.
+    // that a slice-writing kernel produces becomes a channel slice of it (one image: in a batch
+    // an input's channels are not one run of the output).
     for node in &graph.nodes {
-        if !(matches!(node.op, Op::Concat { axis: 1 }) && graph.shape(node.output).len() == 4) {
+        if !(matches!(node.op, Op::Concat { axis: 1 }) && graph.shape(node.output).len() == 4 && graph.shape(node.output)[0] == 1) {
             continue;
         }
         let buffer = new_buffer(numel(node.output), &graph.value(node.output).name)?;

@@ -2,14 +2,15 @@
 // (input channel, ky, kx) and p over output pixels. A 16x16 workgroup computes a 16-channel x
 // 16-pixel tile, staging 16-deep slices of the weights and of the gathered input in
 // workgroup memory. Bias and ReLU are fused; the output can be a channel slice of a larger
-// buffer, so Inception branches write straight into their concatenation.
+// buffer, so Inception branches write straight into their concatenation. A batch runs one
+// image per dispatch: x_base and y_base are where the image starts in x and y.
 
 struct Params {
     c_in: u32, h: u32, w: u32, m: u32,
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, pt: u32, pl: u32,
     dh: u32, dw: u32, group: u32, relu: u32,
-    out_c_offset: u32, has_bias: u32, _p0: u32, _p1: u32,
+    out_c_offset: u32, has_bias: u32, x_base: u32, y_base: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -38,14 +39,14 @@ fn gather(k: u32, pix: u32, c0: u32) -> f32 {
     if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
         return 0.0;
     }
-    return x[(ic * p.h + u32(iy)) * p.w + u32(ix)];
+    return x[p.x_base + (ic * p.h + u32(iy)) * p.w + u32(ix)];
 }
 
 fn store(oc: u32, pix: u32, acc: f32) {
     var v = acc;
     if (p.has_bias != 0u) { v = v + bias[oc]; }
     if (p.relu != 0u) { v = max(v, 0.0); }
-    y[(p.out_c_offset + oc) * p.oh * p.ow + pix] = v;
+    y[p.y_base + (p.out_c_offset + oc) * p.oh * p.ow + pix] = v;
 }
 
 // group == 1: tiled.

@@ -14,15 +14,17 @@ struct Params {
 fn lrn(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = flat_index(gid);
     if (i >= p.n) { return; }
-    let ch = i / p.plane;
+    // One image after another: i's channel within its image, and where that image starts.
+    let ch = (i / p.plane) % p.c;
     let px = i % p.plane;
+    let img = i - (ch * p.plane + px);
     let before = (p.size - 1u) / 2u;
     let after = p.size - 1u - before;
     let lo = select(0u, ch - before, ch >= before);
     let hi = min(ch + after, p.c - 1u);
     var sq = 0.0;
     for (var k = lo; k <= hi; k = k + 1u) {
-        let v = x[k * p.plane + px];
+        let v = x[img + k * p.plane + px];
         sq = sq + v * v;
     }
     y[i] = x[i] / pow(p.bias + p.alpha / f32(p.size) * sq, p.beta);

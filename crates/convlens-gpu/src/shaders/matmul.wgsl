@@ -6,8 +6,8 @@
 struct Params {
     m: u32, n: u32, k: u32, relu: u32,
     a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    c_rs: u32, c_cs: u32, has_c: u32, _p: u32,
-    alpha: f32, beta: f32, _q: u32, _r: u32,
+    c_rs: u32, c_cs: u32, has_c: u32, a_base: u32,
+    alpha: f32, beta: f32, b_base: u32, y_base: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -24,10 +24,10 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = i % p.n;
     var acc = 0.0;
     for (var kk = 0u; kk < p.k; kk = kk + 1u) {
-        acc = acc + a[row * p.a_rs + kk * p.a_cs] * b[kk * p.b_rs + col * p.b_cs];
+        acc = acc + a[p.a_base + row * p.a_rs + kk * p.a_cs] * b[p.b_base + kk * p.b_rs + col * p.b_cs];
     }
     var v = p.alpha * acc;
     if (p.has_c != 0u) { v = v + p.beta * c[row * p.c_rs + col * p.c_cs]; }
     if (p.relu != 0u) { v = max(v, 0.0); }
-    y[i] = v;
+    y[p.y_base + i] = v;
 }

@@ -21,7 +21,7 @@ pub(crate) struct Params {
     pub oh: u32, pub ow: u32, pub kh: u32, pub kw: u32,
     pub sh: u32, pub sw: u32, pub pt: u32, pub pl: u32,
     pub dh: u32, pub dw: u32, pub group: u32, pub relu: u32,
-    pub out_c_offset: u32, pub has_bias: u32, pub _p0: u32, pub _p1: u32,
+    pub out_c_offset: u32, pub has_bias: u32, pub x_base: u32, pub y_base: u32,
 }
 
 pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window, group: usize, relu: bool) -> Result<()> {
@@ -39,7 +39,7 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window
         oh: o[2] as u32, ow: o[3] as u32, kh: window.kernel[0] as u32, kw: window.kernel[1] as u32,
         sh: window.strides[0] as u32, sw: window.strides[1] as u32, pt: window.pads[0] as u32, pl: window.pads[1] as u32,
         dh: window.dilations[0] as u32, dw: window.dilations[1] as u32, group: group as u32, relu: relu as u32,
-        out_c_offset: out.channel_offset as u32, has_bias, _p0: 0, _p1: 0,
+        out_c_offset: out.channel_offset as u32, has_bias, x_base: 0, y_base: 0,
     };
     let npix = o[2] * o[3];
     let (kernel, groups) = if group == 1 && o[1] >= 64 && npix >= 64 {
@@ -49,6 +49,10 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window
     } else {
         (GROUPED, groups_1d(npix * o[1]))
     };
-    p.step(index, kernel, &[x.buffer, wb, bias, out.buffer], bytemuck::bytes_of(&params), groups);
+    // One dispatch per image of a batch (a photo is a batch of one).
+    for img in 0..s[0] {
+        let params = Params { x_base: (img * s[1] * s[2] * s[3]) as u32, y_base: (img * o[1] * npix) as u32, ..params };
+        p.step(index, kernel, &[x.buffer, wb, bias, out.buffer], bytemuck::bytes_of(&params), groups);
+    }
     Ok(())
 }

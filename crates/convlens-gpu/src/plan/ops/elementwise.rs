@@ -7,12 +7,12 @@ use convlens_core::graph::Node;
 
 use crate::plan::pipelines::Kernel;
 use crate::plan::planner::{groups_1d, Planner};
-use crate::{GpuError, Result};
+use crate::Result;
 
 const RELU: Kernel = Kernel { file: "relu.wgsl", entry: "relu" };
 const CLIP: Kernel = Kernel { file: "relu.wgsl", entry: "clip" };
 const LRN: Kernel = Kernel { file: "lrn.wgsl", entry: "lrn" };
-const COPY: Kernel = Kernel { file: "copy.wgsl", entry: "copy_channels" };
+const COPY: Kernel = Kernel { file: "copy.wgsl", entry: "copy_rows" };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -30,7 +30,7 @@ struct LrnParams {
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
 struct CopyParams {
-    n: u32, plane: u32, out_c_offset: u32, _p: u32,
+    n: u32, in_row: u32, out_row: u32, offset: u32,
 }
 
 pub(crate) fn relu(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
@@ -58,24 +58,27 @@ pub(crate) fn lrn(p: &mut Planner, index: usize, node: &Node, size: usize, alpha
     Ok(())
 }
 
-/// Channel concatenation of 4-D maps: inputs already written in place cost nothing.
+/// Concatenation along any axis: each input is `outer` rows of `in_row` values that go at
+/// `offset` within the output's rows of `out_row` (a channel concatenation of one image: one
+/// row). Inputs already written in place cost nothing.
 pub(crate) fn concat(p: &mut Planner, index: usize, node: &Node, axis: usize) -> Result<()> {
     let graph = p.graph;
     let out = p.out_slot(node)?;
     let o = graph.shape(node.output);
-    if axis != 1 || o.len() != 4 {
-        return Err(GpuError("only channel concatenation of 4-D maps runs on the GPU".into()));
-    }
-    let plane = o[2] * o[3];
+    let outer: usize = o[..axis].iter().product();
+    let inner: usize = o[axis + 1..].iter().product();
+    let out_row = o[axis] * inner;
     let mut offset = 0;
     for &inp in &node.inputs {
-        let src = p.slots[inp].ok_or_else(|| GpuError("input has no buffer".into()))?;
-        let c = graph.shape(inp)[1];
-        if !(src.buffer == out.buffer && src.channel_offset == offset) {
-            let params = CopyParams { n: (c * plane) as u32, plane: plane as u32, out_c_offset: offset as u32, _p: 0 };
-            p.step(index, COPY, &[src.buffer, out.buffer], bytemuck::bytes_of(&params), groups_1d(c * plane));
+        let a = graph.shape(inp)[axis];
+        let in_place = p.slots[inp].is_some_and(|src| src.buffer == out.buffer && src.channel_offset == offset && outer == 1);
+        if !in_place {
+            let src = p.operand(inp)?;
+            let n = outer * a * inner;
+            let params = CopyParams { n: n as u32, in_row: (a * inner) as u32, out_row: out_row as u32, offset: (offset * inner) as u32 };
+            p.step(index, COPY, &[src, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
         }
-        offset += c;
+        offset += a;
     }
     Ok(())
 }
@@ -85,7 +88,7 @@ pub(crate) fn reshape(p: &mut Planner, index: usize, node: &Node) -> Result<()> 
     let (x, out) = (p.data_slot(node)?, p.out_slot(node)?);
     if x.buffer != out.buffer {
         let n: usize = p.graph.shape(node.output).iter().product();
-        let params = CopyParams { n: n as u32, plane: n as u32, out_c_offset: 0, _p: 0 };
+        let params = CopyParams { n: n as u32, in_row: n as u32, out_row: n as u32, offset: 0 };
         p.step(index, COPY, &[x.buffer, out.buffer], bytemuck::bytes_of(&params), groups_1d(n));
     }
     Ok(())

@@ -38,7 +38,7 @@ pub(crate) fn encode_node(p: &mut Planner, index: usize) -> Result<()> {
                 matmul::encode(p, index, node, &g)
             }
         },
-        Op::MatMul => matmul::encode(p, index, node, &matmul::MATMUL_AS_GEMM),
+        Op::MatMul => matmul::encode_matmul(p, index, node),
         Op::Add => add::add(p, index, node),
         Op::Mul => add::mul(p, index, node),
         Op::BatchNorm { epsilon } => affine::batch_norm(p, index, node, *epsilon),

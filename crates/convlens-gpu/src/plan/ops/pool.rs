@@ -31,10 +31,12 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node) -> Result<()> {
     let (kernel, w, count_include_pad, n) = match &node.op {
         Op::MaxPool { window, .. } => (MAX, window, false, o.iter().product::<usize>()),
         Op::AveragePool { window, count_include_pad, .. } => (AVERAGE, window, *count_include_pad, o.iter().product()),
-        _ => (GLOBAL_AVERAGE, &global, false, s[1]),
+        // Every plane of the batch: planes follow each other whatever image they belong to.
+        _ => (GLOBAL_AVERAGE, &global, false, s[0] * s[1]),
     };
     let params = Params {
-        c: s[1] as u32, h: s[2] as u32, w: s[3] as u32, oh: o[2] as u32,
+        // The kernels walk planes, and a batch's planes follow each other: N x C of them.
+        c: (s[0] * s[1]) as u32, h: s[2] as u32, w: s[3] as u32, oh: o[2] as u32,
         ow: o[3] as u32, kh: w.kernel[0] as u32, kw: w.kernel[1] as u32, sh: w.strides[0] as u32,
         sw: w.strides[1] as u32, pt: w.pads[0] as u32, pl: w.pads[1] as u32, pb: w.pads[2] as u32,
         pr: w.pads[3] as u32, dh: w.dilations[0] as u32, dw: w.dilations[1] as u32, count_include_pad: count_include_pad as u32,
