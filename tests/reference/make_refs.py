@@ -176,6 +176,171 @@ def mobilenet_v2(path, seed=16):
     onnx.save(model, path)
 
 
+def vgg_gluon(path, depth, bn, seed):
+    """VGG16/19, with or without BatchNorm, as the zoo's vgg16-bn-7, vgg19-7 and vgg19-bn-7
+    (MXNet Gluon exports, opset 7: `vgg0_convN`, `vgg0_batchnormN`, `vgg0_denseN`, Flatten before
+    fc6). Seeded He-normal weights; BatchNorm statistics near a trained model's."""
+    rng = np.random.default_rng(seed)
+    per_stage = {16: [2, 2, 3, 3, 3], 19: [2, 2, 4, 4, 4]}[depth]
+    nodes, inits = [], []
+    x, c_in, conv_i, bn_i, relu_i = "data", 3, 0, 0, 0
+    for stage, (reps, width) in enumerate(zip(per_stage, [64, 128, 256, 512, 512])):
+        for _ in range(reps):
+            w, b = f"vgg0_conv{conv_i}_weight", f"vgg0_conv{conv_i}_bias"
+            inits += [numpy_helper.from_array((rng.standard_normal((width, c_in, 3, 3)) * np.sqrt(2.0 / (c_in * 9))).astype(np.float32), w),
+                      numpy_helper.from_array((rng.standard_normal(width) * 0.01).astype(np.float32), b)]
+            out = f"vgg0_conv{conv_i}_fwd"
+            nodes.append(helper.make_node("Conv", [x, w, b], [out], name=f"vgg0_conv{conv_i}", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]))
+            x, conv_i = out, conv_i + 1
+            if bn:
+                names = [f"vgg0_batchnorm{bn_i}_{n}" for n in ("gamma", "beta", "running_mean", "running_var")]
+                for n, v in zip(names, (rng.uniform(0.5, 1.5, width), rng.standard_normal(width) * 0.1, rng.standard_normal(width) * 0.1, rng.uniform(0.5, 1.5, width))):
+                    inits.append(numpy_helper.from_array(v.astype(np.float32), n))
+                out = f"vgg0_batchnorm{bn_i}_fwd"
+                nodes.append(helper.make_node("BatchNormalization", [x] + names, [out], name=f"vgg0_batchnorm{bn_i}", epsilon=1e-5))
+                x, bn_i = out, bn_i + 1
+            out = f"vgg0_relu{relu_i}_fwd"
+            nodes.append(helper.make_node("Relu", [x], [out], name=f"vgg0_relu{relu_i}"))
+            x, c_in, relu_i = out, width, relu_i + 1
+        out = f"vgg0_pool{stage}_fwd"
+        nodes.append(helper.make_node("MaxPool", [x], [out], name=f"vgg0_pool{stage}", kernel_shape=[2, 2], strides=[2, 2]))
+        x = out
+    nodes.append(helper.make_node("Flatten", [x], ["flatten_0"], name="flatten_0", axis=1))
+    x, k = "flatten_0", 512 * 7 * 7
+    for i, n in enumerate([4096, 4096, 1000]):
+        w, b = f"vgg0_dense{i}_weight", f"vgg0_dense{i}_bias"
+        inits += [numpy_helper.from_array((rng.standard_normal((n, k), dtype=np.float32) * np.float32(np.sqrt(2.0 / k))).astype(np.float32), w),
+                  numpy_helper.from_array(np.zeros(n, np.float32), b)]
+        out = f"vgg0_dense{i}_fwd"
+        nodes.append(helper.make_node("Gemm", [x, w, b], [out], name=f"vgg0_dense{i}", alpha=1.0, beta=1.0, transB=1))
+        x, k = out, n
+        if i < 2:
+            nodes.append(helper.make_node("Relu", [x], [f"vgg0_relu{relu_i}_fwd"], name=f"vgg0_relu{relu_i}"))
+            x, relu_i = f"vgg0_relu{relu_i}_fwd", relu_i + 1
+    name = f"vgg{depth}{'-bn' if bn else ''}-seeded"
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1000])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], producer_name="convlens-tests")
+    model.ir_version = 3
+    onnx.save(model, path)
+
+
+def resnet50_v2(path, seed=21):
+    """ResNet-50 v2 (pre-activation, He et al. 2016) as the zoo's resnet50-v2-7 (MXNet Gluon,
+    `resnetv24_*`): the input's own BatchNorm, a 7x7/2 stem, then 16 bottlenecks of BN-ReLU-
+    conv1x1, BN-ReLU-conv3x3 (stride here), BN-ReLU-conv1x1, the shortcut a 1x1 conv of the
+    pre-activated input where the shape changes, else the block's input; a final BN-ReLU,
+    global pooling and the classifier. Its BatchNorms follow an Add or the input, so most cannot
+    be folded into a conv: they run as BatchNorm on every engine. Seeded weights."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    count = {"conv": 0, "bn": 0, "relu": 0}
+
+    def next_name(kind):
+        i = count[kind]
+        count[kind] += 1
+        return i
+
+    def conv(x, c_in, c_out, k, stride, prefix):
+        i = next_name("conv")
+        w = f"{prefix}_conv{i}_weight"
+        inits.append(numpy_helper.from_array((rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2.0 / (c_in * k * k))).astype(np.float32), w))
+        out = f"{prefix}_conv{i}_fwd"
+        nodes.append(helper.make_node("Conv", [x, w], [out], name=f"{prefix}_conv{i}", kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4))
+        return out
+
+    def bn(x, c, prefix, relu=True):
+        i = next_name("bn")
+        names = [f"{prefix}_batchnorm{i}_{n}" for n in ("gamma", "beta", "running_mean", "running_var")]
+        for n, v in zip(names, (rng.uniform(0.5, 1.0, c), rng.standard_normal(c) * 0.1, rng.standard_normal(c) * 0.1, rng.uniform(0.5, 1.5, c))):
+            inits.append(numpy_helper.from_array(v.astype(np.float32), n))
+        out = f"{prefix}_batchnorm{i}_fwd"
+        nodes.append(helper.make_node("BatchNormalization", [x] + names, [out], name=f"{prefix}_batchnorm{i}", epsilon=1e-5))
+        if not relu:
+            return out
+        r = next_name("relu")
+        nodes.append(helper.make_node("Relu", [out], [f"{prefix}_relu{r}_fwd"], name=f"{prefix}_relu{r}"))
+        return f"{prefix}_relu{r}_fwd"
+
+    x = bn("data", 3, "resnetv24", relu=False)
+    x = conv(x, 3, 64, 7, 2, "resnetv24")
+    x = bn(x, 64, "resnetv24")
+    nodes.append(helper.make_node("MaxPool", [x], ["resnetv24_pool0_fwd"], name="resnetv24_pool0", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+    x, c_in, adds = "resnetv24_pool0_fwd", 64, 0
+    for stage, (blocks, width, stride) in enumerate([(3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2)]):
+        prefix = f"resnetv24_stage{stage + 1}"
+        for b in range(blocks):
+            s = stride if b == 0 else 1
+            pre = bn(x, c_in, prefix)
+            h = conv(pre, c_in, width, 1, 1, prefix)
+            h = conv(bn(h, width, prefix), width, width, 3, s, prefix)
+            h = conv(bn(h, width, prefix), width, width * 4, 1, 1, prefix)
+            short = conv(pre, c_in, width * 4, 1, s, prefix) if b == 0 else x
+            out = f"{prefix}__plus{adds}"
+            nodes.append(helper.make_node("Add", [h, short], [out], name=f"{prefix}__plus{adds}"))
+            x, c_in, adds = out, width * 4, adds + 1
+    x = bn(x, c_in, "resnetv24")
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["resnetv24_pool1_fwd"], name="resnetv24_pool1"))
+    nodes.append(helper.make_node("Flatten", ["resnetv24_pool1_fwd"], ["flatten_0"], name="flatten_0", axis=1))
+    inits += [numpy_helper.from_array((rng.standard_normal((1000, 2048)) * np.sqrt(1.0 / 2048)).astype(np.float32), "resnetv24_dense0_weight"),
+              numpy_helper.from_array(np.zeros(1000, np.float32), "resnetv24_dense0_bias")]
+    nodes.append(helper.make_node("Gemm", ["flatten_0", "resnetv24_dense0_weight", "resnetv24_dense0_bias"], ["resnetv24_dense0_fwd"], name="resnetv24_dense0", alpha=1.0, beta=1.0, transB=1))
+    graph = helper.make_graph(nodes, "resnet50v2-seeded", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info("resnetv24_dense0_fwd", TensorProto.FLOAT, [1, 1000])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], producer_name="convlens-tests")
+    model.ir_version = 3
+    onnx.save(model, path)
+
+
+def caffenet(path, seed=22):
+    """BVLC CaffeNet as the zoo's caffenet-12 (Caffe2 export: `conv1_w_0`, input `data_0`,
+    output `prob_1`): AlexNet with each max pool before its LRN, grouped conv2/4/5, fc6-8 and
+    a softmax. Seeded weights."""
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+
+    def param(name, shape, fan_in):
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32), name))
+        return name
+
+    def conv(x, name, c_in, c_out, k, stride, pad, group):
+        w = param(f"{name}_w_0", (c_out, c_in // group, k, k), c_in // group * k * k)
+        b = param(f"{name}_b_0", (c_out,), 1e4)
+        nodes.append(helper.make_node("Conv", [x, w, b], [f"{name}_1"], name=name, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4, group=group))
+        nodes.append(helper.make_node("Relu", [f"{name}_1"], [f"{name}_2"], name=f"{name}_relu"))
+        return f"{name}_2"
+
+    def pool(x, name):
+        # Caffe's pools round up: 54 -> 27 -> 13 -> 6 at 224 px.
+        nodes.append(helper.make_node("MaxPool", [x], [f"{name}_1"], name=name, kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1))
+        return f"{name}_1"
+
+    def norm(x, name):
+        nodes.append(helper.make_node("LRN", [x], [f"{name}_1"], name=name, size=5, alpha=1e-4, beta=0.75, bias=1.0))
+        return f"{name}_1"
+
+    x = norm(pool(conv("data_0", "conv1", 3, 96, 11, 4, 0, 1), "pool1"), "norm1")
+    x = norm(pool(conv(x, "conv2", 96, 256, 5, 1, 2, 2), "pool2"), "norm2")
+    x = conv(x, "conv3", 256, 384, 3, 1, 1, 1)
+    x = conv(x, "conv4", 384, 384, 3, 1, 1, 2)
+    x = pool(conv(x, "conv5", 384, 256, 3, 1, 1, 2), "pool5")
+    nodes.append(helper.make_node("Flatten", [x], ["pool5_flat"], name="flatten", axis=1))
+    x, k = "pool5_flat", 256 * 6 * 6
+    for name, n in [("fc6", 4096), ("fc7", 4096), ("fc8", 1000)]:
+        w, b = param(f"{name}_w_0", (n, k), k), param(f"{name}_b_0", (n,), 1e4)
+        nodes.append(helper.make_node("Gemm", [x, w, b], [f"{name}_1"], name=name, transB=1))
+        x, k = f"{name}_1", n
+        if name != "fc8":
+            nodes.append(helper.make_node("Relu", [x], [f"{name}_2"], name=f"{name}_relu"))
+            x = f"{name}_2"
+    nodes.append(helper.make_node("Softmax", [x], ["prob_1"], name="prob"))
+    graph = helper.make_graph(nodes, "caffenet-seeded", [helper.make_tensor_value_info("data_0", TensorProto.FLOAT, [1, 3, 224, 224])],
+                              [helper.make_tensor_value_info("prob_1", TensorProto.FLOAT, [1, 1000])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
+    model.ir_version = 7
+    onnx.save(model, path)
+
+
 def seeded_light(src, dst, seed):
     """A zoo graph from the onnx package's light models (every weight a ConstantOfShape of 0.02)
     with seeded weights instead: He-normal convolution and Gemm weights, BatchNorm scale and
@@ -306,6 +471,12 @@ def main():
     # An input of a larger scale, so ReLU6's cap at 6 is reached in the first layers.
     dump(mobilenet, os.path.join(args.out, "mobilenetv2-seeded"), {"seeded": (np.random.default_rng(116).standard_normal((1, 3, 224, 224)) * 3.0).astype(np.float32)})
 
+    # ResNet-50 v2 (pre-activation: BatchNorms that run as such) and CaffeNet, by hand.
+    for name, build, seed in [("resnet50v2", resnet50_v2, 121), ("caffenet", caffenet, 122)]:
+        path = os.path.join(args.out, f"{name}-seeded.onnx")
+        build(path)
+        dump(path, os.path.join(args.out, f"{name}-seeded"), {"seeded": np.random.default_rng(seed).standard_normal((1, 3, 224, 224), dtype=np.float32)})
+
     # ONNX's own node tests for the ops of the import table, and a batch-of-3 CNN.
     sys.path.insert(0, here)
     import make_node_tests
@@ -317,6 +488,13 @@ def main():
             vgg16_zoo_layout(vgg)
         v = {"seeded": rng.standard_normal((1, 3, 224, 224), dtype=np.float32)}
         dump(vgg, os.path.join(args.out, "vgg16-seeded"), v)
+        # VGG19 and VGG16 with BatchNorm (folded into each conv at import): with VGG16 above,
+        # the zoo's VGG family with and without BatchNorm (VGG19-BN is these two together).
+        for depth, bn, seed in [(19, False, 23), (16, True, 24)]:
+            name = f"vgg{depth}{'-bn' if bn else ''}-seeded"
+            path = os.path.join(args.out, f"{name}.onnx")
+            vgg_gluon(path, depth, bn, seed)
+            dump(path, os.path.join(args.out, name), {"seeded": np.random.default_rng(seed + 100).standard_normal((1, 3, 224, 224), dtype=np.float32)})
 
 
 if __name__ == "__main__":

@@ -177,6 +177,25 @@ fn resnet50_residual_blocks_are_found() {
     assert_eq!(blocks[0].name, "residual block 1");
 }
 
+/// ResNet-50 v2 (pre-activation): the same 16 blocks, though each begins with a BatchNorm and
+/// a ReLU and the first of a stage forks after them (its projection reads the pre-activated
+/// input); the BatchNorms that follow an Add or the input stay BatchNorm nodes (not folded).
+#[test]
+fn resnet50_v2_pre_activation_blocks_are_found() {
+    use convlens_core::graph::structure::{detect, ModuleKind};
+    use convlens_core::graph::Op;
+    let g = convlens_testkit::import(&convlens_testkit::refs().join("resnet50v2-seeded.onnx"));
+    let s = detect(&g);
+    let blocks: Vec<_> = s.modules.iter().filter(|m| m.kind == ModuleKind::Residual).collect();
+    assert_eq!(blocks.len(), 16, "{:?}", blocks.iter().map(|m| &m.name).collect::<Vec<_>>());
+    assert_eq!(blocks.iter().filter(|m| m.branches[1].label.starts_with("skip (1x1")).count(), 4);
+    assert!(blocks.iter().all(|m| matches!(g.nodes[m.concat].op, Op::Add)));
+    // By hand: the input's BatchNorm, each block's first (it follows an Add or the stem's pool)
+    // and the final one cannot fold into a conv before them: 1 + 16 + 1.
+    let kept = g.nodes.iter().filter(|n| matches!(n.op, Op::BatchNorm { .. })).count();
+    assert_eq!(kept, 18);
+}
+
 /// ShuffleNet v1 (g=4; by hand from the paper's Table 1: stages of 4, 8 and 4 units, the first
 /// of each downsampling with a 3x3 average-pooled shortcut concatenated, the rest residual):
 /// 16 units found from the graph, each with its channel shuffle between the grouped 1x1 and

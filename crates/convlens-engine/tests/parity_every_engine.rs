@@ -113,6 +113,18 @@ fn resnet50_every_layer_on_the_fast_engines() {
     assert!(counts.len() == 3 && counts.iter().all(|&n| n >= 53 + 49 + 16), "{counts:?}");
 }
 
+/// ResNet-50 v2 (pre-activation, 18 BatchNorms run as such), CaffeNet (pools before LRN,
+/// ceil mode, grouped convs), VGG19 and VGG16 with BatchNorm (folded into each conv), seeded.
+#[test]
+fn resnet50v2_caffenet_vgg19_and_vgg16bn_every_layer_on_the_fast_engines() {
+    let kinds = [EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)];
+    // (model, at least this many layers compared on each engine)
+    for (name, layers) in [("resnet50v2-seeded", 53 + 18 + 16), ("caffenet-seeded", 8 + 7 + 3 + 2), ("vgg19-seeded", 16 + 18 + 5 + 3), ("vgg16-bn-seeded", 13 + 15 + 5 + 3)] {
+        let counts = every_engine(&refs().join(format!("{name}.onnx")), name, &kinds);
+        assert!(counts.len() == 2 && counts.iter().all(|&n| n >= layers), "{name}: {counts:?}");
+    }
+}
+
 /// Inception v2 (BN-Inception) and DenseNet-121 from the onnx package's light models with
 /// seeded weights: BatchNorms exported as a per-channel Mul and Add (broadcast constants),
 /// Inception v2's 3x3-pair branches, DenseNet's 58 growing concatenations.
