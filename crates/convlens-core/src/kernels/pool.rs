@@ -1,8 +1,8 @@
 //! Fast max pooling and LRN: after the convolutions these were GoogLeNet's slowest layers
 //! on the scalar reference (branchy k*k windows; a powf per element).
 //!
-//! Max pooling is separable: a max over each window row, then a max of those over the rows,
-//! with the padding handled once per row instead of per element. LRN keeps a running sum of
+//! Max pooling is separable: a max over the window's rows, then along the row, with the
+//! padding handled once per row instead of per element. LRN keeps a running sum of
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
 use super::simd::fmax;
@@ -35,46 +35,53 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let planes = par::chunks(n * c, 2 * par::threads(), 1);
     let outs = par::SharedMut::new(&mut out.data);
     par::for_each(planes.len(), &|t| {
-        let mut rowmax = vec![f32::NEG_INFINITY; h * ow];
+        // The max over the window's rows first: whole contiguous rows, so it vectorizes, and
+        // the strided max along a row then runs once per output row, not once per input row.
+        let mut colmax = vec![f32::NEG_INFINITY; w];
         for p in planes[t].clone() {
             let plane = &x.data[p * h * w..(p + 1) * h * w];
-            for y in 0..h {
-                let row = &plane[y * w..(y + 1) * w];
-                let rm = &mut rowmax[y * ow..(y + 1) * ow];
-                // Edges: clipped windows.
-                for ox in (0..inner.start).chain(inner.end..ow) {
-                    let (a, b) = cols[ox];
-                    rm[ox] = row[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
-                }
-                // Inside: whole windows, one tap at a time over every column (branch-free, no
-                // per-window iterator: this loop was most of a pooling layer's time).
-                if !inner.is_empty() {
-                    let first = inner.start * sx - pl as usize;
-                    let out = &mut rm[inner.clone()];
-                    for (o, ox) in out.iter_mut().zip(0..) {
-                        *o = row[first + ox * sx];
-                    }
-                    for kx in 1..win.kernel[1] {
-                        let off = first + kx * dx;
-                        for (o, ox) in out.iter_mut().zip(0..) {
-                            *o = fmax(*o, row[off + ox * sx]);
-                        }
-                    }
-                }
-            }
             // SAFETY: tasks take disjoint planes.
             let dst = unsafe { outs.slice(p * oh * ow, oh * ow) };
             for oy in 0..oh {
-                let o = &mut dst[oy * ow..(oy + 1) * ow];
-                o.fill(f32::NEG_INFINITY);
-                for ky in 0..win.kernel[0] {
-                    let iy = (oy * sy + ky * dy) as isize - pt;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let r = &rowmax[iy as usize * ow..(iy as usize + 1) * ow];
-                    for (a, &b) in o.iter_mut().zip(r) {
+                let mut rows = (0..win.kernel[0])
+                    .map(|ky| (oy * sy + ky * dy) as isize - pt)
+                    .filter(|&iy| iy >= 0 && iy < h as isize)
+                    .map(|iy| &plane[iy as usize * w..(iy as usize + 1) * w]);
+                match rows.next() {
+                    Some(first) => colmax.copy_from_slice(first),
+                    None => colmax.fill(f32::NEG_INFINITY),
+                }
+                for r in rows {
+                    for (a, &b) in colmax.iter_mut().zip(r) {
                         *a = fmax(*a, b);
+                    }
+                }
+                let o = &mut dst[oy * ow..(oy + 1) * ow];
+                // Edges: clipped windows.
+                for ox in (0..inner.start).chain(inner.end..ow) {
+                    let (a, b) = cols[ox];
+                    o[ox] = colmax[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
+                }
+                // Inside: whole windows, one tap at a time over every column (branch-free).
+                if !inner.is_empty() && sx == 2 && dx == 1 && win.kernel[1] == 3 {
+                    // The classic 3x3/2 pool (AlexNet to SqueezeNet): one loop LLVM vectorizes
+                    // as interleaved loads.
+                    let first = inner.start * 2 - pl as usize;
+                    let src = &colmax[first..first + 2 * inner.len() + 1];
+                    for (v, t) in o[inner.clone()].iter_mut().zip(src.windows(3).step_by(2)) {
+                        *v = fmax(fmax(t[0], t[1]), t[2]);
+                    }
+                } else if !inner.is_empty() {
+                    let first = inner.start * sx - pl as usize;
+                    let out = &mut o[inner.clone()];
+                    for (v, ox) in out.iter_mut().zip(0..) {
+                        *v = colmax[first + ox * sx];
+                    }
+                    for kx in 1..win.kernel[1] {
+                        let off = first + kx * dx;
+                        for (v, ox) in out.iter_mut().zip(0..) {
+                            *v = fmax(*v, colmax[off + ox * sx]);
+                        }
                     }
                 }
             }

@@ -2,13 +2,14 @@
 //! product, each for x86-64 AVX2+FMA (picked at run time), wasm simd128 (picked at build
 //! time with `+simd128`), and portable code for anything else.
 
-/// Rows of A per micro-kernel call.
-pub const MR: usize = 6;
-/// Columns of B per micro-kernel call: 2 AVX registers natively; on wasm 2 simd128 registers,
-/// because V8 has 16 vector registers and 6x4 accumulators would spill.
+/// Rows of A per micro-kernel call, and columns of B: 6x16 natively (12 AVX accumulators). On
+/// wasm 2x16: V8 keeps one of x86's 16 vector registers for itself, so 6x8 (12 accumulators,
+/// 2 B vectors, 1 splat) spilled in the inner loop; 2x16 (8 accumulators, 4 B vectors) does
+/// not, and ran GoogLeNet in 81 ms instead of 120 under V8 (docs/BENCHMARKS.md).
 #[cfg(target_arch = "wasm32")]
-pub const NR: usize = 8;
+pub const MR: usize = 2;
 #[cfg(not(target_arch = "wasm32"))]
+pub const MR: usize = 6;
 pub const NR: usize = 16;
 
 /// acc[i*NR + j] = sum_k a[k*MR + i] * b[k*NR + j] over k < kc (panels as `gemm` packs them).
@@ -195,19 +196,24 @@ mod wasm {
     }
 
     pub unsafe fn micro_kernel_simd128(kc: usize, a: *const f32, b: *const f32, acc: &mut [f32; MR * NR]) {
-        let mut c = [[f32x4_splat(0.0); 2]; MR];
+        const V: usize = NR / 4;
+        let mut c = [[f32x4_splat(0.0); V]; MR];
         for k in 0..kc {
-            let b0 = v128_load(b.add(k * NR) as *const v128);
-            let b1 = v128_load(b.add(k * NR + 4) as *const v128);
+            let mut bv = [f32x4_splat(0.0); V];
+            for (j, v) in bv.iter_mut().enumerate() {
+                *v = v128_load(b.add(k * NR + 4 * j) as *const v128);
+            }
             for (i, row) in c.iter_mut().enumerate() {
                 let av = f32x4_splat(*a.add(k * MR + i));
-                row[0] = madd(av, b0, row[0]);
-                row[1] = madd(av, b1, row[1]);
+                for (r, v) in row.iter_mut().zip(&bv) {
+                    *r = madd(av, *v, *r);
+                }
             }
         }
         for (i, row) in c.iter().enumerate() {
-            v128_store(acc.as_mut_ptr().add(i * NR) as *mut v128, row[0]);
-            v128_store(acc.as_mut_ptr().add(i * NR + 4) as *mut v128, row[1]);
+            for (j, r) in row.iter().enumerate() {
+                v128_store(acc.as_mut_ptr().add(i * NR + 4 * j) as *mut v128, *r);
+            }
         }
     }
 
