@@ -10,7 +10,9 @@ pub fn colormap(t: f32) -> [u8; 3] {
     let f = t - i as f32;
     let mut out = [0u8; 3];
     for c in 0..3 {
-        out[c] = (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f).round() as u8;
+        // Rounds half away from zero as `round` does for these non-negative values, without
+        // `round`'s libm call on wasm (a live frame colours every pixel of the layer).
+        out[c] = (STOPS[i][c] + (STOPS[i + 1][c] - STOPS[i][c]) * f + 0.5) as u8;
     }
     out
 }
@@ -20,7 +22,8 @@ pub fn value_range(v: &[f32]) -> (f32, f32) {
     if v.is_empty() {
         return (0.0, 0.0);
     }
-    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+    // Compare-and-select, not f32::min/max (libm calls on wasm that also weigh NaN).
+    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (if x < lo { x } else { lo }, if x > hi { x } else { hi }))
 }
 
 /// One channel as RGBA pixels (for canvas ImageData), scaled so lo..hi spans the ramp.
