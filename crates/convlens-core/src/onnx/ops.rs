@@ -72,7 +72,7 @@ pub(super) const OPS: &[OpSpec] = &[
     OpSpec { op_type: "MatMul", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::MatMul)) },
     OpSpec { op_type: "Add", inputs: (2, 2), outputs: (1, 1), attrs: &["axis"], import: |_, _| Ok(Imported::Node(Op::Add)) },
     OpSpec { op_type: "Mul", inputs: (2, 2), outputs: (1, 1), attrs: &[], import: |_, _| Ok(Imported::Node(Op::Mul)) },
-    // A Sum of two inputs is an Add (both broadcast numpy-style): ResNet's residual joins.
+    // Sum: Adds (numpy broadcasting), one for two inputs (ResNet's residual joins).
     OpSpec { op_type: "Sum", inputs: (1, ANY), outputs: (1, 1), attrs: &[], import: sum },
     OpSpec { op_type: "Softmax", inputs: (1, 1), outputs: (1, 1), attrs: &["axis"], import: softmax },
     OpSpec { op_type: "Clip", inputs: (1, 3), outputs: (1, 1), attrs: &["min", "max"], import: clip },
