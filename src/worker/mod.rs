@@ -508,8 +508,6 @@ async fn visualize(state: &Rc<RefCell<State>>, id: u64, layer: usize, channel: u
     emit(FromWorker::Visualized(answer));
 }
 
-/// The dataset-examples index: photos ranked on a CPU engine of its own (the explorer's last
-/// pass stays as it is), the index saved, opened, or asked for a channel's photos.
 /// Where this model's photo index is kept in the browser: its name and a digest of the layers
 /// an index ranks (the file's own check on reading it back decides).
 fn stored_key(graph: &Graph) -> String {
@@ -518,8 +516,8 @@ fn stored_key(graph: &Graph) -> String {
     format!("{}:{digest:016x}", graph.name)
 }
 
-/// Makes `index` (an opened file's, or the one this browser kept) the loaded model's; its
-/// photo count, or `Ok(Err(why))` when it was made for another model.
+/// Makes `index` (an empty one, an opened file's, or the one this browser kept) the loaded
+/// model's; its photo count, or `Ok(Err(why))` when it was made for another model.
 fn install_index(state: &Rc<RefCell<State>>, graph: &Arc<Graph>, index: convlens_core::top_examples::ExampleIndex) -> Result<Result<usize, String>, String> {
     use convlens_core::top_examples::ExampleIndex;
     if index.layers != ExampleIndex::layers_of(graph) {
@@ -531,19 +529,17 @@ fn install_index(state: &Rc<RefCell<State>>, graph: &Arc<Graph>, index: convlens
     Ok(Ok(photos))
 }
 
+/// The dataset-examples index: photos ranked on a CPU engine of its own (the explorer's last
+/// pass stays as it is), the index saved, opened, or asked for a channel's photos.
 async fn index_cmd(state: &Rc<RefCell<State>>, cmd: IndexCmd) -> Result<IndexReply, String> {
     use convlens_core::top_examples::ExampleIndex;
     let graph = state.borrow().model.as_ref().map(|m| m.imported.clone()).ok_or("no model loaded")?;
-    let fresh = |graph: &Arc<Graph>| -> Result<Examples, String> {
-        let engine = cpu_engine(graph)?;
-        Ok(Examples { engine, layers: ExampleIndex::layer_values(graph), index: ExampleIndex::new(graph, EXAMPLES_K).map_err(|e| e.to_string())?, indexed: 0 })
-    };
     match cmd {
         IndexCmd::Photo { name, frame, thumb } => {
             let t0 = js_sys::Date::now();
             if state.borrow().examples.is_none() {
-                let ex = fresh(&graph)?;
-                state.borrow_mut().examples = Some(ex);
+                let empty = ExampleIndex::new(&graph, EXAMPLES_K).map_err(|e| e.to_string())?;
+                install_index(state, &graph, empty)??;
             }
             let side = graph.image_side().map_err(|e| e.to_string())?;
             let mut st = state.borrow_mut();

@@ -26,6 +26,15 @@ def sanitize(name):
     return name.replace("/", "_").replace(":", "_")
 
 
+def save_model(path, name, nodes, inits, inp, out, opset, ir_version, in_shape=(1, 3, 224, 224), out_shape=(1, 1000)):
+    """One float input, one float output: how every graph built here is written."""
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(inp, TensorProto.FLOAT, list(in_shape))],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None if out_shape is None else list(out_shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="convlens-tests")
+    model.ir_version = ir_version
+    onnx.save(model, path)
+
+
 def vgg16_zoo_layout(path, seed=7):
     """VGG16 (configuration D) named as the zoo's vgg16-12 (MXNet Gluon export)."""
     rng = np.random.default_rng(seed)
@@ -62,13 +71,7 @@ def vgg16_zoo_layout(path, seed=7):
             nodes.append(helper.make_node("Relu", [x], [f"vgg0_relu{relu_i}_fwd"], name=f"vgg0_relu{relu_i}"))
             nodes.append(helper.make_node("Dropout", [f"vgg0_relu{relu_i}_fwd"], [f"vgg0_dropout{i}_fwd"], name=f"vgg0_dropout{i}"))
             x, relu_i = f"vgg0_dropout{i}_fwd", relu_i + 1
-    graph = helper.make_graph(
-        nodes, "vgg16-seeded",
-        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
-    model.ir_version = 7
-    onnx.save(model, path)
+    save_model(path, "vgg16-seeded", nodes, inits, "data", x, opset=12, ir_version=7)
 
 
 def ops_zoo(path, seed=3):
@@ -114,14 +117,8 @@ def ops_zoo(path, seed=3):
         n("Unsqueeze", ["mm_b_out", "ax2"], ["u3"], name="unsqueeze2"),
         n("Softmax", ["u3"], ["prob"], name="softmax_axis1", axis=1),
     ]
-    graph = helper.make_graph(
-        nodes, "ops-zoo",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 17, 13])],
-        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="convlens-tests")
-    model.ir_version = 7
-    onnx.save(model, path)
+    save_model(path, "ops-zoo", nodes, [numpy_helper.from_array(v, k) for k, v in inits.items()], "x", "prob", opset=13, ir_version=7,
+               in_shape=(1, 8, 17, 13), out_shape=None)
 
 
 def mobilenet_v2(path, seed=16):
@@ -169,11 +166,7 @@ def mobilenet_v2(path, seed=16):
     inits += [numpy_helper.from_array((rng.standard_normal((1000, 1280)) * np.sqrt(1.0 / 1280)).astype(np.float32), "classifier.1.weight"),
               numpy_helper.from_array(np.zeros(1000, np.float32), "classifier.1.bias")]
     nodes.append(helper.make_node("Gemm", ["flat", "classifier.1.weight", "classifier.1.bias"], ["output"], name="Gemm_0", alpha=1.0, beta=1.0, transB=1))
-    graph = helper.make_graph(nodes, "mobilenetv2-seeded", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
-    model.ir_version = 7
-    onnx.save(model, path)
+    save_model(path, "mobilenetv2-seeded", nodes, inits, "input", "output", opset=12, ir_version=7)
 
 
 def vgg_gluon(path, depth, bn, seed):
@@ -218,11 +211,7 @@ def vgg_gluon(path, depth, bn, seed):
             nodes.append(helper.make_node("Relu", [x], [f"vgg0_relu{relu_i}_fwd"], name=f"vgg0_relu{relu_i}"))
             x, relu_i = f"vgg0_relu{relu_i}_fwd", relu_i + 1
     name = f"vgg{depth}{'-bn' if bn else ''}-seeded"
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], producer_name="convlens-tests")
-    model.ir_version = 3
-    onnx.save(model, path)
+    save_model(path, name, nodes, inits, "data", x, opset=7, ir_version=3)
 
 
 def resnet50_v2(path, seed=21):
@@ -285,11 +274,7 @@ def resnet50_v2(path, seed=21):
     inits += [numpy_helper.from_array((rng.standard_normal((1000, 2048)) * np.sqrt(1.0 / 2048)).astype(np.float32), "resnetv24_dense0_weight"),
               numpy_helper.from_array(np.zeros(1000, np.float32), "resnetv24_dense0_bias")]
     nodes.append(helper.make_node("Gemm", ["flatten_0", "resnetv24_dense0_weight", "resnetv24_dense0_bias"], ["resnetv24_dense0_fwd"], name="resnetv24_dense0", alpha=1.0, beta=1.0, transB=1))
-    graph = helper.make_graph(nodes, "resnet50v2-seeded", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
-                              [helper.make_tensor_value_info("resnetv24_dense0_fwd", TensorProto.FLOAT, [1, 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)], producer_name="convlens-tests")
-    model.ir_version = 3
-    onnx.save(model, path)
+    save_model(path, "resnet50v2-seeded", nodes, inits, "data", "resnetv24_dense0_fwd", opset=7, ir_version=3)
 
 
 def caffenet(path, seed=22):
@@ -334,11 +319,7 @@ def caffenet(path, seed=22):
             nodes.append(helper.make_node("Relu", [x], [f"{name}_2"], name=f"{name}_relu"))
             x = f"{name}_2"
     nodes.append(helper.make_node("Softmax", [x], ["prob_1"], name="prob"))
-    graph = helper.make_graph(nodes, "caffenet-seeded", [helper.make_tensor_value_info("data_0", TensorProto.FLOAT, [1, 3, 224, 224])],
-                              [helper.make_tensor_value_info("prob_1", TensorProto.FLOAT, [1, 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="convlens-tests")
-    model.ir_version = 7
-    onnx.save(model, path)
+    save_model(path, "caffenet-seeded", nodes, inits, "data_0", "prob_1", opset=12, ir_version=7)
 
 
 def seeded_light(src, dst, seed):

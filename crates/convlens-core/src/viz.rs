@@ -1,6 +1,8 @@
 //! Turning activations into pixels: one colour ramp and per-tile value ranges, shared by the
 //! CLI's PNG grids and the browser's feature-map tiles.
 
+use crate::kernels::simd::{fmax, fmin};
+
 /// A perceptually ordered dark-to-bright ramp (inferno-like): 5 stops, linearly interpolated.
 /// `t` in [0, 1]; NaN maps to the darkest colour.
 pub fn colormap(t: f32) -> [u8; 3] {
@@ -22,8 +24,8 @@ pub fn value_range(v: &[f32]) -> (f32, f32) {
     if v.is_empty() {
         return (0.0, 0.0);
     }
-    // Compare-and-select, not f32::min/max (libm calls on wasm that also weigh NaN).
-    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (if x < lo { x } else { lo }, if x > hi { x } else { hi }))
+    // Not f32::min/max: libm calls on wasm. A NaN is passed over (x first: NaN compares false).
+    v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (fmin(x, lo), fmax(x, hi)))
 }
 
 /// One channel as RGBA pixels (for canvas ImageData), scaled so lo..hi spans the ramp.

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use convlens_core::exec::Keep;
 use convlens_core::tensor::rel_error;
-use convlens_core::Tensor;
 use convlens_engine::{Engine, EngineKind};
 use convlens_gpu::{Timing, WeightPrecision};
 use convlens_testkit::*;
@@ -50,14 +49,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("test_identity_opt", "not tensors"),
 ];
 
-fn npy_f32(path: &Path) -> Result<Tensor, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| e.to_string())?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let data = npy.into_vec::<f32>().map_err(|e| format!("not float32: {e}"))?;
-    Tensor::new(shape, data).map_err(|e| e.to_string())
-}
-
 enum Outcome {
     Passed,
     Refused(String),
@@ -70,7 +61,7 @@ fn run_case(dir: &Path) -> Outcome {
         Ok(g) => Arc::new(g),
         Err(e) => return Outcome::Refused(e.to_string()),
     };
-    let x = match npy_f32(&dir.join("input.npy")) {
+    let x = match try_load_npy(&dir.join("input.npy")) {
         Ok(x) => x,
         Err(e) => return Outcome::Wrong(format!("imported, but its input is {e}")),
     };
@@ -87,7 +78,7 @@ fn run_case(dir: &Path) -> Outcome {
             Err(e) => return Outcome::Wrong(format!("{}: read: {e}", kind.key())),
         };
         for (k, id) in graph.outputs.iter().enumerate() {
-            let want = npy_f32(&dir.join(format!("output_{k}.npy"))).unwrap();
+            let want = load_npy(&dir.join(format!("output_{k}.npy")));
             let g = &got[id];
             if g.data.len() != want.data.len() || g.shape.iter().product::<usize>() != want.shape.iter().product::<usize>() {
                 return Outcome::Wrong(format!("{}: output {k} shape {:?}, expected {:?}", kind.key(), g.shape, want.shape));

@@ -70,11 +70,19 @@ pub fn refs() -> PathBuf {
 }
 
 pub fn load_npy(path: &Path) -> Tensor {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    assert!(npy.order() == npyz::Order::C, "{}: column-major .npy; save it with np.ascontiguousarray", path.display());
+    try_load_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A float32, C-order .npy file, or why not (for tests that list every failure before failing).
+pub fn try_load_npy(path: &Path) -> Result<Tensor, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| e.to_string())?;
+    if npy.order() != npyz::Order::C {
+        return Err("column-major .npy; save it with np.ascontiguousarray".into());
+    }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    Tensor::new(shape, npy.into_vec::<f32>().unwrap()).unwrap()
+    let data = npy.into_vec::<f32>().map_err(|e| format!("not float32: {e}"))?;
+    Tensor::new(shape, data).map_err(|e| e.to_string())
 }
 
 pub fn import(path: &Path) -> Graph {

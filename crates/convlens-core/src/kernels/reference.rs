@@ -236,21 +236,16 @@ pub fn gemm<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>, c: Option<&TensorOf<T>>, 
     Ok(out)
 }
 
-/// numpy's matmul: any rank, batch axes broadcast (`shapes::MatMulPlan`).
+/// numpy's matmul: any rank, batch axes broadcast (`shapes::MatMulPlan`); each product of the
+/// batch is a plain `gemm`.
 pub fn matmul<T: Real>(a: &TensorOf<T>, b: &TensorOf<T>) -> Result<TensorOf<T>> {
     let plan = shapes::MatMulPlan::new(&a.shape, &b.shape)?;
     let (m, k, n) = (plan.m, plan.k, plan.n);
-    let mut data = vec![T::zero(); plan.batch.len() * m * n];
-    for (out, &(ao, bo)) in data.chunks_mut((m * n).max(1)).zip(&plan.batch) {
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = T::zero();
-                for kk in 0..k {
-                    acc = acc + a.data[ao + i * k + kk] * b.data[bo + kk * n + j];
-                }
-                out[i * n + j] = acc;
-            }
-        }
+    let mut data = Vec::with_capacity(plan.batch.len() * m * n);
+    for &(ao, bo) in &plan.batch {
+        let a2 = TensorOf { shape: vec![m, k], data: a.data[ao..ao + m * k].to_vec() };
+        let b2 = TensorOf { shape: vec![k, n], data: b.data[bo..bo + k * n].to_vec() };
+        data.extend(gemm(&a2, &b2, None, 1.0, 0.0, false, false, false)?.data);
     }
     Ok(TensorOf { shape: plan.out_shape, data })
 }

@@ -62,6 +62,16 @@ pub fn fmax(a: f32, b: f32) -> f32 {
     }
 }
 
+/// min(a, b) as one compare-and-select, for the same reason as `fmax`.
+#[inline(always)]
+pub fn fmin(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 /// Sum of a[i]*b[i].
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
