@@ -3,6 +3,7 @@
 //! Storage so a second visit needs no network.
 
 use convlens_core::catalog::ModelFile;
+use convlens_core::onnx::{StreamImport, WeightPrecision};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -32,13 +33,33 @@ impl Sink for Vec<u8> {
     }
 }
 
-impl Sink for convlens_core::onnx::StreamImport {
+/// The streaming importer as a download's sink; `FC_F16`: FC weights rounded to half as they
+/// arrive (a type parameter because sinks are made by `Default`).
+pub struct Importer<const FC_F16: bool>(pub StreamImport);
+
+impl<const FC_F16: bool> Importer<FC_F16> {
+    fn precision() -> WeightPrecision {
+        if FC_F16 {
+            WeightPrecision::FcF16
+        } else {
+            WeightPrecision::F32
+        }
+    }
+}
+
+impl<const FC_F16: bool> Default for Importer<FC_F16> {
+    fn default() -> Self {
+        Importer(StreamImport::new().precision(Self::precision()))
+    }
+}
+
+impl<const FC_F16: bool> Sink for Importer<FC_F16> {
     fn reserve(&mut self, total: u64) -> Result<(), String> {
-        *self = convlens_core::onnx::StreamImport::with_total(total);
+        self.0 = StreamImport::with_total(total).precision(Self::precision());
         Ok(())
     }
     fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
-        convlens_core::onnx::StreamImport::push(self, chunk).map_err(|e| e.to_string())
+        self.0.push(chunk).map_err(|e| e.to_string())
     }
 }
 

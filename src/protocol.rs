@@ -84,6 +84,10 @@ pub enum BackendChoice {
     Auto,
     /// The wasm SIMD CPU path only.
     Cpu,
+    /// The CPU path with fully connected layers' weights in half precision, rounded as the
+    /// file streams in: VGG16 holds 306 MB of weights instead of 553 (accuracy:
+    /// docs/BENCHMARKS.md). Every other layer, and every sum, stays f32.
+    CpuF16,
     /// WebGPU on whatever adapter the browser gives, software ones included.
     WebGpu,
     /// As WebGpu, with conv/FC weights stored as f16 where the adapter has shader-f16: half
@@ -97,6 +101,7 @@ impl BackendChoice {
         match self {
             BackendChoice::Auto => "auto",
             BackendChoice::Cpu => "cpu",
+            BackendChoice::CpuF16 => "cpu-f16",
             BackendChoice::WebGpu => "webgpu",
             BackendChoice::WebGpuF16 => "webgpu-f16",
         }
@@ -105,9 +110,18 @@ impl BackendChoice {
     pub fn from_key(k: Option<&str>) -> BackendChoice {
         match k {
             Some("cpu") => BackendChoice::Cpu,
+            Some("cpu-f16") => BackendChoice::CpuF16,
             Some("webgpu") => BackendChoice::WebGpu,
             Some("webgpu-f16") => BackendChoice::WebGpuF16,
             _ => BackendChoice::Auto,
+        }
+    }
+
+    /// How the importer holds the weights for this backend.
+    pub fn precision(self) -> convlens_core::onnx::WeightPrecision {
+        match self {
+            BackendChoice::CpuF16 => convlens_core::onnx::WeightPrecision::FcF16,
+            _ => convlens_core::onnx::WeightPrecision::F32,
         }
     }
 }

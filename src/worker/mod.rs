@@ -17,7 +17,7 @@ use std::sync::Arc;
 use convlens_core::archs::{self, Weights};
 use convlens_core::exec::Keep;
 use convlens_core::graph::structure::{detect, Structure};
-use convlens_core::onnx::StreamImport;
+use convlens_core::onnx::{StreamImport, WeightPrecision as ImportPrecision};
 use convlens_core::preprocess::{self, Fit};
 use convlens_core::graph::Preprocess;
 use convlens_core::Graph;
@@ -201,11 +201,11 @@ fn watch_for_traps(channel: &str) {
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
     let reply = match msg {
-        ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import(&bytes, &name)
+        ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import_with(&bytes, &name, backend.precision())
             .map_err(|e| format!("{name}: {e}"))
             .and_then(|g| state.borrow_mut().load(load, g, backend, split_relus))
             .map(|s| FromWorker::Loaded(Box::new(s))),
-        ToWorker::Fetch { load, source, backend, split_relus } => match fetch_model(state, load, source, emit).await {
+        ToWorker::Fetch { load, source, backend, split_relus } => match fetch_model(state, load, source, backend.precision(), emit).await {
             Ok((name, stream)) => {
                 let imported = convlens_core::onnx::import_stream(stream, &name).map_err(|e| format!("{name}: {e}"));
                 if state.borrow().latest_load != load {
@@ -293,7 +293,14 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
 /// previous model is freed first, progress goes out as `Download` (a few times a second), and
 /// a newer load stops the download. The bytes go to the importer as they arrive (the file is
 /// never held whole). Ok: (file name, the fed importer), after `Fetched` went out.
-async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, StreamImport), Vec<String>> {
+async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, precision: ImportPrecision, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, StreamImport), Vec<String>> {
+    match precision {
+        ImportPrecision::F32 => fetch_into::<false>(state, load, source, emit).await,
+        ImportPrecision::FcF16 => fetch_into::<true>(state, load, source, emit).await,
+    }
+}
+
+async fn fetch_into<const FC_F16: bool>(state: &Rc<RefCell<State>>, load: u64, source: ModelSource, emit: &mut dyn FnMut(FromWorker)) -> Result<(String, StreamImport), Vec<String>> {
     {
         let mut s = state.borrow_mut();
         s.model = None;
@@ -333,9 +340,9 @@ async fn fetch_model(state: &Rc<RefCell<State>>, load: u64, source: ModelSource,
         },
     };
     let file = fetched.from.rsplit('/').next().unwrap_or_default().to_string();
-    let model_source::Fetched { body, from, verified, cached } = fetched;
+    let model_source::Fetched::<model_source::Importer<FC_F16>> { body, from, verified, cached } = fetched;
     (emit.borrow_mut())(FromWorker::Fetched { load, model, file: file.clone(), from, verified, cached, reasons });
-    Ok((file, body))
+    Ok((file, body.0))
 }
 
 /// Passes shorter than this report no progress (see `run`).
@@ -858,9 +865,10 @@ impl Worker for InferenceWorker {
             let loaded = matches!(reply, FromWorker::Loaded(_));
             scope.respond(id, reply);
             match choice {
-                Some(BackendChoice::Cpu) if loaded => {
+                Some(choice @ (BackendChoice::Cpu | BackendChoice::CpuF16)) if loaded => {
                     let name = state.borrow().loaded().map(|(_, _, e)| e.label()).unwrap_or_default();
-                    scope.respond(id, FromWorker::Backend { name, reason: "CPU chosen (backend switch or ?backend=cpu)".into() });
+                    let reason = format!("CPU chosen (backend switch or ?backend={})", choice.key());
+                    scope.respond(id, FromWorker::Backend { name, reason });
                 }
                 Some(choice) if loaded => scope.respond(id, plan_gpu(&state, choice).await),
                 _ => {}

@@ -63,9 +63,10 @@ export async function measureTabMemory(browser, url, photo, { timeout = 300000, 
     const runMs = Date.now() - t1;
     const passMs = Number(await page.locator('[data-testid=run-ms]').innerText());
     const status = await page.locator('.model-line').innerText();
+    const badge = await page.locator('[data-testid=backend-badge]').innerText();
     peak = Math.max(peak, chromiumRss(marker));
     const after = chromiumRss(marker);
-    return { before, peak, after, loadMs, runMs, passMs, status };
+    return { before, peak, after, loadMs, runMs, passMs, status, badge };
   } finally {
     clearInterval(sampler);
     await page.close();

@@ -238,7 +238,7 @@ pub fn run_dump(args: &ModelArgs, input: &Path, dir: &Path, kind: BackendArg) ->
     }
     // Node outputs the importer folded into constants (e.g. a Reshape of weights).
     for &v in &graph.folded {
-        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(v).name))), graph.const_data(v)?)?;
+        npy::write(&dir.join(format!("{}.npy", file_name_for(&graph.value(v).name))), &*graph.const_data(v)?)?;
     }
     let n = ids.len() + graph.folded.len();
     eprintln!("{n} tensors written to {} ({:.1} ms, {})", dir.display(), out.total_ms, be.label());

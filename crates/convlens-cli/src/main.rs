@@ -72,6 +72,20 @@ pub struct ModelArgs {
     /// Never download a missing model file
     #[arg(long)]
     pub offline: bool,
+    /// Hold fully connected layers' weights in half precision (f16): VGG16 in 306 MB instead
+    /// of 553, products and sums still f32 (accuracy: docs/BENCHMARKS.md)
+    #[arg(long)]
+    pub fc_f16: bool,
+}
+
+impl ModelArgs {
+    pub fn precision(&self) -> convlens_core::onnx::WeightPrecision {
+        if self.fc_f16 {
+            convlens_core::onnx::WeightPrecision::FcF16
+        } else {
+            convlens_core::onnx::WeightPrecision::F32
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -118,6 +132,9 @@ enum Command {
         models_dir: Option<PathBuf>,
         #[arg(long)]
         untrained: bool,
+        /// Hold fully connected layers' weights in half precision (as `classify --fc-f16`)
+        #[arg(long)]
+        fc_f16: bool,
     },
     /// Every channel of one layer as a tiled, colour-mapped PNG (each tile scaled to its own range).
     Maps {
@@ -258,11 +275,18 @@ enum Command {
         models_dir: Option<PathBuf>,
         #[arg(long)]
         untrained: bool,
+        /// Hold fully connected layers' weights in half precision (as `classify --fc-f16`)
+        #[arg(long)]
+        fc_f16: bool,
     },
 }
 
 fn model_args(model: String, models_dir: Option<PathBuf>, untrained: bool) -> ModelArgs {
-    ModelArgs { model, models_dir, untrained, offline: false }
+    ModelArgs { model, models_dir, untrained, offline: false, fc_f16: false }
+}
+
+fn model_args_f16(model: String, models_dir: Option<PathBuf>, untrained: bool, fc_f16: bool) -> ModelArgs {
+    ModelArgs { fc_f16, ..model_args(model, models_dir, untrained) }
 }
 
 fn main() -> ExitCode {
@@ -279,8 +303,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify { model, backend, top, json, fit, images } => commands::classify(&model, backend, top, json, fit, &images),
         Command::Inspect { json, model } => commands::inspect(&model, json),
-        Command::Run { model, input, dump, backend, models_dir, untrained } => {
-            commands::run_dump(&model_args(model, models_dir, untrained), &input, &dump, backend)
+        Command::Run { model, input, dump, backend, models_dir, untrained, fc_f16 } => {
+            commands::run_dump(&model_args_f16(model, models_dir, untrained, fc_f16), &input, &dump, backend)
         }
         Command::Maps { model, image, layer, out, shared_scale, models_dir, untrained } => {
             commands::maps(&model_args(model, models_dir, untrained), &image, &layer, &out, shared_scale)
@@ -298,12 +322,12 @@ fn main() -> ExitCode {
             let what = visualize::Request { layer: &layer, channel, steps, size, seed, out: &out, json };
             visualize::visualize(&model_args(model, models_dir, untrained), backend, &what)
         }
-        Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained } => {
+        Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained, fc_f16 } => {
             let _ = layers;
-            explain::bench(&model_args(model, models_dir, untrained), backend, method, runs)
+            explain::bench(&model_args_f16(model, models_dir, untrained, fc_f16), backend, method, runs)
         }
-        Command::Bench { model, backend, runs, layers, explain: None, models_dir, untrained } => {
-            commands::bench(&model_args(model, models_dir, untrained), backend, runs, layers)
+        Command::Bench { model, backend, runs, layers, explain: None, models_dir, untrained, fc_f16 } => {
+            commands::bench(&model_args_f16(model, models_dir, untrained, fc_f16), backend, runs, layers)
         }
     };
     match result {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use convlens_core::archs::{self, Weights};
 use convlens_core::catalog::{zoo_file, ZooFile};
+use convlens_core::onnx::WeightPrecision;
 use convlens_core::Graph;
 use sha2::{Digest, Sha256};
 
@@ -20,20 +21,20 @@ pub fn is_path(spec: &str) -> bool {
     spec.ends_with(".onnx") || spec.contains('/') || Path::new(spec).is_file()
 }
 
-pub fn import_file(path: &Path) -> Result<Graph> {
+pub fn import_file(path: &Path, precision: WeightPrecision) -> Result<Graph> {
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.len() > MAX_MODEL_BYTES {
         bail!("{} is {} bytes, larger than any supported model", path.display(), meta.len());
     }
     let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    convlens_core::onnx::import_reader(file, Some(meta.len()), &stem).with_context(|| format!("{}", path.display()))
+    convlens_core::onnx::import_reader(file, Some(meta.len()), &stem, precision).with_context(|| format!("{}", path.display()))
 }
 
 /// A graph for analytics: built-in names need no weights at all.
 pub fn for_analytics(spec: &str) -> Result<Graph> {
     if is_path(spec) {
-        import_file(Path::new(spec))
+        import_file(Path::new(spec), WeightPrecision::F32)
     } else {
         Ok(archs::builtin(spec, Weights::None)?)
     }
@@ -45,7 +46,7 @@ pub fn load(args: &ModelArgs) -> Result<Graph> {
         if args.untrained {
             bail!("--untrained applies to built-in names (googlenet, vgg16, squeezenet), not to files");
         }
-        return import_file(Path::new(&args.model));
+        return import_file(Path::new(&args.model), args.precision());
     }
     if args.untrained {
         return Ok(archs::builtin(&args.model, Weights::Seeded(1))?);
@@ -57,7 +58,7 @@ pub fn load(args: &ModelArgs) -> Result<Graph> {
     for name in std::iter::once(zoo.file).chain(zoo.aliases.iter().copied()) {
         let p = dir.join(name);
         if p.is_file() {
-            return import_file(&p);
+            return import_file(&p, args.precision());
         }
     }
     let offline = args.offline || std::env::var_os("CONVLENS_OFFLINE").is_some();
@@ -65,7 +66,7 @@ pub fn load(args: &ModelArgs) -> Result<Graph> {
         bail!(missing_message(zoo, &dir, "offline"));
     }
     let path = download(zoo, &dir)?;
-    import_file(&path)
+    import_file(&path, args.precision())
 }
 
 fn models_dir(explicit: Option<&Path>) -> Result<PathBuf> {

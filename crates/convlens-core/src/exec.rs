@@ -18,7 +18,15 @@ use crate::tensor::Tensor;
 pub trait Backend {
     fn name(&self) -> String;
     fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor>;
+    /// Whether node `index`'s weights were taken in when the backend was made, so `run_node`
+    /// never reads its constant inputs (a half-precision FC weight is then not widened).
+    fn prepared(&self, _index: usize) -> bool {
+        false
+    }
 }
+
+/// What a prepared node gets in place of a constant input it does not read.
+static NOT_READ: Tensor = Tensor { shape: Vec::new(), data: Vec::new() };
 
 /// Which CPU backend: named on the command line and in the UI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,9 +83,9 @@ impl SimdBackend {
                     let b = node.inputs.get(2).map(|&b| graph.const_data(b)).transpose().map_err(wrap)?;
                     let (m, c) = (w.shape[0], graph.shape(node.inputs[0])[1]);
                     let p = if winograd && winograd::applies(window, *group, c, m) {
-                        Prepared::Winograd(WinogradConv::new(w, b, window, *relu).map_err(wrap)?)
+                        Prepared::Winograd(WinogradConv::new(&w, b.as_deref(), window, *relu).map_err(wrap)?)
                     } else {
-                        Prepared::Conv(PreparedConv::new(w, b, window, *group, *relu).map_err(wrap)?)
+                        Prepared::Conv(PreparedConv::new(&w, b.as_deref(), window, *group, *relu).map_err(wrap)?)
                     };
                     prepared.insert(i, p);
                 }
@@ -113,7 +121,11 @@ impl Backend for SimdBackend {
         let wino = if self.winograd { " + Winograd" } else { "" };
         let t = crate::par::threads();
         let threads = if t > 1 { format!(", {t} threads") } else { String::new() };
-        format!("CPU SIMD ({}{wino}{threads})", simd::simd_label())
+        let half = if self.prepared.values().any(|p| matches!(p, Prepared::Fc(f) if f.is_half())) { ", f16 FC weights" } else { "" };
+        format!("CPU SIMD ({}{wino}{threads}{half})", simd::simd_label())
+    }
+    fn prepared(&self, index: usize) -> bool {
+        self.prepared.contains_key(&index)
     }
     fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
         let node = &graph.nodes[index];
@@ -212,11 +224,20 @@ pub fn run(
     for (i, node) in graph.nodes.iter().enumerate() {
         let t0 = Instant::now();
         let out = {
+            // Half-precision weights of a node the backend did not prepare (the reference's FC),
+            // widened for this pass only.
+            let widened: Vec<Option<Tensor>> = node
+                .inputs
+                .iter()
+                .map(|&v| graph.values[v].half.as_ref().filter(|_| !backend.prepared(i)).map(|h| h.to_f32()))
+                .collect();
             let mut ins: Vec<&Tensor> = Vec::with_capacity(node.inputs.len());
-            for &v in &node.inputs {
-                let t = match &graph.values[v].data {
-                    Some(c) => c.as_ref(),
-                    None => computed[v].as_ref().ok_or_else(|| {
+            for (k, &v) in node.inputs.iter().enumerate() {
+                let t = match (&graph.values[v].data, &widened[k]) {
+                    (Some(c), _) => c.as_ref(),
+                    (None, Some(w)) => w,
+                    (None, None) if graph.values[v].half.is_some() => &NOT_READ,
+                    (None, None) => computed[v].as_ref().ok_or_else(|| {
                         Error::node(&node.name, &node.op_type, format!("input '{}' was not computed", graph.values[v].name))
                     })?,
                 };

@@ -7,6 +7,7 @@
 //! - `exec`: backends and the session that runs a graph layer by layer
 //! - `analytics`: per-layer parameters, multiply-adds, memory, receptive fields
 //! - `archs`: built-in VGG16, GoogLeNet and SqueezeNet definitions
+//! - `half`: weights held in half precision (the f16 option for FC layers)
 //! - `prep`: op preparation the CPU and GPU engines share (FC layout, BatchNorm affine)
 //! - `preprocess`: pixels to input tensors per model family
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod exec;
 pub mod grad;
 pub mod graph;
+pub mod half;
 pub mod image_check;
 pub mod kernels;
 pub mod lessons;

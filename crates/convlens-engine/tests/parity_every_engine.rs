@@ -13,6 +13,7 @@ use convlens_engine::{Engine, EngineKind};
 use convlens_gpu::{Timing, WeightPrecision};
 use convlens_testkit::*;
 
+
 fn tolerance(kind: EngineKind) -> f32 {
     match kind {
         EngineKind::WebGpu(WeightPrecision::F16) => GPU_F16_LAYER_TOL,
@@ -23,7 +24,10 @@ fn tolerance(kind: EngineKind) -> f32 {
 
 /// Every engine in `kinds` on the seeded case of `model`; returns the layers compared on each.
 fn every_engine(model: &std::path::Path, case: &str, kinds: &[EngineKind]) -> Vec<usize> {
-    let graph = Arc::new(import(model).unfused());
+    every_engine_on(Arc::new(import(model).unfused()), case, kinds, tolerance)
+}
+
+fn every_engine_on(graph: Arc<convlens_core::Graph>, case: &str, kinds: &[EngineKind], tolerance: fn(EngineKind) -> f32) -> Vec<usize> {
     let dir = refs().join(case).join("seeded");
     let x = load_npy(&dir.join("input.npy"));
     let has_f16 = pollster::block_on(convlens_gpu::Gpu::new()).is_ok_and(|g| g.has_f16());
@@ -159,4 +163,40 @@ fn alexnet_zfnet_squeezenet10_and_mobilenetv2_every_layer_on_the_fast_engines() 
         let counts = every_engine(&refs().join(format!("{name}.onnx")), name, &kinds);
         assert!(counts.len() == 2 && counts.iter().all(|&n| n >= layers), "{name}: {counts:?}");
     }
+}
+
+/// The f16 FC weights option on VGG16 and AlexNet (their FC layers hold 89% and 96% of the
+/// weights): every layer on the CPU engines and the GPU (which widens the halves as it uploads
+/// them) against onnxruntime's f32 within CPU_F16_FC_TOL; and on the CPU, bit for bit what the
+/// f32 kernels compute on the same graph with its halves widened back, so rounding the weights
+/// is the only difference from f32.
+#[test]
+fn fc_f16_weights_every_layer_on_the_cpu_engines_and_the_gpu() {
+    use convlens_core::onnx::WeightPrecision as Held;
+    for (name, kinds, fc_weights) in [
+        ("vgg16-seeded", &[EngineKind::Gemm, EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)][..], 123_633_664),
+        ("bvlc_alexnet-seeded", &[EngineKind::Reference, EngineKind::Cpu, EngineKind::WebGpu(WeightPrecision::F32)][..], 58_621_952),
+    ] {
+        let graph = import_with(&refs().join(format!("{name}.onnx")), Held::FcF16);
+        // fc6, fc7, fc8 weights (biases and convs stay f32): 2 bytes each.
+        assert_eq!(graph.half_weights(), (fc_weights, 2 * fc_weights), "{name}");
+        let graph = Arc::new(graph.unfused());
+        let counts = every_engine_on(graph.clone(), name, kinds, |_| CPU_F16_FC_TOL);
+        assert!(counts.len() == kinds.len() && counts.iter().all(|&n| n >= 20), "{name}: {counts:?}");
+        let x = load_npy(&refs().join(name).join("seeded/input.npy"));
+        let run = |g: Arc<convlens_core::Graph>| {
+            let e = Engine::new_blocking(g, EngineKind::Cpu, true).unwrap();
+            assert_eq!(e.label().contains("f16 FC weights"), graph_has_half(&e), "{}", e.label());
+            e.forward_blocking(&x, &Keep::Outputs, Timing::Off).unwrap().outputs
+        };
+        let (half, wide) = (run(graph.clone()), run(Arc::new(widened(&graph))));
+        for (v, t) in &half {
+            let bits = |t: &Tensor| t.data.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert!(bits(t) == bits(&wide[v]), "{name}: output {} differs from the f32 kernels on the widened weights", graph.value(*v).name);
+        }
+    }
+}
+
+fn graph_has_half(e: &Engine) -> bool {
+    e.graph().half_weights().0 > 0
 }

@@ -25,6 +25,12 @@ pub const GPU_LAYER_TOL: f32 = 1e-4;
 /// errors of thousands of products add up in quadrature through every layer; measured worst
 /// 2.5e-3 (SqueezeNet relu24) and 1.1e-3 (GoogLeNet) on lavapipe, so 1e-2 leaves 4x.
 pub const GPU_F16_LAYER_TOL: f32 = 1e-2;
+/// The CPU with FC weights in half precision (`--fc-f16`, the app's "CPU, f16 FC weights")
+/// against onnxruntime's f32: only the FC layers' weights round (relative 2^-11 each), their
+/// products and sums stay f32, and the errors of 25088 (VGG16's fc6) products add in
+/// quadrature; measured worst 3.8e-4 (VGG16 fc8) and 3.7e-4 (AlexNet fc7), so 2e-3 leaves 5x
+/// and still fails a wrong row or a mis-widened half (errors ~1).
+pub const CPU_F16_FC_TOL: f32 = 2e-3;
 
 /// A backward op against central differences of its forward, both in f64, step 1e-5: the
 /// truncation error is ~h^2 = 1e-10 of the second derivative and rounding ~1e-16/h = 1e-11,
@@ -88,6 +94,24 @@ pub fn try_load_npy(path: &Path) -> Result<Tensor, String> {
 pub fn import(path: &Path) -> Graph {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     convlens_core::onnx::import(&bytes, "model").unwrap()
+}
+
+/// `import` with the weights held in `precision` (the f16 FC option).
+pub fn import_with(path: &Path, precision: convlens_core::onnx::WeightPrecision) -> Graph {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    convlens_core::onnx::import_with(&bytes, "model", precision).unwrap()
+}
+
+/// `graph` with every half-precision weight widened back to f32 (exactly): what the f32
+/// kernels compute on the rounded weights.
+pub fn widened(graph: &Graph) -> Graph {
+    let mut g = graph.clone();
+    for v in &mut g.values {
+        if let Some(h) = v.half.take() {
+            v.data = Some(std::sync::Arc::new(h.to_f32()));
+        }
+    }
+    g
 }
 
 /// onnxruntime's dump of `value` in `case_dir`, when it made one.

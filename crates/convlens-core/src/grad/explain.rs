@@ -366,8 +366,8 @@ pub fn f32_source<'a>(graph: &'a Graph, input: &'a Tensor, kept: &'a dyn Fn(Valu
         if v == graph.input {
             return Some(Cow::Borrowed(input));
         }
-        if let Some(t) = graph.value(v).data.as_deref() {
-            return Some(Cow::Borrowed(t));
+        if graph.value(v).is_const {
+            return graph.const_data(v).ok();
         }
         kept(v).map(Cow::Borrowed)
     }

@@ -35,7 +35,8 @@ pub fn reference_forward<T: Real>(graph: &Graph, input: &TensorOf<T>) -> Result<
     let mut values: Vec<Option<TensorOf<T>>> = graph
         .values
         .iter()
-        .map(|v| v.data.as_ref().map(|t| TensorOf { shape: t.shape.clone(), data: t.data.iter().map(|&x| T::from(x).unwrap()).collect() }))
+        .enumerate()
+        .map(|(id, v)| v.is_const.then(|| graph.const_data(id).ok()).flatten().map(|t| TensorOf { shape: t.shape.clone(), data: t.data.iter().map(|&x| T::from(x).unwrap()).collect() }))
         .collect();
     values[graph.input] = Some(input.clone());
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -173,7 +174,11 @@ fn node_backward<T: Real>(graph: &Graph, index: usize, dy: &TensorOf<T>, get: &V
         Op::Gemm { alpha, beta, trans_a, trans_b, relu } => {
             let dy = through_relu(*relu)?;
             if is_act(0) {
-                out.push((node.inputs[0], ops::gemm_a(&dy, &shape(0), &*value(get, graph, node.inputs[1])?, *alpha, *trans_a, *trans_b).map_err(err)?));
+                let da = match graph.value(node.inputs[1]).half.as_deref() {
+                    Some(h) => ops::gemm_a_half(&dy, &shape(0), h, *alpha, *trans_a, *trans_b),
+                    None => ops::gemm_a(&dy, &shape(0), &*value(get, graph, node.inputs[1])?, *alpha, *trans_a, *trans_b),
+                };
+                out.push((node.inputs[0], da.map_err(err)?));
             }
             if is_act(1) {
                 out.push((node.inputs[1], ops::gemm_b(&dy, &*value(get, graph, node.inputs[0])?, &shape(1), *alpha, *trans_a, *trans_b).map_err(err)?));

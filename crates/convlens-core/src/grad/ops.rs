@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Window;
+use crate::half::HalfTensor;
 use crate::kernels::reference::{broadcast_offsets, pool_span, softmax_rows};
 use crate::kernels::Real;
 use crate::tensor::TensorOf;
@@ -202,6 +203,17 @@ pub fn concat<T: Real>(dy: &TensorOf<T>, shapes: &[&[usize]], axis: usize) -> Ve
 /// Gemm, Y = alpha A' B' + beta C, with respect to A: dA' = alpha dY B'^T (then transposed back
 /// where A was).
 pub fn gemm_a<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: &TensorOf<T>, alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
+    gemm_a_with(dy, a_shape, |i| b.data[i], alpha, trans_a, trans_b)
+}
+
+/// `gemm_a` for an FC layer's weights held in half precision: each read widened, so the
+/// weights are never widened whole (VGG16's fc6 would be 411 MB again).
+pub fn gemm_a_half<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: &HalfTensor, alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
+    gemm_a_with(dy, a_shape, |i| T::from(crate::half::to_f32(b.bits[i])).unwrap(), alpha, trans_a, trans_b)
+}
+
+/// `b(i)`: element i of B as the file lays it out.
+fn gemm_a_with<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: impl Fn(usize) -> T, alpha: f32, trans_a: bool, trans_b: bool) -> Result<TensorOf<T>> {
     let (m, n) = (dy.shape[0], dy.shape[1]);
     let k = if trans_a { a_shape[0] } else { a_shape[1] };
     let alpha = lit::<T>(alpha);
@@ -214,14 +226,8 @@ pub fn gemm_a<T: Real>(dy: &TensorOf<T>, a_shape: &[usize], b: &TensorOf<T>, alp
             if g == T::zero() {
                 continue;
             }
-            if trans_b {
-                for (r, &bv) in row.iter_mut().zip(&b.data[j * k..(j + 1) * k]) {
-                    *r += g * bv;
-                }
-            } else {
-                for (p, r) in row.iter_mut().enumerate() {
-                    *r += g * b.data[p * n + j];
-                }
+            for (p, r) in row.iter_mut().enumerate() {
+                *r += g * b(if trans_b { j * k + p } else { p * n + j });
             }
         }
     }

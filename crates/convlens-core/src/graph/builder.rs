@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{shapes, Graph, Node, Op, Preprocess, Value, ValueId};
 use crate::error::{Error, Result};
+use crate::half::HalfTensor;
 use crate::tensor::{numel, Tensor};
 
 #[derive(Default)]
@@ -42,7 +43,7 @@ impl GraphBuilder {
 
     pub fn input(&mut self, name: &str, shape: Vec<usize>) -> Result<ValueId> {
         numel(&shape)?;
-        Ok(self.add_value(Value { name: name.into(), shape, data: None, is_const: false }))
+        Ok(self.add_value(Value::activation(name, shape)))
     }
 
     /// A weight or folded constant; `data` is `None` for an analytics-only model.
@@ -57,7 +58,15 @@ impl GraphBuilder {
             Some(d) => Some(Arc::new(Tensor::new(shape.clone(), Arc::unwrap_or_clone(d))?)),
             None => None,
         };
-        Ok(self.add_value(Value { name: name.into(), shape, data, is_const: true }))
+        Ok(self.add_value(Value { name: name.into(), shape, data, half: None, is_const: true }))
+    }
+
+    /// A weight held in half precision (the f16 option).
+    pub fn half_constant(&mut self, name: &str, data: HalfTensor) -> Result<ValueId> {
+        if numel(&data.shape)? != data.bits.len() {
+            return Err(Error::Shape(format!("constant '{name}' has shape {:?} but {} values", data.shape, data.bits.len())));
+        }
+        Ok(self.add_value(Value { name: name.into(), shape: data.shape.clone(), data: None, half: Some(Arc::new(data)), is_const: true }))
     }
 
     /// Adds a node, inferring its output shape (or taking `shape` for reshape-like ops).
@@ -78,7 +87,7 @@ impl GraphBuilder {
             }
         };
         numel(&shape).map_err(|e| Error::node(name, op_type, e.to_string()))?;
-        let out = self.add_value(Value { name: output.into(), shape, data: None, is_const: false });
+        let out = self.add_value(Value::activation(output, shape));
         self.nodes.push(Node { name: name.into(), op_type: op_type.into(), op, inputs, output: out, fused_relu: None });
         Ok(out)
     }

@@ -6,9 +6,11 @@ pub mod shapes;
 pub mod structure;
 
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::half::HalfTensor;
 use crate::tensor::Tensor;
 
 pub type ValueId = usize;
@@ -20,7 +22,16 @@ pub struct Value {
     /// Constant data (weights, folded constants). `None` for activations, and for the
     /// weights of a built-in architecture loaded for analytics only.
     pub data: Option<Arc<Tensor>>,
+    /// A weight held in half precision instead (the f16 option; then `data` is `None`): only
+    /// ever an FC layer's weights, which `kernels::fc` reads as they are.
+    pub half: Option<Arc<HalfTensor>>,
     pub is_const: bool,
+}
+
+impl Value {
+    pub fn activation(name: impl Into<String>, shape: Vec<usize>) -> Self {
+        Value { name: name.into(), shape, data: None, half: None, is_const: false }
+    }
 }
 
 /// 2-D window geometry shared by Conv and the pools; pads are [top, left, bottom, right].
@@ -220,12 +231,38 @@ impl Graph {
             .or_else(|| self.nodes.iter().position(|n| self.values[n.output].name == name))
     }
 
-    /// Constant data of a value, or an error naming what is missing.
-    pub fn const_data(&self, id: ValueId) -> Result<&Tensor> {
-        self.values[id]
-            .data
-            .as_deref()
-            .ok_or_else(|| Error::Input(format!("'{}' has no weights loaded (analytics-only model)", self.values[id].name)))
+    /// Constant data of a value as f32 (a half-precision weight widened, exactly), or an error
+    /// naming what is missing.
+    pub fn const_data(&self, id: ValueId) -> Result<Cow<'_, Tensor>> {
+        let v = &self.values[id];
+        match (&v.data, &v.half) {
+            (Some(t), _) => Ok(Cow::Borrowed(t)),
+            (None, Some(h)) => Ok(Cow::Owned(h.to_f32())),
+            (None, None) => Err(Error::Input(format!("'{}' has no weights loaded (analytics-only model)", v.name))),
+        }
+    }
+
+    /// Weights held in half precision, by value: how many and their bytes.
+    pub fn half_weights(&self) -> (usize, usize) {
+        self.values.iter().filter_map(|v| v.half.as_ref()).fold((0, 0), |(n, b), h| (n + h.bits.len(), b + 2 * h.bits.len()))
+    }
+
+    /// Widens every half-precision weight that something other than a fully connected layer
+    /// reads back to f32: only `kernels::fc` (and the GPU's FC upload, and the FC backward)
+    /// reads halves directly, anything else would widen them on every pass.
+    pub fn keep_half_only_for_fc(&mut self) {
+        let consumers = self.consumers();
+        for v in 0..self.values.len() {
+            if self.values[v].half.is_none() {
+                continue;
+            }
+            let only_fc = !consumers[v].is_empty()
+                && consumers[v].iter().all(|&i| self.nodes[i].inputs.get(1) == Some(&v) && crate::prep::is_fc(self, &self.nodes[i]));
+            if !only_fc {
+                let h = self.values[v].half.take().expect("checked");
+                self.values[v].data = Some(Arc::new(h.to_f32()));
+            }
+        }
     }
 
     /// The first input that is not a constant: the tensor a layer transforms.
@@ -285,7 +322,7 @@ impl Graph {
                 }
             }
             let pre = g.values.len();
-            g.values.push(Value { name: f.input.clone(), shape: self.values[n.output].shape.clone(), data: None, is_const: false });
+            g.values.push(Value::activation(f.input.clone(), self.values[n.output].shape.clone()));
             let op_type = n.op_type.strip_suffix("+Relu").unwrap_or(&n.op_type).to_string();
             g.nodes.push(Node { name: n.name.clone(), op_type, op, inputs: n.inputs.clone(), output: pre, fused_relu: None });
             g.nodes.push(Node { name: f.node.clone(), op_type: "Relu".into(), op: Op::Relu, inputs: vec![pre], output: n.output, fused_relu: None });
@@ -336,7 +373,7 @@ impl Graph {
     }
 
     pub fn has_weights(&self) -> bool {
-        self.values.iter().all(|v| !v.is_const || v.data.is_some())
+        self.values.iter().all(|v| !v.is_const || v.data.is_some() || v.half.is_some())
     }
 }
 

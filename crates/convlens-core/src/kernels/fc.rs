@@ -1,17 +1,18 @@
 //! Fully connected layers at batch 1: one SIMD dot product per output against weight rows
-//! kept as [N, K], so VGG16's 411 MB fc6 streams through memory once, in order.
+//! kept as [N, K], so VGG16's 411 MB fc6 streams through memory once, in order (206 MB with
+//! the f16 weights option: the rows widened in registers, the sums in f32).
 
-use std::sync::Arc;
-
-use super::simd::{dot, fmax};
+use super::simd::{dot, dot_f16, fmax};
 use crate::error::{Error, Result};
 use crate::par;
-use crate::prep::FcWeights;
+use crate::prep::{FcRows, FcWeights};
 use crate::tensor::Tensor;
 
 pub struct PreparedFc {
     /// Weights as [N, K] rows: the file's own tensor when transB=1, else a transposed copy.
-    w: Arc<Tensor>,
+    w: FcRows,
+    k: usize,
+    n: usize,
     bias: Option<Vec<f32>>,
     alpha: f32,
     relu: bool,
@@ -19,12 +20,16 @@ pub struct PreparedFc {
 
 impl PreparedFc {
     pub fn new(fc: FcWeights) -> Self {
-        PreparedFc { w: fc.rows, bias: fc.bias, alpha: fc.alpha, relu: fc.relu }
+        PreparedFc { w: fc.rows, k: fc.k, n: fc.n, bias: fc.bias, alpha: fc.alpha, relu: fc.relu }
+    }
+
+    pub fn is_half(&self) -> bool {
+        matches!(self.w, FcRows::F16(_))
     }
 
     /// x: [1, K] (or any tensor of K values) to [1, N].
     pub fn run(&self, x: &Tensor) -> Result<Tensor> {
-        let (n, k) = (self.w.shape[0], self.w.shape[1]);
+        let (n, k) = (self.n, self.k);
         if x.len() != k {
             return Err(Error::Shape(format!("fully connected layer wants {k} inputs, got {}", x.len())));
         }
@@ -34,7 +39,12 @@ impl PreparedFc {
         let blocks = par::chunks(n, 4 * par::threads(), 1);
         let run_rows = |rows: std::ops::Range<usize>| {
             for j in rows {
-                let mut v = self.alpha * dot(&x.data, &self.w.data[j * k..(j + 1) * k]);
+                let row = j * k..(j + 1) * k;
+                let mut v = self.alpha
+                    * match &self.w {
+                        FcRows::F32(w) => dot(&x.data, &w.data[row]),
+                        FcRows::F16(w) => dot_f16(&x.data, &w.bits[row]),
+                    };
                 if let Some(b) = &self.bias {
                     v += b[j];
                 }

@@ -108,6 +108,49 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s.iter().sum::<f32>() + tail
 }
 
+/// Sum of a[i]*widen(h[i]) for weights held in half precision (`crate::half`: finite values
+/// only). Products and sums are f32; only the weights were rounded.
+#[inline]
+pub fn dot_f16(a: &[f32], h: &[u16]) -> f32 {
+    assert_eq!(a.len(), h.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() && has_f16c() {
+            // SAFETY: AVX2+FMA+F16C present; equal lengths asserted.
+            return unsafe { x86::dot_f16_avx2(a, h) };
+        }
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: equal lengths asserted; simd128 enabled for this build.
+        return unsafe { wasm::dot_f16_simd128(a, h) };
+    }
+    #[allow(unreachable_code)]
+    dot_f16_portable(a, h)
+}
+
+pub fn dot_f16_portable(a: &[f32], h: &[u16]) -> f32 {
+    let mut s = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            s[l] += a[c * 8 + l] * crate::half::to_f32(h[c * 8 + l]);
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * 8..a.len() {
+        tail += a[i] * crate::half::to_f32(h[i]);
+    }
+    s.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_f16c() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("f16c"))
+}
+
 /// Which SIMD path this build and CPU run, for benchmark and UI labels.
 pub fn simd_label() -> &'static str {
     #[cfg(target_arch = "x86_64")]
@@ -184,6 +227,36 @@ mod x86 {
         }
         total
     }
+
+    /// F16C widens eight halves per instruction, exactly.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_avx2(a: &[f32], h: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, ph) = (a.as_ptr(), h.as_ptr());
+        let mut s = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (l, acc) in s.iter_mut().enumerate() {
+                let w = _mm256_cvtph_ps(_mm_loadu_si128(ph.add(i + 8 * l) as *const __m128i));
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8 * l)), w, *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            let w = _mm256_cvtph_ps(_mm_loadu_si128(ph.add(i) as *const __m128i));
+            s[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), w, s[0]);
+            i += 8;
+        }
+        let v = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+        let mut lanes = [0.0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+        let mut total: f32 = lanes.iter().sum();
+        while i < n {
+            total += a[i] * crate::half::to_f32(h[i]);
+            i += 1;
+        }
+        total
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -244,6 +317,41 @@ mod wasm {
         let mut total = f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v);
         while i < n {
             total += a[i] * b[i];
+            i += 1;
+        }
+        total
+    }
+
+    /// Four halves (zero-extended to u32 lanes) as f32: the magnitude's bits moved to f32's
+    /// places and scaled by 2^112 (the exponent bias difference), which also gets subnormals
+    /// right; the sign put back. Exact for every finite half, which is all `crate::half` holds.
+    #[inline(always)]
+    fn widen(h: v128) -> v128 {
+        let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+        let mag = i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13);
+        v128_or(f32x4_mul(mag, f32x4_splat(f32::from_bits(0x7780_0000))), sign)
+    }
+
+    pub unsafe fn dot_f16_simd128(a: &[f32], h: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, ph) = (a.as_ptr(), h.as_ptr());
+        let mut s = [f32x4_splat(0.0); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            for half in 0..2 {
+                let w = v128_load(ph.add(i + 8 * half) as *const v128);
+                let (lo, hi) = (widen(u32x4_extend_low_u16x8(w)), widen(u32x4_extend_high_u16x8(w)));
+                let x0 = v128_load(pa.add(i + 8 * half) as *const v128);
+                let x1 = v128_load(pa.add(i + 8 * half + 4) as *const v128);
+                s[2 * half] = madd(x0, lo, s[2 * half]);
+                s[2 * half + 1] = madd(x1, hi, s[2 * half + 1]);
+            }
+            i += 16;
+        }
+        let v = f32x4_add(f32x4_add(s[0], s[1]), f32x4_add(s[2], s[3]));
+        let mut total = f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v) + f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v);
+        while i < n {
+            total += a[i] * crate::half::to_f32(h[i]);
             i += 1;
         }
         total

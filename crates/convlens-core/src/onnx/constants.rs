@@ -14,6 +14,8 @@ pub(super) enum ConstData {
     /// Shared, so folding a Reshape or handing weights to the graph copies no floats.
     F32(Arc<Vec<f32>>),
     I64(Vec<i64>),
+    /// Rounded to half precision as it streamed in (the f16 option): finite values only.
+    F16(Arc<Vec<u16>>),
 }
 
 #[derive(Clone, Debug)]
@@ -27,6 +29,7 @@ impl Const {
         match &self.data {
             ConstData::I64(v) => v.clone(),
             ConstData::F32(v) => v.iter().map(|&x| x as i64).collect(),
+            ConstData::F16(v) => v.iter().map(|&h| crate::half::to_f32(h) as i64).collect(),
         }
     }
 
@@ -34,6 +37,7 @@ impl Const {
         match &self.data {
             ConstData::F32(v) => Arc::clone(v),
             ConstData::I64(v) => Arc::new(v.iter().map(|&x| x as f32).collect()),
+            ConstData::F16(v) => Arc::new(v.iter().map(|&h| crate::half::to_f32(h)).collect()),
         }
     }
 }
@@ -57,6 +61,16 @@ pub(super) fn streamed_const(t: &TensorProto, v: Vec<f32>) -> Result<Const> {
         return Err(Error::NotOnnx(format!("tensor '{}' of shape {shape:?} holds {} values (truncated or corrupt file?)", t.name(), v.len())));
     }
     Ok(Const { shape, data: ConstData::F32(Arc::new(v)) })
+}
+
+/// A tensor the stream rounded to half precision, checked as `streamed_const` checks its f32.
+pub(super) fn streamed_half(t: &TensorProto, bits: Vec<u16>) -> Result<Const> {
+    let shape = dims(t)?;
+    let n = numel(&shape)?;
+    if bits.len() != n {
+        return Err(Error::NotOnnx(format!("tensor '{}' of shape {shape:?} holds {} values (truncated or corrupt file?)", t.name(), bits.len())));
+    }
+    Ok(Const { shape, data: ConstData::F16(Arc::new(bits)) })
 }
 
 // Long but flat: one arm per ONNX data type, each checking its length before reading.

@@ -16,7 +16,7 @@ mod ops;
 mod reshape;
 mod stream;
 
-pub use stream::StreamImport;
+pub use stream::{StreamImport, WeightPrecision};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -73,19 +73,30 @@ pub fn import(bytes: &[u8], fallback_name: &str) -> Result<Graph> {
     }
     let model = ModelProto::decode(bytes)
         .map_err(|e| Error::NotOnnx(format!("cannot decode protobuf ({e}); truncated or not an .onnx file?")))?;
-    import_model(model, HashMap::new(), fallback_name)
+    import_model(model, HashMap::new(), HashMap::new(), fallback_name)
+}
+
+/// `import` with the weights held in `precision` (the whole file goes through the streaming
+/// importer, which rounds FC weights as they are read).
+pub fn import_with(bytes: &[u8], fallback_name: &str, precision: WeightPrecision) -> Result<Graph> {
+    if precision == WeightPrecision::F32 {
+        return import(bytes, fallback_name);
+    }
+    let mut s = StreamImport::with_total(bytes.len() as u64).precision(precision);
+    s.push(bytes)?;
+    import_stream(s, fallback_name)
 }
 
 /// The file a `StreamImport` was fed, as `import` reads it whole.
 pub fn import_stream(stream: StreamImport, fallback_name: &str) -> Result<Graph> {
-    let (model, floats) = stream.finish()?;
-    import_model(model, floats, fallback_name)
+    let streamed = stream.finish()?;
+    import_model(streamed.model, streamed.floats, streamed.halves, fallback_name)
 }
 
 /// A file (of `size` bytes when known) read in chunks into a `StreamImport`: the weights are
 /// never in memory twice.
-pub fn import_reader(mut r: impl std::io::Read, size: Option<u64>, fallback_name: &str) -> Result<Graph> {
-    let mut s = size.map_or_else(StreamImport::new, StreamImport::with_total);
+pub fn import_reader(mut r: impl std::io::Read, size: Option<u64>, fallback_name: &str, precision: WeightPrecision) -> Result<Graph> {
+    let mut s = size.map_or_else(StreamImport::new, StreamImport::with_total).precision(precision);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = match r.read(&mut buf) {
@@ -100,8 +111,9 @@ pub fn import_reader(mut r: impl std::io::Read, size: Option<u64>, fallback_name
 }
 
 /// `floats`: float initializers whose data was taken aside while streaming (their
-/// TensorProtos lack raw_data), moved into the graph without a copy.
-fn import_model(model: ModelProto, mut floats: HashMap<String, Vec<f32>>, fallback_name: &str) -> Result<Graph> {
+/// TensorProtos lack raw_data), moved into the graph without a copy; `halves`: the same,
+/// rounded to half precision as they streamed (the f16 option).
+fn import_model(model: ModelProto, mut floats: HashMap<String, Vec<f32>>, mut halves: HashMap<String, Vec<u16>>, fallback_name: &str) -> Result<Graph> {
     let graph = model
         .graph
         .as_ref()
@@ -116,9 +128,10 @@ fn import_model(model: ModelProto, mut floats: HashMap<String, Vec<f32>>, fallba
 
     let mut consts: HashMap<String, Const> = HashMap::new();
     for init in &graph.initializer {
-        let c = match floats.remove(init.name()) {
-            Some(v) => constants::streamed_const(init, v)?,
-            None => tensor_const(init)?,
+        let c = match (floats.remove(init.name()), halves.remove(init.name())) {
+            (Some(v), _) => constants::streamed_const(init, v)?,
+            (None, Some(h)) => constants::streamed_half(init, h)?,
+            (None, None) => tensor_const(init)?,
         };
         consts.insert(init.name().to_string(), c);
     }
@@ -164,7 +177,9 @@ fn import_model(model: ModelProto, mut floats: HashMap<String, Vec<f32>>, fallba
     let names: Vec<&str> = graph.initializer.iter().map(|i| i.name()).chain(nodes.iter().flat_map(|n| n.output.iter().map(|s| s.as_str()))).collect();
     let preprocess = recognise_preprocess(input_info.name(), &names);
     let name = Some(graph.name()).filter(|n| !n.is_empty()).unwrap_or(fallback_name);
-    Ok(imp.b.finish(name, input, outputs, preprocess, false))
+    let mut g = imp.b.finish(name, input, outputs, preprocess, false);
+    g.keep_half_only_for_fc();
+    Ok(g)
 }
 
 fn input_shape(info: &proto::ValueInfoProto) -> Result<Vec<usize>> {
@@ -253,6 +268,8 @@ impl Importer<'_> {
                 let data = match c.data {
                     ConstData::F32(v) => v,
                     ConstData::I64(v) => Arc::new(v.iter().map(|&x| x as f32).collect()),
+                    // Finite by construction (the stream refused the rest).
+                    ConstData::F16(bits) => return self.b.half_constant(name, crate::half::HalfTensor { shape: c.shape, bits: Arc::unwrap_or_clone(bits) }),
                 };
                 if data.iter().any(|x| !x.is_finite()) {
                     return Err(Error::node(node.name(), node.op_type(), format!("weight '{name}' contains NaN or infinity")));

@@ -32,10 +32,52 @@ enum Mode {
 }
 
 /// A tensor's raw_data as little-endian 4-byte words, already the `Vec<f32>` its weights will
-/// be (bits kept exactly; a non-float tensor is turned back into bytes).
+/// be (bits kept exactly; a non-float tensor is turned back into bytes), or, under the f16
+/// option for a large 2-D float tensor (an FC layer's weights), already rounded to halves, so
+/// the f32 tensor never exists.
 struct Raw {
-    words: Vec<f32>,
+    sink: Sink,
     bytes: usize,
+    /// A word split across chunks, its first bytes.
+    pending: [u8; 4],
+}
+
+enum Sink {
+    F32(Vec<f32>),
+    F16 { bits: Vec<u16>, beyond_range: bool },
+}
+
+impl Sink {
+    fn extend(&mut self, words: impl Iterator<Item = f32>) {
+        match self {
+            Sink::F32(v) => v.extend(words),
+            Sink::F16 { bits, beyond_range } => {
+                for w in words {
+                    let h = crate::half::to_half(w);
+                    *beyond_range |= h.is_none();
+                    bits.push(h.unwrap_or(0));
+                }
+            }
+        }
+    }
+}
+
+/// How the weights are held once imported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    /// Fully connected layers' weights in half precision (2-D float tensors of at least
+    /// `half::MIN_ELEMENTS`; widened back to f32 where anything but an FC layer reads them).
+    FcF16,
+}
+
+/// What a finished stream holds: the ModelProto without its streamed tensors' bytes, and those
+/// tensors by initializer name.
+pub(super) struct Streamed {
+    pub(super) model: ModelProto,
+    pub(super) floats: HashMap<String, Vec<f32>>,
+    pub(super) halves: HashMap<String, Vec<u16>>,
 }
 
 /// Feed it the file's bytes in chunks of any size (`push`), then `finish`.
@@ -56,6 +98,7 @@ pub struct StreamImport {
     /// The file's size when known: a tensor's buffer is sized from its header only when the
     /// header's length fits in it (a corrupt length must not reserve gigabytes).
     total: Option<u64>,
+    precision: WeightPrecision,
 }
 
 impl Default for StreamImport {
@@ -74,6 +117,7 @@ impl Default for StreamImport {
             tensors: Vec::new(),
             received: 0,
             total: None,
+            precision: WeightPrecision::F32,
         }
     }
 }
@@ -119,6 +163,33 @@ impl StreamImport {
     /// For a file of `total` bytes (Content-Length, the file's size).
     pub fn with_total(total: u64) -> Self {
         StreamImport { total: Some(total), ..Self::default() }
+    }
+
+    /// Weights held in `precision` once imported.
+    pub fn precision(self, precision: WeightPrecision) -> Self {
+        StreamImport { precision, ..self }
+    }
+
+    /// Whether the tensor whose raw_data of `len` bytes starts now is held in half precision:
+    /// under the f16 option, a 2-D float tensor of at least `half::MIN_ELEMENTS` that only
+    /// Gemms read, as their B. Its dims and type, and the graph's nodes, come before its data in
+    /// every exporter's files (protobuf writes fields in number order); where they did not, the
+    /// tensor stays f32, so no other op's weights are ever rounded.
+    fn rounds_to_half(&self, len: u64) -> bool {
+        if self.precision != WeightPrecision::FcF16 {
+            return false;
+        }
+        let Ok(t) = TensorProto::decode(&self.tensor_skel[..]) else { return false };
+        let n: i64 = t.dims.iter().product();
+        let large_matrix = t.data_type() == DataType::Float as i32 && t.dims.len() == 2 && n >= crate::half::MIN_ELEMENTS as i64 && len == 4 * n as u64;
+        if !large_matrix {
+            return false;
+        }
+        let Ok(graph) = GraphProto::decode(&self.graph_skel[..]) else { return false };
+        let mut readers = graph.node.iter().filter(|node| node.input.iter().any(|i| i == t.name())).peekable();
+        let a_not_transposed = |node: &super::proto::NodeProto| node.attribute.iter().all(|a| a.name() != "transA" || a.i() == 0);
+        readers.peek().is_some()
+            && readers.all(|node| node.op_type() == "Gemm" && a_not_transposed(node) && node.input.iter().position(|i| i == t.name()) == Some(1) && node.input.iter().filter(|i| *i == t.name()).count() == 1)
     }
 
     /// Bytes taken so far.
@@ -184,13 +255,22 @@ impl StreamImport {
                             self.tensor_left = len;
                         }
                         (2, TENSOR_RAW_DATA, 2) if len > 0 && len % 4 == 0 && self.raw.is_none() => {
-                            let mut words = Vec::new();
-                            if self.total.is_some_and(|t| len <= t.saturating_sub(self.received)) {
-                                words
-                                    .try_reserve_exact((len / 4) as usize)
-                                    .map_err(|_| Error::TooLarge(format!("a tensor of {len} bytes does not fit in memory")))?;
-                            }
-                            self.raw = Some(Raw { words, bytes: 0 });
+                            let reserve = self.total.is_some_and(|t| len <= t.saturating_sub(self.received));
+                            let too_large = |_| Error::TooLarge(format!("a tensor of {len} bytes does not fit in memory"));
+                            let sink = if self.rounds_to_half(len) {
+                                let mut bits = Vec::new();
+                                if reserve {
+                                    bits.try_reserve_exact((len / 4) as usize).map_err(too_large)?;
+                                }
+                                Sink::F16 { bits, beyond_range: false }
+                            } else {
+                                let mut words = Vec::new();
+                                if reserve {
+                                    words.try_reserve_exact((len / 4) as usize).map_err(too_large)?;
+                                }
+                                Sink::F32(words)
+                            };
+                            self.raw = Some(Raw { sink, bytes: 0, pending: [0; 4] });
                             self.mode = Mode::Raw(len);
                         }
                         _ => {
@@ -224,21 +304,19 @@ impl StreamImport {
                     // Words as their little-endian values; a word split across chunks is
                     // finished byte by byte.
                     while raw.bytes % 4 != 0 && !bytes.is_empty() {
-                        let w = raw.words.last_mut().expect("a started word");
-                        *w = f32::from_bits(w.to_bits() | u32::from(bytes[0]) << (8 * (raw.bytes % 4)));
+                        raw.pending[raw.bytes % 4] = bytes[0];
                         raw.bytes += 1;
                         bytes = &bytes[1..];
+                        if raw.bytes % 4 == 0 {
+                            raw.sink.extend(std::iter::once(f32::from_le_bytes(raw.pending)));
+                        }
                     }
                     let whole = bytes.chunks_exact(4);
                     let rest = whole.remainder();
-                    raw.words.extend(whole.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    raw.sink.extend(whole.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
                     raw.bytes += bytes.len() - rest.len();
-                    for (i, &b) in rest.iter().enumerate() {
-                        if i == 0 {
-                            raw.words.push(0.0);
-                        }
-                        let w = raw.words.last_mut().expect("pushed");
-                        *w = f32::from_bits(w.to_bits() | u32::from(b) << (8 * i));
+                    for &b in rest {
+                        raw.pending[raw.bytes % 4] = b;
                         raw.bytes += 1;
                     }
                     chunk = &chunk[n..];
@@ -251,7 +329,7 @@ impl StreamImport {
 
     /// The whole file has been pushed: its ModelProto, and the float weights streamed aside
     /// (by initializer name; their TensorProtos keep everything but raw_data).
-    pub(super) fn finish(mut self) -> Result<(ModelProto, HashMap<String, Vec<f32>>)> {
+    pub(super) fn finish(mut self) -> Result<Streamed> {
         if self.received == 0 {
             return Err(Error::NotOnnx("the file is empty".into()));
         }
@@ -263,25 +341,30 @@ impl StreamImport {
         }
         let decode_err = |e: prost::DecodeError| corrupt(&e.to_string());
         let mut model = ModelProto::decode(&self.model_skel[..]).map_err(decode_err)?;
+        let (mut floats, mut halves) = (HashMap::new(), HashMap::new());
         if !self.saw_graph {
-            return Ok((model, HashMap::new()));
+            return Ok(Streamed { model, floats, halves });
         }
         let mut graph = GraphProto::decode(&self.graph_skel[..]).map_err(decode_err)?;
-        let mut floats = HashMap::new();
         for (skel, raw) in self.tensors {
             let mut t = TensorProto::decode(&skel[..]).map_err(decode_err)?;
-            if let Some(raw) = raw {
-                let float = t.data_type() == DataType::Float as i32 && !floats.contains_key(t.name());
-                if float {
-                    floats.insert(t.name().to_string(), raw.words);
-                } else {
-                    // Not weights (shapes, indices): small; back to bytes for the usual path.
-                    t.raw_data = Some(raw.words.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect());
+            let named = |t: &TensorProto| floats.contains_key(t.name()) || halves.contains_key(t.name());
+            match raw.map(|r| r.sink) {
+                None => {}
+                Some(Sink::F16 { beyond_range: true, .. }) => return Err(crate::half::out_of_range(t.name())),
+                Some(Sink::F16 { bits, .. }) if !named(&t) => {
+                    halves.insert(t.name().to_string(), bits);
                 }
+                Some(Sink::F16 { .. }) => return Err(Error::NotOnnx(format!("two initializers are named '{}'", t.name()))),
+                Some(Sink::F32(words)) if t.data_type() == DataType::Float as i32 && !named(&t) => {
+                    floats.insert(t.name().to_string(), words);
+                }
+                // Not weights (shapes, indices): small; back to bytes for the usual path.
+                Some(Sink::F32(words)) => t.raw_data = Some(words.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect()),
             }
             graph.initializer.push(t);
         }
         model.graph = Some(graph);
-        Ok((model, floats))
+        Ok(Streamed { model, floats, halves })
     }
 }

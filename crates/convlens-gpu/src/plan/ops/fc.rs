@@ -29,7 +29,7 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, fc: FcWeights) 
     let rows_per_chunk = ((p.max_binding / p.weight_elem_bytes() as u64) as usize / k.max(1)).clamp(1, n.max(1));
     for n0 in (0..n).step_by(rows_per_chunk) {
         let rows = rows_per_chunk.min(n - n0);
-        let chunk = p.upload_weights(&fc.rows.data[n0 * k..(n0 + rows) * k], &format!("{} rows {n0}..", node.name))?;
+        let chunk = p.upload_weights(&fc.rows.rows_f32(k, n0, rows), &format!("{} rows {n0}..", node.name))?;
         p.fc_chunks.entry(index).or_default().push((chunk, n0, rows));
         let params = Params { k: k as u32, rows: rows as u32, n0: n0 as u32, relu: fc.relu as u32, alpha: fc.alpha, has_bias, _p0: 0, _p1: 0 };
         let groups = (rows.min(65535) as u32, rows.div_ceil(65535) as u32);
