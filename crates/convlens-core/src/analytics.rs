@@ -64,7 +64,7 @@ pub struct ModelStats {
     pub macs: u64,
     /// Sum over layers: what keeping every activation for the explorer costs.
     pub activation_bytes: u64,
-    /// All weights in f32.
+    /// All weights as held: 4 bytes each, 2 where the f16 FC option rounded them.
     pub weight_bytes: u64,
 }
 
@@ -182,7 +182,7 @@ pub fn analyze(graph: &Graph) -> ModelStats {
             receptive_field: field,
         });
     }
-    let weight_bytes = graph.values.iter().filter(|v| v.is_const).map(|v| v.shape.iter().product::<usize>() as u64 * 4).sum();
+    let weight_bytes = graph.values.iter().filter(|v| v.is_const).map(|v| v.shape.iter().product::<usize>() as u64 * if v.half.is_some() { 2 } else { 4 }).sum();
     ModelStats {
         params: layers.iter().map(|l| l.params).sum(),
         macs: layers.iter().map(|l| l.macs).sum(),

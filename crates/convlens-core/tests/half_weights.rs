@@ -157,6 +157,9 @@ fn a_matmul_operand_stays_f32_and_both_fc_layouts_round() {
     let held = |name: &str| halves.value(halves.find_value(name).unwrap()).half.is_some();
     assert!(held("w1") && held("w3") && !held("w2") && !held("b1"));
     assert_eq!(halves.half_weights(), (K * K + K * N3, 2 * (K * K + K * N3)));
+    // The costs panel's weight memory counts them at 2 bytes.
+    let held = |g: &Graph| convlens_core::analytics::analyze(g).weight_bytes;
+    assert_eq!(held(&f32s) - held(&halves), 2 * (K * K + K * N3) as u64);
     // A half below its normal range keeps its value to 2^-24; one below 2^-25 is zero.
     let w1 = halves.value(halves.find_value("w1").unwrap()).half.as_ref().unwrap();
     assert_eq!(to_f32(w1.bits[1]), (3e-6f32 / 2f32.powi(-24)).round() * 2f32.powi(-24));
