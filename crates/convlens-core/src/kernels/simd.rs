@@ -93,17 +93,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums, so the compiler can vectorise without reassociating floats itself.
+    dot_portable_by(a, |i| b[i])
+}
+
+/// Sum of a[i]*b(i), with eight partial sums so the compiler can vectorise without
+/// reassociating floats itself.
+#[inline(always)]
+fn dot_portable_by(a: &[f32], b: impl Fn(usize) -> f32) -> f32 {
     let mut s = [0.0f32; 8];
     let chunks = a.len() / 8;
     for c in 0..chunks {
         for l in 0..8 {
-            s[l] += a[c * 8 + l] * b[c * 8 + l];
+            s[l] += a[c * 8 + l] * b(c * 8 + l);
         }
     }
     let mut tail = 0.0;
     for i in chunks * 8..a.len() {
-        tail += a[i] * b[i];
+        tail += a[i] * b(i);
     }
     s.iter().sum::<f32>() + tail
 }
@@ -130,18 +136,7 @@ pub fn dot_f16(a: &[f32], h: &[u16]) -> f32 {
 }
 
 pub fn dot_f16_portable(a: &[f32], h: &[u16]) -> f32 {
-    let mut s = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            s[l] += a[c * 8 + l] * crate::half::to_f32(h[c * 8 + l]);
-        }
-    }
-    let mut tail = 0.0;
-    for i in chunks * 8..a.len() {
-        tail += a[i] * crate::half::to_f32(h[i]);
-    }
-    s.iter().sum::<f32>() + tail
+    dot_portable_by(a, |i| crate::half::to_f32(h[i]))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -55,22 +55,21 @@ fn dims(t: &TensorProto) -> Result<Vec<usize>> {
 /// A float tensor whose raw_data was streamed aside (`StreamImport`), checked as
 /// `tensor_const` checks it.
 pub(super) fn streamed_const(t: &TensorProto, v: Vec<f32>) -> Result<Const> {
+    streamed(t, v, ConstData::F32)
+}
+
+/// The same for a tensor the stream rounded to half precision.
+pub(super) fn streamed_half(t: &TensorProto, bits: Vec<u16>) -> Result<Const> {
+    streamed(t, bits, ConstData::F16)
+}
+
+fn streamed<T>(t: &TensorProto, v: Vec<T>, kind: fn(Arc<Vec<T>>) -> ConstData) -> Result<Const> {
     let shape = dims(t)?;
     let n = numel(&shape)?;
     if v.len() != n {
         return Err(Error::NotOnnx(format!("tensor '{}' of shape {shape:?} holds {} values (truncated or corrupt file?)", t.name(), v.len())));
     }
-    Ok(Const { shape, data: ConstData::F32(Arc::new(v)) })
-}
-
-/// A tensor the stream rounded to half precision, checked as `streamed_const` checks its f32.
-pub(super) fn streamed_half(t: &TensorProto, bits: Vec<u16>) -> Result<Const> {
-    let shape = dims(t)?;
-    let n = numel(&shape)?;
-    if bits.len() != n {
-        return Err(Error::NotOnnx(format!("tensor '{}' of shape {shape:?} holds {} values (truncated or corrupt file?)", t.name(), bits.len())));
-    }
-    Ok(Const { shape, data: ConstData::F16(Arc::new(bits)) })
+    Ok(Const { shape, data: kind(Arc::new(v)) })
 }
 
 // Long but flat: one arm per ONNX data type, each checking its length before reading.
