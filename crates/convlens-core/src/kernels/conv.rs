@@ -63,8 +63,14 @@ impl PackB for Im2colB<'_> {
                     }
                     if first >= 0 && last < self.w as isize {
                         let row = &plane[iy as usize * self.w + first as usize..];
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            *d = row[j * sx as usize];
+                        if sx == 1 {
+                            // Stride 1 (every 3x3 and 5x5 of the classic CNNs): one copy of
+                            // NR contiguous floats, not a strided gather.
+                            dst.copy_from_slice(&row[..NR]);
+                        } else {
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                *d = row[j * sx as usize];
+                            }
                         }
                         continue;
                     }
