@@ -1,0 +1,94 @@
+// Where the page's main thread spends a pass: a Chrome trace (CDP Tracing) over N passes of the
+// CPU path, the renderer main thread's top-level events summed by name, per pass. On a machine
+// with few cores this is the time the page takes from the worker's kernel threads.
+//   trunk build --release && node bench/main_thread_trace.mjs [PASSES] [QUERY]
+//   (QUERY default: ?model=squeezenet&backend=cpu&threads=2)
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { nextRun } from '../tests/e2e/runs.mjs';
+
+const root = resolve(new URL('..', import.meta.url).pathname);
+const require = createRequire(join(root, 'tools/package.json'));
+const { chromium } = require('playwright-core');
+const shared = resolve(root, '..', 'shared');
+const passes = Number(process.argv.find((a) => /^\d+$/.test(a)) || 10);
+const query = process.argv.find((a) => a.startsWith('?')) || '?model=squeezenet&backend=cpu&threads=2';
+const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
+const server = createServer(async (req, res) => {
+  let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  if (path.endsWith('/')) path += 'index.html';
+  try {
+    const body = await readFile(join(root, 'dist', path));
+    res.writeHead(200, { 'content-type': types[extname(path)] || 'application/octet-stream', 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' });
+    res.end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'] });
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+await page.goto(base + query);
+await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
+const photo = join(shared, 'images/chelsea.png');
+for (let i = 0; i < 3; i++) await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
+const cdp = await page.context().newCDPSession(page);
+const events = [];
+cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+const done = new Promise((ok) => cdp.once('Tracing.tracingComplete', ok));
+await cdp.send('Profiler.enable');
+await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+await cdp.send('Profiler.start');
+await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+const ms = [];
+for (let i = 0; i < passes; i++) {
+  await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
+  await page.waitForTimeout(100);
+  ms.push(Number(await page.locator('[data-testid=run-ms]').innerText()));
+}
+await cdp.send('Tracing.end');
+await done;
+const { profile } = await cdp.send('Profiler.stop');
+const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain' && events.some((x) => x.pid === e.pid && x.name === 'ParseHTML'))
+  || events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+const top = events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.dur);
+// Self time by event name (an event's span less its children's), and the busy time (top-level
+// spans), from the nesting of complete events on that thread.
+top.sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+const sums = new Map();
+const stack = [];
+let busy = 0;
+const name = (e) => (e.name === 'FunctionCall' || e.name === 'EventDispatch' || e.name === 'TimerFire') && e.args?.data?.type ? `${e.name} ${e.args.data.type}` : e.name;
+const close = (upTo) => {
+  while (stack.length && stack[stack.length - 1].end <= upTo) {
+    const f = stack.pop();
+    sums.set(f.key, (sums.get(f.key) || 0) + f.self);
+  }
+};
+for (const e of top) {
+  close(e.ts);
+  if (stack.length) stack[stack.length - 1].self -= e.dur;
+  else busy += e.dur;
+  stack.push({ key: name(e), end: e.ts + e.dur, self: e.dur });
+}
+close(Infinity);
+ms.sort((a, b) => a - b);
+console.log(`${query}: ${passes} passes, run-ms median ${ms[ms.length >> 1]}; the page's main thread busy ${(busy / 1000 / passes).toFixed(1)} ms a pass:`);
+for (const [k, v] of [...sums].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${k.padEnd(40)} ${(v / 1000 / passes).toFixed(1)} ms`);
+// The JS and wasm behind FunctionCall: sampled self time by function.
+const selfUs = new Map();
+const dt = new Map();
+profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) || 0) + (profile.timeDeltas[i + 1] || 0)));
+for (const n of profile.nodes) {
+  const f = n.callFrame;
+  const key = `${f.functionName || '(anonymous)'} ${f.url ? f.url.split('/').pop() : ''}`;
+  if (['(idle)', '(program)', '(root)'].includes(f.functionName)) continue;
+  selfUs.set(key, (selfUs.get(key) || 0) + (dt.get(n.id) || 0));
+}
+console.log('sampled JS/wasm self time a pass:');
+for (const [k, v] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${k.slice(0, 70).padEnd(70)} ${(v / 1000 / passes).toFixed(2)} ms`);
+await browser.close();
+server.close();
