@@ -318,7 +318,33 @@ pub struct LayerMaps {
     pub shape: Vec<usize>,
     pub tiles: LayerTiles,
     /// Raw activations, only when asked for.
+    #[serde(with = "f32_bytes")]
     pub data: Option<Vec<f32>>,
+}
+
+/// A layer's values as one run of little-endian bytes on the wire: the default codec writes and
+/// reads an f32 at a time, and a layer is up to millions of them, decoded on the page's main
+/// thread after every pass.
+mod f32_bytes {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<f32>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                s.serialize_some(serde_bytes::Bytes::new(&bytes))
+            }
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
+        let Some(b) = Option::<serde_bytes::ByteBuf>::deserialize(d)? else { return Ok(None) };
+        if b.len() % 4 != 0 {
+            return Err(D::Error::custom(format!("{} bytes are not whole f32 values", b.len())));
+        }
+        Ok(Some(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    }
 }
 
 /// `convlens_core::viz::Tiles` on the wire: drawn on the GPU when the pass ran there.

@@ -3,7 +3,7 @@
 //! (constant-weight) zoo graph through the wasm simd128 core.
 #![cfg(target_arch = "wasm32")]
 
-use convlens_app::protocol::{Frame, FromWorker, ToWorker};
+use convlens_app::protocol::{Frame, FromWorker, LayerMaps, LayerTiles, ToWorker};
 use convlens_app::worker::handle;
 use wasm_bindgen_test::*;
 
@@ -22,6 +22,18 @@ fn messages_survive_the_worker_codec() {
     let frame = Frame { width: 224, height: 224, rgba: (0..224 * 224 * 4).map(|i| (i % 251) as u8).collect() };
     match roundtrip(&ToWorker::Run { id: 7, frame: frame.clone(), squash: true, time_layers: true }) {
         ToWorker::Run { id, frame: back, squash, time_layers } => assert!(id == 7 && back == frame && squash && time_layers),
+        other => panic!("{other:?}"),
+    }
+    // A layer's values travel as bytes: every bit back, the odd ones included.
+    let data = vec![0.0, -0.0, 1.5e-45, -3.4e38, f32::MIN_POSITIVE, 1.0 / 3.0];
+    let tiles = LayerTiles { tile_h: 1, tile_w: 1, factor: 1, rgba: vec![0; 4 * data.len()], stats: vec![[0.0; 3]; data.len()], shared: None, drawn_on_gpu: false };
+    let maps = LayerMaps { layer: 3, ms: 1.0, shape: vec![1, 6, 1, 1], tiles, data: Some(data.clone()) };
+    match roundtrip(&FromWorker::Maps(vec![maps.clone(), LayerMaps { data: None, ..maps }])) {
+        FromWorker::Maps(m) => {
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(m[0].data.as_ref().unwrap()), bits(&data));
+            assert!(m[1].data.is_none());
+        }
         other => panic!("{other:?}"),
     }
     match roundtrip(&FromWorker::Error("bad".into())) {
