@@ -172,13 +172,19 @@ impl App {
     /// is only the preview shown under the maps.
     pub(super) fn send_run(&mut self, src: Source, side: usize) -> Result<(), String> {
         let t0 = super::now_ms();
-        let frame = frame_pixels(&src)?;
+        let crop = crop_preview(&src, side, self.run.fit)?;
+        // A photo goes whole (the worker resizes it as the CLI does); a camera frame as the
+        // crop already drawn for the preview.
+        let frame = match src {
+            Source::Bitmap(_) => frame_pixels(&src)?,
+            Source::Video(_) => imaging::crop_pixels(&crop)?,
+        };
         if matches!(src, Source::Bitmap(_)) && frame.rgba.chunks_exact(4).all(|p| p[3] == 0) {
             self.notice = Some(super::Notice::new(
                 "This image is fully transparent: there is nothing to see, and the network gets the colour its transparent pixels hold (usually black).",
             ));
         }
-        self.run.input = Some(crop_preview(&src, side, self.run.fit)?);
+        self.run.input = Some(crop);
         self.camera.stages.grab = super::now_ms() - t0;
         self.run.running = true;
         self.run.progress = Some((0, 1));

@@ -116,7 +116,7 @@ pub fn header(p: &Props) -> Html {
                     <option value="webgpu" selected={p.backend_choice == BackendChoice::WebGpu}>{ "WebGPU (any adapter)" }</option>
                     <option value="webgpu-f16" selected={p.backend_choice == BackendChoice::WebGpuF16}>{ "WebGPU, f16 weights (half the memory)" }</option>
                     <option value="cpu" selected={p.backend_choice == BackendChoice::Cpu}>{ "CPU (wasm SIMD)" }</option>
-                    <option value="cpu-f16" selected={p.backend_choice == BackendChoice::CpuF16}>{ "CPU, f16 FC weights (VGG16 in half the memory)" }</option>
+                    <option value="cpu-f16" selected={p.backend_choice == BackendChoice::CpuF16}>{ "CPU, f16 FC weights (less memory)" }</option>
                 </select>
             </label>
             if p.thread_choices.len() > 1 {
