@@ -2,11 +2,11 @@
 //! keeps 123.6 M of its 138 M parameters. Half the bytes in memory and half the bytes the FC
 //! kernel streams; every product and sum is still f32 (only the weights are rounded).
 //!
-//! A `HalfTensor` only ever holds finite values (`from_f32` refuses the rest), so the SIMD
-//! decoders in `kernels::simd` need no infinity or NaN case.
+//! A `HalfTensor` only ever holds finite values (the streaming importer refuses a weight that
+//! `to_half` cannot hold), so the SIMD decoders in `kernels::simd` need no infinity or NaN case.
 
 use crate::error::{Error, Result};
-use crate::tensor::{numel, Tensor};
+use crate::tensor::{transpose, Tensor};
 
 /// Tensors smaller than this stay f32 under the f16 option: biases and conv kernels are a
 /// small share of any classic CNN, and an FC layer's rows start at 1000 x 1024.
@@ -33,15 +33,6 @@ pub fn to_f32(h: u16) -> f32 {
 }
 
 impl HalfTensor {
-    /// `values` rounded to half precision; an error naming `name` when one is beyond its range.
-    pub fn from_f32(name: &str, shape: Vec<usize>, values: &[f32]) -> Result<Self> {
-        if numel(&shape)? != values.len() {
-            return Err(Error::Shape(format!("'{name}' has shape {shape:?} but {} values", values.len())));
-        }
-        let bits = values.iter().map(|&v| to_half(v)).collect::<Option<Vec<u16>>>().ok_or_else(|| out_of_range(name))?;
-        Ok(HalfTensor { shape, bits })
-    }
-
     /// The values as f32 (exact: every half is an f32).
     pub fn to_f32(&self) -> Tensor {
         Tensor { shape: self.shape.clone(), data: self.bits.iter().map(|&h| to_f32(h)).collect() }
@@ -50,13 +41,7 @@ impl HalfTensor {
     /// A 2-D tensor transposed, still in half precision.
     pub fn transposed(&self) -> Result<Self> {
         let [r, c] = self.shape[..] else { return Err(Error::Shape(format!("transposing a tensor of shape {:?}", self.shape))) };
-        let mut bits = vec![0u16; r * c];
-        for i in 0..r {
-            for j in 0..c {
-                bits[j * r + i] = self.bits[i * c + j];
-            }
-        }
-        Ok(HalfTensor { shape: vec![c, r], bits })
+        Ok(HalfTensor { shape: vec![c, r], bits: transpose(&self.bits, r, c) })
     }
 }
 

@@ -79,13 +79,7 @@ pub fn fc_weights_from(w: &Arc<Tensor>, trans_b: bool, c: Option<&Tensor>, alpha
     let rows = if trans_b {
         Arc::clone(w)
     } else {
-        let mut t = vec![0.0; n * k];
-        for kk in 0..k {
-            for j in 0..n {
-                t[j * k + kk] = w.data[kk * n + j];
-            }
-        }
-        Arc::new(Tensor::new(vec![n, k], t)?)
+        Arc::new(Tensor::new(vec![n, k], crate::tensor::transpose(&w.data, k, n))?)
     };
     Ok(FcWeights { k, n, rows: FcRows::F32(rows), bias: fc_bias(c, n, beta)?, alpha, relu })
 }

@@ -89,6 +89,17 @@ pub fn rel_error(a: &[f32], b: &[f32]) -> f32 {
     worst / scale
 }
 
+/// An r x c row-major matrix as c x r.
+pub fn transpose<T: Copy + Default>(m: &[T], r: usize, c: usize) -> Vec<T> {
+    let mut t = vec![T::default(); r * c];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = m[i * c + j];
+        }
+    }
+    t
+}
+
 /// Indices of the k largest values, largest first.
 pub fn top_k(values: &[f32], k: usize) -> Vec<(usize, f32)> {
     let mut idx: Vec<usize> = (0..values.len()).collect();

@@ -141,6 +141,13 @@ fn varint(b: &[u8]) -> Result<Option<(u64, usize)>> {
     Ok(None)
 }
 
+/// An empty buffer with room for `words` values (of a tensor of `len` bytes).
+fn reserved<T>(words: usize, len: u64) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(words).map_err(|_| Error::TooLarge(format!("a tensor of {len} bytes does not fit in memory")))?;
+    Ok(v)
+}
+
 /// A complete field header in `head`: (field, wire type, length or value).
 fn header(head: &[u8]) -> Result<Option<(u64, u64, u64)>> {
     let Some((tag, n)) = varint(head)? else { return Ok(None) };
@@ -255,20 +262,12 @@ impl StreamImport {
                             self.tensor_left = len;
                         }
                         (2, TENSOR_RAW_DATA, 2) if len > 0 && len % 4 == 0 && self.raw.is_none() => {
-                            let reserve = self.total.is_some_and(|t| len <= t.saturating_sub(self.received));
-                            let too_large = |_| Error::TooLarge(format!("a tensor of {len} bytes does not fit in memory"));
+                            // Sized from the header only when the header's length fits in the file.
+                            let words = if self.total.is_some_and(|t| len <= t.saturating_sub(self.received)) { (len / 4) as usize } else { 0 };
                             let sink = if self.rounds_to_half(len) {
-                                let mut bits = Vec::new();
-                                if reserve {
-                                    bits.try_reserve_exact((len / 4) as usize).map_err(too_large)?;
-                                }
-                                Sink::F16 { bits, beyond_range: false }
+                                Sink::F16 { bits: reserved(words, len)?, beyond_range: false }
                             } else {
-                                let mut words = Vec::new();
-                                if reserve {
-                                    words.try_reserve_exact((len / 4) as usize).map_err(too_large)?;
-                                }
-                                Sink::F32(words)
+                                Sink::F32(reserved(words, len)?)
                             };
                             self.raw = Some(Raw { sink, bytes: 0, pending: [0; 4] });
                             self.mode = Mode::Raw(len);
