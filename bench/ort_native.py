@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """onnxruntime native on the same models and input as `convlens bench`: median/min/max ms over
-RUNS after one warm-up.  python3 bench/ort_native.py MODEL.onnx [RUNS] [THREADS]"""
+RUNS after one warm-up.  python3 bench/ort_native.py MODEL.onnx [RUNS] [THREADS] [--layers]
+
+--layers: onnxruntime's own profiler (a second session, so the timed runs above stay unprofiled)
+prints each node's median kernel time, to set beside `convlens bench MODEL --layers`."""
+import json
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
 
-path = sys.argv[1]
-runs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-threads = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+layers = "--layers" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--layers"]
+path = args[0]
+runs = int(args[1]) if len(args) > 1 else 10
+threads = int(args[2]) if len(args) > 2 else 1
 opts = ort.SessionOptions()
 opts.intra_op_num_threads = threads
 opts.inter_op_num_threads = 1
@@ -28,3 +36,29 @@ for _ in range(runs):
     times.append((time.perf_counter() - t) * 1e3)
 times.sort()
 print(f"{path}: onnxruntime {ort.__version__} CPU, {threads} thread(s) | median {times[len(times)//2]:.1f} ms, min {times[0]:.1f}, max {times[-1]:.1f} over {runs} runs")
+
+if layers:
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
+    prof = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        prof.run(None, {inp.name: x})
+    per_node = {}
+    order = []
+    with open(prof.end_profiling()) as f:
+        for ev in json.load(f):
+            name = ev.get("name", "")
+            if ev.get("cat") != "Node" or not name.endswith("_kernel_time"):
+                continue
+            node = name[: -len("_kernel_time")]
+            if node not in per_node:
+                per_node[node] = []
+                order.append(node)
+            per_node[node].append(ev["dur"] / 1e3)
+    total = 0.0
+    for node in order:
+        t = sorted(per_node[node][1:] or per_node[node])
+        med = t[len(t) // 2]
+        total += med
+        print(f"{node:40s} {med:8.3f} ms")
+    print(f"{'sum of node medians':40s} {total:8.3f} ms")

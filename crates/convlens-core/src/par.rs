@@ -208,6 +208,13 @@ impl<T> SharedMut<T> {
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
+    /// Where element `start` lies, for kernels that write a strided tile.
+    ///
+    /// # Safety
+    /// `start` within the buffer; what is written through it follows `slice`'s rule.
+    pub unsafe fn ptr(&self, start: usize) -> *mut T {
+        self.0.add(start)
+    }
     /// # Safety
     /// `i` within the buffer, and no other thread touching element `i` meanwhile.
     pub unsafe fn write(&self, i: usize, v: T) {

@@ -11,7 +11,7 @@ use convlens_core::kernels::fc::PreparedFc;
 use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
-use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, MR, NR};
+use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, Store, MR, NR};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;
@@ -40,6 +40,10 @@ fn conv_fast_path_matches_reference() {
         (300, 6, 5, 20, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1), // K over one KC block
         (64, 9, 9, 17, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),  // K = 576, three KC blocks
         (3, 40, 40, 11, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1], 1),
+        // Pointwise with only full tiles (N = 64, M = 12) and K over two KC blocks: B read in
+        // place, every tile stored straight into C, the second block added to the first.
+        (300, 8, 8, 12, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1),
+        (32, 4, 8, 6, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1),
     ];
     for (i, &(c, h, w, m, k, s, p, d, g)) in cases.iter().enumerate() {
         let x = random(&[1, c, h, w], &mut rng);
@@ -104,6 +108,30 @@ fn simd_inner_loops_match_portable_code() {
         for j in 0..NR {
             let want: f32 = (0..kc).map(|k| a[k * MR + i] * b[k * NR + j]).sum();
             assert!((fast[i * NR + j] - want).abs() < 1e-4 && (slow[i * NR + j] - want).abs() < 1e-4);
+        }
+    }
+    // Stored straight into a strided C, B read at a stride other than NR: bias then ReLU on a
+    // first block, and C plus the sums on a later one.
+    let (ldb, ldc) = (NR + 5, NR + 3);
+    let bs: Vec<f32> = (0..kc * ldb).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let bias: [f32; MR] = std::array::from_fn(|i| i as f32 * 0.25 - 0.5);
+    let before: Vec<f32> = (0..MR * ldc).map(|_| rng.random_range(-1.0..1.0)).collect();
+    for (accumulate, relu) in [(false, false), (false, true), (true, false), (true, true)] {
+        let mut c = before.clone();
+        // SAFETY: a holds kc*MR, bs kc rows of ldb >= NR, c MR rows of ldc >= NR.
+        unsafe { micro_kernel_store(kc, a.as_ptr(), bs.as_ptr(), ldb, c.as_mut_ptr(), ldc, Store { bias, accumulate, relu }) };
+        for i in 0..MR {
+            for j in 0..ldc {
+                let got = c[i * ldc + j];
+                if j >= NR {
+                    assert_eq!(got, before[i * ldc + j], "outside the tile");
+                    continue;
+                }
+                let sum: f32 = (0..kc).map(|k| a[k * MR + i] * bs[k * ldb + j]).sum();
+                let v = if accumulate { before[i * ldc + j] + sum } else { sum + bias[i] };
+                let want = if relu { v.max(0.0) } else { v };
+                assert!((got - want).abs() < 1e-4, "accumulate={accumulate} relu={relu} ({i},{j}): {got} vs {want}");
+            }
         }
     }
     for n in [0, 1, 7, 8, 33, 1001] {
