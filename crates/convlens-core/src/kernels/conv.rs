@@ -9,16 +9,35 @@ use crate::graph::Window;
 use crate::tensor::Tensor;
 
 /// The input of one group seen as the KxN matrix im2col would build: K = cg*kh*kw, N = oh*ow.
+/// It reads a zero-padded copy of the input, so a panel's gather has no bounds to check: per
+/// tap (row k) it copies the panel's runs of output pixels that share an output row, each run
+/// one contiguous slice at stride 1.
 struct Im2colB<'a> {
-    x: &'a [f32],
-    h: usize,
-    w: usize,
+    /// The group's channels, each padded to hp x wp.
+    xp: &'a [f32],
+    hp: usize,
+    wp: usize,
     kh: usize,
     kw: usize,
     oh: usize,
     ow: usize,
     win: &'a Window,
     cg: usize,
+}
+
+/// Pads every channel of `x` (c planes of h x w) by the window's pads into `out`.
+fn pad_planes(x: &[f32], c: usize, h: usize, w: usize, win: &Window, out: &mut Vec<f32>) -> (usize, usize) {
+    let [pt, pl, pb, pr] = win.pads;
+    let (hp, wp) = (h + pt + pb, w + pl + pr);
+    out.clear();
+    out.resize(c * hp * wp, 0.0);
+    for ch in 0..c {
+        for y in 0..h {
+            let dst = (ch * hp + y + pt) * wp + pl;
+            out[dst..dst + w].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y + 1) * w]);
+        }
+    }
+    (hp, wp)
 }
 
 impl PackB for Im2colB<'_> {
@@ -29,59 +48,61 @@ impl PackB for Im2colB<'_> {
         self.oh * self.ow
     }
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
-        let n = self.n();
-        let (sy, sx) = (self.win.strides[0] as isize, self.win.strides[1] as isize);
-        let (dy, dx) = (self.win.dilations[0] as isize, self.win.dilations[1] as isize);
-        let (pt, pl) = (self.win.pads[0] as isize, self.win.pads[1] as isize);
+        let (sy, sx) = (self.win.strides[0], self.win.strides[1]);
+        let (dy, dx) = (self.win.dilations[0], self.win.dilations[1]);
+        let plane = self.hp * self.wp;
         for jp in 0..nc.div_ceil(NR) {
-            // Top-left input position of each output pixel in this panel.
-            let mut iy0 = [isize::MIN / 2; NR];
-            let mut ix0 = [isize::MIN / 2; NR];
-            for j in 0..NR {
-                let col = n0 + jp * NR + j;
-                if col < n && col < n0 + nc {
-                    iy0[j] = (col / self.ow) as isize * sy - pt;
-                    ix0[j] = (col % self.ow) as isize * sx - pl;
-                }
+            let col0 = n0 + jp * NR;
+            let width = NR.min(n0 + nc - col0);
+            // Runs of this panel's columns within one output row: (first column, input offset
+            // of its window's top-left tap, length). A panel spans at most NR rows.
+            let mut runs = [(0usize, 0usize, 0usize); NR];
+            let mut nruns = 0;
+            let mut j = 0;
+            while j < width {
+                let (oy, ox) = ((col0 + j) / self.ow, (col0 + j) % self.ow);
+                let len = (self.ow - ox).min(width - j);
+                runs[nruns] = (j, oy * sy * self.wp + ox * sx, len);
+                nruns += 1;
+                j += len;
             }
             let panel = &mut out[jp * kc * NR..(jp + 1) * kc * NR];
-            // A full panel within one output row: its columns read one input row at a fixed
-            // stride, so when that span lies inside the input the gather needs no checks.
-            let one_row = iy0[0] == iy0[NR - 1] && ix0[NR - 1] == ix0[0] + (NR as isize - 1) * sx;
-            for kk in 0..kc {
-                let r = k0 + kk;
-                let (ic, ky, kx) = (r / (self.kh * self.kw), (r / self.kw) % self.kh, r % self.kw);
-                let plane = &self.x[ic * self.h * self.w..(ic + 1) * self.h * self.w];
-                let (oy, ox) = (ky as isize * dy, kx as isize * dx);
-                let dst = &mut panel[kk * NR..kk * NR + NR];
-                if one_row {
-                    let (iy, first) = (iy0[0] + oy, ix0[0] + ox);
-                    let last = first + (NR as isize - 1) * sx;
-                    if iy < 0 || iy >= self.h as isize {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    if first >= 0 && last < self.w as isize {
-                        let row = &plane[iy as usize * self.w + first as usize..];
-                        if sx == 1 {
-                            // Stride 1 (every 3x3 and 5x5 of the classic CNNs): one copy of
-                            // NR contiguous floats, not a strided gather.
-                            dst.copy_from_slice(&row[..NR]);
-                        } else {
-                            for (j, d) in dst.iter_mut().enumerate() {
-                                *d = row[j * sx as usize];
-                            }
+            let (mut ic, mut ky, mut kx) = (k0 / (self.kh * self.kw), (k0 / self.kw) % self.kh, k0 % self.kw);
+            for dst in panel.chunks_exact_mut(NR).take(kc) {
+                let tap = ic * plane + ky * dy * self.wp + kx * dx;
+                if nruns == 1 && width == NR {
+                    // The common case, with NR known to the compiler: one copy, or a fixed-size
+                    // strided gather (conv0's stride 2) it unrolls.
+                    let src = &self.xp[tap + runs[0].1..];
+                    if sx == 1 {
+                        dst.copy_from_slice(&src[..NR]);
+                    } else {
+                        let src = &src[..(NR - 1) * sx + 1];
+                        for (t, d) in dst.iter_mut().enumerate() {
+                            *d = src[t * sx];
                         }
-                        continue;
+                    }
+                } else {
+                    for &(j, off, len) in &runs[..nruns] {
+                    let src = &self.xp[tap + off..];
+                    if sx == 1 {
+                        dst[j..j + len].copy_from_slice(&src[..len]);
+                    } else {
+                        for (t, d) in dst[j..j + len].iter_mut().enumerate() {
+                            *d = src[t * sx];
+                        }
                     }
                 }
-                for j in 0..NR {
-                    let (iy, ix) = (iy0[j] + oy, ix0[j] + ox);
-                    dst[j] = if iy >= 0 && iy < self.h as isize && ix >= 0 && ix < self.w as isize {
-                        plane[iy as usize * self.w + ix as usize]
-                    } else {
-                        0.0
-                    };
+                    dst[width..].fill(0.0);
+                }
+                kx += 1;
+                if kx == self.kw {
+                    kx = 0;
+                    ky += 1;
+                    if ky == self.kh {
+                        ky = 0;
+                        ic += 1;
+                    }
                 }
             }
         }
@@ -129,6 +150,7 @@ impl PreparedConv {
         let (oh, ow) = (self.window.out_dim(0, h, false)?, self.window.out_dim(1, w, false)?);
         let m = self.mg * self.group;
         let mut out = Tensor::zeros(&[n, m, oh, ow])?;
+        let mut padded = Vec::new();
         for b in 0..n {
             for g in 0..self.group {
                 let xs = &x.data[(b * c + g * self.cg) * h * w..(b * c + (g + 1) * self.cg) * h * w];
@@ -138,10 +160,11 @@ impl PreparedConv {
                 if self.is_pointwise() {
                     gemm(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, oh * ow, ep, scratch);
                 } else {
+                    let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
                     let src = Im2colB {
-                        x: xs,
-                        h,
-                        w,
+                        xp: &padded,
+                        hp,
+                        wp,
                         kh: self.kernel[0],
                         kw: self.kernel[1],
                         oh,
