@@ -170,42 +170,52 @@ impl WinogradConv {
     /// written as v[xi][c][tile].
     /// Channels `chans` only; tasks given disjoint channels write disjoint parts of `v`.
     fn transform_input(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
-        let (c, h, w, tw) = (self.c, geo.h, geo.w, geo.tw);
+        let (c, h, w) = (self.c, geo.h, geo.w);
         let (pt, pl) = (self.pads[0] as isize, self.pads[1] as isize);
         for ch in chans {
             let plane = &x[ch * h * w..(ch + 1) * h * w];
-            for t in 0..nt {
-                let (ty, tx) = ((t0 + t) / tw, (t0 + t) % tw);
-                let (y0, x0) = (ty as isize * 2 - pt, tx as isize * 2 - pl);
-                let mut d = [[0.0f32; 4]; 4];
-                let inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= h as isize && x0 + 4 <= w as isize;
-                for (i, row) in d.iter_mut().enumerate() {
-                    let y = y0 + i as isize;
-                    if !inside && (y < 0 || y >= h as isize) {
-                        continue;
-                    }
-                    for (j, cell) in row.iter_mut().enumerate() {
-                        let xx = x0 + j as isize;
-                        if inside || (xx >= 0 && xx < w as isize) {
-                            *cell = plane[y as usize * w + xx as usize];
+            // SAFETY: these 16 rows of v (one per point, this channel's) are this task's alone.
+            let mut vrows: [&mut [f32]; 16] = std::array::from_fn(|xi| unsafe { v.slice((xi * c + ch) * nt, nt) });
+            for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
+                let (y0, x0) = (ty as isize * 2 - pt, tx0 as isize * 2 - pl);
+                // Tiles whose 4x4 patch lies inside the map: read without checks, in one loop
+                // over the run the compiler vectorizes (a patch's columns at stride 2).
+                let rows_inside = y0 >= 0 && y0 + 4 <= h as isize;
+                let lo = if x0 >= 0 { 0 } else { ((-x0) as usize).div_ceil(2) };
+                let hi = if w as isize >= x0 + 4 { (((w as isize - x0 - 4) / 2 + 1) as usize).min(run.len()) } else { 0 };
+                let inner = if rows_inside && lo < hi { lo..hi } else { 0..0 };
+                if !inner.is_empty() {
+                    let base = (y0 as usize) * w + (x0 + 2 * inner.start as isize) as usize;
+                    let r: [&[f32]; 4] = std::array::from_fn(|i| &plane[base + i * w..base + i * w + 2 * inner.len() + 2]);
+                    for (q, t) in inner.clone().zip(run.clone().skip(inner.start)) {
+                        let col = |j: usize| [r[0][2 * q - 2 * inner.start + j], r[1][2 * q - 2 * inner.start + j], r[2][2 * q - 2 * inner.start + j], r[3][2 * q - 2 * inner.start + j]];
+                        let vals = input_tile([col(0), col(1), col(2), col(3)]);
+                        for (row, val) in vrows.iter_mut().zip(vals) {
+                            row[t] = val;
                         }
                     }
                 }
-                // Rows: B^T d
-                let mut bd = [[0.0f32; 4]; 4];
-                for j in 0..4 {
-                    bd[0][j] = d[0][j] - d[2][j];
-                    bd[1][j] = d[1][j] + d[2][j];
-                    bd[2][j] = d[2][j] - d[1][j];
-                    bd[3][j] = d[1][j] - d[3][j];
-                }
-                // Columns: (B^T d) B
-                for i in 0..4 {
-                    let r = bd[i];
-                    let vals = [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
-                    for (j, val) in vals.into_iter().enumerate() {
-                        // SAFETY: in bounds (v holds 16*c*nt), and this channel is ours alone.
-                        unsafe { v.write(((i * 4 + j) * c + ch) * nt + t, val) };
+                for (q, t) in run.clone().enumerate() {
+                    if inner.contains(&q) {
+                        continue;
+                    }
+                    let xq = x0 + 2 * q as isize;
+                    // cols[j][i]: the patch's column j, row i, zero outside the map.
+                    let mut cols = [[0.0f32; 4]; 4];
+                    for (j, col) in cols.iter_mut().enumerate() {
+                        let xx = xq + j as isize;
+                        if xx < 0 || xx >= w as isize {
+                            continue;
+                        }
+                        for (i, cell) in col.iter_mut().enumerate() {
+                            let y = y0 + i as isize;
+                            if y >= 0 && y < h as isize {
+                                *cell = plane[y as usize * w + xx as usize];
+                            }
+                        }
+                    }
+                    for (row, val) in vrows.iter_mut().zip(input_tile(cols)) {
+                        row[t] = val;
                     }
                 }
             }
@@ -215,35 +225,96 @@ impl WinogradConv {
     /// Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], then bias and ReLU, cropped at the edges.
     /// Output channels `chans` of tiles t0..t0+nt only.
     fn transform_output(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
-        let (m, oh, ow, tw) = (self.m, geo.oh, geo.ow, geo.tw);
+        let (m, oh, ow) = (self.m, geo.oh, geo.ow);
+        let relu = self.relu;
         for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
             let plane = oc * oh * ow;
-            for t in 0..nt {
-                let at = |xi: usize| mm[(xi * m + oc) * nt + t];
-                let mut s = [[0.0f32; 4]; 2];
-                for j in 0..4 {
-                    s[0][j] = at(j) + at(4 + j) + at(8 + j);
-                    s[1][j] = at(4 + j) - at(8 + j) - at(12 + j);
+            let at: [&[f32]; 16] = std::array::from_fn(|xi| &mm[(xi * m + oc) * nt..(xi * m + oc + 1) * nt]);
+            let finish = |v: f32| {
+                let v = v + bias;
+                if relu {
+                    fmax(v, 0.0)
+                } else {
+                    v
                 }
-                let (ty, tx) = ((t0 + t) / tw, (t0 + t) % tw);
-                for (i, row) in s.iter().enumerate() {
-                    let y = ty * 2 + i;
-                    if y >= oh {
-                        continue;
+            };
+            for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
+                let y = ty * 2;
+                // Whole 2x2 tiles: both rows, both columns inside the map.
+                let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
+                if whole > 0 {
+                    // SAFETY: two row segments of this channel's plane, inside it; callers split
+                    // tiles or channels, so no other task writes them.
+                    let (r0, r1) = unsafe { (out.slice(plane + y * ow + 2 * tx0, 2 * whole), out.slice(plane + (y + 1) * ow + 2 * tx0, 2 * whole)) };
+                    for (q, t) in run.clone().take(whole).enumerate() {
+                        let [a, b] = output_tile(std::array::from_fn(|xi| at[xi][t]));
+                        r0[2 * q] = finish(a[0]);
+                        r0[2 * q + 1] = finish(a[1]);
+                        r1[2 * q] = finish(b[0]);
+                        r1[2 * q + 1] = finish(b[1]);
                     }
-                    let pair = [row[0] + row[1] + row[2], row[1] - row[2] - row[3]];
-                    for (j, &val) in pair.iter().enumerate() {
-                        let xx = tx * 2 + j;
-                        if xx < ow {
-                            let v = val + bias;
-                            let v = if self.relu { fmax(v, 0.0) } else { v };
-                            // SAFETY: inside this channel's plane; callers split tiles or channels.
-                            unsafe { out.write(plane + y * ow + xx, v) };
+                }
+                for (q, t) in run.clone().enumerate().skip(whole) {
+                    let tile = output_tile(std::array::from_fn(|xi| at[xi][t]));
+                    for (i, pair) in tile.iter().enumerate() {
+                        for (j, &val) in pair.iter().enumerate() {
+                            let (yy, xx) = (y + i, 2 * (tx0 + q) + j);
+                            if yy < oh && xx < ow {
+                                // SAFETY: inside this channel's plane; as above.
+                                unsafe { out.write(plane + yy * ow + xx, finish(val)) };
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// Tiles t0..t0+nt of a grid `tw` tiles wide, as runs within one tile row: (tile row, first
+/// tile column, the run's tile indices relative to t0).
+fn tile_rows(t0: usize, nt: usize, tw: usize) -> impl Iterator<Item = (usize, usize, std::ops::Range<usize>)> {
+    let mut t = 0;
+    std::iter::from_fn(move || {
+        if t >= nt {
+            return None;
+        }
+        let (ty, tx) = ((t0 + t) / tw, (t0 + t) % tw);
+        let len = (tw - tx).min(nt - t);
+        let run = t..t + len;
+        t += len;
+        Some((ty, tx, run))
+    })
+}
+
+/// B^T d B for one 4x4 patch given by columns (`cols[j][i]` = d[i][j]), as v[xi], xi = i*4 + j.
+#[inline(always)]
+fn input_tile(cols: [[f32; 4]; 4]) -> [f32; 16] {
+    // Rows: B^T d, per column.
+    let bd: [[f32; 4]; 4] = std::array::from_fn(|j| {
+        let d = cols[j];
+        [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+    });
+    // Columns: (B^T d) B.
+    let mut v = [0.0f32; 16];
+    for i in 0..4 {
+        let r = [bd[0][i], bd[1][i], bd[2][i], bd[3][i]];
+        v[i * 4] = r[0] - r[2];
+        v[i * 4 + 1] = r[1] + r[2];
+        v[i * 4 + 2] = r[2] - r[1];
+        v[i * 4 + 3] = r[1] - r[3];
+    }
+    v
+}
+
+/// A^T M A for one tile's 16 products: its 2x2 outputs, [row][column].
+#[inline(always)]
+fn output_tile(at: [f32; 16]) -> [[f32; 2]; 2] {
+    let mut s = [[0.0f32; 4]; 2];
+    for j in 0..4 {
+        s[0][j] = at[j] + at[4 + j] + at[8 + j];
+        s[1][j] = at[4 + j] - at[8 + j] - at[12 + j];
+    }
+    [[s[0][0] + s[0][1] + s[0][2], s[0][1] - s[0][2] - s[0][3]], [s[1][0] + s[1][1] + s[1][2], s[1][1] - s[1][2] - s[1][3]]]
 }
