@@ -3,6 +3,8 @@
 // Chromium, in one run, every page cross-origin isolated (COOP/COEP) so both may use threads.
 // Each CPU pairing runs twice, alternating, so drift on a noisy machine shows.
 //   trunk build --release && node bench/browser_compare.mjs [RUNS] [--cpu]   (--cpu: no WebGPU rows)
+//   --layers: instead, ConvLens alone on 1 and on every thread, each layer's median time from the
+//   costs panel side by side (which layers gain from threads in the page, which do not).
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +18,7 @@ const { chromium } = require('playwright-core');
 const shared = resolve(root, '..', 'shared');
 const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) || 5);
 const cpuOnly = process.argv.includes('--cpu');
+const perLayer = process.argv.includes('--layers');
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
 const mounts = [
@@ -75,11 +78,16 @@ async function convlens(query, onnx, gpu = false, n = runs) {
     await page.waitForSelector('.model-line span[data-backend^="WebGPU"]', { timeout: 600000 });
   }
   const times = [];
+  const layerTimes = new Map();
   for (let i = 0; i <= n; i++) {
     // This image's pass, not the one before it.
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png')), 600000);
     await page.waitForTimeout(50);
     if (i > 0) times.push(Number(await page.locator('[data-testid=run-ms]').innerText())); // the first run warms up
+    if (i > 0 && perLayer) {
+      const rows = await page.locator('table.costs tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].innerText, Number(tr.cells[tr.cells.length - 1].innerText) || 0]));
+      for (const [l, ms] of rows) layerTimes.set(l, [...(layerTimes.get(l) || []), ms]);
+    }
   }
   const threads = await page.locator('[data-testid=threads]').innerText();
   let slowest;
@@ -89,9 +97,30 @@ async function convlens(query, onnx, gpu = false, n = runs) {
   }
   await page.close();
   times.sort((a, b) => a - b);
-  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}) };
+  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+  const layers = perLayer ? new Map([...layerTimes].map(([l, v]) => [l, median(v)])) : undefined;
+  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}), ...(layers ? { layers } : {}) };
 }
 
+const cores0 = perLayer ? await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })() : 0;
+if (perLayer) {
+  for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
+    const one = await convlens(`${query}&backend=cpu&threads=1`, onnx);
+    const all = await convlens(`${query}&backend=cpu&threads=${cores0}`, onnx);
+    console.log(`${model}: pass ${one.median_ms} ms on 1 thread, ${all.median_ms} ms on ${cores0} (${(one.median_ms / all.median_ms).toFixed(2)}x); layers over 0.2 ms, median of ${runs}:`);
+    let [s1, sN] = [0, 0];
+    for (const [l, t1] of one.layers) {
+      const tN = all.layers.get(l) ?? 0;
+      s1 += t1;
+      sN += tN;
+      if (t1 >= 0.2) console.log(`  ${l.padEnd(36)} ${t1.toFixed(2).padStart(7)} ${tN.toFixed(2).padStart(7)}  ${tN > 0 ? (t1 / tN).toFixed(2) : '-'}x`);
+    }
+    console.log(`  ${'sum of layers'.padEnd(36)} ${s1.toFixed(2).padStart(7)} ${sN.toFixed(2).padStart(7)}  ${(s1 / sN).toFixed(2)}x`);
+  }
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 const rows = [];
 const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
 for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {

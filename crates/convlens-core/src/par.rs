@@ -203,6 +203,11 @@ impl<T> SharedMut<T> {
         SharedMut(s.as_mut_ptr())
     }
     /// # Safety
+    /// As `slice` and `ptr`, for every use of the result.
+    pub unsafe fn from_ptr(p: *mut T) -> Self {
+        SharedMut(p)
+    }
+    /// # Safety
     /// No two live slices from one `SharedMut` may overlap, and all must lie within the buffer.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {

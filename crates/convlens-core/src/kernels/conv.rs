@@ -2,7 +2,7 @@
 //! packed panels (implicit im2col, never materialised); 1x1 stride-1 convs read the input
 //! as the B matrix directly.
 
-use super::gemm::{gemm, DenseB, Epilogue, PackB, PackedA};
+use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA};
 use super::simd::NR;
 use crate::error::Result;
 use crate::graph::Window;
@@ -149,33 +149,40 @@ impl PreparedConv {
         let (n, c, h, w) = x.nchw()?;
         let (oh, ow) = (self.window.out_dim(0, h, false)?, self.window.out_dim(1, w, false)?);
         let m = self.mg * self.group;
-        let mut out = Tensor::zeros(&[n, m, oh, ow])?;
         let mut padded = Vec::new();
-        for b in 0..n {
-            for g in 0..self.group {
-                let xs = &x.data[(b * c + g * self.cg) * h * w..(b * c + (g + 1) * self.cg) * h * w];
-                let out_off = (b * m + g * self.mg) * oh * ow;
-                let dst = &mut out.data[out_off..out_off + self.mg * oh * ow];
-                let ep = Epilogue { bias: self.bias.as_ref().map(|v| &v[g * self.mg..(g + 1) * self.mg]), relu: self.relu };
-                if self.is_pointwise() {
-                    gemm(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, oh * ow, ep, scratch);
-                } else {
-                    let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
-                    let src = Im2colB {
-                        xp: &padded,
-                        hp,
-                        wp,
-                        kh: self.kernel[0],
-                        kw: self.kernel[1],
-                        oh,
-                        ow,
-                        win: &self.window,
-                        cg: self.cg,
-                    };
-                    gemm(&self.packed[g], &src, dst, oh * ow, ep, scratch);
+        let fill = |out: *mut f32, _len: usize| -> Result<()> {
+            for b in 0..n {
+                for g in 0..self.group {
+                    let xs = &x.data[(b * c + g * self.cg) * h * w..(b * c + (g + 1) * self.cg) * h * w];
+                    // SAFETY: this group's block of the output, inside it.
+                    let dst = unsafe { out.add((b * m + g * self.mg) * oh * ow) };
+                    let len = self.mg * oh * ow;
+                    let ep = Epilogue { bias: self.bias.as_ref().map(|v| &v[g * self.mg..(g + 1) * self.mg]), relu: self.relu };
+                    if self.is_pointwise() {
+                        // SAFETY: `dst` holds `len` floats that only this GEMM writes.
+                        unsafe { gemm_raw(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, len, oh * ow, ep, scratch) };
+                    } else {
+                        let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
+                        let src = Im2colB {
+                            xp: &padded,
+                            hp,
+                            wp,
+                            kh: self.kernel[0],
+                            kw: self.kernel[1],
+                            oh,
+                            ow,
+                            win: &self.window,
+                            cg: self.cg,
+                        };
+                        // SAFETY: as above.
+                        unsafe { gemm_raw(&self.packed[g], &src, dst, len, oh * ow, ep, scratch) };
+                    }
                 }
             }
-        }
-        Ok(out)
+            Ok(())
+        };
+        // SAFETY: the groups' GEMMs write every output of every image, each M_g x (oh*ow)
+        // block whole (`gemm_raw`).
+        unsafe { Tensor::filled_by(&[n, m, oh, ow], fill) }
     }
 }

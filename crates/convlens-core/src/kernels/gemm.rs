@@ -113,12 +113,23 @@ thread_local! {
 /// pool (`par`) in blocks of columns, and of rows when there are few columns; each output is
 /// summed in the same order whatever the split, so the result does not depend on it.
 pub fn gemm(a: &PackedA, b: &dyn PackB, c: &mut [f32], ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
+    // SAFETY: C is a live slice of the length given.
+    unsafe { gemm_raw(a, b, c.as_mut_ptr(), c.len(), ldc, ep, scratch) }
+}
+
+/// As `gemm`, into C given as a pointer and length, which may be uninitialised: every element
+/// of C's m rows x n columns is written before it is read (a later K block reads what the first
+/// wrote), and no reference to C is made.
+///
+/// # Safety
+/// `c` is valid for writes of `c_len` floats, and nothing else touches them meanwhile.
+pub unsafe fn gemm_raw(a: &PackedA, b: &dyn PackB, c: *mut f32, c_len: usize, ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
     let (m, k, n) = (a.m, a.k, b.n());
     assert_eq!(b.k(), k, "GEMM inner dimensions differ");
-    assert!(c.len() >= (m.max(1) - 1) * ldc + n);
+    assert!(c_len >= (m.max(1) - 1) * ldc + n);
     let panels = m.div_ceil(MR);
     let threads = par::threads();
-    let out = par::SharedMut::new(c);
+    let out = par::SharedMut::from_ptr(c);
     if threads == 1 || m * n * k < PAR_MIN_MACS {
         // SAFETY: one caller, the whole of C.
         unsafe { gemm_block(a, b, out, ldc, ep, 0..n, 0..panels, scratch) };
@@ -198,13 +209,11 @@ unsafe fn gemm_block(
                     // SAFETY: as above, into the tile buffer.
                     unsafe { micro_kernel_store(kc, ap.as_ptr(), bp, ldb, acc.as_mut_ptr(), NR, Store { bias: [0.0; MR], accumulate: false, relu: false }) };
                     for i in 0..rows {
-                        let dst = c.slice((p * MR + i) * ldc + col0, ncols);
-                        let src = &acc[i * NR..i * NR + ncols];
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d = if first { s + st.bias[i] } else { *d + s };
-                        }
-                        if st.relu {
-                            dst.iter_mut().for_each(|d| *d = fmax(*d, 0.0));
+                        // Through the pointer: C may not be initialised yet on the first block.
+                        let dst = c.ptr((p * MR + i) * ldc + col0);
+                        for (j, s) in acc[i * NR..i * NR + ncols].iter().enumerate() {
+                            let v = if first { s + st.bias[i] } else { *dst.add(j) + s };
+                            *dst.add(j) = if st.relu { fmax(v, 0.0) } else { v };
                         }
                     }
                 }

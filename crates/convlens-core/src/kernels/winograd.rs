@@ -29,6 +29,8 @@ struct Geometry {
 thread_local! {
     /// Each pool thread's transformed input, products and GEMM packing buffer.
     static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// The caller's transformed input and products when one batch's work is split.
+    static SPLIT_BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 pub struct WinogradConv {
@@ -89,34 +91,43 @@ impl WinogradConv {
         let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
         let tiles = th * tw;
         let m = self.m;
-        let mut out = Tensor::zeros(&[n, m, oh, ow])?;
-        let geo = Geometry { h, w, oh, ow, tw };
-        let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
-        let threads = par::threads();
-        for b in 0..n {
-            let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
-            let ob = par::SharedMut::new(&mut out.data[b * m * oh * ow..(b + 1) * m * oh * ow]);
-            if threads > 1 && batches.len() >= 2 * threads {
-                // Many tiles: each task takes whole batches, transforms and GEMMs alike.
-                par::for_each(batches.len(), &|i| {
-                    BUFFERS.with(|bufs| {
-                        let (v, mm, pack) = &mut *bufs.borrow_mut();
-                        let nt = TILES.min(tiles - batches[i]);
-                        // SAFETY: batches cover disjoint tiles, so disjoint output pixels.
-                        unsafe { self.batch(xb, &geo, batches[i], nt, v, mm, pack, ob, false) };
-                    })
-                });
-            } else {
-                // Few tiles (a late, small map): the batch's 16 GEMMs and its transforms are split.
-                let (mut v, mut mm) = (Vec::new(), Vec::new());
-                for &t0 in &batches {
-                    let nt = TILES.min(tiles - t0);
-                    // SAFETY: this thread alone writes the output.
-                    unsafe { self.batch(xb, &geo, t0, nt, &mut v, &mut mm, scratch, ob, threads > 1) };
+        let fill = |out: *mut f32, _len: usize| -> Result<()> {
+            let geo = Geometry { h, w, oh, ow, tw };
+            let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
+            let threads = par::threads();
+            for b in 0..n {
+                let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
+                // SAFETY: this image's block of the output.
+                let ob = unsafe { par::SharedMut::from_ptr(out.add(b * m * oh * ow)) };
+                if threads > 1 && batches.len() >= 2 * threads {
+                    // Many tiles: each task takes whole batches, transforms and GEMMs alike.
+                    par::for_each(batches.len(), &|i| {
+                        BUFFERS.with(|bufs| {
+                            let (v, mm, pack) = &mut *bufs.borrow_mut();
+                            let nt = TILES.min(tiles - batches[i]);
+                            // SAFETY: batches cover disjoint tiles, so disjoint output pixels.
+                            unsafe { self.batch(xb, &geo, batches[i], nt, v, mm, pack, ob, false) };
+                        })
+                    });
+                } else {
+                    // Few tiles (a late, small map): the batch's 16 GEMMs and its transforms are split.
+                    // Buffers kept from pass to pass (fresh ones were zeroed each call: a serial
+                    // memset at two threads); not `BUFFERS`, which the split's tasks borrow.
+                    SPLIT_BUFFERS.with(|bufs| {
+                        let (v, mm) = &mut *bufs.borrow_mut();
+                        for &t0 in &batches {
+                            let nt = TILES.min(tiles - t0);
+                            // SAFETY: this thread alone writes the output.
+                            unsafe { self.batch(xb, &geo, t0, nt, v, mm, scratch, ob, threads > 1) };
+                        }
+                    });
                 }
             }
-        }
-        Ok(out)
+            Ok(())
+        };
+        // SAFETY: the output transform writes every pixel of every output channel (tiles cover
+        // the map, the last row and column of tiles cropped), through pointers only.
+        unsafe { Tensor::filled_by(&[n, m, oh, ow], fill) }
     }
 
     /// Tiles t0..t0+nt: transform, 16 GEMMs, transform back into `out`.
@@ -244,15 +255,19 @@ impl WinogradConv {
                 // Whole 2x2 tiles: both rows, both columns inside the map.
                 let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
                 if whole > 0 {
+                    // Through pointers: the output is not initialised before this writes it.
                     // SAFETY: two row segments of this channel's plane, inside it; callers split
                     // tiles or channels, so no other task writes them.
-                    let (r0, r1) = unsafe { (out.slice(plane + y * ow + 2 * tx0, 2 * whole), out.slice(plane + (y + 1) * ow + 2 * tx0, 2 * whole)) };
+                    let (r0, r1) = unsafe { (out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)) };
                     for (q, t) in run.clone().take(whole).enumerate() {
                         let [a, b] = output_tile(std::array::from_fn(|xi| at[xi][t]));
-                        r0[2 * q] = finish(a[0]);
-                        r0[2 * q + 1] = finish(a[1]);
-                        r1[2 * q] = finish(b[0]);
-                        r1[2 * q + 1] = finish(b[1]);
+                        // SAFETY: q < whole, so inside the segments above.
+                        unsafe {
+                            *r0.add(2 * q) = finish(a[0]);
+                            *r0.add(2 * q + 1) = finish(a[1]);
+                            *r1.add(2 * q) = finish(b[0]);
+                            *r1.add(2 * q + 1) = finish(b[1]);
+                        }
                     }
                 }
                 for (q, t) in run.clone().enumerate().skip(whole) {
