@@ -9,3 +9,4 @@ pub mod model_source;
 pub mod protocol;
 pub mod url_state;
 pub mod worker;
+pub mod worker_codec;

@@ -101,7 +101,7 @@ impl ThreadPlan {
 pub fn spawn(ctx: &Context<App>, crash: &CrashListener, threads: &ThreadPlan) -> WorkerBridge<InferenceWorker> {
     let link = ctx.link().clone();
     let loader = if threads.threaded_build { "./worker-mt_loader.js" } else { "./worker_loader.js" };
-    let bridge = InferenceWorker::spawner().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader(loader);
+    let bridge = InferenceWorker::spawner().encoding::<crate::worker_codec::SharedBincode>().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader(loader);
     let n = if threads.threaded_build { threads.wanted } else { 1 };
     bridge.send(ToWorker::Init { panic_channel: crash.name.clone(), threads: n });
     bridge
