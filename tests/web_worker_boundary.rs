@@ -1,5 +1,6 @@
 //! In headless Chromium (wasm-bindgen-test): what crosses the UI/worker boundary. Messages
-//! survive gloo-worker's bincode codec, and the worker's handlers load, run and answer a real
+//! survive the app's codec (`worker_codec`: bincode; this page is not cross-origin isolated, so
+//! plain bytes; the shared-memory path runs in every isolated page of the end-to-end test), and the worker's handlers load, run and answer a real
 //! (constant-weight) zoo graph through the wasm simd128 core.
 #![cfg(target_arch = "wasm32")]
 
@@ -14,7 +15,7 @@ const LIGHT_SQUEEZENET: &[u8] = include_bytes!("../../shared/models/light/light_
 
 fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
     use gloo::worker::Codec;
-    gloo::worker::Bincode::decode(gloo::worker::Bincode::encode(v))
+    convlens_app::worker_codec::SharedBincode::decode(convlens_app::worker_codec::SharedBincode::encode(v))
 }
 
 #[wasm_bindgen_test]
