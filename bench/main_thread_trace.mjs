@@ -75,9 +75,53 @@ for (const e of top) {
   stack.push({ key: name(e), end: e.ts + e.dur, self: e.dur });
 }
 close(Infinity);
+// The passes themselves: the worker thread whose long tasks (over 5 ms) add up to the most,
+// and how much of the main thread's work falls inside them (there it takes a core from the
+// kernels' threads; outside, it only delays the next pass).
+const workers = events.filter((e) => e.name === 'thread_name' && e.pid === main.pid && /Worker/.test(e.args?.name || ''));
+// Outermost events only: a task's nested calls would count its time twice.
+const outermost = (evs) => {
+  const out = [];
+  let end = -Infinity;
+  for (const e of [...evs].sort((a, b) => a.ts - b.ts || b.dur - a.dur)) {
+    if (e.ts >= end) {
+      out.push(e);
+      end = e.ts + e.dur;
+    }
+  }
+  return out;
+};
+const longTasks = (w) => outermost(events.filter((e) => e.pid === w.pid && e.tid === w.tid && e.ph === 'X' && e.dur)).filter((e) => e.dur > 5000);
+const sum = (v) => v.reduce((a, e) => a + e.dur, 0);
+const passThread = workers.map((w) => longTasks(w)).sort((a, b) => sum(b) - sum(a))[0] || [];
+const windows = passThread.map((e) => [e.ts, e.ts + e.dur]);
+let during = 0;
+for (const e of outermost(top)) for (const [a, b] of windows) during += Math.max(0, Math.min(b, e.ts + e.dur) - Math.max(a, e.ts));
 ms.sort((a, b) => a - b);
-console.log(`${query}: ${passes} passes, run-ms median ${ms[ms.length >> 1]}; the page's main thread busy ${(busy / 1000 / passes).toFixed(1)} ms a pass:`);
+console.log(`${query}: ${passes} passes, run-ms median ${ms[ms.length >> 1]}; the page's main thread busy ${(busy / 1000 / passes).toFixed(1)} ms a pass, ${(during / 1000 / passes).toFixed(1)} ms of it while the worker's pass ran (${windows.length} long worker tasks, ${(sum(passThread) / 1000 / Math.max(1, windows.length)).toFixed(1)} ms each):`);
 for (const [k, v] of [...sums].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${k.padEnd(40)} ${(v / 1000 / passes).toFixed(1)} ms`);
+if (process.env.TRACE_TASKS) {
+  // Each long worker task and what the main thread ran inside it (outermost events by name).
+  for (const [a, b] of windows) {
+    // Self time of the main thread's events that start inside the task, by name.
+    const inside = new Map();
+    const st = [];
+    const pop = (upTo) => {
+      while (st.length && st[st.length - 1].end <= upTo) {
+        const f = st.pop();
+        if (f.ts >= a && f.ts < b) inside.set(f.key, (inside.get(f.key) || 0) + f.self);
+      }
+    };
+    for (const e of top) {
+      pop(e.ts);
+      if (st.length) st[st.length - 1].self -= e.dur;
+      const key = e.name === 'FunctionCall' ? `FunctionCall ${e.args?.data?.functionName || ''}` : name(e);
+      st.push({ key, ts: e.ts, end: e.ts + e.dur, self: e.dur });
+    }
+    pop(Infinity);
+    console.log(`  worker task at ${((a - windows[0][0]) / 1000).toFixed(0)} ms, ${((b - a) / 1000).toFixed(1)} ms: main ${[...inside].sort((x, y) => y[1] - x[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
+  }
+}
 // The JS and wasm behind FunctionCall: sampled self time by function.
 const selfUs = new Map();
 const dt = new Map();

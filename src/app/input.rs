@@ -20,7 +20,15 @@ pub enum InputMsg {
     ToggleFit,
     /// An opened photo the browser could not decode.
     Undecodable(String),
+    /// Run `id` is still going after `RUNNING_AFTER_MS`: say so.
+    StillRunning(u64),
 }
+
+/// "Running…" appears only for a pass this slow. A short pass (a photo on the CPU takes ~20 ms)
+/// would only flash it, and inserting and removing that line made the page lay out and repaint
+/// during the pass, on a core the kernels' threads want. The worker's progress messages start
+/// after the same time (`worker::PROGRESS_AFTER_MS`).
+const RUNNING_AFTER_MS: u32 = 250;
 
 #[derive(Default)]
 pub struct RunState {
@@ -71,6 +79,7 @@ impl App {
                 self.run.decoding = self.run.decoding.saturating_sub(1);
                 self.error = Some(e);
             }
+            InputMsg::StillRunning(_) => {} // handled in `update`, which may skip the render
             InputMsg::ToggleFit => {
                 self.run.fit = if self.run.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
                 self.write_url();
@@ -187,8 +196,10 @@ impl App {
         self.run.input = Some(crop);
         self.camera.stages.grab = super::now_ms() - t0;
         self.run.running = true;
-        self.run.progress = Some((0, 1));
+        self.run.progress = None;
         self.run.sent += 1;
+        let (link, id) = (self.link.clone(), self.run.sent);
+        gloo::timers::callback::Timeout::new(RUNNING_AFTER_MS, move || link.send_message(Msg::Input(InputMsg::StillRunning(id)))).forget();
         self.run.error_when_sent = self.error.clone();
         self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
         Ok(())

@@ -101,6 +101,8 @@ struct BackendState {
 
 pub struct App {
     bridge: WorkerBridge<InferenceWorker>,
+    /// For timers set outside `update` (the delayed "Running…").
+    link: yew::html::Scope<App>,
     model: ModelState,
     run: RunState,
     view: ViewState,
@@ -265,6 +267,7 @@ impl Component for App {
         let explicit = url.model.as_deref().is_some_and(|m| zoo(m) || url.catalog.is_some());
         let mut app = App {
             bridge,
+            link: ctx.link().clone(),
             model: ModelState {
                 pending_url: url.clone(),
                 awaiting_local,
@@ -307,6 +310,13 @@ impl Component for App {
         match msg {
             Msg::Worker(m) => self.on_worker(ctx, m),
             Msg::Model(m) => self.on_model(ctx, m),
+            Msg::Input(InputMsg::StillRunning(id)) => {
+                // Nothing to draw when that pass has ended (the usual case): no re-render.
+                render = self.run.running && self.run.sent == id && self.run.progress.is_none();
+                if render {
+                    self.run.progress = Some((0, 1));
+                }
+            }
             Msg::Input(m) => self.on_input(ctx, m),
             Msg::View(m) => render = self.on_view(m),
             Msg::Explain(m) => self.on_explain(m),
