@@ -47,9 +47,23 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                     .map(|ky| (oy * sy + ky * dy) as isize - pt)
                     .filter(|&iy| iy >= 0 && iy < h as isize)
                     .map(|iy| &plane[iy as usize * w..(iy as usize + 1) * w]);
-                match rows.next() {
-                    Some(first) => colmax.copy_from_slice(first),
-                    None => colmax.fill(f32::NEG_INFINITY),
+                match (rows.next(), rows.next(), rows.next()) {
+                    // Three rows (every 3x3 window inside the map): one pass over them, not a
+                    // copy and two read-modify-write passes.
+                    (Some(r0), Some(r1), Some(r2)) => {
+                        for (((a, &x), &y), &z) in colmax.iter_mut().zip(r0).zip(r1).zip(r2) {
+                            *a = fmax(fmax(x, y), z);
+                        }
+                    }
+                    (Some(r0), r1, _) => {
+                        colmax.copy_from_slice(r0);
+                        if let Some(r1) = r1 {
+                            for (a, &b) in colmax.iter_mut().zip(r1) {
+                                *a = fmax(*a, b);
+                            }
+                        }
+                    }
+                    (None, ..) => colmax.fill(f32::NEG_INFINITY),
                 }
                 for r in rows {
                     for (a, &b) in colmax.iter_mut().zip(r) {
