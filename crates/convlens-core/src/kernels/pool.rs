@@ -85,6 +85,13 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                     for (v, t) in o[inner.clone()].iter_mut().zip(src.windows(3).step_by(2)) {
                         *v = fmax(fmax(t[0], t[1]), t[2]);
                     }
+                } else if !inner.is_empty() && sx == 1 && dx == 1 && win.kernel[1] == 3 {
+                    // The Inception modules' 3x3/1 pool branch: three shifted views, one pass.
+                    let first = inner.start - pl as usize;
+                    let (a, b, c) = (&colmax[first..], &colmax[first + 1..], &colmax[first + 2..]);
+                    for (((v, &x), &y), &z) in o[inner.clone()].iter_mut().zip(a).zip(b).zip(c) {
+                        *v = fmax(fmax(x, y), z);
+                    }
                 } else if !inner.is_empty() {
                     let first = inner.start * sx - pl as usize;
                     let out = &mut o[inner.clone()];
