@@ -59,6 +59,8 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const results = {};
 let failures = 0;
+// Each failed check's name and first line, repeated at the end: CI keeps only the log's tail.
+const failed = [];
 
 // E2E_ONLY=substring runs just the matching checks (for debugging one).
 async function check(name, fn) {
@@ -69,6 +71,7 @@ async function check(name, fn) {
     console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   } catch (e) {
     failures++;
+    failed.push(`${name}: ${String(e.message || e).split('\n')[0]}`);
     console.log(`FAIL ${name}: ${e.stack || e}`);
   }
 }
@@ -1420,6 +1423,7 @@ server.close();
 await writeFile(join(artifacts, 'e2e-timings.json'), JSON.stringify(results, null, 2));
 console.log('timings (Chromium, wasm SIMD; threads as each check names them, else every core):', JSON.stringify(results));
 if (failures) {
+  for (const f of failed) console.log(`FAIL ${f}`);
   console.log(`${failures} end-to-end check(s) failed`);
   process.exit(1);
 }
