@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{fmax, micro_kernel_store, Store, MR, NR};
+use super::simd::{micro_kernel_store, Store, MR, NR};
 use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
@@ -211,13 +211,13 @@ unsafe fn gemm_block(
                         continue;
                     }
                     // SAFETY: as above, into the tile buffer.
-                    unsafe { micro_kernel_store(kc, ap.as_ptr(), bp, ldb, acc.as_mut_ptr(), NR, Store { bias: [0.0; MR], accumulate: false, relu: false }) };
+                    unsafe { micro_kernel_store(kc, ap.as_ptr(), bp, ldb, acc.as_mut_ptr(), NR, Store::SUMS) };
                     for i in 0..rows {
                         // Through the pointer: C may not be initialised yet on the first block.
                         let dst = c.ptr((p * MR + i) * ldc + col0);
-                        for (j, s) in acc[i * NR..i * NR + ncols].iter().enumerate() {
-                            let v = if first { s + st.bias[i] } else { *dst.add(j) + s };
-                            *dst.add(j) = if st.relu { fmax(v, 0.0) } else { v };
+                        for (j, &s) in acc[i * NR..i * NR + ncols].iter().enumerate() {
+                            // SAFETY: inside C's tile; read only on a later K block, once written.
+                            unsafe { st.write(i, dst.add(j), s) };
                         }
                     }
                 }

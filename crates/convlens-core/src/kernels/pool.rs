@@ -50,11 +50,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                 match (rows.next(), rows.next(), rows.next()) {
                     // Three rows (every 3x3 window inside the map): one pass over them, not a
                     // copy and two read-modify-write passes.
-                    (Some(r0), Some(r1), Some(r2)) => {
-                        for (((a, &x), &y), &z) in colmax.iter_mut().zip(r0).zip(r1).zip(r2) {
-                            *a = fmax(fmax(x, y), z);
-                        }
-                    }
+                    (Some(r0), Some(r1), Some(r2)) => max_of_three(&mut colmax, r0, r1, r2),
                     (Some(r0), r1, _) => {
                         colmax.copy_from_slice(r0);
                         if let Some(r1) = r1 {
@@ -88,10 +84,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                 } else if !inner.is_empty() && sx == 1 && dx == 1 && win.kernel[1] == 3 {
                     // The Inception modules' 3x3/1 pool branch: three shifted views, one pass.
                     let first = inner.start - pl as usize;
-                    let (a, b, c) = (&colmax[first..], &colmax[first + 1..], &colmax[first + 2..]);
-                    for (((v, &x), &y), &z) in o[inner.clone()].iter_mut().zip(a).zip(b).zip(c) {
-                        *v = fmax(fmax(x, y), z);
-                    }
+                    max_of_three(&mut o[inner.clone()], &colmax[first..], &colmax[first + 1..], &colmax[first + 2..]);
                 } else if !inner.is_empty() {
                     let first = inner.start * sx - pl as usize;
                     let out = &mut o[inner.clone()];
@@ -109,6 +102,14 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
         }
     });
     Ok(out)
+}
+
+/// out[i] = max(a[i], b[i], c[i]) over out's length: one pass LLVM vectorizes.
+#[inline(always)]
+fn max_of_three(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((v, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *v = fmax(fmax(x, y), z);
+    }
 }
 
 pub fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<Tensor> {

@@ -17,7 +17,7 @@ pub const NR: usize = 16;
 pub fn micro_kernel(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
     assert!(a.len() >= kc * MR && b.len() >= kc * NR);
     // SAFETY: lengths checked above; `acc` holds MR rows of NR.
-    unsafe { micro_kernel_store(kc, a.as_ptr(), b.as_ptr(), NR, acc.as_mut_ptr(), NR, Store { bias: [0.0; MR], accumulate: false, relu: false }) }
+    unsafe { micro_kernel_store(kc, a.as_ptr(), b.as_ptr(), NR, acc.as_mut_ptr(), NR, Store::SUMS) }
 }
 
 /// What a micro-kernel's MRxNR tile of sums becomes in C: the sums plus `bias[i]` per row, or
@@ -29,6 +29,22 @@ pub struct Store {
     pub bias: [f32; MR],
     pub accumulate: bool,
     pub relu: bool,
+}
+
+impl Store {
+    /// The sums as they are.
+    pub const SUMS: Store = Store { bias: [0.0; MR], accumulate: false, relu: false };
+
+    /// The rule above for one sum of row `i`, in scalar code (the SIMD kernels apply it to
+    /// whole vectors in registers).
+    ///
+    /// # Safety
+    /// `dst` is valid for writes, and for reads when `accumulate`.
+    #[inline(always)]
+    pub unsafe fn write(&self, i: usize, dst: *mut f32, sum: f32) {
+        let v = if self.accumulate { *dst + sum } else { sum + self.bias[i] };
+        *dst = if self.relu { fmax(v, 0.0) } else { v };
+    }
 }
 
 /// C[i*ldc + j] (i < MR, j < NR) from sum_k a[k*MR + i] * b[k*ldb + j] over k < kc: written
@@ -43,11 +59,7 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2_fma() {
-            if ldb == NR {
-                x86::micro_kernel_avx2::<NR>(kc, a, b, NR, c, ldc, &st);
-            } else {
-                x86::micro_kernel_avx2::<0>(kc, a, b, ldb, c, ldc, &st);
-            }
+            x86::micro_kernel_avx2(kc, a, b, ldb, c, ldc, &st);
             return;
         }
     }
@@ -71,10 +83,8 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
             micro_kernel_step(&a[k * MR..k * MR + MR], bk, &mut sums);
         }
         for i in 0..MR {
-            let row = std::slice::from_raw_parts_mut(c.add(i * ldc), NR);
-            for (d, s) in row.iter_mut().zip(&sums[i * NR..i * NR + NR]) {
-                let v = if st.accumulate { *d + s } else { s + st.bias[i] };
-                *d = if st.relu { fmax(v, 0.0) } else { v };
+            for (j, &s) in sums[i * NR..i * NR + NR].iter().enumerate() {
+                st.write(i, c.add(i * ldc + j), s);
             }
         }
     }
@@ -223,14 +233,12 @@ pub fn has_avx2_fma() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Store, MR};
-    #[allow(unused_imports)]
-    use super::NR;
     use core::arch::x86_64::*;
 
-    /// LDB: B's row stride when known at build time (0: `ldb`), as the wasm kernel.
+    // B's stride stays a run-time value here: as a build-time constant (as on wasm) it made no
+    // difference natively.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn micro_kernel_avx2<const LDB: usize>(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
-        let ldb = if LDB == 0 { ldb } else { LDB };
+    pub unsafe fn micro_kernel_avx2(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
         let mut sums = [[_mm256_setzero_ps(); 2]; MR];
         for k in 0..kc {
             let b0 = _mm256_loadu_ps(b.add(k * ldb));
