@@ -44,6 +44,13 @@ fn conv_fast_path_matches_reference() {
         // place, every tile stored straight into C, the second block added to the first.
         (300, 8, 8, 12, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1),
         (32, 4, 8, 6, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1),
+        // Output rows of 16 or more, so panels both inside one output row and across two:
+        // strides 2 and 3, odd and asymmetric pads, dilation, two KC blocks, groups.
+        (4, 10, 40, 9, [3, 3], [2, 2], [0, 1, 1, 0], [1, 1], 1),
+        (3, 12, 53, 5, [5, 5], [3, 3], [2, 2, 2, 2], [1, 1], 1),
+        (2, 10, 40, 6, [3, 3], [1, 2], [2, 3, 2, 3], [2, 3], 1),
+        (40, 6, 34, 8, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
+        (4, 5, 20, 4, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2),
     ];
     for (i, &(c, h, w, m, k, s, p, d, g)) in cases.iter().enumerate() {
         let x = random(&[1, c, h, w], &mut rng);
