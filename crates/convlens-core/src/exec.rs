@@ -11,7 +11,7 @@ use crate::graph::{Graph, Op, ValueId};
 use crate::kernels::conv::PreparedConv;
 use crate::kernels::fc::PreparedFc;
 use crate::kernels::winograd::{self, WinogradConv};
-use crate::kernels::{pool, reference_node, simd};
+use crate::kernels::{concat, pool, reference_node, simd};
 use crate::tensor::Tensor;
 
 /// One way to run a node. Implementations may prepare (pack weights) when created.
@@ -136,12 +136,12 @@ impl Backend for SimdBackend {
             None => match &node.op {
                 Op::MaxPool { window, ceil } => pool::max_pool(inputs[0], window, *ceil),
                 Op::Lrn { size, alpha, beta, bias } => pool::lrn(inputs[0], *size, *alpha, *beta, *bias),
+                Op::Concat { axis } => concat::concat(inputs, *axis),
                 Op::Conv { .. }
                 | Op::Gemm { .. }
                 | Op::Relu
                 | Op::AveragePool { .. }
                 | Op::GlobalAveragePool
-                | Op::Concat { .. }
                 | Op::MatMul
                 | Op::Add
                 | Op::Mul

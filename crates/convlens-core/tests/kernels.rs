@@ -200,3 +200,26 @@ fn lrn_by_hand() {
         assert!((g - w).abs() < 1e-6);
     }
 }
+
+#[test]
+fn concat_matches_reference_bit_for_bit() {
+    let mut rng = StdRng::seed_from_u64(17);
+    // Two threads, so the large cases split the copy (a one-core runner still runs the tasks).
+    convlens_core::par::set_threads(2);
+    // (input shapes, axis): small (one task) and large (split into runs that cut pieces).
+    let cases: [(&[&[usize]], usize); 5] = [
+        (&[&[2, 3, 9, 11], &[2, 5, 9, 11], &[2, 40, 9, 11]], 1),
+        (&[&[1, 64, 55, 55], &[1, 64, 55, 55]], 1),
+        (&[&[1, 128, 28, 28], &[1, 192, 28, 28], &[1, 96, 28, 28], &[1, 64, 28, 28]], 1),
+        (&[&[3, 7, 40, 40], &[2, 7, 40, 40]], 0),
+        (&[&[2, 8, 30, 17], &[2, 8, 30, 300]], 3),
+    ];
+    for (i, (shapes, axis)) in cases.iter().enumerate() {
+        let ins: Vec<Tensor> = shapes.iter().map(|s| random(s, &mut rng)).collect();
+        let refs: Vec<&Tensor> = ins.iter().collect();
+        let want = reference::concat(&refs, *axis).unwrap();
+        let got = convlens_core::kernels::concat::concat(&refs, *axis).unwrap();
+        assert_eq!(got.shape, want.shape, "case {i}");
+        assert!(got.data == want.data, "case {i}: not the reference's bits");
+    }
+}

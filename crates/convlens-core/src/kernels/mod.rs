@@ -1,5 +1,6 @@
 //! CPU kernels: `reference` is the scalar oracle; `gemm`, `conv` and `winograd` are the fast path.
 
+pub mod concat;
 pub mod conv;
 pub mod fc;
 pub mod gemm;
