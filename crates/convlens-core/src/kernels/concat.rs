@@ -37,8 +37,10 @@ pub fn concat(inputs: &[&Tensor], axis: usize) -> Result<Tensor> {
             for p in &pieces {
                 let (lo, hi) = (start.max(run.start), (start + p.len()).min(run.end));
                 if lo < hi {
-                    // SAFETY: lo..hi lies in this task's run, inside the output.
-                    unsafe { out.slice(lo, hi - lo) }.copy_from_slice(&p[lo - start..hi - start]);
+                    let src = &p[lo - start..hi - start];
+                    // SAFETY: lo..hi lies in this task's run, inside the output; written through
+                    // the pointer, as the output is not initialised yet (`Tensor::filled_by`).
+                    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), out.ptr(lo), src.len()) };
                 }
                 start += p.len();
             }
