@@ -58,9 +58,9 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 
 const baseArgs = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
 const results = {};
-let failures = 0;
 // Each failed check's name and first line, repeated at the end: CI keeps only the log's tail.
 const failed = [];
+// Checks that failed on their first try: { line, again } (again: the second try failed too).
 const flaky = [];
 
 // E2E_ONLY=substring runs just the matching checks (for debugging one).
@@ -77,9 +77,9 @@ async function check(name, fn) {
     } catch (e) {
       const line = `${name}: ${String(e.message || e).split('\n')[0]}`;
       console.log(`${attempt === 1 ? 'FLAKY?' : 'FAIL'} ${name}: ${e.stack || e}`);
-      if (attempt === 1) flaky.push(line);
+      if (attempt === 1) flaky.push({ line, again: false });
       else {
-        failures++;
+        flaky[flaky.length - 1].again = true;
         failed.push(line);
       }
     }
@@ -1432,9 +1432,9 @@ await check('live webcam on WebGPU: display-size tiles coloured on the GPU, no v
 server.close();
 await writeFile(join(artifacts, 'e2e-timings.json'), JSON.stringify(results, null, 2));
 console.log('timings (Chromium, wasm SIMD; threads as each check names them, else every core):', JSON.stringify(results));
-for (const f of flaky) console.log(`FLAKY (failed once, then ${failed.some((x) => x.startsWith(f.split(': ')[0])) ? 'again' : 'passed'}) ${f}`);
-if (failures) {
+for (const f of flaky) console.log(`FLAKY (failed once, then ${f.again ? 'again' : 'passed'}) ${f.line}`);
+if (failed.length) {
   for (const f of failed) console.log(`FAIL ${f}`);
-  console.log(`${failures} end-to-end check(s) failed`);
+  console.log(`${failed.length} end-to-end check(s) failed`);
   process.exit(1);
 }
