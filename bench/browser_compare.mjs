@@ -3,6 +3,7 @@
 // Chromium, in one run, every page cross-origin isolated (COOP/COEP) so both may use threads.
 // Each CPU pairing runs twice, alternating, so drift on a noisy machine shows.
 //   trunk build --release && node bench/browser_compare.mjs [RUNS] [--cpu]   (--cpu: no WebGPU rows)
+//   --gpu: only the WebGPU rows, ConvLens and onnxruntime-web alternating in two rounds.
 //   --layers: instead, ConvLens alone on 1 and on every thread, each layer's median time from the
 //   costs panel side by side (which layers gain from threads in the page, which do not).
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
@@ -18,6 +19,7 @@ const { chromium } = require('playwright-core');
 const shared = resolve(root, '..', 'shared');
 const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) || 5);
 const cpuOnly = process.argv.includes('--cpu');
+const gpuOnly = process.argv.includes('--gpu');
 const perLayer = process.argv.includes('--layers');
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
@@ -47,9 +49,9 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan'],
 });
 
-async function ortWeb(model, ep, threads = 1) {
+async function ortWeb(model, ep, threads = 1, n = runs) {
   const page = await browser.newPage();
-  await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${runs}&threads=${threads}`);
+  await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${n}&threads=${threads}`);
   await page.waitForSelector('#out[data-done]', { timeout: 600000 });
   const r = JSON.parse(await page.locator('#out').innerText());
   await page.close();
@@ -124,7 +126,7 @@ if (perLayer) {
 const rows = [];
 const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
 for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
-  for (const round of [1, 2]) {
+  for (const round of gpuOnly ? [] : [1, 2]) {
     for (const t of [...new Set([1, cores])]) {
       rows.push({ model, round, engine: `ConvLens wasm SIMD (${t} thread${t > 1 ? 's' : ''})`, ...(await convlens(`${query}&backend=cpu&threads=${t}`, onnx)) });
       rows.push({ model, round, engine: `onnxruntime-web wasm (${t} thread${t > 1 ? 's' : ''})`, ...(await ortWeb(model, 'wasm', t)) });
@@ -132,8 +134,10 @@ for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', 
   }
   if (cpuOnly) continue;
   // SwiftShader runs WebGPU on the CPU: seconds per pass, so fewer runs.
-  rows.push({ model, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(query, onnx, true, Math.min(runs, 3))) });
-  rows.push({ model, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu')) });
+  for (const round of gpuOnly ? [1, 2] : [1]) {
+    rows.push({ model, round, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(query, onnx, true, Math.min(runs, 3))) });
+    rows.push({ model, round, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu', 1, Math.min(runs, 3))) });
+  }
 }
 console.log(`Chromium ${browser.version()}, ${cores} cores, ${runs} runs each after one warm-up`);
 for (const r of rows) console.log(JSON.stringify(r));

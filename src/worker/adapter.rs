@@ -27,9 +27,6 @@ pub enum AutoPick {
     TimeBoth,
 }
 
-/// Names of CPU implementations of WebGPU/Vulkan/D3D as browsers report them.
-const SOFTWARE: &[&str] = &["swiftshader", "llvmpipe", "lavapipe", "softpipe", "software", "microsoft basic render"];
-
 impl AdapterInfo {
     pub fn describe(&self) -> String {
         if self.words.is_empty() {
@@ -41,7 +38,7 @@ impl AdapterInfo {
 
     pub fn is_software(&self) -> bool {
         let text = self.words.join(" ").to_lowercase();
-        self.fallback == Some(true) || SOFTWARE.iter().any(|s| text.contains(s))
+        self.fallback == Some(true) || convlens_gpu::SOFTWARE_ADAPTERS.iter().any(|s| text.contains(s))
     }
 
     pub fn auto_pick(&self) -> AutoPick {

@@ -729,7 +729,9 @@ async fn plan_gpu(state: &Rc<RefCell<State>>, choice: BackendChoice) -> FromWork
     // f16 weights where asked for and the adapter can; otherwise f32, and the badge says why.
     let mut note = String::new();
     let planned = match convlens_gpu::Gpu::new().await {
-        Ok(g) => {
+        Ok(mut g) => {
+            // The page's adapter may say more than wgpu passes on (vendor, architecture).
+            g.software |= adapter.is_software();
             let weights = if choice == BackendChoice::WebGpuF16 && g.has_f16() {
                 WeightPrecision::F16
             } else {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::{backward_unsupported, f16_weights, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
+pub use plan::{backward_unsupported, f16_weights, ConvKernels, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
 
 /// Every kernel file as wgpu compiles it: the shared prelude (`shaders/prelude.wgsl`), then the file.
 macro_rules! kernel_file {
@@ -54,11 +54,18 @@ impl std::error::Error for GpuError {}
 
 pub type Result<T> = std::result::Result<T, GpuError>;
 
+/// Words in an adapter's name (or a browser's adapter info) that mean a CPU emulation of a GPU.
+pub const SOFTWARE_ADAPTERS: &[&str] = &["swiftshader", "llvmpipe", "lavapipe", "softpipe", "software", "microsoft basic render"];
+
 /// An adapter and device with the limits the models need.
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: String,
+    /// A CPU emulation (SwiftShader, lavapipe): convolutions then take the kernel made for
+    /// SIMD lanes (`conv_direct`). From wgpu's adapter info; the browser's worker, which asks
+    /// the page's adapter more, may set it too, and tests clear it to run the GPU kernels.
+    pub software: bool,
     /// Why the device was lost, once it has been (driver reset, tab in the background too long).
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -108,7 +115,8 @@ impl Gpu {
         // Errors outside an error scope would panic natively (wgpu's default); every call that
         // can fail has a scope, so anything else is logged, not fatal.
         device.on_uncaptured_error(std::sync::Arc::new(|e| log_error(&format!("uncaptured GPU error: {e}"))));
-        Ok(Gpu { device, queue, adapter: format!("{name}, {:?}", info.device_type), lost })
+        let software = info.device_type == wgpu::DeviceType::Cpu || SOFTWARE_ADAPTERS.iter().any(|s| name.to_lowercase().contains(s));
+        Ok(Gpu { device, queue, adapter: format!("{name}, {:?}", info.device_type), software, lost })
     }
 
     /// An error when the device has been lost, so callers fall back instead of waiting on it.

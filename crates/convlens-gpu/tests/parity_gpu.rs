@@ -64,6 +64,26 @@ fn ops_zoo_every_layer_on_the_gpu() {
     assert!(n >= 15, "{n}");
 }
 
+/// Both convolution kernel sets on this one adapter: the one it would not pick (on lavapipe,
+/// a software adapter, the workgroup-memory tiles a GPU runs) and the one it picks, every layer
+/// of SqueezeNet, GoogLeNet and the ops zoo (strides, padding, dilation, 1x1, 5x5, 7x7, channel
+/// counts that fill no tile).
+#[test]
+fn both_conv_kernel_sets_every_layer() {
+    use convlens_gpu::ConvKernels;
+    for conv in [ConvKernels::Tiled, ConvKernels::Direct] {
+        for (model, case, min) in [
+            (models().join("squeezenet1.1.onnx"), refs().join("squeezenet1.1/seeded"), 35),
+            (models().join("googlenet-synthetic.onnx"), refs().join("googlenet-synthetic/seeded"), 80),
+            (refs().join("ops-zoo.onnx"), refs().join("ops-zoo/seeded"), 15),
+        ] {
+            let options = convlens_gpu::PlanOptions { conv, ..Default::default() };
+            let n = compare_planned(&model, &case, options, GPU_LAYER_TOL);
+            assert!(n >= min, "{conv:?} {}: {n}", model.display());
+        }
+    }
+}
+
 /// GoogLeNet's classifier (1000 x 1024 weights, 4 MB) under a 3.5 MiB binding limit (the
 /// largest activation, conv1's, is 3.2 MB): split into chunks of 896 and 104 rows, as fc6
 /// must be on a browser's 128 MiB limit; same answer.

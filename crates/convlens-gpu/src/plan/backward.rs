@@ -232,11 +232,7 @@ impl Builder<'_> {
                     dh: 1, dw: 1, group: 1, relu: 0, out_c_offset: 0, has_bias: 0, x_base: 0, y_base: 0,
                 };
                 let npix = s[2] * s[3];
-                let (kernel, groups) = if s[1] >= 64 && npix >= 64 {
-                    (conv::TILED_4X4, (npix.div_ceil(64) as u32, s[1].div_ceil(64) as u32))
-                } else {
-                    (conv::TILED, (npix.div_ceil(16) as u32, s[1].div_ceil(16) as u32))
-                };
+                let (kernel, groups) = conv::dense_kernel(self.model.direct_conv, s[1], npix);
                 let no_bias = self.no_bias.clone();
                 self.step(index, kernel, &[Some(&src), Some(&wt), Some(&no_bias), Some(&out)], bytemuck::bytes_of(&params), groups);
                 if accumulate == 1 {

@@ -51,6 +51,18 @@ pub enum WeightPrecision {
     F16,
 }
 
+/// Which kernels run ungrouped convolutions (and the backward pass's input gradients).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvKernels {
+    /// `Direct` on a software adapter (`Gpu::software`), `Tiled` on any other.
+    #[default]
+    ForAdapter,
+    /// Workgroup-memory tiles: what a GPU runs fastest.
+    Tiled,
+    /// No workgroup memory, no barriers (`conv_direct`): what a CPU emulation runs fastest.
+    Direct,
+}
+
 /// How a graph is planned on the device.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PlanOptions {
@@ -59,6 +71,8 @@ pub struct PlanOptions {
     /// Cap storage bindings below the device's own: how tests make a small model split its
     /// fully connected weights the way VGG16's fc6 must on a browser's 128 MiB limit.
     pub binding_limit: Option<u64>,
+    /// Tests run both kernel sets on one adapter with this.
+    pub conv: ConvKernels,
 }
 
 pub struct GpuModel {
@@ -69,6 +83,8 @@ pub struct GpuModel {
     activation_bytes: u64,
     weight_bytes: u64,
     weights: WeightPrecision,
+    /// Ungrouped convs run `conv_direct` (`ConvKernels`).
+    direct_conv: bool,
     pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
     buffers: Vec<wgpu::Buffer>,
     slots: Vec<Option<memory::Slot>>,
@@ -148,7 +164,13 @@ impl GpuModel {
             .enumerate()
             .map(|(i, &size)| device.create_buffer(&wgpu::BufferDescriptor { label: Some(&format!("activations {i}")), size, usage: STORAGE, mapped_at_creation: false }))
             .collect();
+        let direct_conv = match options.conv {
+            ConvKernels::ForAdapter => gpu.software,
+            ConvKernels::Tiled => false,
+            ConvKernels::Direct => true,
+        };
         let mut planner = Planner::new(&gpu, graph, layout.slots, buffers, f16, max_binding);
+        planner.direct_conv = direct_conv;
         for index in 0..graph.nodes.len() {
             ops::encode_node(&mut planner, index)?;
         }
@@ -163,6 +185,7 @@ impl GpuModel {
             activation_bytes: layout.sizes.iter().sum(),
             weight_bytes,
             weights: options.weights,
+            direct_conv,
             pipelines: Pipelines::finish(pipelines),
             buffers,
             slots,

@@ -48,6 +48,8 @@ pub(crate) struct Planner<'a> {
     pub constants: HashMap<(ValueId, bool), usize>,
     /// Per fully connected node: its weight chunks as (buffer, first row, rows).
     pub fc_chunks: HashMap<usize, Vec<(usize, usize, usize)>>,
+    /// Ungrouped convs run `conv_direct` (`ConvKernels`).
+    pub direct_conv: bool,
 }
 
 impl<'a> Planner<'a> {
@@ -66,6 +68,7 @@ impl<'a> Planner<'a> {
             dummy: 0,
             constants: HashMap::new(),
             fc_chunks: HashMap::new(),
+            direct_conv: false,
         };
         p.dummy = p.upload(&[0.0], "absent input");
         p

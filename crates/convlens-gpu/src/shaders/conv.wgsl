@@ -144,3 +144,88 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     store(oc, pix, acc);
 }
+
+// group == 1 on a software GPU (SwiftShader, lavapipe), which runs invocations as SIMD lanes:
+// there a barrier switches every lane group's coroutine, a workgroup-memory read is a per-lane
+// gather, and a private array indexed in a loop lives in memory, so this kernel has none of
+// them. Lanes hold consecutive pixels (a pointwise or stride-1 row is then one vector load) and
+// a workgroup shares its 8 output channels (a weight is then one load for all lanes); each
+// invocation keeps 2 pixels x 8 channels in four vec4 registers and walks (channel, ky, kx)
+// without dividing.
+fn weights8(k: u32, row: vec4<u32>, row2: vec4<u32>) -> array<vec4<f32>, 2> {
+    return array<vec4<f32>, 2>(
+        vec4<f32>(weight(row.x + k), weight(row.y + k), weight(row.z + k), weight(row.w + k)),
+        vec4<f32>(weight(row2.x + k), weight(row2.y + k), weight(row2.z + k), weight(row2.w + k)));
+}
+
+fn tap(ic: u32, iy: i32, ix: i32) -> f32 {
+    if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
+        return x[p.x_base + (ic * p.h + u32(iy)) * p.w + u32(ix)];
+    }
+    return 0.0;
+}
+
+fn store8(oc0: u32, px: u32, npix: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (px >= npix) { return; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (oc0 + i < p.m) { store(oc0 + i, px, lo[i]); }
+        if (oc0 + 4u + i < p.m) { store(oc0 + 4u + i, px, hi[i]); }
+    }
+}
+
+// DIRECT_LANES invocations a workgroup, 4 pixels each (DIRECT_LANES apart) x 8 channels.
+const DIRECT_LANES: u32 = 16u;
+
+@compute @workgroup_size(16)
+fn conv_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let npix = p.oh * p.ow;
+    let kdim = p.c_in * p.kh * p.kw;
+    let plane = p.h * p.w;
+    let oc0 = wg.y * 8u;
+    // Lanes past the last pixel compute the last one again and store nothing.
+    let pa = wg.x * 4u * DIRECT_LANES + lid.x;
+    let last = npix - 1u;
+    let q = vec4<u32>(min(pa, last), min(pa + DIRECT_LANES, last), min(pa + 2u * DIRECT_LANES, last), min(pa + 3u * DIRECT_LANES, last));
+    let top = p.m - 1u;
+    let row = vec4<u32>(min(oc0, top), min(oc0 + 1u, top), min(oc0 + 2u, top), min(oc0 + 3u, top)) * kdim;
+    let row2 = vec4<u32>(min(oc0 + 4u, top), min(oc0 + 5u, top), min(oc0 + 6u, top), min(oc0 + 7u, top)) * kdim;
+    // acc<pixel><channels 0-3 | 4-7>
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0);
+    var d0 = vec4<f32>(0.0); var d1 = vec4<f32>(0.0);
+    if (p.kh * p.kw == 1u && p.sh == 1u && p.sw == 1u && p.pt == 0u && p.pl == 0u) {
+        for (var k = 0u; k < kdim; k = k + 1u) {
+            let base = p.x_base + k * plane;
+            let xv = vec4<f32>(x[base + q.x], x[base + q.y], x[base + q.z], x[base + q.w]);
+            let w = weights8(k, row, row2);
+            a0 = fma(w[0], vec4<f32>(xv.x), a0); a1 = fma(w[1], vec4<f32>(xv.x), a1);
+            b0 = fma(w[0], vec4<f32>(xv.y), b0); b1 = fma(w[1], vec4<f32>(xv.y), b1);
+            c0 = fma(w[0], vec4<f32>(xv.z), c0); c1 = fma(w[1], vec4<f32>(xv.z), c1);
+            d0 = fma(w[0], vec4<f32>(xv.w), d0); d1 = fma(w[1], vec4<f32>(xv.w), d1);
+        }
+    } else {
+        let y0 = vec4<i32>((q / p.ow) * p.sh) - i32(p.pt);
+        let x0 = vec4<i32>((q % p.ow) * p.sw) - i32(p.pl);
+        var k = 0u;
+        for (var ic = 0u; ic < p.c_in; ic = ic + 1u) {
+            for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
+                let iy = y0 + i32(ky * p.dh);
+                for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
+                    let ix = x0 + i32(kx * p.dw);
+                    let xv = vec4<f32>(tap(ic, iy.x, ix.x), tap(ic, iy.y, ix.y), tap(ic, iy.z, ix.z), tap(ic, iy.w, ix.w));
+                    let w = weights8(k, row, row2);
+                    a0 = fma(w[0], vec4<f32>(xv.x), a0); a1 = fma(w[1], vec4<f32>(xv.x), a1);
+                    b0 = fma(w[0], vec4<f32>(xv.y), b0); b1 = fma(w[1], vec4<f32>(xv.y), b1);
+                    c0 = fma(w[0], vec4<f32>(xv.z), c0); c1 = fma(w[1], vec4<f32>(xv.z), c1);
+                    d0 = fma(w[0], vec4<f32>(xv.w), d0); d1 = fma(w[1], vec4<f32>(xv.w), d1);
+                    k = k + 1u;
+                }
+            }
+        }
+    }
+    store8(oc0, pa, npix, a0, a1);
+    store8(oc0, pa + DIRECT_LANES, npix, b0, b1);
+    store8(oc0, pa + 2u * DIRECT_LANES, npix, c0, c1);
+    store8(oc0, pa + 3u * DIRECT_LANES, npix, d0, d1);
+}

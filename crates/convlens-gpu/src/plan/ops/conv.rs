@@ -10,8 +10,9 @@ use crate::plan::pipelines::Kernel;
 use crate::plan::planner::{groups_1d, Planner};
 use crate::Result;
 
-pub(crate) const TILED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled" };
-pub(crate) const TILED_4X4: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled_4x4" };
+const TILED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled" };
+const TILED_4X4: Kernel = Kernel { file: "conv.wgsl", entry: "conv_tiled_4x4" };
+const DIRECT: Kernel = Kernel { file: "conv.wgsl", entry: "conv_direct" };
 const GROUPED: Kernel = Kernel { file: "conv.wgsl", entry: "conv_grouped" };
 
 #[repr(C)]
@@ -22,6 +23,20 @@ pub(crate) struct Params {
     pub sh: u32, pub sw: u32, pub pt: u32, pub pl: u32,
     pub dh: u32, pub dw: u32, pub group: u32, pub relu: u32,
     pub out_c_offset: u32, pub has_bias: u32, pub x_base: u32, pub y_base: u32,
+}
+
+/// The kernel and workgroups for an ungrouped conv with `m` outputs over `npix` pixels (the
+/// backward pass runs its input gradient as one): `direct` (a software adapter, see
+/// `ConvKernels`) the barrier-free `conv_direct`; else the workgroup-memory tiles, 64x64 with
+/// a 4x4 register block where the layer fills them.
+pub(crate) fn dense_kernel(direct: bool, m: usize, npix: usize) -> (Kernel, (u32, u32)) {
+    if direct {
+        (DIRECT, (npix.div_ceil(64) as u32, m.div_ceil(8) as u32))
+    } else if m >= 64 && npix >= 64 {
+        (TILED_4X4, (npix.div_ceil(64) as u32, m.div_ceil(64) as u32))
+    } else {
+        (TILED, (npix.div_ceil(16) as u32, m.div_ceil(16) as u32))
+    }
 }
 
 pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window, group: usize, relu: bool) -> Result<()> {
@@ -42,13 +57,7 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window
         out_c_offset: out.channel_offset as u32, has_bias, x_base: 0, y_base: 0,
     };
     let npix = o[2] * o[3];
-    let (kernel, groups) = if group == 1 && o[1] >= 64 && npix >= 64 {
-        (TILED_4X4, (npix.div_ceil(64) as u32, o[1].div_ceil(64) as u32))
-    } else if group == 1 {
-        (TILED, (npix.div_ceil(16) as u32, o[1].div_ceil(16) as u32))
-    } else {
-        (GROUPED, groups_1d(npix * o[1]))
-    };
+    let (kernel, groups) = if group == 1 { dense_kernel(p.direct_conv, o[1], npix) } else { (GROUPED, groups_1d(npix * o[1])) };
     // One dispatch per image of a batch (a photo is a batch of one).
     for img in 0..s[0] {
         let params = Params { x_base: (img * s[1] * s[2] * s[3]) as u32, y_base: (img * o[1] * npix) as u32, ..params };
