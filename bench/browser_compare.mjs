@@ -135,7 +135,7 @@ for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', 
   if (cpuOnly) continue;
   // SwiftShader runs WebGPU on the CPU: seconds per pass, so fewer runs.
   for (const round of gpuOnly ? [1, 2] : [1]) {
-    rows.push({ model, round, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(query, onnx, true, Math.min(runs, 3))) });
+    rows.push({ model, round, engine: 'ConvLens WebGPU (wgpu)', ...(await convlens(`${query}&backend=webgpu`, onnx, true, Math.min(runs, 3))) });
     rows.push({ model, round, engine: 'onnxruntime-web webgpu', ...(await ortWeb(model, 'webgpu', 1, Math.min(runs, 3))) });
   }
 }

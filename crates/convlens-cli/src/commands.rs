@@ -17,7 +17,7 @@ use convlens_engine::Engine;
 use convlens_gpu::Timing;
 use serde_json::json;
 
-use crate::{images, models, npy, BackendArg, FitArg, ModelArgs};
+use crate::{images, models, npy, BackendArg, FitArg, GpuConvArg, ModelArgs};
 
 /// `every_layer`: the command reads intermediate layers, so a GPU keeps every activation;
 /// otherwise its buffers are reused by lifetime.
@@ -289,8 +289,14 @@ pub fn maps(args: &ModelArgs, image_path: &Path, layer: &str, out_path: &Path, s
     Ok(())
 }
 
-pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -> Result<()> {
-    let be = engine(kind, models::load(args)?, false)?;
+pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, conv: GpuConvArg) -> Result<()> {
+    let be = match kind.engine_kind() {
+        convlens_engine::EngineKind::WebGpu(weights) => {
+            let options = convlens_gpu::PlanOptions { residency: convlens_gpu::Residency::Reuse, weights, conv: conv.kernels(), ..Default::default() };
+            Engine::gpu_blocking(Arc::new(models::load(args)?), options)?
+        }
+        _ => engine(kind, models::load(args)?, false)?,
+    };
     let graph = be.graph().clone();
     let stats = analyze(&graph);
     let n: usize = graph.shape(graph.input).iter().product();
@@ -338,9 +344,10 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool) -
         }
         if let Some(g) = be.gpu_model() {
             println!(
-                "  on the GPU: weights {:.1} MB, activations {:.1} MB (buffers reused by lifetime)",
+                "  on the GPU: weights {:.1} MB, activations {:.1} MB (buffers reused by lifetime), convs {}",
                 g.weight_bytes() as f64 / 1e6,
-                g.activation_bytes() as f64 / 1e6
+                g.activation_bytes() as f64 / 1e6,
+                if g.direct_conv() { "direct (conv_direct)" } else { "tiled (workgroup memory)" }
             );
         }
         let mut idx: Vec<usize> = (0..graph.nodes.len()).collect();

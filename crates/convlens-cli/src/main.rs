@@ -37,6 +37,27 @@ pub enum BackendArg {
     WebgpuF16,
 }
 
+/// Which kernels a GPU plan runs ungrouped convolutions with (`bench --gpu-conv`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GpuConvArg {
+    /// Direct on a software adapter (lavapipe, SwiftShader), tiled on a GPU
+    ForAdapter,
+    /// Workgroup-memory tiles (what a GPU runs)
+    Tiled,
+    /// No workgroup memory, no barriers (what a CPU emulation runs)
+    Direct,
+}
+
+impl GpuConvArg {
+    pub fn kernels(self) -> convlens_gpu::ConvKernels {
+        match self {
+            GpuConvArg::ForAdapter => convlens_gpu::ConvKernels::ForAdapter,
+            GpuConvArg::Tiled => convlens_gpu::ConvKernels::Tiled,
+            GpuConvArg::Direct => convlens_gpu::ConvKernels::Direct,
+        }
+    }
+}
+
 impl BackendArg {
     pub fn engine_kind(self) -> convlens_engine::EngineKind {
         use convlens_engine::EngineKind;
@@ -278,6 +299,9 @@ enum Command {
         /// Hold fully connected layers' weights in half precision (as `classify --fc-f16`)
         #[arg(long)]
         fc_f16: bool,
+        /// With a webgpu backend: the conv kernels to plan with (to compare them on one adapter)
+        #[arg(long, value_enum, default_value = "for-adapter")]
+        gpu_conv: GpuConvArg,
     },
 }
 
@@ -322,12 +346,12 @@ fn main() -> ExitCode {
             let what = visualize::Request { layer: &layer, channel, steps, size, seed, out: &out, json };
             visualize::visualize(&model_args(model, models_dir, untrained), backend, &what)
         }
-        Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained, fc_f16 } => {
+        Command::Bench { model, backend, runs, layers, explain: Some(method), models_dir, untrained, fc_f16, .. } => {
             let _ = layers;
             explain::bench(&model_args_f16(model, models_dir, untrained, fc_f16), backend, method, runs)
         }
-        Command::Bench { model, backend, runs, layers, explain: None, models_dir, untrained, fc_f16 } => {
-            commands::bench(&model_args_f16(model, models_dir, untrained, fc_f16), backend, runs, layers)
+        Command::Bench { model, backend, runs, layers, explain: None, models_dir, untrained, fc_f16, gpu_conv } => {
+            commands::bench(&model_args_f16(model, models_dir, untrained, fc_f16), backend, runs, layers, gpu_conv)
         }
     };
     match result {

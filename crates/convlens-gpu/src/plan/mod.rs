@@ -105,6 +105,11 @@ impl GpuModel {
         &self.gpu.adapter
     }
 
+    /// Whether ungrouped convs run `conv_direct` (`ConvKernels`).
+    pub fn direct_conv(&self) -> bool {
+        self.direct_conv
+    }
+
     /// How conv and FC weights are stored.
     pub fn weight_precision(&self) -> WeightPrecision {
         self.weights

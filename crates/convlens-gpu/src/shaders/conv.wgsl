@@ -148,10 +148,11 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
 // group == 1 on a software GPU (SwiftShader, lavapipe), which runs invocations as SIMD lanes:
 // there a barrier switches every lane group's coroutine, a workgroup-memory read is a per-lane
 // gather, and a private array indexed in a loop lives in memory, so this kernel has none of
-// them. Lanes hold consecutive pixels (a pointwise or stride-1 row is then one vector load) and
-// a workgroup shares its 8 output channels (a weight is then one load for all lanes); each
-// invocation keeps 2 pixels x 8 channels in four vec4 registers and walks (channel, ky, kx)
-// without dividing.
+// them; what it costs is about one per-lane load each, so each invocation keeps 4 pixels x 8
+// channels in eight vec4 registers and loads 12 values per 32 multiply-adds. Lanes hold
+// consecutive pixels (a pointwise or stride-1 row is then one vector load), a workgroup shares
+// its 8 output channels (a weight is then the same address for all lanes), and (channel, ky,
+// kx) are walked without dividing.
 fn weights8(k: u32, row: vec4<u32>, row2: vec4<u32>) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(
         vec4<f32>(weight(row.x + k), weight(row.y + k), weight(row.z + k), weight(row.w + k)),
@@ -173,7 +174,8 @@ fn store8(oc0: u32, px: u32, npix: u32, lo: vec4<f32>, hi: vec4<f32>) {
     }
 }
 
-// DIRECT_LANES invocations a workgroup, 4 pixels each (DIRECT_LANES apart) x 8 channels.
+// DIRECT_LANES invocations a workgroup, 4 pixels each (DIRECT_LANES apart) x 8 channels: 64
+// pixels, so a 13x13 map fills 88% of its lanes.
 const DIRECT_LANES: u32 = 16u;
 
 @compute @workgroup_size(16)
