@@ -57,11 +57,15 @@ async fn every_layer_planned(graph: &Graph, kind: CpuKind, options: convlens_gpu
     assert_layers_close(graph, &mut from_gpu, &mut |v| want.get(v).cloned(), tol, &who)
 }
 
+/// With both conv kernel sets, whichever this browser's adapter would pick: Tint compiles each.
 #[wasm_bindgen_test]
 async fn squeezenet_every_layer_on_browser_webgpu() {
     let graph = convlens_core::onnx::import(SQUEEZENET, "squeezenet1.1").unwrap();
-    let n = every_layer(&graph, CpuKind::Reference, None).await;
-    assert!(n >= 40, "{n} layers compared");
+    for conv in [convlens_gpu::ConvKernels::Tiled, convlens_gpu::ConvKernels::Direct] {
+        let options = convlens_gpu::PlanOptions { conv, ..Default::default() };
+        let n = every_layer_planned(&graph, CpuKind::Reference, options, BROWSER_GPU_LAYER_TOL).await;
+        assert!(n >= 40, "{conv:?}: {n} layers compared");
+    }
 }
 
 /// f16 weights where the browser's adapter has shader-f16: the same every-layer check with the
