@@ -64,7 +64,7 @@ pub struct Gpu {
     pub adapter: String,
     /// A CPU emulation (SwiftShader, lavapipe): convolutions then take the kernel made for
     /// SIMD lanes (`conv_direct`). From wgpu's adapter info; the browser's worker, which asks
-    /// the page's adapter more, may set it too, and tests clear it to run the GPU kernels.
+    /// the page's adapter more, may set it too; `PlanOptions::conv` overrides it.
     pub software: bool,
     /// Why the device was lost, once it has been (driver reset, tab in the background too long).
     lost: std::sync::Arc<std::sync::Mutex<Option<String>>>,

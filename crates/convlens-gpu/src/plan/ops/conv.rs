@@ -1,6 +1,6 @@
-//! Convolution (`conv.wgsl`): an implicit GEMM in 16x16 tiles, 64x64 tiles with a 4x4 register
-//! block for layers with at least 64 outputs and pixels, and one invocation per output for
-//! grouped convs. Bias and a fused ReLU are applied in the kernel; the output may be a channel
+//! Convolution (`conv.wgsl`): on a GPU an implicit GEMM in 16x16 tiles, 64x64 tiles with a 4x4
+//! register block for layers with at least 64 outputs and pixels; on a software adapter the
+//! barrier-free `conv_direct`; one invocation per output for grouped convs. Bias and a fused ReLU are applied in the kernel; the output may be a channel
 //! slice of a concatenation.
 
 use bytemuck::{Pod, Zeroable};
