@@ -137,11 +137,14 @@ impl Backend for SimdBackend {
                 Op::MaxPool { window, ceil } => pool::max_pool(inputs[0], window, *ceil),
                 Op::Lrn { size, alpha, beta, bias } => pool::lrn(inputs[0], *size, *alpha, *beta, *bias),
                 Op::Concat { axis } => concat::concat(inputs, *axis),
+                Op::AveragePool { window, .. } => match pool::plane_means(inputs[0], Some(window)).transpose() {
+                    Some(r) => r,
+                    None => return reference_node(graph, index, inputs),
+                },
+                Op::GlobalAveragePool => pool::plane_means(inputs[0], None).map(|t| t.expect("a global pool is a plane mean")),
                 Op::Conv { .. }
                 | Op::Gemm { .. }
                 | Op::Relu
-                | Op::AveragePool { .. }
-                | Op::GlobalAveragePool
                 | Op::MatMul
                 | Op::Add
                 | Op::Mul

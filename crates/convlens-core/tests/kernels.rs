@@ -11,7 +11,7 @@ use convlens_core::kernels::fc::PreparedFc;
 use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
-use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, Store, MR, NR};
+use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;
@@ -123,15 +123,23 @@ fn simd_inner_loops_match_portable_code() {
     let bs: Vec<f32> = (0..kc * ldb).map(|_| rng.random_range(-1.0..1.0)).collect();
     let bias: [f32; MR] = std::array::from_fn(|i| i as f32 * 0.25 - 0.5);
     let before: Vec<f32> = (0..MR * ldc).map(|_| rng.random_range(-1.0..1.0)).collect();
-    for (accumulate, relu) in [(false, false), (false, true), (true, false), (true, true)] {
+    // Every row count: a layer's last row panel stores only its real rows.
+    for (rows, accumulate, relu) in (1..=MR).flat_map(|r| [(r, false, false), (r, false, true), (r, true, false), (r, true, true)]) {
         let mut c = before.clone();
+        let st = Store { bias, accumulate, relu };
         // SAFETY: a holds kc*MR, bs kc rows of ldb >= NR, c MR rows of ldc >= NR.
-        unsafe { micro_kernel_store(kc, a.as_ptr(), bs.as_ptr(), ldb, c.as_mut_ptr(), ldc, Store { bias, accumulate, relu }) };
+        unsafe {
+            if rows == MR {
+                micro_kernel_store(kc, a.as_ptr(), bs.as_ptr(), ldb, c.as_mut_ptr(), ldc, st)
+            } else {
+                micro_kernel_store_rows(rows, kc, a.as_ptr(), bs.as_ptr(), ldb, c.as_mut_ptr(), ldc, st)
+            }
+        };
         for i in 0..MR {
             for j in 0..ldc {
                 let got = c[i * ldc + j];
-                if j >= NR {
-                    assert_eq!(got, before[i * ldc + j], "outside the tile");
+                if j >= NR || i >= rows {
+                    assert_eq!(got, before[i * ldc + j], "outside the tile ({rows} rows)");
                     continue;
                 }
                 let sum: f32 = (0..kc).map(|k| a[k * MR + i] * bs[k * ldb + j]).sum();
@@ -168,6 +176,45 @@ fn fast_max_pool_and_lrn_match_reference() {
         let err = rel_error(&got.data, &want.data);
         assert!(err <= FAST_VS_REFERENCE_TOL, "lrn size {size}: {err:e}");
     }
+}
+
+#[test]
+fn plane_means_match_reference_average_pools() {
+    use convlens_core::kernels::pool::plane_means;
+    let mut rng = StdRng::seed_from_u64(5);
+    // SqueezeNet's last pool (1000 planes of 13x13), GoogLeNet's (7x7), odd sizes, one pixel.
+    for (c, h, w) in [(1000, 13, 13), (64, 7, 7), (5, 3, 11), (3, 1, 1)] {
+        let x = random(&[2, c, h, w], &mut rng);
+        let global = reference::global_average_pool(&x).unwrap();
+        let whole = reference::average_pool(&x, &win([h, w], [1, 1], [0; 4], [1, 1]), false, false).unwrap();
+        let got = plane_means(&x, None).unwrap().unwrap();
+        assert_eq!(got.shape, global.shape);
+        assert!(rel_error(&got.data, &global.data) <= FAST_VS_REFERENCE_TOL, "{c}x{h}x{w}");
+        let got = plane_means(&x, Some(&win([h, w], [2, 2], [0; 4], [1, 1]))).unwrap().unwrap();
+        assert!(rel_error(&got.data, &whole.data) <= FAST_VS_REFERENCE_TOL, "{c}x{h}x{w} as AveragePool");
+    }
+    // A window that is not the whole map, or one with pads, is left to the reference.
+    let x = random(&[1, 2, 6, 6], &mut rng);
+    assert!(plane_means(&x, Some(&win([3, 3], [3, 3], [0; 4], [1, 1]))).unwrap().is_none());
+    assert!(plane_means(&x, Some(&win([6, 6], [1, 1], [1, 1, 1, 1], [1, 1]))).unwrap().is_none());
+}
+
+#[test]
+fn four_lane_vectors_match_scalar_arithmetic() {
+    use convlens_core::kernels::simd::{fmax, F4};
+    let (a, b) = ([1.5f32, -2.0, -0.0, 3.25], [0.5f32, 7.0, -1.0, f32::MIN_POSITIVE]);
+    let (va, vb) = (F4::from_array(a), F4::from_array(b));
+    assert_eq!(va.add(vb).to_array(), std::array::from_fn(|i| a[i] + b[i]));
+    assert_eq!(va.sub(vb).to_array(), std::array::from_fn(|i| a[i] - b[i]));
+    // ReLU as `fmax(v, 0)`: -0 becomes +0, bit for bit.
+    let relu = va.relu().to_array();
+    for i in 0..4 {
+        assert_eq!(relu[i].to_bits(), fmax(a[i], 0.0).to_bits(), "lane {i}");
+    }
+    let (lo, hi) = F4::zip(va, vb);
+    assert_eq!(lo.to_array(), [a[0], b[0], a[1], b[1]]);
+    assert_eq!(hi.to_array(), [a[2], b[2], a[3], b[3]]);
+    assert_eq!(F4::splat(2.5).to_array(), [2.5; 4]);
 }
 
 /// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.

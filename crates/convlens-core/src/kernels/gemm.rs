@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{micro_kernel_store, Store, MR, NR};
+use super::simd::{micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
 use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
@@ -203,11 +203,11 @@ unsafe fn gemm_block(
                         Some((data, ld)) if jp < full => (data[k0 * ld + col0..].as_ptr(), ld),
                         _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
                     };
-                    if rows == MR && ncols == NR {
+                    if ncols == NR {
                         // SAFETY: `bp` holds kc rows of NR at stride ldb (a full panel in place, or
-                        // a packed one); the tile lies in C's rows p*MR.. and columns `cols`,
-                        // which this block alone writes.
-                        unsafe { micro_kernel_store(kc, ap.as_ptr(), bp, ldb, c.ptr(p * MR * ldc + col0), ldc, st) };
+                        // a packed one); the tile lies in C's rows p*MR..p*MR+rows and columns
+                        // `cols`, which this block alone writes.
+                        unsafe { micro_kernel_store_rows(rows, kc, ap.as_ptr(), bp, ldb, c.ptr(p * MR * ldc + col0), ldc, st) };
                         continue;
                     }
                     // SAFETY: as above, into the tile buffer.

@@ -5,11 +5,27 @@
 //! padding handled once per row instead of per element. LRN keeps a running sum of
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
-use super::simd::fmax;
+use super::simd::{fmax, sum};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
 use crate::tensor::Tensor;
+
+/// The mean of each plane: GlobalAveragePool, and an AveragePool whose one window is the whole
+/// map (SqueezeNet's 13x13, GoogLeNet's 7x7), or None for any other window. The reference
+/// sums each plane left to right, a chain of dependent adds (SqueezeNet's 1000 planes took
+/// 0.12-0.18 ms); eight partial sums vectorize. Equal within float rounding, not bit for bit.
+pub fn plane_means(x: &Tensor, win: Option<&Window>) -> Result<Option<Tensor>> {
+    let (n, c, h, w) = x.nchw()?;
+    if let Some(win) = win {
+        let whole = win.kernel == [h, w] && win.pads == [0; 4] && win.dilations == [1, 1];
+        if !whole {
+            return Ok(None);
+        }
+    }
+    let data = x.data.chunks_exact(h * w).map(|p| sum(p) / (h * w) as f32).collect();
+    Ok(Some(Tensor { shape: vec![n, c, 1, 1], data }))
+}
 
 pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let (n, c, h, w) = x.nchw()?;

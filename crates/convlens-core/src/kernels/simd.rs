@@ -56,10 +56,31 @@ impl Store {
 /// `ldc`, and nothing else touches that tile of C meanwhile.
 #[inline]
 pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
+    micro_kernel_store_rows(MR, kc, a, b, ldb, c, ldc, st)
+}
+
+/// As `micro_kernel_store` for the first `rows` (1..=MR) rows of the panel only: C's other rows
+/// are neither computed nor touched. A layer's last row panel when MR does not divide its
+/// output channels (16, 32, 64 with MR = 6) then costs its real rows, stored as whole
+/// vectors, instead of MR rows through a buffer and scalar stores.
+///
+/// # Safety
+/// As `micro_kernel_store`, with `c` holding `rows` rows.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows));
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2_fma() {
-            x86::micro_kernel_avx2(kc, a, b, ldb, c, ldc, &st);
+            match rows {
+                6 => x86::micro_kernel_avx2::<6>(kc, a, b, ldb, c, ldc, &st),
+                5 => x86::micro_kernel_avx2::<5>(kc, a, b, ldb, c, ldc, &st),
+                4 => x86::micro_kernel_avx2::<4>(kc, a, b, ldb, c, ldc, &st),
+                3 => x86::micro_kernel_avx2::<3>(kc, a, b, ldb, c, ldc, &st),
+                2 => x86::micro_kernel_avx2::<2>(kc, a, b, ldb, c, ldc, &st),
+                _ => x86::micro_kernel_avx2::<1>(kc, a, b, ldb, c, ldc, &st),
+            }
             return;
         }
     }
@@ -67,10 +88,11 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
     {
         // A packed panel's stride as a constant: V8 then addresses B with fixed offsets from
         // one pointer (conv25 4.8 ms against 5.1 with the stride in a register).
-        if ldb == NR {
-            wasm::micro_kernel_simd128::<NR>(kc, a, b, NR, c, ldc, &st);
-        } else {
-            wasm::micro_kernel_simd128::<0>(kc, a, b, ldb, c, ldc, &st);
+        match (ldb == NR, rows == MR) {
+            (true, true) => wasm::micro_kernel_simd128::<NR, MR>(kc, a, b, NR, c, ldc, &st),
+            (false, true) => wasm::micro_kernel_simd128::<0, MR>(kc, a, b, ldb, c, ldc, &st),
+            (true, false) => wasm::micro_kernel_simd128::<NR, 1>(kc, a, b, NR, c, ldc, &st),
+            (false, false) => wasm::micro_kernel_simd128::<0, 1>(kc, a, b, ldb, c, ldc, &st),
         }
         return;
     }
@@ -82,7 +104,7 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
             let bk = std::slice::from_raw_parts(b.add(k * ldb), NR);
             micro_kernel_step(&a[k * MR..k * MR + MR], bk, &mut sums);
         }
-        for i in 0..MR {
+        for i in 0..rows {
             for (j, &s) in sums[i * NR..i * NR + NR].iter().enumerate() {
                 st.write(i, c.add(i * ldc + j), s);
             }
@@ -105,6 +127,162 @@ pub fn micro_kernel_portable(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR
         micro_kernel_step(&a[k * MR..k * MR + MR], &b[k * NR..k * NR + NR], &mut sums);
     }
     *acc = sums;
+}
+
+/// Four f32 lanes for the loops around the GEMM (Winograd's output transform) that the
+/// compiler leaves scalar: SSE (every x86-64 has it), wasm simd128, or plain arrays. Each
+/// operation is the scalar one per lane, so results are bit for bit the scalar code's.
+#[derive(Clone, Copy)]
+pub struct F4(F4Inner);
+
+#[cfg(target_arch = "x86_64")]
+type F4Inner = core::arch::x86_64::__m128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type F4Inner = core::arch::wasm32::v128;
+#[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+type F4Inner = [f32; 4];
+
+#[cfg(target_arch = "x86_64")]
+impl F4 {
+    #[inline(always)]
+    pub fn splat(v: f32) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_set1_ps(v) })
+    }
+    /// # Safety
+    /// `p` is valid for reading four floats.
+    #[inline(always)]
+    pub unsafe fn load(p: *const f32) -> F4 {
+        F4(core::arch::x86_64::_mm_loadu_ps(p))
+    }
+    /// # Safety
+    /// `p` is valid for writing four floats.
+    #[inline(always)]
+    pub unsafe fn store(self, p: *mut f32) {
+        core::arch::x86_64::_mm_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    pub fn add(self, o: F4) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_add_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    pub fn sub(self, o: F4) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_sub_ps(self.0, o.0) })
+    }
+    /// `fmax(v, 0)` per lane (MAXPS returns its second operand unless the first is greater).
+    #[inline(always)]
+    pub fn relu(self) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_max_ps(self.0, core::arch::x86_64::_mm_setzero_ps()) })
+    }
+    /// [a0, b0, a1, b1] and [a2, b2, a3, b3].
+    #[inline(always)]
+    pub fn zip(a: F4, b: F4) -> (F4, F4) {
+        use core::arch::x86_64::{_mm_unpackhi_ps, _mm_unpacklo_ps};
+        // SAFETY: SSE is part of x86-64.
+        unsafe { (F4(_mm_unpacklo_ps(a.0, b.0)), F4(_mm_unpackhi_ps(a.0, b.0))) }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl F4 {
+    #[inline(always)]
+    pub fn splat(v: f32) -> F4 {
+        F4(core::arch::wasm32::f32x4_splat(v))
+    }
+    /// # Safety
+    /// `p` is valid for reading four floats.
+    #[inline(always)]
+    pub unsafe fn load(p: *const f32) -> F4 {
+        F4(core::arch::wasm32::v128_load(p as *const core::arch::wasm32::v128))
+    }
+    /// # Safety
+    /// `p` is valid for writing four floats.
+    #[inline(always)]
+    pub unsafe fn store(self, p: *mut f32) {
+        core::arch::wasm32::v128_store(p as *mut core::arch::wasm32::v128, self.0)
+    }
+    #[inline(always)]
+    pub fn add(self, o: F4) -> F4 {
+        F4(core::arch::wasm32::f32x4_add(self.0, o.0))
+    }
+    #[inline(always)]
+    pub fn sub(self, o: F4) -> F4 {
+        F4(core::arch::wasm32::f32x4_sub(self.0, o.0))
+    }
+    /// `fmax(v, 0)` per lane: pmax(0, v) is `0 < v ? v : 0`.
+    #[inline(always)]
+    pub fn relu(self) -> F4 {
+        F4(core::arch::wasm32::f32x4_pmax(core::arch::wasm32::f32x4_splat(0.0), self.0))
+    }
+    /// [a0, b0, a1, b1] and [a2, b2, a3, b3].
+    #[inline(always)]
+    pub fn zip(a: F4, b: F4) -> (F4, F4) {
+        use core::arch::wasm32::i32x4_shuffle;
+        (F4(i32x4_shuffle::<0, 4, 1, 5>(a.0, b.0)), F4(i32x4_shuffle::<2, 6, 3, 7>(a.0, b.0)))
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+impl F4 {
+    #[inline(always)]
+    pub fn splat(v: f32) -> F4 {
+        F4([v; 4])
+    }
+    /// # Safety
+    /// `p` is valid for reading four floats.
+    #[inline(always)]
+    pub unsafe fn load(p: *const f32) -> F4 {
+        F4(std::ptr::read_unaligned(p as *const [f32; 4]))
+    }
+    /// # Safety
+    /// `p` is valid for writing four floats.
+    #[inline(always)]
+    pub unsafe fn store(self, p: *mut f32) {
+        std::ptr::write_unaligned(p as *mut [f32; 4], self.0)
+    }
+    #[inline(always)]
+    pub fn add(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+    #[inline(always)]
+    pub fn sub(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+    #[inline(always)]
+    pub fn relu(self) -> F4 {
+        F4(self.0.map(|v| fmax(v, 0.0)))
+    }
+    #[inline(always)]
+    pub fn zip(a: F4, b: F4) -> (F4, F4) {
+        let (a, b) = (a.0, b.0);
+        (F4([a[0], b[0], a[1], b[1]]), F4([a[2], b[2], a[3], b[3]]))
+    }
+}
+
+impl F4 {
+    #[inline(always)]
+    pub fn from_array(v: [f32; 4]) -> F4 {
+        // SAFETY: `v` holds four floats.
+        unsafe { F4::load(v.as_ptr()) }
+    }
+    /// The lanes as an array (tests, tails).
+    pub fn to_array(self) -> [f32; 4] {
+        let mut out = [0.0; 4];
+        // SAFETY: `out` holds four floats.
+        unsafe { self.store(out.as_mut_ptr()) };
+        out
+    }
+}
+
+/// Sum of `a` with eight partial sums (vectorised by the compiler): the order differs from a
+/// left-to-right sum, within float rounding.
+#[inline]
+pub fn sum(a: &[f32]) -> f32 {
+    let ones = [1.0f32; 8];
+    dot_portable_by(a, |i| ones[i % 8])
 }
 
 /// max(a, b) as one compare-and-select. `f32::max` becomes a call to libm's `fmaxf` on wasm
@@ -237,9 +415,10 @@ mod x86 {
 
     // B's stride stays a run-time value here: as a build-time constant (as on wasm) it made no
     // difference natively.
+    /// R (<= MR) rows of the tile; A's panel is still MR wide.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn micro_kernel_avx2(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
-        let mut sums = [[_mm256_setzero_ps(); 2]; MR];
+    pub unsafe fn micro_kernel_avx2<const R: usize>(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
+        let mut sums = [[_mm256_setzero_ps(); 2]; R];
         for k in 0..kc {
             let b0 = _mm256_loadu_ps(b.add(k * ldb));
             let b1 = _mm256_loadu_ps(b.add(k * ldb + 8));
@@ -345,10 +524,11 @@ mod wasm {
 
     /// LDB: B's row stride when known at build time (0: `ldb`).
     #[inline(always)]
-    pub unsafe fn micro_kernel_simd128<const LDB: usize>(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
+    /// R (<= MR) rows of the tile; A's panel is still MR wide.
+    pub unsafe fn micro_kernel_simd128<const LDB: usize, const R: usize>(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store) {
         const V: usize = NR / 4;
         let ldb = if LDB == 0 { ldb } else { LDB };
-        let mut sums = [[f32x4_splat(0.0); V]; MR];
+        let mut sums = [[f32x4_splat(0.0); V]; R];
         for k in 0..kc {
             let mut bv = [f32x4_splat(0.0); V];
             for (j, v) in bv.iter_mut().enumerate() {

@@ -7,7 +7,7 @@
 //! while F(4x4) amplifies fp32 error by ~10x for another 1.8x fewer multiplies.
 
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
-use super::simd::fmax;
+use super::simd::F4;
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
@@ -242,42 +242,75 @@ impl WinogradConv {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
             let plane = oc * oh * ow;
             let at: [&[f32]; 16] = std::array::from_fn(|xi| &mm[(xi * m + oc) * nt..(xi * m + oc + 1) * nt]);
-            let finish = |v: f32| {
-                let v = v + bias;
-                if relu {
-                    fmax(v, 0.0)
-                } else {
-                    v
-                }
+            let bias4 = F4::splat(bias);
+            let fin = |v: F4| if relu { v.add(bias4).relu() } else { v.add(bias4) };
+            // A^T M A for four tiles at once, then bias and ReLU: row 0's two columns, then
+            // row 1's. One tile at a time, gathered from 16 rows, was 7-8% of a SqueezeNet pass.
+            let tiles4 = |p: [F4; 16]| -> [F4; 4] {
+                let s0: [F4; 4] = std::array::from_fn(|j| p[j].add(p[4 + j]).add(p[8 + j]));
+                let s1: [F4; 4] = std::array::from_fn(|j| p[4 + j].sub(p[8 + j]).sub(p[12 + j]));
+                [
+                    fin(s0[0].add(s0[1]).add(s0[2])),
+                    fin(s0[1].sub(s0[2]).sub(s0[3])),
+                    fin(s1[0].add(s1[1]).add(s1[2])),
+                    fin(s1[1].sub(s1[2]).sub(s1[3])),
+                ]
             };
             for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
                 let y = ty * 2;
                 // Whole 2x2 tiles: both rows, both columns inside the map.
                 let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
-                if whole > 0 {
+                // Tiles written whole, as vectors.
+                let done = if whole >= 4 {
                     // Through pointers: the output is not initialised before this writes it.
                     // SAFETY: two row segments of this channel's plane, inside it; callers split
                     // tiles or channels, so no other task writes them.
                     let (r0, r1) = unsafe { (out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)) };
-                    for (q, t) in run.clone().take(whole).enumerate() {
-                        let [a, b] = output_tile(std::array::from_fn(|xi| at[xi][t]));
-                        // SAFETY: q < whole, so inside the segments above.
+                    let vectored = whole / 4 * 4;
+                    for q in (0..vectored).step_by(4) {
+                        let t = run.start + q;
+                        // SAFETY: t + 4 <= run.start + whole <= nt, inside each row of `at`.
+                        let [a0, a1, b0, b1] = tiles4(std::array::from_fn(|xi| unsafe { F4::load(at[xi].as_ptr().add(t)) }));
+                        let ((a_lo, a_hi), (b_lo, b_hi)) = (F4::zip(a0, a1), F4::zip(b0, b1));
+                        // SAFETY: q + 4 <= whole, so the 8 floats from 2q lie inside the segments.
                         unsafe {
-                            *r0.add(2 * q) = finish(a[0]);
-                            *r0.add(2 * q + 1) = finish(a[1]);
-                            *r1.add(2 * q) = finish(b[0]);
-                            *r1.add(2 * q + 1) = finish(b[1]);
+                            a_lo.store(r0.add(2 * q));
+                            a_hi.store(r0.add(2 * q + 4));
+                            b_lo.store(r1.add(2 * q));
+                            b_hi.store(r1.add(2 * q + 4));
                         }
                     }
-                }
-                for (q, t) in run.clone().enumerate().skip(whole) {
-                    let tile = output_tile(std::array::from_fn(|xi| at[xi][t]));
-                    for (i, pair) in tile.iter().enumerate() {
-                        for (j, &val) in pair.iter().enumerate() {
-                            let (yy, xx) = (y + i, 2 * (tx0 + q) + j);
+                    vectored
+                } else {
+                    0
+                };
+                // The rest of the run (under four whole tiles, and tiles cropped by the map's
+                // edge), four at a time through the same arithmetic, written element by element.
+                let rest = run.start + done..run.end;
+                for t in rest.clone().step_by(4) {
+                    let lanes = 4.min(rest.end - t);
+                    // Lanes past the run read the next tiles' products (unused) where the batch
+                    // has them; only the batch's last few tiles go through a copy.
+                    let p: [F4; 16] = if t + 4 <= nt {
+                        // SAFETY: t + 4 <= nt, inside each row of `at`.
+                        std::array::from_fn(|xi| unsafe { F4::load(at[xi].as_ptr().add(t)) })
+                    } else {
+                        std::array::from_fn(|xi| {
+                            let mut v = [0.0f32; 4];
+                            v[..lanes].copy_from_slice(&at[xi][t..t + lanes]);
+                            F4::from_array(v)
+                        })
+                    };
+                    let outs = tiles4(p).map(F4::to_array);
+                    for l in 0..lanes {
+                        let q = t + l - run.start;
+                        for (k, o) in outs.iter().enumerate() {
+                            // outs: row 0 columns 0 and 1, then row 1 columns 0 and 1.
+                            let (yy, xx) = (y + k / 2, 2 * (tx0 + q) + k % 2);
                             if yy < oh && xx < ow {
-                                // SAFETY: inside this channel's plane; as above.
-                                unsafe { out.write(plane + yy * ow + xx, finish(val)) };
+                                // SAFETY: inside this channel's plane; callers split tiles or
+                                // channels, so no other task writes it.
+                                unsafe { out.write(plane + yy * ow + xx, o[l]) };
                             }
                         }
                     }
@@ -323,13 +356,3 @@ fn input_tile(cols: [[f32; 4]; 4]) -> [f32; 16] {
     v
 }
 
-/// A^T M A for one tile's 16 products: its 2x2 outputs, [row][column].
-#[inline(always)]
-fn output_tile(at: [f32; 16]) -> [[f32; 2]; 2] {
-    let mut s = [[0.0f32; 4]; 2];
-    for j in 0..4 {
-        s[0][j] = at[j] + at[4 + j] + at[8 + j];
-        s[1][j] = at[4 + j] - at[8 + j] - at[12 + j];
-    }
-    [[s[0][0] + s[0][1] + s[0][2], s[0][1] - s[0][2] - s[0][3]], [s[1][0] + s[1][1] + s[1][2], s[1][1] - s[1][2] - s[1][3]]]
-}
