@@ -12,7 +12,7 @@ use crate::kernels::conv::PreparedConv;
 use crate::kernels::fc::PreparedFc;
 use crate::kernels::winograd::{self, WinogradConv};
 use crate::kernels::{concat, pool, reference_node, simd};
-use crate::tensor::Tensor;
+use crate::tensor::{numel, Tensor};
 
 /// One way to run a node. Implementations may prepare (pack weights) when created.
 pub trait Backend {
@@ -22,6 +22,21 @@ pub trait Backend {
     /// never reads its constant inputs (a half-precision FC weight is then not widened).
     fn prepared(&self, _index: usize) -> bool {
         false
+    }
+    /// Whether `run_node_into` takes node `index`: its output written straight into its part of
+    /// a concat's buffer, so the concat copies nothing.
+    fn writes_into(&self, _index: usize) -> bool {
+        false
+    }
+    /// Node `index`'s output into `out`, which may be uninitialised. Only for nodes
+    /// `writes_into` accepts.
+    ///
+    /// # Safety
+    /// `out` is valid for writes of `len` floats (the node's output size), which nothing else
+    /// touches meanwhile; on success every one of them was written, through the pointer.
+    unsafe fn run_node_into(&mut self, graph: &Graph, index: usize, _inputs: &[&Tensor], _out: *mut f32, _len: usize) -> Result<()> {
+        let node = &graph.nodes[index];
+        Err(Error::node(&node.name, &node.op_type, "this backend cannot write a node's output into a concat"))
     }
 }
 
@@ -127,6 +142,18 @@ impl Backend for SimdBackend {
     fn prepared(&self, index: usize) -> bool {
         self.prepared.contains_key(&index)
     }
+    fn writes_into(&self, index: usize) -> bool {
+        matches!(self.prepared.get(&index), Some(Prepared::Conv(_) | Prepared::Winograd(_)))
+    }
+    unsafe fn run_node_into(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor], out: *mut f32, len: usize) -> Result<()> {
+        let node = &graph.nodes[index];
+        let r = match self.prepared.get(&index) {
+            Some(Prepared::Conv(c)) => c.run_into(inputs[0], &mut self.scratch, out, len),
+            Some(Prepared::Winograd(c)) => c.run_into(inputs[0], &mut self.scratch, out, len),
+            _ => Err(Error::Unsupported("only a prepared conv writes into a concat".into())),
+        };
+        r.map_err(|e| Error::node(&node.name, &node.op_type, e.to_string()))
+    }
     fn run_node(&mut self, graph: &Graph, index: usize, inputs: &[&Tensor]) -> Result<Tensor> {
         let node = &graph.nodes[index];
         let r = match self.prepared.get(&index) {
@@ -177,6 +204,8 @@ pub struct RunOutput {
     /// Milliseconds per node, in node order.
     pub node_ms: Vec<f64>,
     pub total_ms: f64,
+    /// Concats whose inputs' nodes wrote straight into them (no copy).
+    pub concats_in_place: usize,
 }
 
 impl RunOutput {
@@ -220,12 +249,26 @@ pub fn run(
         }
     }
 
+    let into = concat_targets(graph, backend, &kept);
+    // Concat buffers being filled by their inputs' nodes, by concat node.
+    let mut filling: HashMap<usize, Vec<std::mem::MaybeUninit<f32>>> = HashMap::new();
+
     let mut computed: Vec<Option<Tensor>> = vec![None; graph.values.len()];
     computed[graph.input] = Some(input.clone());
     let mut node_ms = Vec::with_capacity(graph.nodes.len());
     let start = Instant::now();
     for (i, node) in graph.nodes.iter().enumerate() {
         let t0 = Instant::now();
+        if into.fused[i] {
+            // Every input wrote its part (`into.target`), so the buffer is whole.
+            let buf = filling.remove(&i).ok_or_else(|| Error::node(&node.name, &node.op_type, "no input wrote this concat"))?;
+            // SAFETY: the inputs' nodes each wrote all of their part, and the parts tile the
+            // output (`concat_targets`).
+            computed[node.output] = Some(unsafe { Tensor::from_written(graph.shape(node.output), buf)? });
+            node_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            progress(i + 1, graph.nodes.len());
+            continue;
+        }
         let out = {
             // Half-precision weights of a node the backend did not prepare (the reference's FC),
             // widened for this pass only.
@@ -246,10 +289,25 @@ pub fn run(
                 };
                 ins.push(t);
             }
-            backend.run_node(graph, i, &ins)?
+            match into.target[i] {
+                Some((c, offset)) => {
+                    let total = numel(graph.shape(graph.nodes[c].output))?;
+                    let buf = filling.entry(c).or_insert_with(|| {
+                        let mut b = Vec::with_capacity(total);
+                        // SAFETY: MaybeUninit needs no initialisation.
+                        unsafe { b.set_len(total) };
+                        b
+                    });
+                    let len = numel(graph.shape(node.output))?;
+                    // SAFETY: offset + len <= total (`concat_targets`), a part no other node writes.
+                    unsafe { backend.run_node_into(graph, i, &ins, buf.as_mut_ptr().add(offset) as *mut f32, len)? };
+                    None
+                }
+                None => Some(backend.run_node(graph, i, &ins)?),
+            }
         };
         node_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        computed[node.output] = Some(out);
+        computed[node.output] = out;
         for &v in &node.inputs {
             if last_use[v] == Some(i) && !kept[v] {
                 computed[v] = None;
@@ -259,7 +317,48 @@ pub fn run(
     }
     let total_ms = start.elapsed().as_secs_f64() * 1e3;
     let values = computed.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
-    Ok(RunOutput { values, node_ms, total_ms })
+    Ok(RunOutput { values, node_ms, total_ms, concats_in_place: into.fused.iter().filter(|&&f| f).count() })
+}
+
+/// Which nodes write straight into a concat's buffer: a channel concat of one image whose
+/// every input is a node output that nothing else reads, nobody asked to keep, and the
+/// backend can write in place (every Fire and Inception module's last convs). Their values
+/// are then never materialised on their own.
+struct ConcatTargets {
+    /// By node: (the concat node, offset of this node's part in floats).
+    target: Vec<Option<(usize, usize)>>,
+    /// By node: a concat whose inputs all write into it.
+    fused: Vec<bool>,
+}
+
+fn concat_targets(graph: &Graph, backend: &dyn Backend, kept: &[bool]) -> ConcatTargets {
+    let n = graph.nodes.len();
+    let mut out = ConcatTargets { target: vec![None; n], fused: vec![false; n] };
+    let mut producer = vec![None; graph.values.len()];
+    let mut readers = vec![0usize; graph.values.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        producer[node.output] = Some(i);
+        node.inputs.iter().for_each(|&v| readers[v] += 1);
+    }
+    for (c, node) in graph.nodes.iter().enumerate() {
+        let Op::Concat { axis: 1 } = node.op else { continue };
+        if graph.shape(node.output).first() != Some(&1) {
+            continue;
+        }
+        let writers: Option<Vec<usize>> = node
+            .inputs
+            .iter()
+            .map(|&v| producer[v].filter(|&p| readers[v] == 1 && !kept[v] && p < c && backend.writes_into(p)))
+            .collect();
+        let Some(writers) = writers else { continue };
+        let mut offset = 0;
+        for (&p, &v) in writers.iter().zip(&node.inputs) {
+            out.target[p] = Some((c, offset));
+            offset += graph.shape(v).iter().product::<usize>();
+        }
+        out.fused[c] = true;
+    }
+    out
 }
 
 /// Whether the main output is already a probability distribution (ends in Softmax).

@@ -73,6 +73,21 @@ impl Tensor {
         Ok(Tensor { shape: shape.to_vec(), data })
     }
 
+    /// A tensor from a buffer whose every element was written through a pointer (a concat's,
+    /// filled part by part by its inputs' nodes).
+    ///
+    /// # Safety
+    /// Every element of `buf` was written.
+    pub unsafe fn from_written(shape: &[usize], buf: Vec<std::mem::MaybeUninit<f32>>) -> Result<Self> {
+        if numel(shape)? != buf.len() {
+            return Err(Error::Shape(format!("{} floats for shape {shape:?}", buf.len())));
+        }
+        let mut buf = std::mem::ManuallyDrop::new(buf);
+        // SAFETY: initialised (the caller's promise); same allocation, layout of f32.
+        let data = Vec::from_raw_parts(buf.as_mut_ptr() as *mut f32, buf.len(), buf.capacity());
+        Ok(Tensor { shape: shape.to_vec(), data })
+    }
+
     pub fn len(&self) -> usize {
         self.data.len()
     }

@@ -145,44 +145,61 @@ impl PreparedConv {
         self.kernel == [1, 1] && self.window.strides == [1, 1] && self.window.pads == [0; 4]
     }
 
+    /// The output's shape for input `x`.
+    pub fn out_shape(&self, x: &Tensor) -> Result<[usize; 4]> {
+        let (n, _, h, w) = x.nchw()?;
+        Ok([n, self.mg * self.group, self.window.out_dim(0, h, false)?, self.window.out_dim(1, w, false)?])
+    }
+
     pub fn run(&self, x: &Tensor, scratch: &mut Vec<f32>) -> Result<Tensor> {
+        let shape = self.out_shape(x)?;
+        // SAFETY: `run_into` writes every output element through the pointer.
+        unsafe { Tensor::filled_by(&shape, |out, len| self.run_into(x, scratch, out, len)) }
+    }
+
+    /// The output written to `out` (which may be uninitialised), e.g. a concat's slice.
+    ///
+    /// # Safety
+    /// `out` is valid for writes of `len` floats, nothing else touches them meanwhile, and `len`
+    /// is the output's size (`out_shape`; checked). Every one of them is written, through the
+    /// pointer, none read before it is written.
+    pub unsafe fn run_into(&self, x: &Tensor, scratch: &mut Vec<f32>, out: *mut f32, len: usize) -> Result<()> {
         let (n, c, h, w) = x.nchw()?;
-        let (oh, ow) = (self.window.out_dim(0, h, false)?, self.window.out_dim(1, w, false)?);
-        let m = self.mg * self.group;
+        let [_, m, oh, ow] = self.out_shape(x)?;
+        if len != n * m * oh * ow {
+            return Err(crate::error::Error::Shape(format!("a conv output of {} floats written into {len}", n * m * oh * ow)));
+        }
         let mut padded = Vec::new();
-        let fill = |out: *mut f32, _len: usize| -> Result<()> {
-            for b in 0..n {
-                for g in 0..self.group {
-                    let xs = &x.data[(b * c + g * self.cg) * h * w..(b * c + (g + 1) * self.cg) * h * w];
-                    // SAFETY: this group's block of the output, inside it.
-                    let dst = unsafe { out.add((b * m + g * self.mg) * oh * ow) };
-                    let len = self.mg * oh * ow;
-                    let ep = Epilogue { bias: self.bias.as_ref().map(|v| &v[g * self.mg..(g + 1) * self.mg]), relu: self.relu };
-                    if self.is_pointwise() {
-                        // SAFETY: `dst` holds `len` floats that only this GEMM writes.
-                        unsafe { gemm_raw(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, len, oh * ow, ep, scratch) };
-                    } else {
-                        let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
-                        let src = Im2colB {
-                            xp: &padded,
-                            hp,
-                            wp,
-                            kh: self.kernel[0],
-                            kw: self.kernel[1],
-                            oh,
-                            ow,
-                            win: &self.window,
-                            cg: self.cg,
-                        };
-                        // SAFETY: as above.
-                        unsafe { gemm_raw(&self.packed[g], &src, dst, len, oh * ow, ep, scratch) };
-                    }
+        for b in 0..n {
+            for g in 0..self.group {
+                let xs = &x.data[(b * c + g * self.cg) * h * w..(b * c + (g + 1) * self.cg) * h * w];
+                // SAFETY: this group's block of the output, inside it.
+                let dst = unsafe { out.add((b * m + g * self.mg) * oh * ow) };
+                let len = self.mg * oh * ow;
+                let ep = Epilogue { bias: self.bias.as_ref().map(|v| &v[g * self.mg..(g + 1) * self.mg]), relu: self.relu };
+                if self.is_pointwise() {
+                    // SAFETY: `dst` holds `len` floats that only this GEMM writes.
+                    unsafe { gemm_raw(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, len, oh * ow, ep, scratch) };
+                } else {
+                    let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
+                    let src = Im2colB {
+                        xp: &padded,
+                        hp,
+                        wp,
+                        kh: self.kernel[0],
+                        kw: self.kernel[1],
+                        oh,
+                        ow,
+                        win: &self.window,
+                        cg: self.cg,
+                    };
+                    // SAFETY: as above.
+                    unsafe { gemm_raw(&self.packed[g], &src, dst, len, oh * ow, ep, scratch) };
                 }
             }
-            Ok(())
-        };
-        // SAFETY: the groups' GEMMs write every output of every image, each M_g x (oh*ow)
-        // block whole (`gemm_raw`).
-        unsafe { Tensor::filled_by(&[n, m, oh, ow], fill) }
+        }
+        // The groups' GEMMs wrote every output of every image, each M_g x (oh*ow) block whole
+        // (`gemm_raw`).
+        Ok(())
     }
 }

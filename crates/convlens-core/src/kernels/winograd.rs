@@ -83,51 +83,66 @@ impl WinogradConv {
         Ok(WinogradConv { u, m, c, pads: window.pads, bias: bias.map(|b| b.data.clone()), relu })
     }
 
+    /// The output's shape for input `x`.
+    pub fn out_shape(&self, x: &Tensor) -> Result<[usize; 4]> {
+        let (n, _, h, w) = x.nchw()?;
+        Ok([n, self.m, h + self.pads[0] + self.pads[2] - 2, w + self.pads[1] + self.pads[3] - 2])
+    }
+
     pub fn run(&self, x: &Tensor, scratch: &mut Vec<f32>) -> Result<Tensor> {
+        let shape = self.out_shape(x)?;
+        // SAFETY: `run_into` writes every output element through the pointer.
+        unsafe { Tensor::filled_by(&shape, |out, len| self.run_into(x, scratch, out, len)) }
+    }
+
+    /// The output written to `out` (which may be uninitialised), e.g. a concat's slice.
+    ///
+    /// # Safety
+    /// As `PreparedConv::run_into`: `out` valid for `len` floats (the output's size, checked),
+    /// each written through the pointer before anything reads it.
+    pub unsafe fn run_into(&self, x: &Tensor, scratch: &mut Vec<f32>, out: *mut f32, len: usize) -> Result<()> {
         let (n, c, h, w) = x.nchw()?;
         debug_assert_eq!(c, self.c);
-        let oh = h + self.pads[0] + self.pads[2] - 2;
-        let ow = w + self.pads[1] + self.pads[3] - 2;
+        let [_, m, oh, ow] = self.out_shape(x)?;
+        if len != n * m * oh * ow {
+            return Err(crate::error::Error::Shape(format!("a conv output of {} floats written into {len}", n * m * oh * ow)));
+        }
         let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
         let tiles = th * tw;
-        let m = self.m;
-        let fill = |out: *mut f32, _len: usize| -> Result<()> {
-            let geo = Geometry { h, w, oh, ow, tw };
-            let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
-            let threads = par::threads();
-            for b in 0..n {
-                let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
-                // SAFETY: this image's block of the output.
-                let ob = unsafe { par::SharedMut::from_ptr(out.add(b * m * oh * ow)) };
-                if threads > 1 && batches.len() >= 2 * threads {
-                    // Many tiles: each task takes whole batches, transforms and GEMMs alike.
-                    par::for_each(batches.len(), &|i| {
-                        BUFFERS.with(|bufs| {
-                            let (v, mm, pack) = &mut *bufs.borrow_mut();
-                            let nt = TILES.min(tiles - batches[i]);
-                            // SAFETY: batches cover disjoint tiles, so disjoint output pixels.
-                            unsafe { self.batch(xb, &geo, batches[i], nt, v, mm, pack, ob, false) };
-                        })
-                    });
-                } else {
-                    // Few tiles (a late, small map): the batch's 16 GEMMs and its transforms are split.
-                    // Buffers kept from pass to pass (fresh ones were zeroed each call: a serial
-                    // memset at two threads); not `BUFFERS`, which the split's tasks borrow.
-                    SPLIT_BUFFERS.with(|bufs| {
-                        let (v, mm) = &mut *bufs.borrow_mut();
-                        for &t0 in &batches {
-                            let nt = TILES.min(tiles - t0);
-                            // SAFETY: this thread alone writes the output.
-                            unsafe { self.batch(xb, &geo, t0, nt, v, mm, scratch, ob, threads > 1) };
-                        }
-                    });
-                }
+        let geo = Geometry { h, w, oh, ow, tw };
+        let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
+        let threads = par::threads();
+        for b in 0..n {
+            let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
+            // SAFETY: this image's block of the output.
+            let ob = unsafe { par::SharedMut::from_ptr(out.add(b * m * oh * ow)) };
+            if threads > 1 && batches.len() >= 2 * threads {
+                // Many tiles: each task takes whole batches, transforms and GEMMs alike.
+                par::for_each(batches.len(), &|i| {
+                    BUFFERS.with(|bufs| {
+                        let (v, mm, pack) = &mut *bufs.borrow_mut();
+                        let nt = TILES.min(tiles - batches[i]);
+                        // SAFETY: batches cover disjoint tiles, so disjoint output pixels.
+                        unsafe { self.batch(xb, &geo, batches[i], nt, v, mm, pack, ob, false) };
+                    })
+                });
+            } else {
+                // Few tiles (a late, small map): the batch's 16 GEMMs and its transforms are split.
+                // Buffers kept from pass to pass (fresh ones were zeroed each call: a serial
+                // memset at two threads); not `BUFFERS`, which the split's tasks borrow.
+                SPLIT_BUFFERS.with(|bufs| {
+                    let (v, mm) = &mut *bufs.borrow_mut();
+                    for &t0 in &batches {
+                        let nt = TILES.min(tiles - t0);
+                        // SAFETY: this thread alone writes the output.
+                        unsafe { self.batch(xb, &geo, t0, nt, v, mm, scratch, ob, threads > 1) };
+                    }
+                });
             }
-            Ok(())
-        };
-        // SAFETY: the output transform writes every pixel of every output channel (tiles cover
-        // the map, the last row and column of tiles cropped), through pointers only.
-        unsafe { Tensor::filled_by(&[n, m, oh, ow], fill) }
+        }
+        // The output transform wrote every pixel of every output channel (tiles cover the map,
+        // the last row and column of tiles cropped), through pointers only.
+        Ok(())
     }
 
     /// Tiles t0..t0+nt: transform, 16 GEMMs, transform back into `out`.
