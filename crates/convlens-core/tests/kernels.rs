@@ -214,6 +214,8 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     let (lo, hi) = F4::zip(va, vb);
     assert_eq!(lo.to_array(), [a[0], b[0], a[1], b[1]]);
     assert_eq!(hi.to_array(), [a[2], b[2], a[3], b[3]]);
+    assert_eq!(F4::even(va, vb).to_array(), [a[0], a[2], b[0], b[2]]);
+    assert_eq!(F4::odd(va, vb).to_array(), [a[1], a[3], b[1], b[3]]);
     assert_eq!(F4::splat(2.5).to_array(), [2.5; 4]);
 }
 

@@ -129,7 +129,7 @@ pub fn micro_kernel_portable(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR
     *acc = sums;
 }
 
-/// Four f32 lanes for the loops around the GEMM (Winograd's output transform) that the
+/// Four f32 lanes for the loops around the GEMM (Winograd's transforms) that the
 /// compiler leaves scalar: SSE (every x86-64 has it), wasm simd128, or plain arrays. Each
 /// operation is the scalar one per lane, so results are bit for bit the scalar code's.
 #[derive(Clone, Copy)]
@@ -177,6 +177,18 @@ impl F4 {
         // SAFETY: SSE is part of x86-64.
         F4(unsafe { core::arch::x86_64::_mm_max_ps(self.0, core::arch::x86_64::_mm_setzero_ps()) })
     }
+    /// [a0, a2, b0, b2].
+    #[inline(always)]
+    pub fn even(a: F4, b: F4) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_shuffle_ps::<0b10_00_10_00>(a.0, b.0) })
+    }
+    /// [a1, a3, b1, b3].
+    #[inline(always)]
+    pub fn odd(a: F4, b: F4) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_shuffle_ps::<0b11_01_11_01>(a.0, b.0) })
+    }
     /// [a0, b0, a1, b1] and [a2, b2, a3, b3].
     #[inline(always)]
     pub fn zip(a: F4, b: F4) -> (F4, F4) {
@@ -217,6 +229,16 @@ impl F4 {
     pub fn relu(self) -> F4 {
         F4(core::arch::wasm32::f32x4_pmax(core::arch::wasm32::f32x4_splat(0.0), self.0))
     }
+    /// [a0, a2, b0, b2].
+    #[inline(always)]
+    pub fn even(a: F4, b: F4) -> F4 {
+        F4(core::arch::wasm32::i32x4_shuffle::<0, 2, 4, 6>(a.0, b.0))
+    }
+    /// [a1, a3, b1, b3].
+    #[inline(always)]
+    pub fn odd(a: F4, b: F4) -> F4 {
+        F4(core::arch::wasm32::i32x4_shuffle::<1, 3, 5, 7>(a.0, b.0))
+    }
     /// [a0, b0, a1, b1] and [a2, b2, a3, b3].
     #[inline(always)]
     pub fn zip(a: F4, b: F4) -> (F4, F4) {
@@ -254,6 +276,14 @@ impl F4 {
     #[inline(always)]
     pub fn relu(self) -> F4 {
         F4(self.0.map(|v| fmax(v, 0.0)))
+    }
+    #[inline(always)]
+    pub fn even(a: F4, b: F4) -> F4 {
+        F4([a.0[0], a.0[2], b.0[0], b.0[2]])
+    }
+    #[inline(always)]
+    pub fn odd(a: F4, b: F4) -> F4 {
+        F4([a.0[1], a.0[3], b.0[1], b.0[3]])
     }
     #[inline(always)]
     pub fn zip(a: F4, b: F4) -> (F4, F4) {
