@@ -164,11 +164,18 @@ impl Backend for SimdBackend {
                 Op::MaxPool { window, ceil } => pool::max_pool(inputs[0], window, *ceil),
                 Op::Lrn { size, alpha, beta, bias } => pool::lrn(inputs[0], *size, *alpha, *beta, *bias),
                 Op::Concat { axis } => concat::concat(inputs, *axis),
-                Op::AveragePool { window, .. } => match pool::plane_means(inputs[0], Some(window)).transpose() {
-                    Some(r) => r,
-                    None => return reference_node(graph, index, inputs),
-                },
-                Op::GlobalAveragePool => pool::plane_means(inputs[0], None).map(|t| t.expect("a global pool is a plane mean")),
+                Op::AveragePool { .. } | Op::GlobalAveragePool => {
+                    let window = match &node.op {
+                        Op::AveragePool { window, .. } => Some(window),
+                        _ => None,
+                    };
+                    match pool::plane_means(inputs[0], window) {
+                        Ok(Some(t)) => Ok(t),
+                        // A window that is not the whole map.
+                        Ok(None) => return reference_node(graph, index, inputs),
+                        Err(e) => Err(e),
+                    }
+                }
                 Op::Conv { .. }
                 | Op::Gemm { .. }
                 | Op::Relu
@@ -342,7 +349,7 @@ fn concat_targets(graph: &Graph, backend: &dyn Backend, kept: &[bool]) -> Concat
     }
     for (c, node) in graph.nodes.iter().enumerate() {
         let Op::Concat { axis: 1 } = node.op else { continue };
-        if graph.shape(node.output).first() != Some(&1) {
+        if node.inputs.is_empty() || graph.shape(node.output).first() != Some(&1) {
             continue;
         }
         let writers: Option<Vec<usize>> = node

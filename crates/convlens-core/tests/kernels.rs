@@ -197,6 +197,9 @@ fn plane_means_match_reference_average_pools() {
     let x = random(&[1, 2, 6, 6], &mut rng);
     assert!(plane_means(&x, Some(&win([3, 3], [3, 3], [0; 4], [1, 1]))).unwrap().is_none());
     assert!(plane_means(&x, Some(&win([6, 6], [1, 1], [1, 1, 1, 1], [1, 1]))).unwrap().is_none());
+    // Empty planes: an error, not a panic.
+    let empty = Tensor::new(vec![1, 2, 0, 3], Vec::new()).unwrap();
+    assert!(plane_means(&empty, None).unwrap_err().to_string().contains("empty"));
 }
 
 #[test]

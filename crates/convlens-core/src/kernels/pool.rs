@@ -17,6 +17,9 @@ use crate::tensor::Tensor;
 /// 0.12-0.18 ms); eight partial sums vectorize. Equal within float rounding, not bit for bit.
 pub fn plane_means(x: &Tensor, win: Option<&Window>) -> Result<Option<Tensor>> {
     let (n, c, h, w) = x.nchw()?;
+    if h * w == 0 {
+        return Err(crate::error::Error::Shape(format!("average pool over empty {h}x{w} planes")));
+    }
     if let Some(win) = win {
         let whole = win.kernel == [h, w] && win.pads == [0; 4] && win.dilations == [1, 1];
         if !whole {
