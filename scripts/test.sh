@@ -44,7 +44,7 @@ wasi_test() {
 
 step "kernels, importer and parity as wasm simd128 (Node/V8)"
 RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p convlens-core --tests --target wasm32-wasip1
-for t in kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place; do
+for t in kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place tiles; do
   wasm=$(ls -t target/wasm32-wasip1/release/deps/"$t"-*.wasm | head -1)
   # One process per test: Node 20's WASI aborts when one wasm instance's memory has grown
   # through several whole-network runs. VGG16 on the scalar reference takes minutes as wasm;

@@ -66,7 +66,7 @@ async fn worker_loads_runs_and_sends_maps() {
     let data = m[0].data.as_ref().expect("values were asked for");
     assert_eq!(data.len(), m[0].shape.iter().product::<usize>());
     // Full-size tiles coloured from those values, one per channel, by the core's reference.
-    let want = convlens_core::viz::tiles(data, &m[0].shape, 256, false);
+    let want = convlens_core::viz::tiles_reference(data, &m[0].shape, 256, false);
     assert_eq!((m[0].tiles.tile_h, m[0].tiles.tile_w, m[0].tiles.factor), (want.tile_h, want.tile_w, 1));
     assert_eq!(m[0].tiles.rgba, want.rgba);
     // Live mode: tiles at display size, no values.

@@ -2,11 +2,14 @@
 //! CLI's PNG grids and the browser's feature-map tiles.
 
 use crate::kernels::simd::{fmax, fmin};
+use crate::par;
+
+const COLOUR_STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
 
 /// A perceptually ordered dark-to-bright ramp (inferno-like): 5 stops, linearly interpolated.
 /// `t` in [0, 1]; NaN maps to the darkest colour.
 pub fn colormap(t: f32) -> [u8; 3] {
-    const STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
+    const STOPS: [[f32; 3]; 5] = COLOUR_STOPS;
     let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
     let i = (t as usize).min(3);
     let f = t - i as f32;
@@ -63,15 +66,182 @@ pub fn tile_geometry(h: usize, w: usize, max_side: usize) -> (usize, usize, usiz
     (factor, h.div_ceil(factor), w.div_ceil(factor))
 }
 
+/// Channels, rows and columns of what `tiles` draws: [1, C, H, W], [1, C] (one pixel per
+/// channel), anything else one row.
+fn planes(shape: &[usize], len: usize) -> (usize, usize, usize) {
+    match shape {
+        [_, c, h, w] => (*c, *h, *w),
+        [_, c] => (*c, 1, 1),
+        _ => (1, 1, len),
+    }
+}
+
+/// `Tiles` as the explorer draws them every live frame, on the kernels' pool: each channel
+/// read once (its range, and every block's sum row by row), then coloured. The colours and
+/// the (min, max) are bit for bit `tiles_reference`'s (a block is summed in the same order);
+/// the mean is the sum of the block sums, equal within float rounding.
+pub fn tiles(data: &[f32], shape: &[usize], max_side: usize, shared: bool) -> Tiles {
+    let (c, h, w) = planes(shape, data.len());
+    let plane = h * w;
+    let (factor, th, tw) = tile_geometry(h, w, max_side);
+    let per_tile = th * tw;
+    let mut means = vec![0.0f32; c * per_tile];
+    let mut stats = vec![[0.0f32; 3]; c];
+    // A few tasks per thread: channels are equal work, but a helper may start late.
+    let parts = par::chunks(c, 4 * par::threads(), 1);
+    {
+        let (m_out, s_out) = (par::SharedMut::new(&mut means), par::SharedMut::new(&mut stats));
+        par::for_each(parts.len(), &|t| {
+            let mut sums = vec![0.0f32; tw];
+            for ch in parts[t].clone() {
+                // SAFETY: tasks take disjoint channels.
+                let (m, s) = unsafe { (m_out.slice(ch * per_tile, per_tile), s_out.slice(ch, 1)) };
+                s[0] = channel_blocks(&data[ch * plane..(ch + 1) * plane], w, factor, &mut sums, m);
+            }
+        });
+    }
+    let global = stats.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s[0]), hi.max(s[1])));
+    let mut rgba = vec![0u8; c * per_tile * 4];
+    {
+        let out = par::SharedMut::new(&mut rgba);
+        par::for_each(parts.len(), &|t| {
+            for ch in parts[t].clone() {
+                let (lo, hi) = if shared { global } else { (stats[ch][0], stats[ch][1]) };
+                let span = if hi > lo { hi - lo } else { 1.0 };
+                // SAFETY: tasks take disjoint channels.
+                let px = unsafe { out.slice(ch * per_tile * 4, per_tile * 4) };
+                colour(&means[ch * per_tile..(ch + 1) * per_tile], lo, span, px);
+            }
+        });
+    }
+    Tiles { channels: c, tile_h: th, tile_w: tw, factor, rgba, stats, shared: shared.then_some(global) }
+}
+
+/// One channel's (min, max, mean) and its blocks' means into `means` (row-major tiles).
+/// `sums` holds a tile row's running sums; a block's values are added row by row, left to
+/// right, as the reference adds them.
+fn channel_blocks(p: &[f32], w: usize, factor: usize, sums: &mut [f32], means: &mut [f32]) -> [f32; 3] {
+    if p.is_empty() || w == 0 {
+        return [0.0, 0.0, 0.0];
+    }
+    const L: usize = 8;
+    let (mut lo, mut hi) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L]);
+    let mut total = 0.0f32;
+    let tw = sums.len();
+    for (ty, rows) in p.chunks(factor * w).enumerate() {
+        sums.fill(0.0);
+        for row in rows.chunks_exact(w) {
+            // Eight lanes of compare-and-select: min/max vectorize; a NaN is passed over.
+            let mut lanes = row.chunks_exact(L);
+            for v in &mut lanes {
+                for i in 0..L {
+                    lo[i] = fmin(v[i], lo[i]);
+                    hi[i] = fmax(v[i], hi[i]);
+                }
+            }
+            for &x in lanes.remainder() {
+                lo[0] = fmin(x, lo[0]);
+                hi[0] = fmax(x, hi[0]);
+            }
+            match factor {
+                1 => add_blocks::<1>(sums, row),
+                2 => add_blocks::<2>(sums, row),
+                3 => add_blocks::<3>(sums, row),
+                4 => add_blocks::<4>(sums, row),
+                _ => {
+                    for (s, block) in sums.iter_mut().zip(row.chunks(factor)) {
+                        let mut acc = *s;
+                        for &x in block {
+                            acc += x;
+                        }
+                        *s = acc;
+                    }
+                }
+            }
+        }
+        let rows_in = rows.len() / w;
+        for (tx, (m, &s)) in means[ty * tw..(ty + 1) * tw].iter_mut().zip(sums.iter()).enumerate() {
+            let cols = factor.min(w - tx * factor);
+            *m = s / (rows_in * cols) as f32;
+            total += s;
+        }
+    }
+    let lo = lo.iter().fold(f32::INFINITY, |a, &x| fmin(x, a));
+    let hi = hi.iter().fold(f32::NEG_INFINITY, |a, &x| fmax(x, a));
+    [lo, hi, total / p.len() as f32]
+}
+
+/// `colormap((m - lo) / span)` for every mean, as RGBA into `out`: sixteen pixels at a time,
+/// each ramp segment chosen by selects instead of a table lookup so the compiler vectorizes
+/// it; the same operations in the same order as `colormap`, so the same bytes.
+fn colour(means: &[f32], lo: f32, span: f32, out: &mut [u8]) {
+    const L: usize = 16;
+    const S: [[f32; 3]; 5] = COLOUR_STOPS;
+    let mut px = [0u32; L];
+    let whole = means.chunks_exact(L);
+    let tail = whole.remainder();
+    for (m, o) in whole.zip(out.chunks_exact_mut(4 * L)) {
+        for k in 0..L {
+            let t = (m[k] - lo) / span;
+            let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
+            // (t as usize).min(3) for t in 0..=4, as a compare chain.
+            let (s, i) = if t >= 3.0 { (3, 3.0) } else if t >= 2.0 { (2, 2.0) } else if t >= 1.0 { (1, 1.0) } else { (0, 0.0) };
+            let f = t - i;
+            let mut v = 255u32 << 24;
+            for c in 0..3 {
+                let a = match s {
+                    3 => S[3][c],
+                    2 => S[2][c],
+                    1 => S[1][c],
+                    _ => S[0][c],
+                };
+                let d = match s {
+                    3 => S[4][c] - S[3][c],
+                    2 => S[3][c] - S[2][c],
+                    1 => S[2][c] - S[1][c],
+                    _ => S[1][c] - S[0][c],
+                };
+                v |= ((a + d * f + 0.5) as i32 as u32) << (8 * c);
+            }
+            px[k] = v;
+        }
+        for (b, p) in o.chunks_exact_mut(4).zip(&px) {
+            b.copy_from_slice(&p.to_le_bytes());
+        }
+    }
+    let done = means.len() - tail.len();
+    for (m, p) in tail.iter().zip(out[4 * done..].chunks_exact_mut(4)) {
+        let [r, g, b] = colormap((m - lo) / span);
+        p.copy_from_slice(&[r, g, b, 255]);
+    }
+}
+
+/// Adds a row's blocks of `F` values into their running sums, each block left to right; a
+/// known width lets the compiler add many blocks at once (live tiles use factors 1 to 4).
+#[inline(always)]
+fn add_blocks<const F: usize>(sums: &mut [f32], row: &[f32]) {
+    let whole = row.chunks_exact(F);
+    let tail = whole.remainder();
+    for (s, block) in sums.iter_mut().zip(whole) {
+        let mut acc = *s;
+        for &x in block {
+            acc += x;
+        }
+        *s = acc;
+    }
+    if !tail.is_empty() {
+        let s = &mut sums[row.len() / F];
+        for &x in tail {
+            *s += x;
+        }
+    }
+}
+
 /// The reference for `Tiles`: per-channel stats at full resolution, each tile pixel the mean
 /// of its factor x factor block, coloured on the channel's own range or the shared one.
 /// `shape` is [1, C, H, W] or [1, C] (one pixel per channel).
-pub fn tiles(data: &[f32], shape: &[usize], max_side: usize, shared: bool) -> Tiles {
-    let (c, h, w) = match shape {
-        [_, c, h, w] => (*c, *h, *w),
-        [_, c] => (*c, 1, 1),
-        _ => (1, 1, data.len()),
-    };
+pub fn tiles_reference(data: &[f32], shape: &[usize], max_side: usize, shared: bool) -> Tiles {
+    let (c, h, w) = planes(shape, data.len());
     let plane = h * w;
     let (factor, th, tw) = tile_geometry(h, w, max_side);
     let stats: Vec<[f32; 3]> = (0..c)

@@ -272,7 +272,7 @@ impl Engine {
     }
 
     /// The last pass's `value` as colour-mapped tiles at most `max_side` px a side (drawn on
-    /// the GPU when the pass ran there; `viz::tiles` is the reference either way).
+    /// the GPU when the pass ran there; `viz::tiles_reference` is the reference either way).
     pub async fn tiles(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
         match &self.inner {
             Inner::Cpu(c) => {

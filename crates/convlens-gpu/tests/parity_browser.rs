@@ -45,7 +45,7 @@ async fn every_layer_planned(graph: &Graph, kind: CpuKind, options: convlens_gpu
     // The first layer's tiles as the explorer's live mode gets them, drawn by the browser's GPU.
     let first = graph.nodes[0].output;
     let tiles = model.tiles_async(first, 28, false).await.unwrap();
-    let want = convlens_core::viz::tiles(&got.values[&first].data, graph.shape(first), 28, false);
+    let want = convlens_core::viz::tiles_reference(&got.values[&first].data, graph.shape(first), 28, false);
     assert_eq!((tiles.tile_h, tiles.tile_w), (want.tile_h, want.tile_w));
     let worst = tiles.rgba.iter().zip(&want.rgba).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
     assert!(worst <= TILE_RGB_TOL, "{}: tile colour off by {worst}", graph.name);

@@ -172,11 +172,11 @@ const TILE_RGB_TOL: u8 = 2;
 const TILE_MEAN_TOL: f32 = 1e-4;
 
 /// Feature-map tiles drawn on the GPU (stats, shared range, block means, colour ramp) match
-/// `viz::tiles` on the same activation read back to the CPU, for full-size and downscaled
+/// `viz::tiles_reference` on the same activation read back to the CPU, for full-size and downscaled
 /// tiles, per-channel and shared scales, a concat slice (written in place) and a 2-D output.
 #[test]
 fn tiles_drawn_on_the_gpu_match_the_cpu() {
-    use convlens_core::viz::tiles;
+    use convlens_core::viz::tiles_reference as tiles;
     let (graph, gpu, x) = planned("googlenet-synthetic.onnx", "googlenet-synthetic");
     gpu.run(&x, &[], convlens_gpu::Timing::Off).unwrap();
     let producers = graph.producers();

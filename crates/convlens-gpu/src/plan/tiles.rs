@@ -1,6 +1,6 @@
 //! Feature-map tiles drawn on the device (`viz.wgsl`): per-channel stats, the shared range,
 //! block means at display size and the colour ramp, so only tile pixels and 3 floats per
-//! channel come back. `convlens_core::viz::tiles` is the reference.
+//! channel come back. `convlens_core::viz::tiles_reference` is the reference.
 
 use bytemuck::{Pod, Zeroable};
 use convlens_core::graph::ValueId;
@@ -25,7 +25,7 @@ struct VizParams {
 impl GpuModel {
     /// The last pass's activation `value` as colour-mapped tiles at most `max_side` pixels a
     /// side, computed on the device (stats, shared range, block means, colour ramp): only the
-    /// tile pixels and 3 floats per channel come back. Same result as `viz::tiles` on the CPU.
+    /// tile pixels and 3 floats per channel come back. Same result as `viz::tiles_reference` on the CPU.
     pub async fn tiles_async(&self, value: ValueId, max_side: usize, shared: bool) -> Result<Tiles> {
         let dev = &self.gpu.device;
         self.gpu.check_lost()?;
