@@ -201,7 +201,11 @@ impl App {
         let (link, id) = (self.link.clone(), self.run.sent);
         gloo::timers::callback::Timeout::new(RUNNING_AFTER_MS, move || link.send_message(Msg::Input(InputMsg::StillRunning(id)))).forget();
         self.run.error_when_sent = self.error.clone();
-        self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash: self.run.fit == Fit::Squash, time_layers: !self.camera.live });
+        // A camera frame is already the network's view (cropped as `fit` says): the worker
+        // takes it whole. Cropping it again would feed the network the centre 7/8 of what the
+        // preview shows, upsampled.
+        let squash = matches!(src, Source::Video(_)) || self.run.fit == Fit::Squash;
+        self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash, time_layers: !self.camera.live });
         Ok(())
     }
 

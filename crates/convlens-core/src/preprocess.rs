@@ -43,6 +43,15 @@ pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, sid
         return Err(Error::Input(format!("{} bytes are not {width}x{height} pixels of {channels} channels", pixels.len())));
     }
     let (rw, rh, cx, cy) = geometry(width, height, side, fit)?;
+    if (rw, rh) == (width, height) {
+        // Nothing to resize (a live camera frame arrives at the network's size): the window's
+        // rows as they are, alpha dropped, without the image crate's pixel-by-pixel copies.
+        let mut out = Vec::with_capacity(side * side * 3);
+        for row in pixels.chunks_exact(width * channels).skip(cy).take(side) {
+            out.extend(row[cx * channels..(cx + side) * channels].chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]));
+        }
+        return Ok(out);
+    }
     // RGB is resized where it lies; RGBA loses its alpha into one copy first.
     let rgb: std::borrow::Cow<[u8]> =
         if channels == 4 { pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect::<Vec<u8>>().into() } else { pixels.into() };
@@ -84,4 +93,40 @@ pub fn to_tensor(rgb: &[u8], out: usize, p: &Preprocess) -> Result<Tensor> {
         }
     }
     Tensor::new(vec![1, 3, out, out], data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(w: usize, h: usize, channels: usize) -> Vec<u8> {
+        (0..w * h * channels).map(|i| (i * 37 % 251) as u8).collect()
+    }
+
+    /// The image crate's resize and crop, which the unresized fast path must equal.
+    fn via_image(px: &[u8], w: usize, h: usize, channels: usize, side: usize, fit: Fit) -> Vec<u8> {
+        let rgb: Vec<u8> = px.chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        let img = image::RgbImage::from_raw(w as u32, h as u32, rgb).unwrap();
+        let (rw, rh, cx, cy) = geometry(w, h, side, fit).unwrap();
+        let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
+        image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw()
+    }
+
+    #[test]
+    fn a_frame_at_the_networks_size_is_taken_as_it_is() {
+        // A live camera frame: side x side RGBA, squashed onto itself: every pixel, alpha dropped.
+        let px = pattern(5, 5, 4);
+        let want: Vec<u8> = px.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(crop_rgb(&px, 5, 5, 4, 5, Fit::Squash).unwrap(), want);
+        // Centre-cropped without a resize (side 7: shorter side 8): the window at (0, 1).
+        for channels in [3, 4] {
+            let px = pattern(8, 10, channels);
+            let got = crop_rgb(&px, 8, 10, channels, 7, Fit::ResizeAndCenterCrop).unwrap();
+            assert_eq!(got, via_image(&px, 8, 10, channels, 7, Fit::ResizeAndCenterCrop), "{channels} channels");
+            assert_eq!(&got[..3], &px[channels * 8..channels * 8 + 3], "row 1, column 0");
+        }
+        // Anything else is resized as before.
+        let px = pattern(9, 6, 3);
+        assert_eq!(crop_rgb(&px, 9, 6, 3, 4, Fit::Squash).unwrap(), via_image(&px, 9, 6, 3, 4, Fit::Squash));
+    }
 }
