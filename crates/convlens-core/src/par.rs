@@ -84,7 +84,14 @@ thread_local! {
 /// back to back, and waking a sleeping Web Worker costs far more than a layer's fork.
 /// Not longer: on a machine with as many threads as cores, a spinning helper takes the core
 /// from the thread doing the serial work between jobs (or from the page painting).
+#[cfg(not(target_arch = "wasm32"))]
 const SPIN: u32 = 1 << 14;
+/// In the browser a sleeping helper Web Worker takes far longer to wake (Atomics.notify, then
+/// the browser schedules the worker), and the gaps between a pass's jobs outlast 2^14 checks:
+/// 2^18 (a few tenths of a millisecond) kept GoogLeNet's two-thread pass 6% quicker and
+/// SqueezeNet's fastest passes 8 ms instead of 10 (docs/BENCHMARKS.md).
+#[cfg(target_arch = "wasm32")]
+const SPIN: u32 = 1 << 18;
 
 /// Threads a job may use now: the caller plus the helpers, capped by `set_threads`.
 pub fn threads() -> usize {
