@@ -11,7 +11,7 @@ use convlens_core::kernels::fc::PreparedFc;
 use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
-use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
+use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;
@@ -155,6 +155,49 @@ fn simd_inner_loops_match_portable_code() {
         let want: f64 = x.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
         assert!((dot(&x, &y) as f64 - want).abs() < 1e-3);
         assert!((dot_portable(&x, &y) as f64 - want).abs() < 1e-3);
+    }
+}
+
+/// The AVX-512 tile two panels wide against the one-panel kernel run on each panel: bit for
+/// bit, for every row count and store rule, with each panel read at its own stride (one in
+/// place in a wider matrix, one packed). Where the CPU has no AVX-512 there is nothing to run.
+#[test]
+fn two_panel_tiles_equal_two_one_panel_tiles() {
+    if !wide_tiles() {
+        eprintln!("skipped: no AVX-512 here ({})", convlens_core::kernels::simd::simd_label());
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(12);
+    for kc in [1, 2, 37, 256] {
+        let a: Vec<f32> = (0..kc * MR).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (ld0, ld1) = (3 * NR + 7, NR);
+        let b0: Vec<f32> = (0..kc * ld0).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let b1: Vec<f32> = (0..kc * ld1).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let ldc = 2 * NR + 5;
+        let before: Vec<f32> = (0..MR * ldc).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let bias: [f32; MR] = std::array::from_fn(|i| i as f32 * 0.5 - 1.0);
+        for (rows, accumulate, relu) in (1..=MR).flat_map(|r| [(r, false, false), (r, false, true), (r, true, false), (r, true, true)]) {
+            let st = Store { bias, accumulate, relu };
+            let (mut wide, mut two) = (before.clone(), before.clone());
+            // SAFETY: a holds kc*MR; b0 kc rows of ld0 >= NR, b1 kc rows of NR; C MR rows of ldc >= 2*NR.
+            unsafe {
+                micro_kernel_store_rows_x2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, b1.as_ptr(), ld1, wide.as_mut_ptr(), ldc, st);
+                micro_kernel_store_rows(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, two.as_mut_ptr(), ldc, st);
+                micro_kernel_store_rows(rows, kc, a.as_ptr(), b1.as_ptr(), ld1, two.as_mut_ptr().add(NR), ldc, st);
+            }
+            for (i, (w, t)) in wide.iter().zip(&two).enumerate() {
+                assert_eq!(w.to_bits(), t.to_bits(), "kc {kc}, {rows} rows, accumulate={accumulate} relu={relu}: C[{}][{}] {w} vs {t}", i / ldc, i % ldc);
+            }
+            // And against sums by hand, so both cannot be wrong together.
+            for i in 0..rows {
+                for j in 0..2 * NR {
+                    let sum: f32 = (0..kc).map(|k| a[k * MR + i] * if j < NR { b0[k * ld0 + j] } else { b1[k * ld1 + j - NR] }).sum();
+                    let v = if accumulate { before[i * ldc + j] + sum } else { sum + bias[i] };
+                    let want = if relu { v.max(0.0) } else { v };
+                    assert!((wide[i * ldc + j] - want).abs() < 1e-3, "({i},{j}): {} vs {want}", wide[i * ldc + j]);
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
+use super::simd::{micro_kernel_store, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
 use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
@@ -196,13 +196,21 @@ unsafe fn gemm_block(
                     }
                 }
                 let st = Store { bias, accumulate: !first, relu: last && ep.relu };
-                for jp in 0..nc.div_ceil(NR) {
+                let panel = |jp: usize| match in_place {
+                    Some((data, ld)) if jp < full => (data[k0 * ld + n0 + jp * NR..].as_ptr(), ld),
+                    _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
+                };
+                // Where AVX-512 runs, whole panels go two at a time (the last odd one alone).
+                let pairs = if wide_tiles() { nc / (2 * NR) } else { 0 };
+                for jp in (0..pairs).map(|q| 2 * q) {
+                    let ((b0, ld0), (b1, ld1)) = (panel(jp), panel(jp + 1));
+                    // SAFETY: as the single panel's call below, for two whole panels side by side.
+                    unsafe { micro_kernel_store_rows_x2(rows, kc, ap.as_ptr(), b0, ld0, b1, ld1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
+                }
+                for jp in 2 * pairs..nc.div_ceil(NR) {
                     let col0 = n0 + jp * NR;
                     let ncols = NR.min(cols.end - col0);
-                    let (bp, ldb) = match in_place {
-                        Some((data, ld)) if jp < full => (data[k0 * ld + col0..].as_ptr(), ld),
-                        _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
-                    };
+                    let (bp, ldb) = panel(jp);
                     if ncols == NR {
                         // SAFETY: `bp` holds kc rows of NR at stride ldb (a full panel in place, or
                         // a packed one); the tile lies in C's rows p*MR..p*MR+rows and columns

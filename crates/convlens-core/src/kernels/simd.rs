@@ -112,6 +112,46 @@ pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: 
     }
 }
 
+/// Whether `micro_kernel_store_rows_x2` runs here (x86-64 with AVX-512F): then a tile two
+/// panels wide is one call.
+#[inline]
+pub fn wide_tiles() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Two neighbouring column panels at once (B's panels at `b0` and `b1`, strides `ldb0` and
+/// `ldb1`; C's tile `rows` x 2*NR at `c`): twice the accumulators, so AVX-512's FMAs are not
+/// waiting on each other. Every sum is the AVX2 kernel's: the same fused multiply-adds over k
+/// in the same order, the same store rule, so a pass is bit for bit the same on either.
+/// Only where `wide_tiles()`.
+///
+/// # Safety
+/// As `micro_kernel_store_rows` for each of the two panels.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, b0: *const f32, ldb0: usize, b1: *const f32, ldb1: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows) && wide_tiles());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (b, ld) = ([b0, b1], [ldb0, ldb1]);
+        match rows {
+            6 => x86::micro_kernel_avx512_x2::<6>(kc, a, b, ld, c, ldc, &st),
+            5 => x86::micro_kernel_avx512_x2::<5>(kc, a, b, ld, c, ldc, &st),
+            4 => x86::micro_kernel_avx512_x2::<4>(kc, a, b, ld, c, ldc, &st),
+            3 => x86::micro_kernel_avx512_x2::<3>(kc, a, b, ld, c, ldc, &st),
+            2 => x86::micro_kernel_avx512_x2::<2>(kc, a, b, ld, c, ldc, &st),
+            _ => x86::micro_kernel_avx512_x2::<1>(kc, a, b, ld, c, ldc, &st),
+        }
+    }
+}
+
 #[inline(always)]
 fn micro_kernel_step(ak: &[f32], bk: &[f32], sums: &mut [f32; MR * NR]) {
     for i in 0..MR {
@@ -415,6 +455,9 @@ fn has_f16c() -> bool {
 pub fn simd_label() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            return "AVX-512+FMA";
+        }
         if has_avx2_fma() {
             return "AVX2+FMA";
         }
@@ -425,6 +468,15 @@ pub fn simd_label() -> &'static str {
     }
     #[allow(unreachable_code)]
     "portable (no SIMD)"
+}
+
+/// AVX-512F on top of AVX2+FMA; `CONVLENS_NO_AVX512` turns it off (to time both on one
+/// machine).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| has_avx2_fma() && std::env::var_os("CONVLENS_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f"))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -471,6 +523,37 @@ mod x86 {
                     v = _mm256_max_ps(v, zero);
                 }
                 _mm256_storeu_ps(dst.add(8 * h), v);
+            }
+        }
+    }
+
+    /// R rows of two 16-wide panels: 2R zmm accumulators. Per sum the same FMA chain over k
+    /// as `micro_kernel_avx2`, and the same store.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn micro_kernel_avx512_x2<const R: usize>(kc: usize, a: *const f32, b: [*const f32; 2], ldb: [usize; 2], c: *mut f32, ldc: usize, st: &Store) {
+        let mut sums = [[_mm512_setzero_ps(); 2]; R];
+        for k in 0..kc {
+            let b0 = _mm512_loadu_ps(b[0].add(k * ldb[0]));
+            let b1 = _mm512_loadu_ps(b[1].add(k * ldb[1]));
+            for (i, row) in sums.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(k * MR + i));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        let zero = _mm512_setzero_ps();
+        for (i, row) in sums.iter().enumerate() {
+            let dst = c.add(i * ldc);
+            for (h, s) in row.iter().enumerate() {
+                let mut v = if st.accumulate {
+                    _mm512_add_ps(_mm512_loadu_ps(dst.add(16 * h)), *s)
+                } else {
+                    _mm512_add_ps(*s, _mm512_set1_ps(st.bias[i]))
+                };
+                if st.relu {
+                    v = _mm512_max_ps(v, zero);
+                }
+                _mm512_storeu_ps(dst.add(16 * h), v);
             }
         }
     }
