@@ -12,6 +12,8 @@ use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
 use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
+#[cfg(target_arch = "x86_64")]
+use convlens_core::kernels::simd::{micro_kernel_store_cols, micro_kernel_store_rows_avx2};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;
@@ -158,11 +160,14 @@ fn simd_inner_loops_match_portable_code() {
     }
 }
 
-/// The AVX-512 tile two panels wide against the one-panel kernel run on each panel: bit for
-/// bit, for every row count and store rule, with each panel read at its own stride (one in
-/// place in a wider matrix, one packed). Where the CPU has no AVX-512 there is nothing to run.
+/// The AVX-512 tiles against the AVX2 kernel: two panels wide, bit for bit the AVX2 kernel run
+/// on each panel, for every row count and store rule, each panel read at its own stride (one
+/// in place in a wider matrix, one packed); one panel, every width from 1 to NR columns, bit
+/// for bit its columns and C's others untouched. Where the CPU has no AVX-512 there is
+/// nothing to run.
+#[cfg(target_arch = "x86_64")]
 #[test]
-fn two_panel_tiles_equal_two_one_panel_tiles() {
+fn avx512_tiles_equal_the_avx2_kernel() {
     if !wide_tiles() {
         eprintln!("skipped: no AVX-512 here ({})", convlens_core::kernels::simd::simd_label());
         return;
@@ -182,11 +187,23 @@ fn two_panel_tiles_equal_two_one_panel_tiles() {
             // SAFETY: a holds kc*MR; b0 kc rows of ld0 >= NR, b1 kc rows of NR; C MR rows of ldc >= 2*NR.
             unsafe {
                 micro_kernel_store_rows_x2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, b1.as_ptr(), ld1, wide.as_mut_ptr(), ldc, st);
-                micro_kernel_store_rows(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, two.as_mut_ptr(), ldc, st);
-                micro_kernel_store_rows(rows, kc, a.as_ptr(), b1.as_ptr(), ld1, two.as_mut_ptr().add(NR), ldc, st);
+                micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, two.as_mut_ptr(), ldc, st);
+                micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b1.as_ptr(), ld1, two.as_mut_ptr().add(NR), ldc, st);
             }
             for (i, (w, t)) in wide.iter().zip(&two).enumerate() {
                 assert_eq!(w.to_bits(), t.to_bits(), "kc {kc}, {rows} rows, accumulate={accumulate} relu={relu}: C[{}][{}] {w} vs {t}", i / ldc, i % ldc);
+            }
+            for cols in 1..=NR {
+                let (mut narrow, mut full) = (before.clone(), before.clone());
+                // SAFETY: as above, C's tile `rows` x `cols` (and x NR for the AVX2 call).
+                unsafe {
+                    micro_kernel_store_cols(rows, cols, kc, a.as_ptr(), b0.as_ptr(), ld0, narrow.as_mut_ptr(), ldc, st);
+                    micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, full.as_mut_ptr(), ldc, st);
+                }
+                for (i, (n, f)) in narrow.iter().zip(&full).enumerate() {
+                    let want = if i % ldc < cols { f } else { &before[i] };
+                    assert_eq!(n.to_bits(), want.to_bits(), "{cols} columns, kc {kc}, {rows} rows, accumulate={accumulate} relu={relu}: C[{}][{}]", i / ldc, i % ldc);
+                }
             }
             // And against sums by hand, so both cannot be wrong together.
             for i in 0..rows {

@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{micro_kernel_store, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
+use super::simd::{micro_kernel_store, micro_kernel_store_cols, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
 use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
@@ -216,6 +216,11 @@ unsafe fn gemm_block(
                         // a packed one); the tile lies in C's rows p*MR..p*MR+rows and columns
                         // `cols`, which this block alone writes.
                         unsafe { micro_kernel_store_rows(rows, kc, ap.as_ptr(), bp, ldb, c.ptr(p * MR * ldc + col0), ldc, st) };
+                        continue;
+                    }
+                    if wide_tiles() {
+                        // SAFETY: as above; only the tile's `ncols` columns of C are touched.
+                        unsafe { micro_kernel_store_cols(rows, ncols, kc, ap.as_ptr(), bp, ldb, c.ptr(p * MR * ldc + col0), ldc, st) };
                         continue;
                     }
                     // SAFETY: as above, into the tile buffer.

@@ -72,15 +72,12 @@ pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: 
     assert!((1..=MR).contains(&rows));
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            micro_kernel_store_cols(rows, NR, kc, a, b, ldb, c, ldc, st);
+            return;
+        }
         if has_avx2_fma() {
-            match rows {
-                6 => x86::micro_kernel_avx2::<6>(kc, a, b, ldb, c, ldc, &st),
-                5 => x86::micro_kernel_avx2::<5>(kc, a, b, ldb, c, ldc, &st),
-                4 => x86::micro_kernel_avx2::<4>(kc, a, b, ldb, c, ldc, &st),
-                3 => x86::micro_kernel_avx2::<3>(kc, a, b, ldb, c, ldc, &st),
-                2 => x86::micro_kernel_avx2::<2>(kc, a, b, ldb, c, ldc, &st),
-                _ => x86::micro_kernel_avx2::<1>(kc, a, b, ldb, c, ldc, &st),
-            }
+            micro_kernel_store_rows_avx2(rows, kc, a, b, ldb, c, ldc, st);
             return;
         }
     }
@@ -108,6 +105,49 @@ pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: 
             for (j, &s) in sums[i * NR..i * NR + NR].iter().enumerate() {
                 st.write(i, c.add(i * ldc + j), s);
             }
+        }
+    }
+}
+
+/// The AVX2 kernel whatever else the CPU has: the one-panel tile the AVX-512 tiles must equal
+/// bit for bit (tests), and the tile on CPUs without AVX-512.
+///
+/// # Safety
+/// As `micro_kernel_store_rows`; the CPU has AVX2 and FMA (`has_avx2_fma`).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel_store_rows_avx2(rows: usize, kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows) && has_avx2_fma());
+    match rows {
+        6 => x86::micro_kernel_avx2::<6>(kc, a, b, ldb, c, ldc, &st),
+        5 => x86::micro_kernel_avx2::<5>(kc, a, b, ldb, c, ldc, &st),
+        4 => x86::micro_kernel_avx2::<4>(kc, a, b, ldb, c, ldc, &st),
+        3 => x86::micro_kernel_avx2::<3>(kc, a, b, ldb, c, ldc, &st),
+        2 => x86::micro_kernel_avx2::<2>(kc, a, b, ldb, c, ldc, &st),
+        _ => x86::micro_kernel_avx2::<1>(kc, a, b, ldb, c, ldc, &st),
+    }
+}
+
+/// One panel's first `cols` (1..=NR) columns, straight into C with masked loads and stores:
+/// a layer's last, narrower panel without the round trip through a buffer and scalar stores.
+/// B's panel is read whole (packed panels are NR wide). Only where `wide_tiles()`.
+///
+/// # Safety
+/// As `micro_kernel_store_rows`, with C's tile `rows` x `cols`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel_store_cols(rows: usize, cols: usize, kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols) && wide_tiles());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mask = (1u32 << cols) as u16;
+        let mask = if cols == NR { u16::MAX } else { mask.wrapping_sub(1) };
+        match rows {
+            6 => x86::micro_kernel_avx512::<6>(kc, a, b, ldb, c, ldc, &st, mask),
+            5 => x86::micro_kernel_avx512::<5>(kc, a, b, ldb, c, ldc, &st, mask),
+            4 => x86::micro_kernel_avx512::<4>(kc, a, b, ldb, c, ldc, &st, mask),
+            3 => x86::micro_kernel_avx512::<3>(kc, a, b, ldb, c, ldc, &st, mask),
+            2 => x86::micro_kernel_avx512::<2>(kc, a, b, ldb, c, ldc, &st, mask),
+            _ => x86::micro_kernel_avx512::<1>(kc, a, b, ldb, c, ldc, &st, mask),
         }
     }
 }
@@ -524,6 +564,33 @@ mod x86 {
                 }
                 _mm256_storeu_ps(dst.add(8 * h), v);
             }
+        }
+    }
+
+    /// R rows of one 16-wide panel, the columns in `mask` loaded from and stored to C. Per sum
+    /// the same FMA chain over k as `micro_kernel_avx2`, and the same store.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn micro_kernel_avx512<const R: usize>(kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: &Store, mask: u16) {
+        let mut sums = [_mm512_setzero_ps(); R];
+        for k in 0..kc {
+            let bv = _mm512_loadu_ps(b.add(k * ldb));
+            for (i, row) in sums.iter_mut().enumerate() {
+                *row = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(k * MR + i)), bv, *row);
+            }
+        }
+        let zero = _mm512_setzero_ps();
+        for (i, s) in sums.iter().enumerate() {
+            let dst = c.add(i * ldc);
+            let mut v = if st.accumulate {
+                _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), *s)
+            } else {
+                _mm512_add_ps(*s, _mm512_set1_ps(st.bias[i]))
+            };
+            if st.relu {
+                v = _mm512_max_ps(v, zero);
+            }
+            _mm512_mask_storeu_ps(dst, mask, v);
         }
     }
 
