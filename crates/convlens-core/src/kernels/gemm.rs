@@ -200,12 +200,14 @@ unsafe fn gemm_block(
                     Some((data, ld)) if jp < full => (data[k0 * ld + n0 + jp * NR..].as_ptr(), ld),
                     _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
                 };
-                // Where AVX-512 runs, whole panels go two at a time (the last odd one alone).
-                let pairs = if wide_tiles() { nc / (2 * NR) } else { 0 };
+                // Where AVX-512 runs, panels go two at a time (the second may be the last,
+                // narrower one; an odd one out alone).
+                let pairs = if wide_tiles() { nc.div_ceil(NR) / 2 } else { 0 };
                 for jp in (0..pairs).map(|q| 2 * q) {
                     let ((b0, ld0), (b1, ld1)) = (panel(jp), panel(jp + 1));
-                    // SAFETY: as the single panel's call below, for two whole panels side by side.
-                    unsafe { micro_kernel_store_rows_x2(rows, kc, ap.as_ptr(), b0, ld0, b1, ld1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
+                    let cols1 = NR.min(nc - (jp + 1) * NR);
+                    // SAFETY: as the single panel's call below, for two panels side by side.
+                    unsafe { micro_kernel_store_rows_x2(rows, kc, ap.as_ptr(), b0, ld0, b1, ld1, cols1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
                 }
                 for jp in 2 * pairs..nc.div_ceil(NR) {
                     let col0 = n0 + jp * NR;

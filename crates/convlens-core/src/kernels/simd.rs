@@ -139,8 +139,7 @@ pub unsafe fn micro_kernel_store_cols(rows: usize, cols: usize, kc: usize, a: *c
     assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols) && wide_tiles());
     #[cfg(target_arch = "x86_64")]
     {
-        let mask = (1u32 << cols) as u16;
-        let mask = if cols == NR { u16::MAX } else { mask.wrapping_sub(1) };
+        let mask = column_mask(cols);
         match rows {
             6 => x86::micro_kernel_avx512::<6>(kc, a, b, ldb, c, ldc, &st, mask),
             5 => x86::micro_kernel_avx512::<5>(kc, a, b, ldb, c, ldc, &st, mask),
@@ -167,7 +166,8 @@ pub fn wide_tiles() -> bool {
 }
 
 /// Two neighbouring column panels at once (B's panels at `b0` and `b1`, strides `ldb0` and
-/// `ldb1`; C's tile `rows` x 2*NR at `c`): twice the accumulators, so AVX-512's FMAs are not
+/// `ldb1`; C's tile `rows` x (NR + `cols1`) at `c`: the second panel may be a layer's last,
+/// narrower one, packed NR wide, of which only `cols1` columns are stored): twice the accumulators, so AVX-512's FMAs are not
 /// waiting on each other. Every sum is the AVX2 kernel's: the same fused multiply-adds over k
 /// in the same order, the same store rule, so a pass is bit for bit the same on either.
 /// Only where `wide_tiles()`.
@@ -176,19 +176,29 @@ pub fn wide_tiles() -> bool {
 /// As `micro_kernel_store_rows` for each of the two panels.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, b0: *const f32, ldb0: usize, b1: *const f32, ldb1: usize, c: *mut f32, ldc: usize, st: Store) {
-    assert!((1..=MR).contains(&rows) && wide_tiles());
+pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, b0: *const f32, ldb0: usize, b1: *const f32, ldb1: usize, cols1: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols1) && wide_tiles());
     #[cfg(target_arch = "x86_64")]
     {
-        let (b, ld) = ([b0, b1], [ldb0, ldb1]);
+        let (b, ld, mask) = ([b0, b1], [ldb0, ldb1], [u16::MAX, column_mask(cols1)]);
         match rows {
-            6 => x86::micro_kernel_avx512_x2::<6>(kc, a, b, ld, c, ldc, &st),
-            5 => x86::micro_kernel_avx512_x2::<5>(kc, a, b, ld, c, ldc, &st),
-            4 => x86::micro_kernel_avx512_x2::<4>(kc, a, b, ld, c, ldc, &st),
-            3 => x86::micro_kernel_avx512_x2::<3>(kc, a, b, ld, c, ldc, &st),
-            2 => x86::micro_kernel_avx512_x2::<2>(kc, a, b, ld, c, ldc, &st),
-            _ => x86::micro_kernel_avx512_x2::<1>(kc, a, b, ld, c, ldc, &st),
+            6 => x86::micro_kernel_avx512_x2::<6>(kc, a, b, ld, c, ldc, &st, mask),
+            5 => x86::micro_kernel_avx512_x2::<5>(kc, a, b, ld, c, ldc, &st, mask),
+            4 => x86::micro_kernel_avx512_x2::<4>(kc, a, b, ld, c, ldc, &st, mask),
+            3 => x86::micro_kernel_avx512_x2::<3>(kc, a, b, ld, c, ldc, &st, mask),
+            2 => x86::micro_kernel_avx512_x2::<2>(kc, a, b, ld, c, ldc, &st, mask),
+            _ => x86::micro_kernel_avx512_x2::<1>(kc, a, b, ld, c, ldc, &st, mask),
         }
+    }
+}
+
+/// The first `cols` (1..=16) lanes of a zmm register.
+#[cfg(target_arch = "x86_64")]
+fn column_mask(cols: usize) -> u16 {
+    if cols >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << cols) - 1
     }
 }
 
@@ -597,7 +607,8 @@ mod x86 {
     /// R rows of two 16-wide panels: 2R zmm accumulators. Per sum the same FMA chain over k
     /// as `micro_kernel_avx2`, and the same store.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn micro_kernel_avx512_x2<const R: usize>(kc: usize, a: *const f32, b: [*const f32; 2], ldb: [usize; 2], c: *mut f32, ldc: usize, st: &Store) {
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn micro_kernel_avx512_x2<const R: usize>(kc: usize, a: *const f32, b: [*const f32; 2], ldb: [usize; 2], c: *mut f32, ldc: usize, st: &Store, mask: [u16; 2]) {
         let mut sums = [[_mm512_setzero_ps(); 2]; R];
         for k in 0..kc {
             let b0 = _mm512_loadu_ps(b[0].add(k * ldb[0]));
@@ -613,14 +624,14 @@ mod x86 {
             let dst = c.add(i * ldc);
             for (h, s) in row.iter().enumerate() {
                 let mut v = if st.accumulate {
-                    _mm512_add_ps(_mm512_loadu_ps(dst.add(16 * h)), *s)
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask[h], dst.add(16 * h)), *s)
                 } else {
                     _mm512_add_ps(*s, _mm512_set1_ps(st.bias[i]))
                 };
                 if st.relu {
                     v = _mm512_max_ps(v, zero);
                 }
-                _mm512_storeu_ps(dst.add(16 * h), v);
+                _mm512_mask_storeu_ps(dst.add(16 * h), mask[h], v);
             }
         }
     }
