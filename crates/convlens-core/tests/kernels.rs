@@ -11,9 +11,9 @@ use convlens_core::kernels::fc::PreparedFc;
 use convlens_core::prep::fc_weights_from;
 use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
-use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
+use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
 #[cfg(target_arch = "x86_64")]
-use convlens_core::kernels::simd::{micro_kernel_store_cols, micro_kernel_store_rows_avx2};
+use convlens_core::kernels::simd::{micro_kernel_store_cols, micro_kernel_store_rows_avx2, micro_kernel_store_rows_x2, wide_tiles};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;

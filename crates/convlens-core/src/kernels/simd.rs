@@ -149,6 +149,9 @@ pub unsafe fn micro_kernel_store_cols(rows: usize, cols: usize, kc: usize, a: *c
             _ => x86::micro_kernel_avx512::<1>(kc, a, b, ldb, c, ldc, &st, mask),
         }
     }
+    // Elsewhere `wide_tiles()` is false and the assert above has already failed.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (kc, a, b, ldb, c, ldc, st);
 }
 
 /// Whether `micro_kernel_store_rows_x2` runs here (x86-64 with AVX-512F): then a tile two
@@ -190,6 +193,9 @@ pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, 
             _ => x86::micro_kernel_avx512_x2::<1>(kc, a, b, ld, c, ldc, &st, mask),
         }
     }
+    // Elsewhere `wide_tiles()` is false and the assert above has already failed.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (kc, a, b0, ldb0, b1, ldb1, c, ldc, st);
 }
 
 /// The first `cols` (1..=16) lanes of a zmm register.
