@@ -4,12 +4,12 @@
 use crate::kernels::simd::{fmax, fmin};
 use crate::par;
 
-const COLOUR_STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
+/// The colour ramp's five stops (RGB), evenly spaced over 0..1.
+const STOPS: [[f32; 3]; 5] = [[0.0, 0.0, 4.0], [87.0, 16.0, 110.0], [188.0, 55.0, 84.0], [249.0, 142.0, 9.0], [252.0, 255.0, 164.0]];
 
 /// A perceptually ordered dark-to-bright ramp (inferno-like): 5 stops, linearly interpolated.
 /// `t` in [0, 1]; NaN maps to the darkest colour.
 pub fn colormap(t: f32) -> [u8; 3] {
-    const STOPS: [[f32; 3]; 5] = COLOUR_STOPS;
     let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * 4.0;
     let i = (t as usize).min(3);
     let f = t - i as f32;
@@ -121,7 +121,7 @@ pub fn tiles(data: &[f32], shape: &[usize], max_side: usize, shared: bool) -> Ti
 /// `sums` holds a tile row's running sums; a block's values are added row by row, left to
 /// right, as the reference adds them.
 fn channel_blocks(p: &[f32], w: usize, factor: usize, sums: &mut [f32], means: &mut [f32]) -> [f32; 3] {
-    if p.is_empty() || w == 0 {
+    if p.is_empty() {
         return [0.0, 0.0, 0.0];
     }
     const L: usize = 8;
@@ -143,20 +143,14 @@ fn channel_blocks(p: &[f32], w: usize, factor: usize, sums: &mut [f32], means: &
                 lo[0] = fmin(x, lo[0]);
                 hi[0] = fmax(x, hi[0]);
             }
+            // A width known at build time lets the compiler add many blocks at once (live
+            // tiles use factors 1 to 4).
             match factor {
-                1 => add_blocks::<1>(sums, row),
-                2 => add_blocks::<2>(sums, row),
-                3 => add_blocks::<3>(sums, row),
-                4 => add_blocks::<4>(sums, row),
-                _ => {
-                    for (s, block) in sums.iter_mut().zip(row.chunks(factor)) {
-                        let mut acc = *s;
-                        for &x in block {
-                            acc += x;
-                        }
-                        *s = acc;
-                    }
-                }
+                1 => add_blocks(sums, row, 1),
+                2 => add_blocks(sums, row, 2),
+                3 => add_blocks(sums, row, 3),
+                4 => add_blocks(sums, row, 4),
+                _ => add_blocks(sums, row, factor),
             }
         }
         let rows_in = rows.len() / w;
@@ -176,7 +170,6 @@ fn channel_blocks(p: &[f32], w: usize, factor: usize, sums: &mut [f32], means: &
 /// it; the same operations in the same order as `colormap`, so the same bytes.
 fn colour(means: &[f32], lo: f32, span: f32, out: &mut [u8]) {
     const L: usize = 16;
-    const S: [[f32; 3]; 5] = COLOUR_STOPS;
     let mut px = [0u32; L];
     let whole = means.chunks_exact(L);
     let tail = whole.remainder();
@@ -190,16 +183,16 @@ fn colour(means: &[f32], lo: f32, span: f32, out: &mut [u8]) {
             let mut v = 255u32 << 24;
             for c in 0..3 {
                 let a = match s {
-                    3 => S[3][c],
-                    2 => S[2][c],
-                    1 => S[1][c],
-                    _ => S[0][c],
+                    3 => STOPS[3][c],
+                    2 => STOPS[2][c],
+                    1 => STOPS[1][c],
+                    _ => STOPS[0][c],
                 };
                 let d = match s {
-                    3 => S[4][c] - S[3][c],
-                    2 => S[3][c] - S[2][c],
-                    1 => S[2][c] - S[1][c],
-                    _ => S[1][c] - S[0][c],
+                    3 => STOPS[4][c] - STOPS[3][c],
+                    2 => STOPS[3][c] - STOPS[2][c],
+                    1 => STOPS[2][c] - STOPS[1][c],
+                    _ => STOPS[1][c] - STOPS[0][c],
                 };
                 v |= ((a + d * f + 0.5) as i32 as u32) << (8 * c);
             }
@@ -216,11 +209,12 @@ fn colour(means: &[f32], lo: f32, span: f32, out: &mut [u8]) {
     }
 }
 
-/// Adds a row's blocks of `F` values into their running sums, each block left to right; a
-/// known width lets the compiler add many blocks at once (live tiles use factors 1 to 4).
+/// Adds a row's blocks of `factor` values (the last one maybe fewer) into their running sums,
+/// each block left to right. Inlined, so a constant `factor` is compiled for its width.
 #[inline(always)]
-fn add_blocks<const F: usize>(sums: &mut [f32], row: &[f32]) {
-    let whole = row.chunks_exact(F);
+fn add_blocks(sums: &mut [f32], row: &[f32], factor: usize) {
+    // Whole blocks apart from the partial last one: `chunks` would check each block's length.
+    let whole = row.chunks_exact(factor);
     let tail = whole.remainder();
     for (s, block) in sums.iter_mut().zip(whole) {
         let mut acc = *s;
@@ -229,8 +223,7 @@ fn add_blocks<const F: usize>(sums: &mut [f32], row: &[f32]) {
         }
         *s = acc;
     }
-    if !tail.is_empty() {
-        let s = &mut sums[row.len() / F];
+    if let Some(s) = sums.get_mut(row.len() / factor).filter(|_| !tail.is_empty()) {
         for &x in tail {
             *s += x;
         }

@@ -12,6 +12,22 @@ pub const MR: usize = 2;
 pub const MR: usize = 6;
 pub const NR: usize = 16;
 
+/// `f::<R>(args)` for the tile's row count R = `rows` (1..=6, as MR is natively): each row
+/// count is its own kernel, so its accumulators stay in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($rows:expr, $($f:ident)::+($($arg:expr),*)) => {
+        match $rows {
+            6 => $($f)::+::<6>($($arg),*),
+            5 => $($f)::+::<5>($($arg),*),
+            4 => $($f)::+::<4>($($arg),*),
+            3 => $($f)::+::<3>($($arg),*),
+            2 => $($f)::+::<2>($($arg),*),
+            _ => $($f)::+::<1>($($arg),*),
+        }
+    };
+}
+
 /// acc[i*NR + j] = sum_k a[k*MR + i] * b[k*NR + j] over k < kc (panels as `gemm` packs them).
 #[inline]
 pub fn micro_kernel(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
@@ -118,14 +134,7 @@ pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: 
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn micro_kernel_store_rows_avx2(rows: usize, kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
     assert!((1..=MR).contains(&rows) && has_avx2_fma());
-    match rows {
-        6 => x86::micro_kernel_avx2::<6>(kc, a, b, ldb, c, ldc, &st),
-        5 => x86::micro_kernel_avx2::<5>(kc, a, b, ldb, c, ldc, &st),
-        4 => x86::micro_kernel_avx2::<4>(kc, a, b, ldb, c, ldc, &st),
-        3 => x86::micro_kernel_avx2::<3>(kc, a, b, ldb, c, ldc, &st),
-        2 => x86::micro_kernel_avx2::<2>(kc, a, b, ldb, c, ldc, &st),
-        _ => x86::micro_kernel_avx2::<1>(kc, a, b, ldb, c, ldc, &st),
-    }
+    by_rows!(rows, x86::micro_kernel_avx2(kc, a, b, ldb, c, ldc, &st))
 }
 
 /// One panel's first `cols` (1..=NR) columns, straight into C with masked loads and stores:
@@ -140,14 +149,7 @@ pub unsafe fn micro_kernel_store_cols(rows: usize, cols: usize, kc: usize, a: *c
     #[cfg(target_arch = "x86_64")]
     {
         let mask = column_mask(cols);
-        match rows {
-            6 => x86::micro_kernel_avx512::<6>(kc, a, b, ldb, c, ldc, &st, mask),
-            5 => x86::micro_kernel_avx512::<5>(kc, a, b, ldb, c, ldc, &st, mask),
-            4 => x86::micro_kernel_avx512::<4>(kc, a, b, ldb, c, ldc, &st, mask),
-            3 => x86::micro_kernel_avx512::<3>(kc, a, b, ldb, c, ldc, &st, mask),
-            2 => x86::micro_kernel_avx512::<2>(kc, a, b, ldb, c, ldc, &st, mask),
-            _ => x86::micro_kernel_avx512::<1>(kc, a, b, ldb, c, ldc, &st, mask),
-        }
+        by_rows!(rows, x86::micro_kernel_avx512(kc, a, b, ldb, c, ldc, &st, mask))
     }
     // Elsewhere `wide_tiles()` is false and the assert above has already failed.
     #[cfg(not(target_arch = "x86_64"))]
@@ -170,8 +172,8 @@ pub fn wide_tiles() -> bool {
 
 /// Two neighbouring column panels at once (B's panels at `b0` and `b1`, strides `ldb0` and
 /// `ldb1`; C's tile `rows` x (NR + `cols1`) at `c`: the second panel may be a layer's last,
-/// narrower one, packed NR wide, of which only `cols1` columns are stored): twice the accumulators, so AVX-512's FMAs are not
-/// waiting on each other. Every sum is the AVX2 kernel's: the same fused multiply-adds over k
+/// narrower one, packed NR wide, of which only `cols1` columns are stored): twice the
+/// accumulators, so AVX-512's FMAs are not waiting on each other. Every sum is the AVX2 kernel's: the same fused multiply-adds over k
 /// in the same order, the same store rule, so a pass is bit for bit the same on either.
 /// Only where `wide_tiles()`.
 ///
@@ -184,14 +186,7 @@ pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, 
     #[cfg(target_arch = "x86_64")]
     {
         let (b, ld, mask) = ([b0, b1], [ldb0, ldb1], [u16::MAX, column_mask(cols1)]);
-        match rows {
-            6 => x86::micro_kernel_avx512_x2::<6>(kc, a, b, ld, c, ldc, &st, mask),
-            5 => x86::micro_kernel_avx512_x2::<5>(kc, a, b, ld, c, ldc, &st, mask),
-            4 => x86::micro_kernel_avx512_x2::<4>(kc, a, b, ld, c, ldc, &st, mask),
-            3 => x86::micro_kernel_avx512_x2::<3>(kc, a, b, ld, c, ldc, &st, mask),
-            2 => x86::micro_kernel_avx512_x2::<2>(kc, a, b, ld, c, ldc, &st, mask),
-            _ => x86::micro_kernel_avx512_x2::<1>(kc, a, b, ld, c, ldc, &st, mask),
-        }
+        by_rows!(rows, x86::micro_kernel_avx512_x2(kc, a, b, ld, c, ldc, &st, mask))
     }
     // Elsewhere `wide_tiles()` is false and the assert above has already failed.
     #[cfg(not(target_arch = "x86_64"))]
