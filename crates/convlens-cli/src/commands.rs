@@ -354,7 +354,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, c
         idx.sort_by(|&a, &b| layer_ms[b].total_cmp(&layer_ms[a]));
         for &i in idx.iter().take(std::env::var("CONVLENS_TOP_LAYERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)) {
             let gf = if layer_ms[i] > 0.0 { 2.0 * stats.layers[i].macs as f64 / (layer_ms[i] * 1e6) } else { 0.0 };
-            println!("  {:<36} {:<16} {:>8.2} ms {:>7.1} GFLOP/s", stats.layers[i].name, graph.nodes[i].op_type, layer_ms[i], gf);
+            println!("  {:<36} {:<16} {:>8.3} ms {:>7.1} GFLOP/s", stats.layers[i].name, graph.nodes[i].op_type, layer_ms[i], gf);
         }
     }
     Ok(())

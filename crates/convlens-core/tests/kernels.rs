@@ -78,8 +78,10 @@ fn winograd_matches_reference() {
         let wt = random(&[m, c, 3, 3], &mut rng);
         let b = random(&[m], &mut rng);
         let window = win([3, 3], [1, 1], pads, [1, 1]);
-        // The kernel is right for any channel count; the engine takes it from 32 (`applies`).
-        assert_eq!(winograd::applies(&window, 1, c, m), c >= 32);
+        // The kernel is right for any channel count; the engine takes it from 32, or from 16
+        // where AVX-512 runs (`applies`).
+        let min_channels = if convlens_core::kernels::simd::wide_tiles() { 16 } else { 32 };
+        assert_eq!(winograd::applies(&window, 1, c, m), c >= min_channels);
         for relu in [false, true] {
             let want = reference::conv(&x, &wt, Some(&b), &window, 1, relu).unwrap();
             let got = WinogradConv::new(&wt, Some(&b), &window, relu).unwrap().run(&x, &mut Vec::new()).unwrap();
@@ -229,12 +231,29 @@ fn avx512_tiles_equal_the_avx2_kernel() {
 #[test]
 fn fast_max_pool_and_lrn_match_reference() {
     let mut rng = StdRng::seed_from_u64(3);
-    let x = random(&[1, 7, 13, 11], &mut rng);
-    for (k, s, p, d, ceil) in [([3, 3], [2, 2], [0, 0, 0, 0], [1, 1], true), ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], false), ([2, 3], [2, 1], [1, 0, 0, 2], [1, 2], true)] {
-        let w = win(k, s, p, d);
-        let want = reference::max_pool(&x, &w, ceil).unwrap();
-        let got = convlens_core::kernels::pool::max_pool(&x, &w, ceil).unwrap();
-        assert_eq!(got, want, "max pool {k:?} {s:?} {p:?}");
+    // Widths around the four-lane row kernels' tails (under four outputs, a multiple of four,
+    // one past), the zoo's own (SqueezeNet's 111, 55, 27; GoogLeNet's 112, 28), and windows
+    // with three rows, two, one (a 1-row kernel) and four.
+    for (h, w) in [(13, 11), (5, 3), (6, 8), (7, 9), (9, 17), (2, 1), (11, 111), (8, 112), (4, 55), (5, 27), (28, 28)] {
+        let x = random(&[1, 3, h, w], &mut rng);
+        for (k, s, p, d, ceil) in [
+            ([3, 3], [2, 2], [0, 0, 0, 0], [1, 1], true),
+            ([3, 3], [2, 2], [0, 0, 0, 0], [1, 1], false),
+            ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1], false),
+            ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], false),
+            ([2, 2], [2, 2], [0, 0, 0, 0], [1, 1], false),
+            ([2, 3], [2, 1], [1, 0, 0, 2], [1, 2], true),
+            ([1, 3], [1, 2], [0, 1, 0, 1], [1, 1], false),
+            ([4, 2], [1, 2], [1, 0, 2, 0], [1, 1], true),
+        ] {
+            let w = win(k, s, p, d);
+            if w.out_dim(0, h, ceil).is_err() || w.out_dim(1, x.shape[3], ceil).is_err() {
+                continue;
+            }
+            let want = reference::max_pool(&x, &w, ceil).unwrap();
+            let got = convlens_core::kernels::pool::max_pool(&x, &w, ceil).unwrap();
+            assert_eq!(got, want, "max pool {k:?} {s:?} {p:?} ceil={ceil} on {h}x{}", x.shape[3]);
+        }
     }
     // Many channels, so the running sum of squares slides a long way.
     let x = random(&[1, 300, 5, 4], &mut rng);
@@ -282,6 +301,14 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     for i in 0..4 {
         assert_eq!(relu[i].to_bits(), fmax(a[i], 0.0).to_bits(), "lane {i}");
     }
+    // max as `fmax`, bit for bit: (-0, -1) and ties keep the scalar select's pick.
+    let max = va.max(vb).to_array();
+    for i in 0..4 {
+        assert_eq!(max[i].to_bits(), fmax(a[i], b[i]).to_bits(), "max lane {i}");
+    }
+    let (z, pz) = (F4::from_array([-0.0; 4]), F4::from_array([0.0; 4]));
+    assert_eq!(z.max(pz).to_array().map(f32::to_bits), [fmax(-0.0, 0.0).to_bits(); 4]);
+    assert_eq!(pz.max(z).to_array().map(f32::to_bits), [fmax(0.0, -0.0).to_bits(); 4]);
     let (lo, hi) = F4::zip(va, vb);
     assert_eq!(lo.to_array(), [a[0], b[0], a[1], b[1]]);
     assert_eq!(hi.to_array(), [a[2], b[2], a[3], b[3]]);

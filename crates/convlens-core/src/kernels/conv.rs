@@ -3,7 +3,7 @@
 //! as the B matrix directly.
 
 use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA};
-use super::simd::NR;
+use super::simd::{F4, NR};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::tensor::Tensor;
@@ -89,6 +89,14 @@ impl PackB for Im2colB<'_> {
                     let src = &self.xp[tap + runs[0].1..];
                     if sx == 1 {
                         dst.copy_from_slice(&src[..NR]);
+                    } else if sx == 2 && src.len() >= 2 * NR {
+                        // Stride 2 (conv0 of SqueezeNet, GoogLeNet, ResNet): the even lanes of
+                        // 2*NR floats, split out by shuffles four at a time.
+                        for (q, d) in dst.chunks_exact_mut(4).enumerate() {
+                            // SAFETY: loads end at src[8q + 8] <= src[2 * NR], inside `src`;
+                            // `d` holds four floats.
+                            unsafe { F4::even(F4::load(src.as_ptr().add(8 * q)), F4::load(src.as_ptr().add(8 * q + 4))).store(d.as_mut_ptr()) };
+                        }
                     } else {
                         let src = &src[..(NR - 1) * sx + 1];
                         for (t, d) in dst.iter_mut().enumerate() {

@@ -5,7 +5,7 @@
 //! padding handled once per row instead of per element. LRN keeps a running sum of
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
-use super::simd::{fmax, sum};
+use super::simd::{fmax, sum, F4};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
@@ -34,9 +34,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let (n, c, h, w) = x.nchw()?;
     let (oh, ow) = (win.out_dim(0, h, ceil)?, win.out_dim(1, w, ceil)?);
     let mut out = Tensor::zeros(&[n, c, oh, ow])?;
-    let (sy, sx) = (win.strides[0], win.strides[1]);
-    let (dy, dx) = (win.dilations[0], win.dilations[1]);
-    let (pt, pl) = (win.pads[0] as isize, win.pads[1] as isize);
+    let (sx, dx, pl) = (win.strides[1], win.dilations[1], win.pads[1] as isize);
     // For each output column, the first and last input column its window covers, clipped to
     // the input (a stride-dx range), so the row pass runs over slices without bounds checks.
     let cols: Vec<(usize, usize)> = (0..ow)
@@ -51,37 +49,60 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let inner_lo = (pl as usize).div_ceil(sx);
     let inner_hi = if w + (pl as usize) > span { ((w + pl as usize - span - 1) / sx + 1).min(ow) } else { 0 };
     let inner = inner_lo.min(inner_hi)..inner_hi;
+    let plan = MaxPoolPlan { x: &x.data, win, h, w, oh, ow, cols, inner };
     let planes = par::chunks(n * c, 2 * par::threads(), 1);
     let outs = par::SharedMut::new(&mut out.data);
-    par::for_each(planes.len(), &|t| {
-        // The max over the window's rows first: whole contiguous rows, so it vectorizes, and
-        // the strided max along a row then runs once per output row, not once per input row.
-        let mut colmax = vec![f32::NEG_INFINITY; w];
-        for p in planes[t].clone() {
-            let plane = &x.data[p * h * w..(p + 1) * h * w];
-            // SAFETY: tasks take disjoint planes.
+    // SAFETY: tasks take disjoint planes of the output.
+    par::for_each(planes.len(), &|t| unsafe { plan.planes(planes[t].clone(), outs) });
+    Ok(out)
+}
+
+/// What every plane of one max pool shares: the input, the window, and the output columns
+/// whose windows the row edges clip.
+struct MaxPoolPlan<'a> {
+    x: &'a [f32],
+    win: &'a Window,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    cols: Vec<(usize, usize)>,
+    inner: std::ops::Range<usize>,
+}
+
+impl MaxPoolPlan<'_> {
+    /// The output planes `ps` into `outs`.
+    ///
+    /// # Safety
+    /// No other thread writes those planes of `outs` meanwhile.
+    unsafe fn planes(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<f32>) {
+        let MaxPoolPlan { x, win, h, w, oh, ow, ref cols, ref inner } = *self;
+        let (sy, sx) = (win.strides[0], win.strides[1]);
+        let (dy, dx) = (win.dilations[0], win.dilations[1]);
+        let (pt, pl) = (win.pads[0] as isize, win.pads[1] as isize);
+        // One float of slack past the row: the 3x3/2 kernel's last vector loads it (and
+        // drops it).
+        let mut colmax = vec![f32::NEG_INFINITY; w + 1];
+        for p in ps {
+            let plane = &x[p * h * w..(p + 1) * h * w];
+            // SAFETY: the caller's promise.
             let dst = unsafe { outs.slice(p * oh * ow, oh * ow) };
             for oy in 0..oh {
                 let mut rows = (0..win.kernel[0])
                     .map(|ky| (oy * sy + ky * dy) as isize - pt)
                     .filter(|&iy| iy >= 0 && iy < h as isize)
                     .map(|iy| &plane[iy as usize * w..(iy as usize + 1) * w]);
+                let cm = &mut colmax[..w];
+                // The max over the window's rows first: whole contiguous rows, four lanes at
+                // a time, and the strided max along the row then runs once per output row.
                 match (rows.next(), rows.next(), rows.next()) {
-                    // Three rows (every 3x3 window inside the map): one pass over them, not a
-                    // copy and two read-modify-write passes.
-                    (Some(r0), Some(r1), Some(r2)) => max_of_three(&mut colmax, r0, r1, r2),
-                    (Some(r0), r1, _) => {
-                        colmax.copy_from_slice(r0);
-                        if let Some(r1) = r1 {
-                            for (a, &b) in colmax.iter_mut().zip(r1) {
-                                *a = fmax(*a, b);
-                            }
-                        }
-                    }
-                    (None, ..) => colmax.fill(f32::NEG_INFINITY),
+                    (Some(r0), Some(r1), Some(r2)) => max_of_three(cm, r0, r1, r2),
+                    (Some(r0), Some(r1), None) => max_of_two(cm, r0, r1),
+                    (Some(r0), None, _) => cm.copy_from_slice(r0),
+                    (None, ..) => cm.fill(f32::NEG_INFINITY),
                 }
                 for r in rows {
-                    for (a, &b) in colmax.iter_mut().zip(r) {
+                    for (a, &b) in cm.iter_mut().zip(r) {
                         *a = fmax(*a, b);
                     }
                 }
@@ -91,44 +112,113 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
                     let (a, b) = cols[ox];
                     o[ox] = colmax[a.min(b)..b].iter().step_by(dx).fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
                 }
-                // Inside: whole windows, one tap at a time over every column (branch-free).
-                if !inner.is_empty() && sx == 2 && dx == 1 && win.kernel[1] == 3 {
-                    // The classic 3x3/2 pool (AlexNet to SqueezeNet): one loop LLVM vectorizes
-                    // as interleaved loads.
-                    let first = inner.start * 2 - pl as usize;
-                    let src = &colmax[first..first + 2 * inner.len() + 1];
-                    for (v, t) in o[inner.clone()].iter_mut().zip(src.windows(3).step_by(2)) {
-                        *v = fmax(fmax(t[0], t[1]), t[2]);
-                    }
-                } else if !inner.is_empty() && sx == 1 && dx == 1 && win.kernel[1] == 3 {
-                    // The Inception modules' 3x3/1 pool branch: three shifted views, one pass.
-                    let first = inner.start - pl as usize;
-                    max_of_three(&mut o[inner.clone()], &colmax[first..], &colmax[first + 1..], &colmax[first + 2..]);
-                } else if !inner.is_empty() {
-                    let first = inner.start * sx - pl as usize;
-                    let out = &mut o[inner.clone()];
-                    for (v, ox) in out.iter_mut().zip(0..) {
-                        *v = colmax[first + ox * sx];
-                    }
-                    for kx in 1..win.kernel[1] {
-                        let off = first + kx * dx;
+                if inner.is_empty() {
+                    continue;
+                }
+                // Inside: whole windows.
+                let first = inner.start * sx - pl as usize;
+                let out = &mut o[inner.clone()];
+                match (win.kernel[1], sx, dx) {
+                    // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem).
+                    (3, 2, 1) => max_of_three_stride2(out, &colmax[first..]),
+                    // VGG's 2x2/2.
+                    (2, 2, 1) => max_of_two_stride2(out, &colmax[first..w]),
+                    // The Inception modules' 3x3/1 pool branch: three shifted views.
+                    (3, 1, 1) => max_of_three(out, &colmax[first..w], &colmax[first + 1..w], &colmax[first + 2..w]),
+                    _ => {
                         for (v, ox) in out.iter_mut().zip(0..) {
-                            *v = fmax(*v, colmax[off + ox * sx]);
+                            *v = colmax[first + ox * sx];
+                        }
+                        for kx in 1..win.kernel[1] {
+                            let off = first + kx * dx;
+                            for (v, ox) in out.iter_mut().zip(0..) {
+                                *v = fmax(*v, colmax[off + ox * sx]);
+                            }
                         }
                     }
                 }
             }
         }
-    });
-    Ok(out)
+    }
 }
 
-/// out[i] = max(a[i], b[i], c[i]) over out's length: one pass LLVM vectorizes.
+/// `out[i] = f(i)` for every i, four at a time, where `f(i)` gives lanes i..i+4: a length
+/// that four does not divide ends with one overlapping vector (the same maxima written
+/// again); under four lanes, `scalar(i)` per element.
+#[inline(always)]
+fn by_fours(out: &mut [f32], f: impl Fn(usize) -> F4, scalar: impl Fn(usize) -> f32) {
+    let n = out.len();
+    if n < 4 {
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = scalar(i);
+        }
+        return;
+    }
+    let mut i = 0;
+    while i + 4 <= n {
+        // SAFETY: i + 4 <= n.
+        unsafe { f(i).store(out.as_mut_ptr().add(i)) };
+        i += 4;
+    }
+    if i < n {
+        // SAFETY: n >= 4.
+        unsafe { f(n - 4).store(out.as_mut_ptr().add(n - 4)) };
+    }
+}
+
+/// out[i] = max(a[i], b[i], c[i]) over out's length.
 #[inline(always)]
 fn max_of_three(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
-    for (((v, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
-        *v = fmax(fmax(x, y), z);
+    let n = out.len();
+    assert!(a.len() >= n && b.len() >= n && c.len() >= n);
+    // SAFETY: every load ends at or before n, which a, b and c reach.
+    let f = |i: usize| unsafe { F4::load(a.as_ptr().add(i)).max(F4::load(b.as_ptr().add(i))).max(F4::load(c.as_ptr().add(i))) };
+    by_fours(out, f, |i| fmax(fmax(a[i], b[i]), c[i]));
+}
+
+/// out[i] = max(a[i], b[i]) over out's length.
+#[inline(always)]
+fn max_of_two(out: &mut [f32], a: &[f32], b: &[f32]) {
+    let n = out.len();
+    assert!(a.len() >= n && b.len() >= n);
+    // SAFETY: as `max_of_three`.
+    let f = |i: usize| unsafe { F4::load(a.as_ptr().add(i)).max(F4::load(b.as_ptr().add(i))) };
+    by_fours(out, f, |i| fmax(a[i], b[i]));
+}
+
+/// out[i] = max(s[2i], s[2i+1], s[2i+2]): taps split into even and odd lanes by shuffles,
+/// not gathered one float at a time. `s` holds 2 * out.len() + 2 floats (one past the last
+/// window, loaded and dropped) or, with fewer, only 2 * out.len() + 1 and scalar code runs.
+#[inline(always)]
+fn max_of_three_stride2(out: &mut [f32], s: &[f32]) {
+    let n = out.len();
+    assert!(s.len() > 2 * n);
+    let scalar = |i: usize| fmax(fmax(s[2 * i], s[2 * i + 1]), s[2 * i + 2]);
+    if s.len() < 2 * n + 2 {
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = scalar(i);
+        }
+        return;
     }
+    let f = |i: usize| {
+        // SAFETY: lanes i..i+4 load s[2i..2i+10], and 2i + 10 <= 2n + 2.
+        let [a, b, a2, b2] = [0, 4, 2, 6].map(|d| unsafe { F4::load(s.as_ptr().add(2 * i + d)) });
+        F4::even(a, b).max(F4::odd(a, b)).max(F4::even(a2, b2))
+    };
+    by_fours(out, f, scalar);
+}
+
+/// out[i] = max(s[2i], s[2i+1]), for `s` of 2 * out.len() floats at least.
+#[inline(always)]
+fn max_of_two_stride2(out: &mut [f32], s: &[f32]) {
+    let n = out.len();
+    assert!(s.len() >= 2 * n);
+    let f = |i: usize| {
+        // SAFETY: lanes i..i+4 load s[2i..2i+8], and 2i + 8 <= 2n.
+        let [a, b] = [0, 4].map(|d| unsafe { F4::load(s.as_ptr().add(2 * i + d)) });
+        F4::even(a, b).max(F4::odd(a, b))
+    };
+    by_fours(out, f, |i| fmax(s[2 * i], s[2 * i + 1]));
 }
 
 pub fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<Tensor> {

@@ -262,6 +262,12 @@ impl F4 {
         // SAFETY: SSE is part of x86-64.
         F4(unsafe { core::arch::x86_64::_mm_sub_ps(self.0, o.0) })
     }
+    /// `fmax(self, o)` per lane (MAXPS returns its second operand unless the first is greater).
+    #[inline(always)]
+    pub fn max(self, o: F4) -> F4 {
+        // SAFETY: SSE is part of x86-64.
+        F4(unsafe { core::arch::x86_64::_mm_max_ps(self.0, o.0) })
+    }
     /// `fmax(v, 0)` per lane (MAXPS returns its second operand unless the first is greater).
     #[inline(always)]
     pub fn relu(self) -> F4 {
@@ -315,6 +321,11 @@ impl F4 {
     pub fn sub(self, o: F4) -> F4 {
         F4(core::arch::wasm32::f32x4_sub(self.0, o.0))
     }
+    /// `fmax(self, o)` per lane: PMAX(o, self) is `o < self ? self : o`, the same select.
+    #[inline(always)]
+    pub fn max(self, o: F4) -> F4 {
+        F4(core::arch::wasm32::f32x4_pmax(o.0, self.0))
+    }
     /// `fmax(v, 0)` per lane: pmax(0, v) is `0 < v ? v : 0`.
     #[inline(always)]
     pub fn relu(self) -> F4 {
@@ -363,6 +374,10 @@ impl F4 {
     #[inline(always)]
     pub fn sub(self, o: F4) -> F4 {
         F4(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+    #[inline(always)]
+    pub fn max(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| fmax(self.0[i], o.0[i])))
     }
     #[inline(always)]
     pub fn relu(self) -> F4 {

@@ -7,7 +7,7 @@
 //! while F(4x4) amplifies fp32 error by ~10x for another 1.8x fewer multiplies.
 
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
-use super::simd::F4;
+use super::simd::{wide_tiles, F4};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
@@ -45,10 +45,13 @@ pub struct WinogradConv {
 
 /// Whether a conv can take this path, and is big enough to gain from it. Measured on SqueezeNet's
 /// 3x3 expands at one thread (docs/BENCHMARKS.md): on 16 input channels the packed GEMM is
-/// faster (natively 1.00 vs 1.18 ms, as wasm 1.87 vs 2.3: each of the 16 small products has
-/// K = 16), on 32 Winograd is (0.74 vs 0.82 ms, as wasm 1.40 vs 1.65).
+/// faster with AVX2 or simd128 (natively 1.00 vs 1.18 ms, as wasm 1.87 vs 2.3: each of the 16
+/// small products has K = 16), on 32 Winograd is (0.74 vs 0.82 ms, as wasm 1.40 vs 1.65).
+/// With AVX-512 the direct GEMM is bound by its FMAs, and Winograd's 2.25x fewer wins on 16
+/// channels too (SqueezeNet's fire2/fire3 expands 0.28 -> 0.23 ms each).
 pub fn applies(window: &Window, group: usize, c: usize, m: usize) -> bool {
-    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= 32 && m >= 16
+    let min_channels = if wide_tiles() { 16 } else { 32 };
+    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= min_channels && m >= 16
 }
 
 impl WinogradConv {
