@@ -72,8 +72,10 @@ fn conv_fast_path_matches_reference() {
 #[test]
 fn winograd_matches_reference() {
     let mut rng = StdRng::seed_from_u64(21);
-    // (c, h, w, m, pads): odd sizes leave half tiles at the edges; asymmetric and zero pads.
-    for (c, h, w, m, pads) in [(16, 7, 9, 16, [1, 1, 1, 1]), (33, 14, 13, 20, [0, 0, 0, 0]), (64, 28, 28, 70, [1, 1, 1, 1]), (24, 5, 6, 17, [2, 0, 1, 2])] {
+    // (c, h, w, m, pads): odd sizes leave half tiles at the edges; asymmetric and zero pads;
+    // rows of 35 and 36 tiles, so the output transform's sixteen-lane runs (AVX-512) and the
+    // four-lane ones after them both write whole tiles.
+    for (c, h, w, m, pads) in [(16, 7, 9, 16, [1, 1, 1, 1]), (33, 14, 13, 20, [0, 0, 0, 0]), (64, 28, 28, 70, [1, 1, 1, 1]), (24, 5, 6, 17, [2, 0, 1, 2]), (20, 6, 71, 18, [1, 1, 1, 1]), (17, 4, 72, 16, [1, 1, 1, 1])] {
         let x = random(&[1, c, h, w], &mut rng);
         let wt = random(&[m, c, 3, 3], &mut rng);
         let b = random(&[m], &mut rng);
@@ -315,6 +317,40 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     assert_eq!(F4::even(va, vb).to_array(), [a[0], a[2], b[0], b[2]]);
     assert_eq!(F4::odd(va, vb).to_array(), [a[1], a[3], b[1], b[3]]);
     assert_eq!(F4::splat(2.5).to_array(), [2.5; 4]);
+}
+
+/// The sixteen-lane vector (AVX-512) against the scalar operations, lane by lane, bit for bit:
+/// Winograd's output transform takes it where the CPU has AVX-512, four lanes elsewhere.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sixteen_lane_vectors_match_scalar_arithmetic() {
+    use convlens_core::kernels::simd::{fmax, has_avx512, Lanes, F16};
+    if !has_avx512() {
+        eprintln!("no AVX-512 on this CPU: the sixteen-lane vector is not used, nothing to check");
+        return;
+    }
+    let a: [f32; 16] = std::array::from_fn(|i| (i as f32 - 7.5) * 0.75);
+    let mut b: [f32; 16] = std::array::from_fn(|i| (11.0 - i as f32) * 0.5);
+    b[3] = -0.0;
+    let (va, vb) = unsafe { (F16::load(a.as_ptr()), F16::load(b.as_ptr())) };
+    let get = |v: F16| {
+        let mut o = [0.0f32; 16];
+        unsafe { v.store(o.as_mut_ptr()) };
+        o
+    };
+    let bits = |v: [f32; 16]| v.map(f32::to_bits);
+    assert_eq!(bits(get(va.add(vb))), bits(std::array::from_fn(|i| a[i] + b[i])));
+    assert_eq!(bits(get(va.sub(vb))), bits(std::array::from_fn(|i| a[i] - b[i])));
+    assert_eq!(bits(get(va.max(vb))), bits(std::array::from_fn(|i| fmax(a[i], b[i]))));
+    assert_eq!(bits(get(vb.relu())), bits(b.map(|v| fmax(v, 0.0))));
+    assert_eq!(get(F16::splat(2.5)), [2.5; 16]);
+    let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
+    assert_eq!(get(F16::even(va, vb)), std::array::from_fn(|i| ab[2 * i]));
+    assert_eq!(get(F16::odd(va, vb)), std::array::from_fn(|i| ab[2 * i + 1]));
+    let (lo, hi) = F16::zip(va, vb);
+    let zipped: Vec<f32> = a.iter().zip(&b).flat_map(|(&x, &y)| [x, y]).collect();
+    assert_eq!(get(lo)[..], zipped[..16]);
+    assert_eq!(get(hi)[..], zipped[16..]);
 }
 
 /// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.

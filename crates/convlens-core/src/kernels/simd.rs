@@ -413,6 +413,146 @@ impl F4 {
     }
 }
 
+/// A vector of f32 lanes for the loops around the GEMM, so one body serves every width: `F4`
+/// everywhere, `F16` (AVX-512) on x86-64 CPUs that have it. Each operation is the scalar one
+/// per lane, so every width gives the scalar code's bits.
+pub trait Lanes: Copy {
+    const N: usize;
+    fn splat(v: f32) -> Self;
+    /// # Safety
+    /// `p` is valid for reading N floats.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` is valid for writing N floats.
+    unsafe fn store(self, p: *mut f32);
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    /// `fmax(self, o)` per lane.
+    fn max(self, o: Self) -> Self;
+    /// `fmax(v, 0)` per lane.
+    fn relu(self) -> Self;
+    /// The even lanes of `a`, then those of `b`.
+    fn even(a: Self, b: Self) -> Self;
+    /// The odd lanes of `a`, then those of `b`.
+    fn odd(a: Self, b: Self) -> Self;
+    /// [a0, b0, a1, b1, ...]: the first half of the lanes interleaved, then the second.
+    fn zip(a: Self, b: Self) -> (Self, Self);
+}
+
+impl Lanes for F4 {
+    const N: usize = 4;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        F4::splat(v)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        F4::load(p)
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        F4::store(self, p)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        F4::add(self, o)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        F4::sub(self, o)
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        F4::max(self, o)
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        F4::relu(self)
+    }
+    #[inline(always)]
+    fn even(a: Self, b: Self) -> Self {
+        F4::even(a, b)
+    }
+    #[inline(always)]
+    fn odd(a: Self, b: Self) -> Self {
+        F4::odd(a, b)
+    }
+    #[inline(always)]
+    fn zip(a: Self, b: Self) -> (Self, Self) {
+        F4::zip(a, b)
+    }
+}
+
+/// Sixteen f32 lanes in a zmm register. Only for code compiled with AVX-512F enabled (a
+/// `#[target_feature]` function that `has_avx512()` guards): its operations are inlined there,
+/// and anywhere else would fault.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct F16(core::arch::x86_64::__m512);
+
+#[cfg(target_arch = "x86_64")]
+impl F16 {
+    /// `a` and `b` as one 32-lane table, lanes picked by `idx`.
+    #[inline(always)]
+    fn pick(a: F16, b: F16, idx: [i32; 16]) -> F16 {
+        use core::arch::x86_64::*;
+        // SAFETY: AVX-512F (the type's contract); `idx` is 16 i32s.
+        F16(unsafe { _mm512_permutex2var_ps(a.0, _mm512_loadu_si512(idx.as_ptr() as *const _), b.0) })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for F16 {
+    const N: usize = 16;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        // SAFETY: AVX-512F (the type's contract).
+        F16(unsafe { core::arch::x86_64::_mm512_set1_ps(v) })
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        F16(core::arch::x86_64::_mm512_loadu_ps(p))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        core::arch::x86_64::_mm512_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        // SAFETY: AVX-512F (the type's contract).
+        F16(unsafe { core::arch::x86_64::_mm512_add_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        // SAFETY: AVX-512F (the type's contract).
+        F16(unsafe { core::arch::x86_64::_mm512_sub_ps(self.0, o.0) })
+    }
+    /// VMAXPS, like MAXPS, returns its second operand unless the first is greater.
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        // SAFETY: AVX-512F (the type's contract).
+        F16(unsafe { core::arch::x86_64::_mm512_max_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        self.max(F16::splat(0.0))
+    }
+    #[inline(always)]
+    fn even(a: Self, b: Self) -> Self {
+        F16::pick(a, b, std::array::from_fn(|i| 2 * i as i32))
+    }
+    #[inline(always)]
+    fn odd(a: Self, b: Self) -> Self {
+        F16::pick(a, b, std::array::from_fn(|i| 2 * i as i32 + 1))
+    }
+    #[inline(always)]
+    fn zip(a: Self, b: Self) -> (Self, Self) {
+        let lo = std::array::from_fn(|i| (i / 2 + 16 * (i % 2)) as i32);
+        let hi = std::array::from_fn(|i| (8 + i / 2 + 16 * (i % 2)) as i32);
+        (F16::pick(a, b, lo), F16::pick(a, b, hi))
+    }
+}
+
 /// Sum of `a` with eight partial sums (vectorised by the compiler): the order differs from a
 /// left-to-right sum, within float rounding.
 #[inline]

@@ -7,7 +7,9 @@
 //! while F(4x4) amplifies fp32 error by ~10x for another 1.8x fewer multiplies.
 
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
-use super::simd::{wide_tiles, F4};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{has_avx512, F16};
+use super::simd::{wide_tiles, Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
@@ -287,56 +289,44 @@ impl WinogradConv {
     }
 
     /// Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], then bias and ReLU, cropped at the edges.
-    /// Output channels `chans` of tiles t0..t0+nt only.
+    /// Output channels `chans` of tiles t0..t0+nt only. Sixteen tiles at a time where AVX-512
+    /// runs, four elsewhere: the same bits (`Lanes`).
     fn transform_output(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { self.transform_output_avx512(mm, out, geo, t0, nt, chans) };
+        }
+        self.transform_output_by::<F4>(mm, out, geo, t0, nt, chans)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transform_output_avx512(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
+        self.transform_output_by::<F16>(mm, out, geo, t0, nt, chans)
+    }
+
+    #[inline(always)]
+    fn transform_output_by<V: Lanes>(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
         let (m, oh, ow) = (self.m, geo.oh, geo.ow);
-        let relu = self.relu;
         for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
             let plane = oc * oh * ow;
             let at: [&[f32]; 16] = std::array::from_fn(|xi| &mm[(xi * m + oc) * nt..(xi * m + oc + 1) * nt]);
-            let bias4 = F4::splat(bias);
-            let fin = |v: F4| if relu { v.add(bias4).relu() } else { v.add(bias4) };
-            // A^T M A for four tiles at once, then bias and ReLU: row 0's two columns, then
-            // row 1's. One tile at a time, gathered from 16 rows, was 7-8% of a SqueezeNet pass.
-            let tiles4 = |p: [F4; 16]| -> [F4; 4] {
-                let s0: [F4; 4] = std::array::from_fn(|j| p[j].add(p[4 + j]).add(p[8 + j]));
-                let s1: [F4; 4] = std::array::from_fn(|j| p[4 + j].sub(p[8 + j]).sub(p[12 + j]));
-                [
-                    fin(s0[0].add(s0[1]).add(s0[2])),
-                    fin(s0[1].sub(s0[2]).sub(s0[3])),
-                    fin(s1[0].add(s1[1]).add(s1[2])),
-                    fin(s1[1].sub(s1[2]).sub(s1[3])),
-                ]
-            };
             for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
                 let y = ty * 2;
                 // Whole 2x2 tiles: both rows, both columns inside the map.
                 let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
-                // Tiles written whole, as vectors.
-                let done = if whole >= 4 {
-                    // Through pointers: the output is not initialised before this writes it.
-                    // SAFETY: two row segments of this channel's plane, inside it; callers split
-                    // tiles or channels, so no other task writes them.
-                    let (r0, r1) = unsafe { (out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)) };
-                    let vectored = whole / 4 * 4;
-                    for q in (0..vectored).step_by(4) {
-                        let t = run.start + q;
-                        // SAFETY: t + 4 <= run.start + whole <= nt, inside each row of `at`.
-                        let [a0, a1, b0, b1] = tiles4(std::array::from_fn(|xi| unsafe { F4::load(at[xi].as_ptr().add(t)) }));
-                        let ((a_lo, a_hi), (b_lo, b_hi)) = (F4::zip(a0, a1), F4::zip(b0, b1));
-                        // SAFETY: q + 4 <= whole, so the 8 floats from 2q lie inside the segments.
-                        unsafe {
-                            a_lo.store(r0.add(2 * q));
-                            a_hi.store(r0.add(2 * q + 4));
-                            b_lo.store(r1.add(2 * q));
-                            b_hi.store(r1.add(2 * q + 4));
-                        }
-                    }
-                    vectored
-                } else {
-                    0
-                };
+                // Through pointers: the output is not initialised before this writes it.
+                // SAFETY: two row segments of this channel's plane, inside it; callers split
+                // tiles or channels, so no other task writes them.
+                let rows = unsafe { [out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)] };
+                let at_run: [&[f32]; 16] = std::array::from_fn(|xi| &at[xi][run.start..]);
+                // Whole tiles n at a time, then what is left of them four at a time.
+                // SAFETY: `rows` hold 2 * whole floats each.
+                let done = unsafe { whole_tiles::<V>(&at_run, rows, 0, whole, bias, self.relu) };
+                // SAFETY: as above.
+                let done = unsafe { whole_tiles::<F4>(&at_run, rows, done, whole, bias, self.relu) };
                 // The rest of the run (under four whole tiles, and tiles cropped by the map's
                 // edge), four at a time through the same arithmetic, written element by element.
                 let rest = run.start + done..run.end;
@@ -354,7 +344,7 @@ impl WinogradConv {
                             F4::from_array(v)
                         })
                     };
-                    let outs = tiles4(p).map(F4::to_array);
+                    let outs = output_tiles(p, F4::splat(bias), self.relu).map(F4::to_array);
                     for l in 0..lanes {
                         let q = t + l - run.start;
                         for (k, o) in outs.iter().enumerate() {
@@ -371,6 +361,47 @@ impl WinogradConv {
             }
         }
     }
+}
+
+/// Whole tiles `from..` of a run, `V::N` at a time while that many are left, into its two
+/// output row segments; returns where it stopped. `at[xi]` are the run's products of point xi.
+///
+/// # Safety
+/// `rows` are valid for writing 2 * `whole` floats each, which nothing else touches meanwhile,
+/// and each of `at` holds `whole` floats at least.
+#[inline(always)]
+unsafe fn whole_tiles<V: Lanes>(at: &[&[f32]; 16], rows: [*mut f32; 2], from: usize, whole: usize, bias: f32, relu: bool) -> usize {
+    let (n, bias) = (V::N, V::splat(bias));
+    let mut q = from;
+    while q + n <= whole {
+        // SAFETY: q + n <= whole, inside each of `at`.
+        let [a0, a1, b0, b1] = output_tiles(std::array::from_fn(|xi| unsafe { V::load(at[xi].as_ptr().add(q)) }), bias, relu);
+        let ((a_lo, a_hi), (b_lo, b_hi)) = (V::zip(a0, a1), V::zip(b0, b1));
+        // SAFETY: the 2n floats from 2q lie inside the segments (2q + 2n <= 2 * whole).
+        unsafe {
+            a_lo.store(rows[0].add(2 * q));
+            a_hi.store(rows[0].add(2 * q + n));
+            b_lo.store(rows[1].add(2 * q));
+            b_hi.store(rows[1].add(2 * q + n));
+        }
+        q += n;
+    }
+    q
+}
+
+/// A^T M A for one lane's tile per lane, then bias and ReLU: row 0's two columns, then row
+/// 1's. One tile at a time, gathered from 16 rows, was 7-8% of a SqueezeNet pass.
+#[inline(always)]
+fn output_tiles<V: Lanes>(p: [V; 16], bias: V, relu: bool) -> [V; 4] {
+    let fin = |v: V| if relu { v.add(bias).relu() } else { v.add(bias) };
+    let s0: [V; 4] = std::array::from_fn(|j| p[j].add(p[4 + j]).add(p[8 + j]));
+    let s1: [V; 4] = std::array::from_fn(|j| p[4 + j].sub(p[8 + j]).sub(p[12 + j]));
+    [
+        fin(s0[0].add(s0[1]).add(s0[2])),
+        fin(s0[1].sub(s0[2]).sub(s0[3])),
+        fin(s1[0].add(s1[1]).add(s1[2])),
+        fin(s1[1].sub(s1[2]).sub(s1[3])),
+    ]
 }
 
 /// Tiles t0..t0+nt of a grid `tw` tiles wide, as runs within one tile row: (tile row, first
