@@ -494,11 +494,15 @@ pub struct F16(core::arch::x86_64::__m512);
 impl F16 {
     /// `a` and `b` as one 32-lane table, lanes picked by `idx`.
     #[inline(always)]
-    fn pick(a: F16, b: F16, idx: [i32; 16]) -> F16 {
+    fn pick(a: F16, b: F16, idx: &[i32; 16]) -> F16 {
         use core::arch::x86_64::*;
         // SAFETY: AVX-512F (the type's contract); `idx` is 16 i32s.
         F16(unsafe { _mm512_permutex2var_ps(a.0, _mm512_loadu_si512(idx.as_ptr() as *const _), b.0) })
     }
+    const EVEN: [i32; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+    const ODD: [i32; 16] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+    const ZIP_LO: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+    const ZIP_HI: [i32; 16] = [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -539,17 +543,15 @@ impl Lanes for F16 {
     }
     #[inline(always)]
     fn even(a: Self, b: Self) -> Self {
-        F16::pick(a, b, std::array::from_fn(|i| 2 * i as i32))
+        F16::pick(a, b, &F16::EVEN)
     }
     #[inline(always)]
     fn odd(a: Self, b: Self) -> Self {
-        F16::pick(a, b, std::array::from_fn(|i| 2 * i as i32 + 1))
+        F16::pick(a, b, &F16::ODD)
     }
     #[inline(always)]
     fn zip(a: Self, b: Self) -> (Self, Self) {
-        let lo = std::array::from_fn(|i| (i / 2 + 16 * (i % 2)) as i32);
-        let hi = std::array::from_fn(|i| (8 + i / 2 + 16 * (i % 2)) as i32);
-        (F16::pick(a, b, lo), F16::pick(a, b, hi))
+        (F16::pick(a, b, &F16::ZIP_LO), F16::pick(a, b, &F16::ZIP_HI))
     }
 }
 
