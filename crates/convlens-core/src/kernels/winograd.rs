@@ -207,7 +207,24 @@ impl WinogradConv {
     /// V = B^T d B for each channel and tile, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
     /// written as v[xi][c][tile].
     /// Channels `chans` only; tasks given disjoint channels write disjoint parts of `v`.
+    /// Sixteen tiles at a time where AVX-512 runs, four elsewhere: the same bits (`Lanes`).
     fn transform_input(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { self.transform_input_avx512(x, geo, t0, nt, chans, v) };
+        }
+        self.transform_input_by::<F4>(x, geo, t0, nt, chans, v)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transform_input_avx512(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
+        self.transform_input_by::<F16>(x, geo, t0, nt, chans, v)
+    }
+
+    #[inline(always)]
+    fn transform_input_by<V: Lanes>(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
         let (c, h, w) = (self.c, geo.h, geo.w);
         let (pt, pl) = (self.pads[0] as isize, self.pads[1] as isize);
         for ch in chans {
@@ -225,34 +242,13 @@ impl WinogradConv {
                 if !inner.is_empty() {
                     let base = (y0 as usize) * w + (x0 + 2 * inner.start as isize) as usize;
                     let r: [&[f32]; 4] = std::array::from_fn(|i| &plane[base + i * w..base + i * w + 2 * inner.len() + 2]);
-                    // Four tiles at a time in vector registers (columns split into even and odd
-                    // ones), the same operations in the same order as `input_tile`.
-                    let vectored = inner.len() / 4 * 4;
-                    for g in (0..vectored).step_by(4) {
-                        let t = run.start + inner.start + g;
-                        // d[i][j]: row i, column j of the four patches, one per lane.
-                        let d: [[F4; 4]; 4] = std::array::from_fn(|i| {
-                            // SAFETY: 2g + 10 <= 2 * inner.len() + 2, inside the row slice.
-                            let (a, b, a2, b2) = unsafe {
-                                let p = r[i].as_ptr().add(2 * g);
-                                (F4::load(p), F4::load(p.add(4)), F4::load(p.add(2)), F4::load(p.add(6)))
-                            };
-                            [F4::even(a, b), F4::odd(a, b), F4::even(a2, b2), F4::odd(a2, b2)]
-                        });
-                        // B^T d per column, then (B^T d) B per row.
-                        let bd: [[F4; 4]; 4] = std::array::from_fn(|j| {
-                            let c = [d[0][j], d[1][j], d[2][j], d[3][j]];
-                            [c[0].sub(c[2]), c[1].add(c[2]), c[2].sub(c[1]), c[1].sub(c[3])]
-                        });
-                        for i in 0..4 {
-                            let r = [bd[0][i], bd[1][i], bd[2][i], bd[3][i]];
-                            let v = [r[0].sub(r[2]), r[1].add(r[2]), r[2].sub(r[1]), r[1].sub(r[3])];
-                            for (k, val) in v.into_iter().enumerate() {
-                                // SAFETY: t + 4 <= run.end <= nt, inside each row of v.
-                                unsafe { val.store(vrows[i * 4 + k].as_mut_ptr().add(t)) };
-                            }
-                        }
-                    }
+                    // n tiles at a time in vector registers, then four, then one by one.
+                    let t_base = run.start + inner.start;
+                    // SAFETY: the row slices hold 2 * inner.len() + 2 floats; tiles t_base.. up to
+                    // t_base + inner.len() <= nt lie inside each row of v.
+                    let vectored = unsafe { input_tiles::<V>(&r, &mut vrows, 0, inner.len(), t_base) };
+                    // SAFETY: as above.
+                    let vectored = unsafe { input_tiles::<F4>(&r, &mut vrows, vectored, inner.len(), t_base) };
                     for (q, t) in inner.clone().zip(run.clone().skip(inner.start)).skip(vectored) {
                         let col = |j: usize| [r[0][2 * q - 2 * inner.start + j], r[1][2 * q - 2 * inner.start + j], r[2][2 * q - 2 * inner.start + j], r[3][2 * q - 2 * inner.start + j]];
                         let vals = input_tile([col(0), col(1), col(2), col(3)]);
@@ -361,6 +357,48 @@ impl WinogradConv {
             }
         }
     }
+}
+
+/// Tiles `from..` of a run's inner part (patches inside the map), `V::N` at a time while that
+/// many are left; returns where it stopped. `r` are the patches' four input rows from the
+/// part's first column; tile g goes to column `t_base + g` of `vrows`. The same operations in
+/// the same order as `input_tile`, one tile per lane (columns split into even and odd ones).
+/// A loop, not closures: a closure LLVM does not inline would be compiled without AVX-512.
+///
+/// # Safety
+/// Each of `r` holds 2 * `len` + 2 floats, each of `vrows` `t_base` + `len`.
+#[inline(always)]
+unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], from: usize, len: usize, t_base: usize) -> usize {
+    let n = V::N;
+    let mut g = from;
+    while g + n <= len {
+        // d[i][j]: row i, column j of the n patches, one per lane.
+        let mut d = [[V::splat(0.0); 4]; 4];
+        for (i, di) in d.iter_mut().enumerate() {
+            // SAFETY: loads end at 2g + 2n + 2 <= 2 * len + 2.
+            let (a, b, a2, b2) = unsafe {
+                let p = r[i].as_ptr().add(2 * g);
+                (V::load(p), V::load(p.add(n)), V::load(p.add(2)), V::load(p.add(n + 2)))
+            };
+            *di = [V::even(a, b), V::odd(a, b), V::even(a2, b2), V::odd(a2, b2)];
+        }
+        // B^T d per column, then (B^T d) B per row.
+        let mut bd = [[V::splat(0.0); 4]; 4];
+        for (j, bj) in bd.iter_mut().enumerate() {
+            let c = [d[0][j], d[1][j], d[2][j], d[3][j]];
+            *bj = [c[0].sub(c[2]), c[1].add(c[2]), c[2].sub(c[1]), c[1].sub(c[3])];
+        }
+        for i in 0..4 {
+            let r = [bd[0][i], bd[1][i], bd[2][i], bd[3][i]];
+            let v = [r[0].sub(r[2]), r[1].add(r[2]), r[2].sub(r[1]), r[1].sub(r[3])];
+            for (k, val) in v.into_iter().enumerate() {
+                // SAFETY: t_base + g + n <= t_base + len, inside each row of v.
+                unsafe { val.store(vrows[i * 4 + k].as_mut_ptr().add(t_base + g)) };
+            }
+        }
+        g += n;
+    }
+    g
 }
 
 /// Whole tiles `from..` of a run, `V::N` at a time while that many are left, into its two
