@@ -88,7 +88,9 @@ impl PackB for Im2colB<'_> {
                     // strided gather (conv0's stride 2) it unrolls.
                     let src = &self.xp[tap + runs[0].1..];
                     if sx == 1 {
-                        dst.copy_from_slice(&src[..NR]);
+                        // A copy of known size: a few vector moves, not a call to memcpy.
+                        let dst: &mut [f32; NR] = dst.try_into().expect("NR floats");
+                        *dst = src[..NR].try_into().expect("NR floats");
                     } else if sx == 2 && src.len() >= 2 * NR {
                         // Stride 2 (conv0 of SqueezeNet, GoogLeNet, ResNet): the even lanes of
                         // 2*NR floats, split out by shuffles four at a time.

@@ -79,11 +79,17 @@ impl PackB for DenseB<'_> {
             let c0 = n0 + jp * NR;
             let w = NR.min(n0 + nc - c0);
             let panel = &mut out[jp * kc * NR..(jp + 1) * kc * NR];
-            for kk in 0..kc {
-                let src = &self.data[(k0 + kk) * self.n + c0..(k0 + kk) * self.n + c0 + w];
-                let dst = &mut panel[kk * NR..kk * NR + NR];
-                dst[..w].copy_from_slice(src);
-                dst[w..].fill(0.0);
+            for (kk, dst) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
+                let src = &self.data[(k0 + kk) * self.n + c0..];
+                if w == NR {
+                    // A copy of known size, inlined as a few vector moves (a call to memcpy per
+                    // 16 floats before: 3-4% of a pass natively and as wasm).
+                    let dst: &mut [f32; NR] = dst.try_into().expect("NR floats");
+                    *dst = src[..NR].try_into().expect("NR floats");
+                } else {
+                    dst[..w].copy_from_slice(&src[..w]);
+                    dst[w..].fill(0.0);
+                }
             }
         }
     }
