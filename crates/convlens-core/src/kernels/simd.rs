@@ -173,9 +173,10 @@ pub fn wide_tiles() -> bool {
 /// Two neighbouring column panels at once (B's panels at `b0` and `b1`, strides `ldb0` and
 /// `ldb1`; C's tile `rows` x (NR + `cols1`) at `c`: the second panel may be a layer's last,
 /// narrower one, packed NR wide, of which only `cols1` columns are stored): twice the
-/// accumulators, so AVX-512's FMAs are not waiting on each other. Every sum is the AVX2 kernel's: the same fused multiply-adds over k
-/// in the same order, the same store rule, so a pass is bit for bit the same on either.
-/// Only where `wide_tiles()`.
+/// accumulators, so AVX-512's FMAs are not waiting on each other. Every sum is the AVX2
+/// kernel's: the same fused multiply-adds over k in the same order, the same store rule, so a
+/// GEMM is bit for bit the same on either (a pass is not quite: with AVX-512, 3x3 convs on
+/// 16-31 channels take Winograd, `winograd::applies`). Only where `wide_tiles()`.
 ///
 /// # Safety
 /// As `micro_kernel_store_rows` for each of the two panels.
