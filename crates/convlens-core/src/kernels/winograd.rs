@@ -313,16 +313,21 @@ impl WinogradConv {
                 let y = ty * 2;
                 // Whole 2x2 tiles: both rows, both columns inside the map.
                 let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
-                // Through pointers: the output is not initialised before this writes it.
-                // SAFETY: two row segments of this channel's plane, inside it; callers split
-                // tiles or channels, so no other task writes them.
-                let rows = unsafe { [out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)] };
-                let at_run: [&[f32]; 16] = std::array::from_fn(|xi| &at[xi][run.start..]);
                 // Whole tiles n at a time, then what is left of them four at a time.
-                // SAFETY: `rows` hold 2 * whole floats each.
-                let done = unsafe { whole_tiles::<V>(&at_run, rows, 0, whole, bias, self.relu) };
-                // SAFETY: as above.
-                let done = unsafe { whole_tiles::<F4>(&at_run, rows, done, whole, bias, self.relu) };
+                let done = if whole > 0 {
+                    // Through pointers: the output is not initialised before this writes it.
+                    // SAFETY: two row segments of this channel's plane (y + 1 < oh when there
+                    // are whole tiles), inside it; callers split tiles or channels, so no other
+                    // task writes them.
+                    let rows = unsafe { [out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)] };
+                    let at_run: [&[f32]; 16] = std::array::from_fn(|xi| &at[xi][run.start..]);
+                    // SAFETY: `rows` hold 2 * whole floats each (whole <= (ow - 2 * tx0) / 2).
+                    let done = unsafe { whole_tiles::<V>(&at_run, rows, 0, whole, bias, self.relu) };
+                    // SAFETY: as above.
+                    unsafe { whole_tiles::<F4>(&at_run, rows, done, whole, bias, self.relu) }
+                } else {
+                    0
+                };
                 // The rest of the run (under four whole tiles, and tiles cropped by the map's
                 // edge), four at a time through the same arithmetic, written element by element.
                 let rest = run.start + done..run.end;
