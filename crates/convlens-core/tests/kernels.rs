@@ -343,7 +343,7 @@ fn sixteen_lane_vectors_match_scalar_arithmetic() {
     assert_eq!(bits(get(va.sub(vb))), bits(std::array::from_fn(|i| a[i] - b[i])));
     assert_eq!(bits(get(va.max(vb))), bits(std::array::from_fn(|i| fmax(a[i], b[i]))));
     assert_eq!(bits(get(vb.relu())), bits(b.map(|v| fmax(v, 0.0))));
-    assert_eq!(get(F16::splat(2.5)), [2.5; 16]);
+    assert_eq!(get(unsafe { F16::splat(2.5) }), [2.5; 16]);
     let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
     assert_eq!(get(F16::even(va, vb)), std::array::from_fn(|i| ab[2 * i]));
     assert_eq!(get(F16::odd(va, vb)), std::array::from_fn(|i| ab[2 * i + 1]));

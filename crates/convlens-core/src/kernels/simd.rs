@@ -416,12 +416,16 @@ impl F4 {
 
 /// A vector of f32 lanes for the loops around the GEMM, so one body serves every width: `F4`
 /// everywhere, `F16` (AVX-512) on x86-64 CPUs that have it. Each operation is the scalar one
-/// per lane, so every width gives the scalar code's bits.
+/// per lane, so every width gives the scalar code's bits. A value is made only by `splat` or
+/// `load`, both unsafe with the promise that the CPU runs this width, so the operations on a
+/// value that exists are safe.
 pub trait Lanes: Copy {
     const N: usize;
-    fn splat(v: f32) -> Self;
     /// # Safety
-    /// `p` is valid for reading N floats.
+    /// The CPU runs this width (`F16`: AVX-512F; `F4`: always).
+    unsafe fn splat(v: f32) -> Self;
+    /// # Safety
+    /// `p` is valid for reading N floats, and the CPU runs this width.
     unsafe fn load(p: *const f32) -> Self;
     /// # Safety
     /// `p` is valid for writing N floats.
@@ -443,7 +447,7 @@ pub trait Lanes: Copy {
 impl Lanes for F4 {
     const N: usize = 4;
     #[inline(always)]
-    fn splat(v: f32) -> Self {
+    unsafe fn splat(v: f32) -> Self {
         F4::splat(v)
     }
     #[inline(always)]
@@ -484,9 +488,9 @@ impl Lanes for F4 {
     }
 }
 
-/// Sixteen f32 lanes in a zmm register. Only for code compiled with AVX-512F enabled (a
-/// `#[target_feature]` function that `has_avx512()` guards): its operations are inlined there,
-/// and anywhere else would fault.
+/// Sixteen f32 lanes in a zmm register, made only through `Lanes::splat` and `Lanes::load`
+/// (unsafe: the CPU must have AVX-512F). Meant for code compiled with AVX-512F enabled (a
+/// `#[target_feature]` function that `has_avx512()` guards), where its operations inline.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 pub struct F16(core::arch::x86_64::__m512);
@@ -497,7 +501,7 @@ impl F16 {
     #[inline(always)]
     fn pick(a: F16, b: F16, idx: &[i32; 16]) -> F16 {
         use core::arch::x86_64::*;
-        // SAFETY: AVX-512F (the type's contract); `idx` is 16 i32s.
+        // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`); `idx` is 16 i32s.
         F16(unsafe { _mm512_permutex2var_ps(a.0, _mm512_loadu_si512(idx.as_ptr() as *const _), b.0) })
     }
     const EVEN: [i32; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
@@ -510,9 +514,8 @@ impl F16 {
 impl Lanes for F16 {
     const N: usize = 16;
     #[inline(always)]
-    fn splat(v: f32) -> Self {
-        // SAFETY: AVX-512F (the type's contract).
-        F16(unsafe { core::arch::x86_64::_mm512_set1_ps(v) })
+    unsafe fn splat(v: f32) -> Self {
+        F16(core::arch::x86_64::_mm512_set1_ps(v))
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
@@ -524,23 +527,24 @@ impl Lanes for F16 {
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {
-        // SAFETY: AVX-512F (the type's contract).
+        // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`).
         F16(unsafe { core::arch::x86_64::_mm512_add_ps(self.0, o.0) })
     }
     #[inline(always)]
     fn sub(self, o: Self) -> Self {
-        // SAFETY: AVX-512F (the type's contract).
+        // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`).
         F16(unsafe { core::arch::x86_64::_mm512_sub_ps(self.0, o.0) })
     }
     /// VMAXPS, like MAXPS, returns its second operand unless the first is greater.
     #[inline(always)]
     fn max(self, o: Self) -> Self {
-        // SAFETY: AVX-512F (the type's contract).
+        // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`).
         F16(unsafe { core::arch::x86_64::_mm512_max_ps(self.0, o.0) })
     }
     #[inline(always)]
     fn relu(self) -> Self {
-        self.max(F16::splat(0.0))
+        // SAFETY: `self` exists, so the CPU has AVX-512F.
+        self.max(unsafe { F16::splat(0.0) })
     }
     #[inline(always)]
     fn even(a: Self, b: Self) -> Self {

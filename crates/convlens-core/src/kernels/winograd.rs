@@ -214,17 +214,21 @@ impl WinogradConv {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { self.transform_input_avx512(x, geo, t0, nt, chans, v) };
         }
-        self.transform_input_by::<F4>(x, geo, t0, nt, chans, v)
+        // SAFETY: four lanes run everywhere.
+        unsafe { self.transform_input_by::<F4>(x, geo, t0, nt, chans, v) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn transform_input_avx512(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
-        self.transform_input_by::<F16>(x, geo, t0, nt, chans, v)
+        // SAFETY: the caller checked AVX-512F.
+        unsafe { self.transform_input_by::<F16>(x, geo, t0, nt, chans, v) }
     }
 
+    /// # Safety
+    /// The CPU runs V's width.
     #[inline(always)]
-    fn transform_input_by<V: Lanes>(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
+    unsafe fn transform_input_by<V: Lanes>(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
         let (c, h, w) = (self.c, geo.h, geo.w);
         let (pt, pl) = (self.pads[0] as isize, self.pads[1] as isize);
         for ch in chans {
@@ -293,17 +297,21 @@ impl WinogradConv {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { self.transform_output_avx512(mm, out, geo, t0, nt, chans) };
         }
-        self.transform_output_by::<F4>(mm, out, geo, t0, nt, chans)
+        // SAFETY: four lanes run everywhere.
+        unsafe { self.transform_output_by::<F4>(mm, out, geo, t0, nt, chans) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn transform_output_avx512(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
-        self.transform_output_by::<F16>(mm, out, geo, t0, nt, chans)
+        // SAFETY: the caller checked AVX-512F.
+        unsafe { self.transform_output_by::<F16>(mm, out, geo, t0, nt, chans) }
     }
 
+    /// # Safety
+    /// The CPU runs V's width.
     #[inline(always)]
-    fn transform_output_by<V: Lanes>(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
+    unsafe fn transform_output_by<V: Lanes>(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
         let (m, oh, ow) = (self.m, geo.oh, geo.ow);
         for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
@@ -371,14 +379,16 @@ impl WinogradConv {
 /// A loop, not closures: a closure LLVM does not inline would be compiled without AVX-512.
 ///
 /// # Safety
-/// Each of `r` holds 2 * `len` + 2 floats, each of `vrows` `t_base` + `len`.
+/// Each of `r` holds 2 * `len` + 2 floats, each of `vrows` `t_base` + `len`; the CPU runs V's
+/// width.
 #[inline(always)]
 unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], from: usize, len: usize, t_base: usize) -> usize {
     let n = V::N;
     let mut g = from;
     while g + n <= len {
         // d[i][j]: row i, column j of the n patches, one per lane.
-        let mut d = [[V::splat(0.0); 4]; 4];
+        // SAFETY: the CPU runs this width (the contract above).
+        let mut d = [[unsafe { V::splat(0.0) }; 4]; 4];
         for (i, di) in d.iter_mut().enumerate() {
             // SAFETY: loads end at 2g + 2n + 2 <= 2 * len + 2.
             let (a, b, a2, b2) = unsafe {
@@ -388,7 +398,8 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
             *di = [V::even(a, b), V::odd(a, b), V::even(a2, b2), V::odd(a2, b2)];
         }
         // B^T d per column, then (B^T d) B per row.
-        let mut bd = [[V::splat(0.0); 4]; 4];
+        // SAFETY: as above.
+        let mut bd = [[unsafe { V::splat(0.0) }; 4]; 4];
         for (j, bj) in bd.iter_mut().enumerate() {
             let c = [d[0][j], d[1][j], d[2][j], d[3][j]];
             *bj = [c[0].sub(c[2]), c[1].add(c[2]), c[2].sub(c[1]), c[1].sub(c[3])];
@@ -411,10 +422,11 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
 ///
 /// # Safety
 /// `rows` are valid for writing 2 * `whole` floats each, which nothing else touches meanwhile,
-/// and each of `at` holds `whole` floats at least.
+/// each of `at` holds `whole` floats at least, and the CPU runs V's width.
 #[inline(always)]
 unsafe fn whole_tiles<V: Lanes>(at: &[&[f32]; 16], rows: [*mut f32; 2], from: usize, whole: usize, bias: f32, relu: bool) -> usize {
-    let (n, bias) = (V::N, V::splat(bias));
+    // SAFETY: the CPU runs this width (the contract above).
+    let (n, bias) = (V::N, unsafe { V::splat(bias) });
     let mut q = from;
     while q + n <= whole {
         // SAFETY: q + n <= whole, inside each of `at`.
