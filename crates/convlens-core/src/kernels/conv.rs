@@ -2,7 +2,7 @@
 //! packed panels (implicit im2col, never materialised); 1x1 stride-1 convs read the input
 //! as the B matrix directly.
 
-use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA};
+use super::gemm::{copy_panel_row, gemm_raw, DenseB, Epilogue, PackB, PackedA};
 use super::simd::{F4, NR};
 use crate::error::Result;
 use crate::graph::Window;
@@ -88,9 +88,7 @@ impl PackB for Im2colB<'_> {
                     // strided gather (conv0's stride 2) it unrolls.
                     let src = &self.xp[tap + runs[0].1..];
                     if sx == 1 {
-                        // A copy of known size: a few vector moves, not a call to memcpy.
-                        let dst: &mut [f32; NR] = dst.try_into().expect("NR floats");
-                        *dst = src[..NR].try_into().expect("NR floats");
+                        copy_panel_row(dst, src);
                     } else if sx == 2 && src.len() >= 2 * NR {
                         // Stride 2 (conv0 of SqueezeNet, GoogLeNet, ResNet): the even lanes of
                         // 2*NR floats, split out by shuffles four at a time.

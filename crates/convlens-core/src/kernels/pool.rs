@@ -58,7 +58,9 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
 }
 
 /// What every plane of one max pool shares: the input, the window, and the output columns
-/// whose windows the row edges clip.
+/// whose windows the row edges clip. Each task copies the sizes into locals (`planes`): the
+/// same loop in the task's closure, reading them through its captures, ran SqueezeNet's second
+/// pool at 0.073 ms against 0.063.
 struct MaxPoolPlan<'a> {
     x: &'a [f32],
     win: &'a Window,
