@@ -3,6 +3,8 @@
 // with few cores this is the time the page takes from the worker's kernel threads.
 //   trunk build --release && node bench/main_thread_trace.mjs [PASSES] [QUERY]
 //   (QUERY default: ?model=squeezenet&backend=cpu&threads=2)
+//   TRACE_TASKS=1: what the main thread ran inside each long worker task; TRACE_DETAIL=1: every
+//   main-thread event overlapping the first four of them, in order, with its offset.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
@@ -120,6 +122,16 @@ if (process.env.TRACE_TASKS) {
     }
     pop(Infinity);
     console.log(`  worker task at ${((a - windows[0][0]) / 1000).toFixed(0)} ms, ${((b - a) / 1000).toFixed(1)} ms: main ${[...inside].sort((x, y) => y[1] - x[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
+  }
+}
+if (process.env.TRACE_DETAIL) {
+  // Every main-thread event (any depth) that overlaps the first few passes, in order.
+  for (const [a, b] of windows.slice(0, 4)) {
+    console.log(`  -- worker task ${((b - a) / 1000).toFixed(1)} ms`);
+    for (const e of top.filter((e) => e.ts + e.dur > a && e.ts < b && e.dur > 100)) {
+      const d = e.args?.data || {};
+      console.log(`    +${((e.ts - a) / 1000).toFixed(2)} ${(e.dur / 1000).toFixed(2)} ms ${e.name} ${d.functionName || d.type || d.url?.split('/').pop() || ''} ${d.scriptName?.split('/').pop() || ''}`);
+    }
   }
 }
 // The JS and wasm behind FunctionCall: sampled self time by function.

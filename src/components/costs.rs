@@ -64,7 +64,7 @@ pub fn costs(p: &Props) -> Html {
                                 <td>{ count(l.macs) }{ bar(l.macs as f64, maxm, "m") }</td>
                                 <td>{ bytes(l.activation_bytes) }{ bar(l.activation_bytes as f64, maxa, "a") }</td>
                                 <td>{ if l.rf_global { "global".to_string() } else { format!("{}", l.rf_size[0]) } }</td>
-                                <td>{ if ms > 0.0 { format!("{ms:.1}") } else { "–".into() } }{ bar(ms, maxt, "t") }</td>
+                                <td>{ layer_ms(ms) }{ bar(ms, maxt, "t") }</td>
                             </tr>
                         }
                     }) }
@@ -72,5 +72,15 @@ pub fn costs(p: &Props) -> Html {
             </table>
             </div>
         </section>
+    }
+}
+
+/// A layer's time: two decimals under a millisecond, where most of SqueezeNet's layers are
+/// (one decimal rounded half of them to 0.0 or 0.1, and their sum by a third).
+fn layer_ms(ms: f64) -> String {
+    match ms {
+        ms if ms <= 0.0 => "–".into(),
+        ms if ms < 1.0 => format!("{ms:.2}"),
+        ms => format!("{ms:.1}"),
     }
 }

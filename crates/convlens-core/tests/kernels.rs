@@ -53,6 +53,12 @@ fn conv_fast_path_matches_reference() {
         (2, 10, 40, 6, [3, 3], [1, 2], [2, 3, 2, 3], [2, 3], 1),
         (40, 6, 34, 8, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 1),
         (4, 5, 20, 4, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 2),
+        // Unpadded, gathered from the input itself (no padded copy): SqueezeNet's conv0 shape
+        // (3x3/2, output rows of 35, the last panels' stride-2 loads near the input's end),
+        // stride 1, and two groups.
+        (3, 33, 71, 10, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], 1),
+        (5, 9, 20, 7, [3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 1),
+        (4, 8, 24, 6, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], 2),
     ];
     for (i, &(c, h, w, m, k, s, p, d, g)) in cases.iter().enumerate() {
         let x = random(&[1, c, h, w], &mut rng);

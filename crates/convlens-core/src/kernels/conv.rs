@@ -3,7 +3,9 @@
 //! as the B matrix directly.
 
 use super::gemm::{copy_panel_row, gemm_raw, DenseB, Epilogue, PackB, PackedA};
-use super::simd::{F4, NR};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{has_avx512, F16};
+use super::simd::{Lanes, F4, NR};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::tensor::Tensor;
@@ -61,6 +63,31 @@ impl PackB for Im2colB<'_> {
         self.oh * self.ow
     }
     fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { self.pack_avx512(k0, kc, n0, nc, out) };
+        }
+        // SAFETY: four lanes run everywhere.
+        unsafe { self.pack_by::<F4>(k0, kc, n0, nc, out) }
+    }
+}
+
+impl Im2colB<'_> {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_avx512(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
+        // SAFETY: AVX-512F runs here.
+        unsafe { self.pack_by::<F16>(k0, kc, n0, nc, out) }
+    }
+
+    /// `pack`, the stride-2 gather `V::N` lanes at a time (sixteen: two loads and one
+    /// shuffle per panel row, where four lanes took eight loads and four shuffles).
+    ///
+    /// # Safety
+    /// The CPU runs `V`'s width.
+    #[inline(always)]
+    unsafe fn pack_by<V: Lanes>(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
         let (sy, sx) = (self.win.strides[0], self.win.strides[1]);
         let (dy, dx) = (self.win.dilations[0], self.win.dilations[1]);
         let plane = self.hp * self.wp;
@@ -91,11 +118,14 @@ impl PackB for Im2colB<'_> {
                         copy_panel_row(dst, src);
                     } else if sx == 2 && src.len() >= 2 * NR {
                         // Stride 2 (conv0 of SqueezeNet, GoogLeNet, ResNet): the even lanes of
-                        // 2*NR floats, split out by shuffles four at a time.
-                        for (q, d) in dst.chunks_exact_mut(4).enumerate() {
-                            // SAFETY: loads end at src[8q + 8] <= src[2 * NR], inside `src`;
-                            // `d` holds four floats.
-                            unsafe { F4::even(F4::load(src.as_ptr().add(8 * q)), F4::load(src.as_ptr().add(8 * q + 4))).store(d.as_mut_ptr()) };
+                        // 2*NR floats, split out by shuffles.
+                        for (q, d) in dst.chunks_exact_mut(V::N).enumerate() {
+                            // SAFETY: loads end at src[2N(q + 1)] <= src[2 * NR], inside `src`;
+                            // `d` holds N floats; the CPU runs `V` (the caller's promise).
+                            unsafe {
+                                let p = src.as_ptr().add(2 * V::N * q);
+                                V::even(V::load(p), V::load(p.add(V::N))).store(d.as_mut_ptr());
+                            }
                         }
                     } else {
                         let src = &src[..(NR - 1) * sx + 1];
@@ -203,9 +233,16 @@ impl PreparedConv {
                         // SAFETY: `dst` holds `len` floats that only this GEMM writes.
                         unsafe { gemm_raw(&self.packed[g], &DenseB { k: self.cg, n: h * w, data: xs }, dst, len, oh * ow, ep, scratch) };
                     } else {
-                        let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
+                        // An unpadded conv (SqueezeNet's and AlexNet's first) gathers from the
+                        // input itself.
+                        let (xp, hp, wp) = if self.window.pads == [0; 4] {
+                            (xs, h, w)
+                        } else {
+                            let (hp, wp) = pad_planes(xs, self.cg, h, w, &self.window, &mut padded);
+                            (&padded[..], hp, wp)
+                        };
                         let src = Im2colB {
-                            xp: &padded,
+                            xp,
                             hp,
                             wp,
                             kh: self.kernel[0],
