@@ -35,7 +35,7 @@ for _ in range(runs):
     sess.run(None, {inp.name: x})
     times.append((time.perf_counter() - t) * 1e3)
 times.sort()
-print(f"{path}: onnxruntime {ort.__version__} CPU, {threads} thread(s) | median {times[len(times)//2]:.1f} ms, min {times[0]:.1f}, max {times[-1]:.1f} over {runs} runs")
+print(f"{path}: onnxruntime {ort.__version__} CPU, {threads} thread(s) | median {times[len(times)//2]:.2f} ms, min {times[0]:.2f}, max {times[-1]:.2f} over {runs} runs")
 
 if layers:
     opts.enable_profiling = True

@@ -327,7 +327,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, c
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     println!(
-        "{}: {} | median {:.1} ms, min {:.1}, max {:.1} over {} runs | {:.2} G multiply-adds, {:.1} GFLOP/s{}",
+        "{}: {} | median {:.2} ms, min {:.2}, max {:.2} over {} runs | {:.2} G multiply-adds, {:.1} GFLOP/s{}",
         graph.name,
         be.label(),
         median,
