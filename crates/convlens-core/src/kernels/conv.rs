@@ -2,7 +2,7 @@
 //! packed panels (implicit im2col, never materialised); 1x1 stride-1 convs read the input
 //! as the B matrix directly.
 
-use super::gemm::{copy_panel_row, gemm_raw, DenseB, Epilogue, PackB, PackedA};
+use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA, KC};
 #[cfg(target_arch = "x86_64")]
 use super::simd::{has_avx512, F16};
 use super::simd::{Lanes, F4, NR};
@@ -91,6 +91,25 @@ impl Im2colB<'_> {
         let (sy, sx) = (self.win.strides[0], self.win.strides[1]);
         let (dy, dx) = (self.win.dilations[0], self.win.dilations[1]);
         let plane = self.hp * self.wp;
+        // Each row's tap (k0..k0 + kc) as an input offset, once per call: worked out per panel
+        // row, with its bounds checks, it took a quarter of SqueezeNet's conv0 (K = 27).
+        assert!(kc <= KC, "a depth block of at most KC rows");
+        let mut taps = [0usize; KC];
+        let taps = &mut taps[..kc];
+        let (mut ic, mut ky, mut kx) = (k0 / (self.kh * self.kw), (k0 / self.kw) % self.kh, k0 % self.kw);
+        for tap in taps.iter_mut() {
+            *tap = ic * plane + ky * dy * self.wp + kx * dx;
+            kx += 1;
+            if kx == self.kw {
+                kx = 0;
+                ky += 1;
+                if ky == self.kh {
+                    ky = 0;
+                    ic += 1;
+                }
+            }
+        }
+        let last_tap = taps.iter().copied().max().unwrap_or(0);
         for jp in 0..nc.div_ceil(NR) {
             let col0 = n0 + jp * NR;
             let width = NR.min(n0 + nc - col0);
@@ -107,34 +126,32 @@ impl Im2colB<'_> {
                 j += len;
             }
             let panel = &mut out[jp * kc * NR..(jp + 1) * kc * NR];
-            let (mut ic, mut ky, mut kx) = (k0 / (self.kh * self.kw), (k0 / self.kw) % self.kh, k0 % self.kw);
-            for dst in panel.chunks_exact_mut(NR).take(kc) {
-                let tap = ic * plane + ky * dy * self.wp + kx * dx;
-                if nruns == 1 && width == NR {
-                    // The common case, with NR known to the compiler: one copy, or a fixed-size
-                    // strided gather (conv0's stride 2) it unrolls.
-                    let src = &self.xp[tap + runs[0].1..];
-                    if sx == 1 {
-                        copy_panel_row(dst, src);
-                    } else if sx == 2 && src.len() >= 2 * NR {
-                        // Stride 2 (conv0 of SqueezeNet, GoogLeNet, ResNet): the even lanes of
-                        // 2*NR floats, split out by shuffles.
-                        for (q, d) in dst.chunks_exact_mut(V::N).enumerate() {
-                            // SAFETY: loads end at src[2N(q + 1)] <= src[2 * NR], inside `src`;
-                            // `d` holds N floats; the CPU runs `V` (the caller's promise).
-                            unsafe {
-                                let p = src.as_ptr().add(2 * V::N * q);
-                                V::even(V::load(p), V::load(p.add(V::N))).store(d.as_mut_ptr());
+            // The common case: the panel's NR columns in one output row at stride 1 or 2, every
+            // row's loads inside the input (checked once for the panel): a copy of NR floats,
+            // or the even lanes of 2 * NR (conv0 of SqueezeNet, GoogLeNet, ResNet) split out by
+            // shuffles.
+            let base = runs[0].1;
+            if nruns == 1 && width == NR && (sx == 1 || sx == 2) && base + last_tap + sx * NR <= self.xp.len() {
+                let src = self.xp[base..].as_ptr();
+                for (dst, &tap) in panel.chunks_exact_mut(NR).zip(taps.iter()) {
+                    for q in 0..NR / V::N {
+                        // SAFETY: loads end at base + tap + sx * NR <= xp.len() (checked above);
+                        // `dst` holds NR floats; the CPU runs `V` (the caller's promise).
+                        unsafe {
+                            let d = dst.as_mut_ptr().add(q * V::N);
+                            if sx == 1 {
+                                V::load(src.add(tap + q * V::N)).store(d);
+                            } else {
+                                let p = src.add(tap + 2 * V::N * q);
+                                V::even(V::load(p), V::load(p.add(V::N))).store(d);
                             }
                         }
-                    } else {
-                        let src = &src[..(NR - 1) * sx + 1];
-                        for (t, d) in dst.iter_mut().enumerate() {
-                            *d = src[t * sx];
-                        }
                     }
-                } else {
-                    for &(j, off, len) in &runs[..nruns] {
+                }
+                continue;
+            }
+            for (dst, &tap) in panel.chunks_exact_mut(NR).zip(taps.iter()) {
+                for &(j, off, len) in &runs[..nruns] {
                     let src = &self.xp[tap + off..];
                     if sx == 1 {
                         dst[j..j + len].copy_from_slice(&src[..len]);
@@ -144,17 +161,7 @@ impl Im2colB<'_> {
                         }
                     }
                 }
-                    dst[width..].fill(0.0);
-                }
-                kx += 1;
-                if kx == self.kw {
-                    kx = 0;
-                    ky += 1;
-                    if ky == self.kh {
-                        ky = 0;
-                        ic += 1;
-                    }
-                }
+                dst[width..].fill(0.0);
             }
         }
     }

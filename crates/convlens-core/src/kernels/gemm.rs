@@ -99,7 +99,7 @@ impl PackB for DenseB<'_> {
 /// where a slice copy of a length the compiler does not know called memcpy for every 16
 /// floats (3-4% of a pass natively and as wasm).
 #[inline(always)]
-pub(super) fn copy_panel_row(dst: &mut [f32], src: &[f32]) {
+fn copy_panel_row(dst: &mut [f32], src: &[f32]) {
     let dst: &mut [f32; NR] = dst.try_into().expect("a panel row of NR floats");
     *dst = src[..NR].try_into().expect("NR floats");
 }
