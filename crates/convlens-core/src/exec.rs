@@ -233,7 +233,7 @@ pub fn run(
     if input.shape != want {
         return Err(Error::Input(format!("input has shape {:?}, the model wants {:?}", input.shape, want)));
     }
-    if input.data.iter().any(|v| !v.is_finite()) {
+    if !all_finite(&input.data) {
         return Err(Error::Input("input tensor contains NaN or infinity".into()));
     }
     if !graph.has_weights() {
@@ -325,6 +325,14 @@ pub fn run(
     let total_ms = start.elapsed().as_secs_f64() * 1e3;
     let values = computed.into_iter().enumerate().filter(|(i, s)| kept[*i] && s.is_some()).map(|(i, s)| (i, s.unwrap())).collect();
     Ok(RunOutput { values, node_ms, total_ms, concats_in_place: into.fused.iter().filter(|&&f| f).count() })
+}
+
+/// Whether every value is finite: no exponent field all ones, or-ed over the input without an
+/// early exit, which vectorises (with SSE2 alone too); an early-exit `any` checked one float
+/// at a time (0.04 ms of a 3 ms SqueezeNet pass).
+fn all_finite(x: &[f32]) -> bool {
+    const EXP: u32 = 0x7f80_0000;
+    x.iter().fold(0u32, |any, v| any | ((v.to_bits() & EXP == EXP) as u32)) == 0
 }
 
 /// Which nodes write straight into a concat's buffer: a channel concat of one image whose

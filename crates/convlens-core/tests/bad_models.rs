@@ -247,3 +247,28 @@ fn any_arity_never_panics() {
         }
     }
 }
+
+#[test]
+fn an_input_with_nan_or_infinity_is_refused_by_name() {
+    use convlens_core::exec::{cpu_backend, run, CpuKind, Keep};
+    use convlens_core::tensor::Tensor;
+    let b = model(vec![node("Conv", &["x", "w"], "y", vec![ints("kernel_shape", &[3, 3])])], vec![tensor("w", &[4, 3, 3, 3], vec![0.1; 108])]);
+    let g = import(&b, "tiny").unwrap();
+    let mut be = cpu_backend(CpuKind::Simd, &g).unwrap();
+    let n = 3 * 8 * 8;
+    // Every position (the first, the last, inside a vector and past the last whole one) and
+    // every kind of non-finite value; the largest finite values pass.
+    for at in [0, 1, 17, n - 2, n - 1] {
+        for bad in [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut data = vec![0.5; n];
+            data[at] = bad;
+            let x = Tensor::new(vec![1, 3, 8, 8], data).unwrap();
+            let e = run(&g, be.as_mut(), &x, &Keep::Outputs, &mut |_, _| {}).err().unwrap_or_else(|| panic!("{bad} at {at} was accepted"));
+            assert!(e.to_string().contains("NaN or infinity"), "{e}");
+        }
+    }
+    let mut data = vec![f32::MAX; n];
+    data[5] = f32::MIN;
+    data[6] = f32::MIN_POSITIVE / 2.0; // subnormal
+    assert!(run(&g, be.as_mut(), &Tensor::new(vec![1, 3, 8, 8], data).unwrap(), &Keep::Outputs, &mut |_, _| {}).is_ok());
+}
