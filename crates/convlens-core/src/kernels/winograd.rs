@@ -313,26 +313,34 @@ impl WinogradConv {
     #[inline(always)]
     unsafe fn transform_output_by<V: Lanes>(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
         let (m, oh, ow) = (self.m, geo.oh, geo.ow);
+        // Point xi's products of output channel oc: mm[(xi * m + oc) * nt..][..nt]. Addressed
+        // from one pointer per channel: sixteen slices built per channel and per tile row took
+        // more than the arithmetic on SqueezeNet's 13x13 maps (seven tiles a row).
+        assert!(mm.len() >= 16 * m * nt && chans.end <= m);
+        let stride = m * nt;
         for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
             let plane = oc * oh * ow;
-            let at: [&[f32]; 16] = std::array::from_fn(|xi| &mm[(xi * m + oc) * nt..(xi * m + oc + 1) * nt]);
+            // SAFETY: oc < m, so the channel's first product is inside mm (asserted above).
+            let at = unsafe { mm.as_ptr().add(oc * nt) };
             for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
                 let y = ty * 2;
                 // Whole 2x2 tiles: both rows, both columns inside the map.
                 let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
-                // Whole tiles n at a time, then what is left of them four at a time.
+                // Whole tiles n at a time, then four at a time, each width ending with one
+                // overlapping group where it does not divide the run (the same tiles computed
+                // and written again, the same bits).
                 let done = if whole > 0 {
                     // Through pointers: the output is not initialised before this writes it.
                     // SAFETY: two row segments of this channel's plane (y + 1 < oh when there
                     // are whole tiles), inside it; callers split tiles or channels, so no other
                     // task writes them.
                     let rows = unsafe { [out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)] };
-                    let at_run: [&[f32]; 16] = std::array::from_fn(|xi| &at[xi][run.start..]);
-                    // SAFETY: `rows` hold 2 * whole floats each (whole <= (ow - 2 * tx0) / 2).
-                    let done = unsafe { whole_tiles::<V>(&at_run, rows, 0, whole, bias, self.relu) };
+                    // SAFETY: `rows` hold 2 * whole floats each (whole <= (ow - 2 * tx0) / 2);
+                    // tiles run.start.. run.start + whole lie in each point's nt products.
+                    let done = unsafe { whole_tiles::<V>(at.add(run.start), stride, rows, 0, whole, bias, self.relu) };
                     // SAFETY: as above.
-                    unsafe { whole_tiles::<F4>(&at_run, rows, done, whole, bias, self.relu) }
+                    unsafe { whole_tiles::<F4>(at.add(run.start), stride, rows, done, whole, bias, self.relu) }
                 } else {
                     0
                 };
@@ -341,15 +349,19 @@ impl WinogradConv {
                 let rest = run.start + done..run.end;
                 for t in rest.clone().step_by(4) {
                     let lanes = 4.min(rest.end - t);
-                    // Lanes past the run read the next tiles' products (unused) where the batch
-                    // has them; only the batch's last few tiles go through a copy.
-                    let p: [F4; 16] = if t + 4 <= nt {
-                        // SAFETY: t + 4 <= nt, inside each row of `at`.
-                        std::array::from_fn(|xi| unsafe { F4::load(at[xi].as_ptr().add(t)) })
+                    // Lanes past the run read whatever follows in `mm` (the next tiles', or the
+                    // next channel's, products: unused); only the very last point of the last
+                    // channel, at the end of `mm`, goes through a copy. (A copy for the batch's
+                    // last tiles called memcpy, then stalled reading it back.)
+                    let p: [F4; 16] = if oc * nt + 15 * stride + t + 4 <= mm.len() {
+                        // SAFETY: every point's four floats from t lie inside mm (the last
+                        // point's, checked, end furthest).
+                        std::array::from_fn(|xi| unsafe { F4::load(at.add(xi * stride + t)) })
                     } else {
                         std::array::from_fn(|xi| {
+                            let off = oc * nt + xi * stride + t;
                             let mut v = [0.0f32; 4];
-                            v[..lanes].copy_from_slice(&at[xi][t..t + lanes]);
+                            v[..lanes].copy_from_slice(&mm[off..off + lanes]);
                             F4::from_array(v)
                         })
                     };
@@ -417,31 +429,41 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
     g
 }
 
-/// Whole tiles `from..` of a run, `V::N` at a time while that many are left, into its two
-/// output row segments; returns where it stopped. `at[xi]` are the run's products of point xi.
+/// Whole tiles `from..whole` of a run, `V::N` at a time, into its two output row segments,
+/// the last group overlapping the one before where `V::N` does not divide what is left (tiles
+/// written twice, with the same bits, a group possibly reaching back before `from`); returns
+/// where it stopped: `whole`, or `from` when there is nothing left or the run is under `V::N`. Point xi's product of the run's tile q
+/// is at `at + xi * stride + q`.
 ///
 /// # Safety
 /// `rows` are valid for writing 2 * `whole` floats each, which nothing else touches meanwhile,
-/// each of `at` holds `whole` floats at least, and the CPU runs V's width.
+/// `at + xi * stride` for reading `whole` floats (xi < 16), and the CPU runs V's width.
 #[inline(always)]
-unsafe fn whole_tiles<V: Lanes>(at: &[&[f32]; 16], rows: [*mut f32; 2], from: usize, whole: usize, bias: f32, relu: bool) -> usize {
+unsafe fn whole_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 2], from: usize, whole: usize, bias: f32, relu: bool) -> usize {
     // SAFETY: the CPU runs this width (the contract above).
     let (n, bias) = (V::N, unsafe { V::splat(bias) });
-    let mut q = from;
-    while q + n <= whole {
-        // SAFETY: q + n <= whole, inside each of `at`.
-        let [a0, a1, b0, b1] = output_tiles(std::array::from_fn(|xi| unsafe { V::load(at[xi].as_ptr().add(q)) }), bias, relu);
-        let ((a_lo, a_hi), (b_lo, b_hi)) = (V::zip(a0, a1), V::zip(b0, b1));
-        // SAFETY: the 2n floats from 2q lie inside the segments (2q + 2n <= 2 * whole).
-        unsafe {
-            a_lo.store(rows[0].add(2 * q));
-            a_hi.store(rows[0].add(2 * q + n));
-            b_lo.store(rows[1].add(2 * q));
-            b_hi.store(rows[1].add(2 * q + n));
-        }
-        q += n;
+    if from >= whole || whole < n {
+        return from;
     }
-    q
+    let mut q = from;
+    loop {
+        // The last group overlaps the one before when n does not divide the rest.
+        let g = q.min(whole - n);
+        // SAFETY: g + n <= whole, inside each point's products.
+        let [a0, a1, b0, b1] = output_tiles(std::array::from_fn(|xi| unsafe { V::load(at.add(xi * stride + g)) }), bias, relu);
+        let ((a_lo, a_hi), (b_lo, b_hi)) = (V::zip(a0, a1), V::zip(b0, b1));
+        // SAFETY: the 2n floats from 2g lie inside the segments (2g + 2n <= 2 * whole).
+        unsafe {
+            a_lo.store(rows[0].add(2 * g));
+            a_hi.store(rows[0].add(2 * g + n));
+            b_lo.store(rows[1].add(2 * g));
+            b_hi.store(rows[1].add(2 * g + n));
+        }
+        q = g + n;
+        if q >= whole {
+            return whole;
+        }
+    }
 }
 
 /// A^T M A for one lane's tile per lane, then bias and ReLU: row 0's two columns, then row
