@@ -19,20 +19,31 @@ use crate::tensor::Tensor;
 /// (16 x C x TILES floats) to stay in cache-sized pieces.
 const TILES: usize = 196;
 
-/// A map's sizes and its tile grid's width.
+/// A map's sizes, the pads the input is read with, and its tile grid's width.
 struct Geometry {
     h: usize,
     w: usize,
+    pt: usize,
+    pl: usize,
     oh: usize,
     ow: usize,
     tw: usize,
 }
+
+/// Tile grids at most this wide read a zero-padded copy of their input, so that every tile's
+/// patch lies inside it and takes the vector path; wider ones handle the patches the border
+/// cuts one by one. On SqueezeNet's 13x13 maps (7 tiles a row) half the tiles were such edge
+/// tiles; on VGG16's first maps (112) 4%, where copying 13 MB would cost more than it saves.
+const PADDED_COPY_MAX_TW: usize = 32;
 
 thread_local! {
     /// Each pool thread's transformed input, products and GEMM packing buffer.
     static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
     /// The caller's transformed input and products when one batch's work is split.
     static SPLIT_BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// The caller's zero-padded copy of an image's input (`PADDED_COPY_MAX_TW`), kept from call
+    /// to call.
+    static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 pub struct WinogradConv {
@@ -114,11 +125,19 @@ impl WinogradConv {
         }
         let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
         let tiles = th * tw;
-        let geo = Geometry { h, w, oh, ow, tw };
         let batches: Vec<usize> = (0..tiles).step_by(TILES).collect();
         let threads = par::threads();
+        let mut padded = PADDED.with(|p| std::mem::take(&mut *p.borrow_mut()));
         for b in 0..n {
             let xb = &x.data[b * c * h * w..(b + 1) * c * h * w];
+            // The tiles' patches span 2 * th + 2 rows and 2 * tw + 2 columns from the top-left pad.
+            let (hp, wp) = (2 * th + 2, 2 * tw + 2);
+            let (xb, geo) = if tw <= PADDED_COPY_MAX_TW {
+                pad_into(xb, c, h, w, self.pads[0], self.pads[1], hp, wp, &mut padded);
+                (&padded[..c * hp * wp], Geometry { h: hp, w: wp, pt: 0, pl: 0, oh, ow, tw })
+            } else {
+                (xb, Geometry { h, w, pt: self.pads[0], pl: self.pads[1], oh, ow, tw })
+            };
             // SAFETY: this image's block of the output.
             let ob = unsafe { par::SharedMut::from_ptr(out.add(b * m * oh * ow)) };
             if threads > 1 && batches.len() >= 2 * threads {
@@ -145,6 +164,7 @@ impl WinogradConv {
                 });
             }
         }
+        PADDED.with(|p| *p.borrow_mut() = padded);
         // The output transform wrote every pixel of every output channel (tiles cover the map,
         // the last row and column of tiles cropped), through pointers only.
         Ok(())
@@ -230,7 +250,7 @@ impl WinogradConv {
     #[inline(always)]
     unsafe fn transform_input_by<V: Lanes>(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
         let (c, h, w) = (self.c, geo.h, geo.w);
-        let (pt, pl) = (self.pads[0] as isize, self.pads[1] as isize);
+        let (pt, pl) = (geo.pt as isize, geo.pl as isize);
         for ch in chans {
             let plane = &x[ch * h * w..(ch + 1) * h * w];
             // SAFETY: these 16 rows of v (one per point, this channel's) are this task's alone.
@@ -384,9 +404,11 @@ impl WinogradConv {
     }
 }
 
-/// Tiles `from..` of a run's inner part (patches inside the map), `V::N` at a time while that
-/// many are left; returns where it stopped. `r` are the patches' four input rows from the
-/// part's first column; tile g goes to column `t_base + g` of `vrows`. The same operations in
+/// Tiles `from..len` of a run's inner part (patches inside the map), `V::N` at a time, the last
+/// group overlapping the one before where `V::N` does not divide what is left; returns where
+/// it stopped: `len`, or `from` when there is nothing left or the part is under `V::N`. `r`
+/// are the patches' four input rows from the part's first column; tile g goes to column
+/// `t_base + g` of `vrows`. The same operations in
 /// the same order as `input_tile`, one tile per lane (columns split into even and odd ones).
 /// A loop, not closures: a closure LLVM does not inline would be compiled without AVX-512.
 ///
@@ -396,8 +418,14 @@ impl WinogradConv {
 #[inline(always)]
 unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], from: usize, len: usize, t_base: usize) -> usize {
     let n = V::N;
-    let mut g = from;
-    while g + n <= len {
+    if from >= len || len < n {
+        return from;
+    }
+    let mut next = from;
+    while next < len {
+        // The last group overlaps the one before where n does not divide the rest (tiles
+        // transformed and written again, the same bits).
+        let g = next.min(len - n);
         // d[i][j]: row i, column j of the n patches, one per lane.
         // SAFETY: the CPU runs this width (the contract above).
         let mut d = [[unsafe { V::splat(0.0) }; 4]; 4];
@@ -424,9 +452,9 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
                 unsafe { val.store(vrows[i * 4 + k].as_mut_ptr().add(t_base + g)) };
             }
         }
-        g += n;
+        next = g + n;
     }
-    g
+    len
 }
 
 /// Whole tiles `from..whole` of a run, `V::N` at a time, into its two output row segments,
@@ -479,6 +507,28 @@ fn output_tiles<V: Lanes>(p: [V; 16], bias: V, relu: bool) -> [V; 4] {
         fin(s1[0].add(s1[1]).add(s1[2])),
         fin(s1[1].sub(s1[2]).sub(s1[3])),
     ]
+}
+
+/// `c` planes of h x w into `out` as planes of hp x wp, each shifted by (pt, pl), zero around:
+/// every element written (the buffer is reused).
+#[allow(clippy::too_many_arguments)]
+fn pad_into(x: &[f32], c: usize, h: usize, w: usize, pt: usize, pl: usize, hp: usize, wp: usize, out: &mut Vec<f32>) {
+    if out.len() < c * hp * wp {
+        out.resize(c * hp * wp, 0.0);
+    }
+    // Rows and columns of the input that land inside the padded plane.
+    let (rows, cols) = (h.min(hp.saturating_sub(pt)), w.min(wp.saturating_sub(pl)));
+    for ch in 0..c {
+        let plane = &mut out[ch * hp * wp..(ch + 1) * hp * wp];
+        plane[..pt * wp].fill(0.0);
+        plane[(pt + rows) * wp..].fill(0.0);
+        for y in 0..rows {
+            let row = &mut plane[(pt + y) * wp..(pt + y + 1) * wp];
+            row[..pl].fill(0.0);
+            row[pl..pl + cols].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y) * w + cols]);
+            row[pl + cols..].fill(0.0);
+        }
+    }
 }
 
 /// Tiles t0..t0+nt of a grid `tw` tiles wide, as runs within one tile row: (tile row, first
