@@ -345,22 +345,28 @@ impl WinogradConv {
             let at = unsafe { mm.as_ptr().add(oc * nt) };
             for (ty, tx0, run) in tile_rows(t0, nt, geo.tw) {
                 let y = ty * 2;
-                // Whole 2x2 tiles: both rows, both columns inside the map.
-                let whole = if y + 1 < oh { run.len().min((ow - 2 * tx0) / 2) } else { 0 };
+                // Tiles with both columns inside the map, and whether their second row is: a
+                // map of odd height crops its last tile row to one, which still goes through
+                // the vectors (its second row not written).
+                let whole = run.len().min((ow - 2 * tx0) / 2);
+                let two_rows = y + 1 < oh;
                 // Whole tiles n at a time, then four at a time, each width ending with one
                 // overlapping group where it does not divide the run (the same tiles computed
                 // and written again, the same bits).
                 let done = if whole > 0 {
                     // Through pointers: the output is not initialised before this writes it.
-                    // SAFETY: two row segments of this channel's plane (y + 1 < oh when there
-                    // are whole tiles), inside it; callers split tiles or channels, so no other
+                    // SAFETY: one or two row segments of this channel's plane (the second only
+                    // where y + 1 < oh), inside it; callers split tiles or channels, so no other
                     // task writes them.
-                    let rows = unsafe { [out.ptr(plane + y * ow + 2 * tx0), out.ptr(plane + (y + 1) * ow + 2 * tx0)] };
+                    let rows = unsafe {
+                        let first = out.ptr(plane + y * ow + 2 * tx0);
+                        [first, if two_rows { out.ptr(plane + (y + 1) * ow + 2 * tx0) } else { first }]
+                    };
                     // SAFETY: `rows` hold 2 * whole floats each (whole <= (ow - 2 * tx0) / 2);
                     // tiles run.start.. run.start + whole lie in each point's nt products.
-                    let done = unsafe { whole_tiles::<V>(at.add(run.start), stride, rows, 0, whole, bias, self.relu) };
+                    let done = unsafe { whole_tiles::<V>(at.add(run.start), stride, rows, two_rows, 0, whole, bias, self.relu) };
                     // SAFETY: as above.
-                    unsafe { whole_tiles::<F4>(at.add(run.start), stride, rows, done, whole, bias, self.relu) }
+                    unsafe { whole_tiles::<F4>(at.add(run.start), stride, rows, two_rows, done, whole, bias, self.relu) }
                 } else {
                     0
                 };
@@ -464,10 +470,12 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
 /// is at `at + xi * stride + q`.
 ///
 /// # Safety
-/// `rows` are valid for writing 2 * `whole` floats each, which nothing else touches meanwhile,
-/// `at + xi * stride` for reading `whole` floats (xi < 16), and the CPU runs V's width.
+/// `rows` (the second only where `two_rows`) are valid for writing 2 * `whole` floats each,
+/// which nothing else touches meanwhile, `at + xi * stride` for reading `whole` floats
+/// (xi < 16), and the CPU runs V's width.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn whole_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 2], from: usize, whole: usize, bias: f32, relu: bool) -> usize {
+unsafe fn whole_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 2], two_rows: bool, from: usize, whole: usize, bias: f32, relu: bool) -> usize {
     // SAFETY: the CPU runs this width (the contract above).
     let (n, bias) = (V::N, unsafe { V::splat(bias) });
     if from >= whole || whole < n {
@@ -484,8 +492,10 @@ unsafe fn whole_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 
         unsafe {
             a_lo.store(rows[0].add(2 * g));
             a_hi.store(rows[0].add(2 * g + n));
-            b_lo.store(rows[1].add(2 * g));
-            b_hi.store(rows[1].add(2 * g + n));
+            if two_rows {
+                b_lo.store(rows[1].add(2 * g));
+                b_hi.store(rows[1].add(2 * g + n));
+            }
         }
         q = g + n;
         if q >= whole {
