@@ -324,6 +324,12 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     assert_eq!(F4::even(va, vb).to_array(), [a[0], a[2], b[0], b[2]]);
     assert_eq!(F4::odd(va, vb).to_array(), [a[1], a[3], b[1], b[3]]);
     assert_eq!(F4::splat(2.5).to_array(), [2.5; 4]);
+    for n in 0..=4 {
+        let mut o = [f32::NAN; 5];
+        unsafe { convlens_core::kernels::simd::Lanes::store_first(va, o.as_mut_ptr(), n) };
+        assert_eq!(o[..n], a[..n], "store_first({n})");
+        assert!(o[n..].iter().all(|v| v.is_nan()), "store_first({n}) wrote past n");
+    }
 }
 
 /// The sixteen-lane vector (AVX-512) against the scalar operations, lane by lane, bit for bit:
@@ -358,6 +364,13 @@ fn sixteen_lane_vectors_match_scalar_arithmetic() {
     let zipped: Vec<f32> = a.iter().zip(&b).flat_map(|(&x, &y)| [x, y]).collect();
     assert_eq!(get(lo)[..], zipped[..16]);
     assert_eq!(get(hi)[..], zipped[16..]);
+    // The first n lanes stored, nothing past them (a masked store).
+    for n in 0..=16 {
+        let mut o = [f32::NAN; 17];
+        unsafe { va.store_first(o.as_mut_ptr(), n) };
+        assert_eq!(o[..n], a[..n], "store_first({n})");
+        assert!(o[n..].iter().all(|v| v.is_nan()), "store_first({n}) wrote past n");
+    }
 }
 
 /// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.

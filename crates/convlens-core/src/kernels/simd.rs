@@ -430,6 +430,11 @@ pub trait Lanes: Copy {
     /// # Safety
     /// `p` is valid for writing N floats.
     unsafe fn store(self, p: *mut f32);
+    /// The first `n` lanes (n <= N) to `p`, nothing past them.
+    ///
+    /// # Safety
+    /// `p` is valid for writing n floats.
+    unsafe fn store_first(self, p: *mut f32, n: usize);
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     /// `fmax(self, o)` per lane.
@@ -457,6 +462,13 @@ impl Lanes for F4 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         F4::store(self, p)
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        for (i, v) in self.to_array().into_iter().take(n).enumerate() {
+            // SAFETY: i < n, which the caller says p holds.
+            unsafe { *p.add(i) = v };
+        }
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {
@@ -524,6 +536,12 @@ impl Lanes for F16 {
     #[inline(always)]
     unsafe fn store(self, p: *mut f32) {
         core::arch::x86_64::_mm512_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        // A masked store: lanes past n are neither written nor faulted on.
+        let mask = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+        core::arch::x86_64::_mm512_mask_storeu_ps(p, mask, self.0)
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {

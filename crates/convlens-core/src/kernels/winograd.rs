@@ -365,8 +365,18 @@ impl WinogradConv {
                     // SAFETY: `rows` hold 2 * whole floats each (whole <= (ow - 2 * tx0) / 2);
                     // tiles run.start.. run.start + whole lie in each point's nt products.
                     let done = unsafe { whole_tiles::<V>(at.add(run.start), stride, rows, two_rows, 0, whole, bias, self.relu) };
-                    // SAFETY: as above.
-                    unsafe { whole_tiles::<F4>(at.add(run.start), stride, rows, two_rows, done, whole, bias, self.relu) }
+                    // Under V::N whole tiles (a 27x27 map's 13, a 13x13 map's 6): one group of
+                    // V::N lanes with masked stores where V is wider than four, if the lanes
+                    // past the run can be read (they lie inside `mm`; their results are
+                    // dropped), instead of four-lane groups.
+                    if done < whole && V::N > 4 && oc * nt + 15 * stride + run.start + V::N <= mm.len() {
+                        // SAFETY: as above; every lane's loads lie inside mm (checked).
+                        unsafe { partial_tiles::<V>(at.add(run.start), stride, rows, two_rows, whole, bias, self.relu) };
+                        whole
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { whole_tiles::<F4>(at.add(run.start), stride, rows, two_rows, done, whole, bias, self.relu) }
+                    }
                 } else {
                     0
                 };
@@ -500,6 +510,35 @@ unsafe fn whole_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 
         q = g + n;
         if q >= whole {
             return whole;
+        }
+    }
+}
+
+/// Whole tiles 0..whole (under `V::N`) of a run as one group of `V::N` lanes, only the first
+/// 2 * `whole` floats of each output row written; the same arithmetic per lane as
+/// `whole_tiles`, so the same bits.
+///
+/// # Safety
+/// As `whole_tiles`, and `at + xi * stride` is valid for reading `V::N` floats (xi < 16).
+#[inline(always)]
+unsafe fn partial_tiles<V: Lanes>(at: *const f32, stride: usize, rows: [*mut f32; 2], two_rows: bool, whole: usize, bias: f32, relu: bool) {
+    let n = V::N;
+    debug_assert!(whole < n);
+    // SAFETY: the CPU runs this width; every load lies inside the products (the contract).
+    let [a0, a1, b0, b1] = output_tiles(std::array::from_fn(|xi| unsafe { V::load(at.add(xi * stride)) }), unsafe { V::splat(bias) }, relu);
+    let ((a_lo, a_hi), (b_lo, b_hi)) = (V::zip(a0, a1), V::zip(b0, b1));
+    let (lo, hi) = ((2 * whole).min(n), (2 * whole).saturating_sub(n));
+    // SAFETY: 2 * whole floats from each row's start lie inside the segments.
+    unsafe {
+        a_lo.store_first(rows[0], lo);
+        if hi > 0 {
+            a_hi.store_first(rows[0].add(n), hi);
+        }
+        if two_rows {
+            b_lo.store_first(rows[1], lo);
+            if hi > 0 {
+                b_hi.store_first(rows[1].add(n), hi);
+            }
         }
     }
 }
