@@ -120,28 +120,15 @@ impl MaxPoolPlan<'_> {
                 // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem) with its
                 // three rows inside the map, on sixteen lanes: the nine taps straight from the
                 // rows, the rows' maxima kept in registers (SqueezeNet's first pool 0.096 ->
-                // 0.086 ms, its second 0.058 -> 0.044). A row of under sixteen outputs (its
-                // third pool: 13) is one group whose loads run on into the next rows and whose
-                // extra lanes are not stored, unless that would read past the input's end. On
-                // four lanes this ran slower than the row of column maxima below.
-                let three_rows = V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && !inner.is_empty() && win.kernel[0] == 3;
-                let mut three = rows.clone().take(if three_rows { 3 } else { 0 });
-                if let (Some(r0), Some(r1), Some(r2)) = (three.next(), three.next(), three.next()) {
+                // 0.086 ms, its second 0.058 -> 0.044). On four lanes, and for rows of under
+                // sixteen outputs, this ran slower than the row of column maxima below.
+                if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && inner.len() >= V::N && win.kernel[0] == 3 {
                     let first = inner.start * sx - pl as usize;
-                    let n = inner.len();
-                    // Where r2 starts in x: the loads of a short row end furthest in r2's.
-                    let r2_at = (r2.as_ptr() as usize - x.as_ptr() as usize) / std::mem::size_of::<f32>();
-                    if n >= V::N || r2_at + first + 2 * V::N + 1 <= x.len() {
+                    let mut three = rows.clone();
+                    if let (Some(r0), Some(r1), Some(r2)) = (three.next(), three.next(), three.next()) {
                         let o = &mut dst[oy * ow..(oy + 1) * ow];
-                        if n >= V::N {
-                            // SAFETY: the CPU runs `V`, the caller's promise.
-                            unsafe { max_of_3x3_stride2::<V>(&mut o[inner.clone()], &r0[first..], &r1[first..], &r2[first..]) };
-                        } else {
-                            // SAFETY: the CPU runs `V`; each row's 2 * V::N + 1 floats from
-                            // `first` lie inside x (checked for r2; r0 and r1 precede it);
-                            // `o[inner]` holds n.
-                            unsafe { max_of_3x3_stride2_under::<V>(o[inner.clone()].as_mut_ptr(), n, [r0, r1, r2].map(|r| r.as_ptr().add(first))) };
-                        }
+                        // SAFETY: the CPU runs `V`, the caller's promise.
+                        unsafe { max_of_3x3_stride2::<V>(&mut o[inner.clone()], &r0[first..], &r1[first..], &r2[first..]) };
                         // Edges: clipped windows (a ceil-mode pool's last column).
                         for ox in (0..inner.start).chain(inner.end..ow) {
                             let (a, b) = cols[ox];
@@ -275,21 +262,6 @@ unsafe fn max_of_3x3_stride2<V: Lanes>(out: &mut [f32], r0: &[f32], r1: &[f32], 
             V::even(a.max(a1), b.max(b1)).max(V::odd(a1, b1)).store(out.as_mut_ptr().add(j));
         }
     });
-}
-
-/// As `max_of_3x3_stride2` for n < `V::N` outputs: one group, its first n lanes stored.
-///
-/// # Safety
-/// The CPU runs `V`'s width; each of `r` is valid for reading 2 * `V::N` + 1 floats, `out`
-/// for writing n.
-#[inline(always)]
-unsafe fn max_of_3x3_stride2_under<V: Lanes>(out: *mut f32, n: usize, r: [*const f32; 3]) {
-    // SAFETY: the contract above.
-    unsafe {
-        let col = |d: usize| V::load(r[0].add(d)).max(V::load(r[1].add(d))).max(V::load(r[2].add(d)));
-        let (a, b, a1, b1) = (col(0), col(V::N), col(1), col(V::N + 1));
-        V::even(a.max(a1), b.max(b1)).max(V::odd(a1, b1)).store_first(out, n);
-    }
 }
 
 /// out[i] = max(a[i], b[i]) over out's length.
