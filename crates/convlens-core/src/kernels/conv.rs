@@ -38,21 +38,31 @@ thread_local! {
 fn pad_planes(x: &[f32], c: usize, h: usize, w: usize, win: &Window, out: &mut Vec<f32>) -> (usize, usize) {
     let [pt, pl, pb, pr] = win.pads;
     let (hp, wp) = (h + pt + pb, w + pl + pr);
+    pad_planes_to(x, c, h, w, pt, pl, hp, wp, out);
+    (hp, wp)
+}
+
+/// `c` planes of h x w into `out` as planes of hp x wp, each shifted by (pt, pl), zero around
+/// (what falls outside is dropped): every element written, so `out` can be reused.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pad_planes_to(x: &[f32], c: usize, h: usize, w: usize, pt: usize, pl: usize, hp: usize, wp: usize, out: &mut Vec<f32>) {
     if out.len() < c * hp * wp {
         out.resize(c * hp * wp, 0.0);
     }
+    let (pt, pl) = (pt.min(hp), pl.min(wp));
+    // Rows and columns of the input that land inside the padded plane.
+    let (rows, cols) = (h.min(hp - pt), w.min(wp - pl));
     for ch in 0..c {
         let plane = &mut out[ch * hp * wp..(ch + 1) * hp * wp];
         plane[..pt * wp].fill(0.0);
-        plane[(pt + h) * wp..].fill(0.0);
-        for y in 0..h {
-            let row = &mut plane[(y + pt) * wp..(y + pt + 1) * wp];
+        plane[(pt + rows) * wp..].fill(0.0);
+        for y in 0..rows {
+            let row = &mut plane[(pt + y) * wp..(pt + y + 1) * wp];
             row[..pl].fill(0.0);
-            row[pl..pl + w].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y + 1) * w]);
-            row[pl + w..].fill(0.0);
+            row[pl..pl + cols].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y) * w + cols]);
+            row[pl + cols..].fill(0.0);
         }
     }
-    (hp, wp)
 }
 
 impl PackB for Im2colB<'_> {

@@ -6,6 +6,7 @@
 //! almost nothing to rounding (measured against the reference: see WINOGRAD_TOL in tests),
 //! while F(4x4) amplifies fp32 error by ~10x for another 1.8x fewer multiplies.
 
+use super::conv::pad_planes_to;
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
 #[cfg(target_arch = "x86_64")]
 use super::simd::{has_avx512, F16};
@@ -133,7 +134,7 @@ impl WinogradConv {
             // The tiles' patches span 2 * th + 2 rows and 2 * tw + 2 columns from the top-left pad.
             let (hp, wp) = (2 * th + 2, 2 * tw + 2);
             let (xb, geo) = if tw <= PADDED_COPY_MAX_TW {
-                pad_into(xb, c, h, w, self.pads[0], self.pads[1], hp, wp, &mut padded);
+                pad_planes_to(xb, c, h, w, self.pads[0], self.pads[1], hp, wp, &mut padded);
                 (&padded[..c * hp * wp], Geometry { h: hp, w: wp, pt: 0, pl: 0, oh, ow, tw })
             } else {
                 (xb, Geometry { h, w, pt: self.pads[0], pl: self.pads[1], oh, ow, tw })
@@ -556,28 +557,6 @@ fn output_tiles<V: Lanes>(p: [V; 16], bias: V, relu: bool) -> [V; 4] {
         fin(s1[0].add(s1[1]).add(s1[2])),
         fin(s1[1].sub(s1[2]).sub(s1[3])),
     ]
-}
-
-/// `c` planes of h x w into `out` as planes of hp x wp, each shifted by (pt, pl), zero around:
-/// every element written (the buffer is reused).
-#[allow(clippy::too_many_arguments)]
-fn pad_into(x: &[f32], c: usize, h: usize, w: usize, pt: usize, pl: usize, hp: usize, wp: usize, out: &mut Vec<f32>) {
-    if out.len() < c * hp * wp {
-        out.resize(c * hp * wp, 0.0);
-    }
-    // Rows and columns of the input that land inside the padded plane.
-    let (rows, cols) = (h.min(hp.saturating_sub(pt)), w.min(wp.saturating_sub(pl)));
-    for ch in 0..c {
-        let plane = &mut out[ch * hp * wp..(ch + 1) * hp * wp];
-        plane[..pt * wp].fill(0.0);
-        plane[(pt + rows) * wp..].fill(0.0);
-        for y in 0..rows {
-            let row = &mut plane[(pt + y) * wp..(pt + y + 1) * wp];
-            row[..pl].fill(0.0);
-            row[pl..pl + cols].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y) * w + cols]);
-            row[pl + cols..].fill(0.0);
-        }
-    }
 }
 
 /// Tiles t0..t0+nt of a grid `tw` tiles wide, as runs within one tile row: (tile row, first
