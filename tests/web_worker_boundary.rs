@@ -129,7 +129,7 @@ async fn worker_loads_runs_and_sends_maps() {
 async fn worker_ranks_photos_per_channel() {
     use convlens_app::protocol::{IndexCmd, IndexReply};
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
-    let mut ask = |cmd: IndexCmd| {
+    let ask = |cmd: IndexCmd| {
         let state = state.clone();
         async move {
             match roundtrip(&handle(&state, ToWorker::Index(cmd), &mut |_| {}).await) {

@@ -124,7 +124,6 @@ fn clip_passes_the_gradient_inside_its_bounds() {
 
 #[test]
 fn transpose_moves_the_gradient_back_by_the_inverse_permutation() {
-    let mut rng = StdRng::seed_from_u64(15);
     // ShuffleNet's channel shuffle (rank 5), a rank-4 permutation and the default reversal.
     for (shape, perm) in [(vec![1, 3, 2, 4, 5], vec![0, 2, 1, 3, 4]), (vec![2, 3, 4, 5], vec![3, 0, 2, 1]), (vec![3, 4], vec![1, 0])] {
         let inv = convlens_core::kernels::reference::inverse_perm(&perm);
