@@ -11,11 +11,12 @@ use crate::graph::Window;
 use crate::tensor::Tensor;
 
 /// The input of one group seen as the KxN matrix im2col would build: K = cg*kh*kw, N = oh*ow.
-/// It reads a zero-padded copy of the input, so a panel's gather has no bounds to check: per
+/// It reads a zero-padded copy of the input (the input itself when the window has no pads),
+/// so a panel's gather has no borders to handle: per
 /// tap (row k) it copies the panel's runs of output pixels that share an output row, each run
 /// one contiguous slice at stride 1.
 struct Im2colB<'a> {
-    /// The group's channels, each padded to hp x wp.
+    /// The group's channels, each padded to hp x wp (or unpadded: hp x wp = h x w).
     xp: &'a [f32],
     hp: usize,
     wp: usize,

@@ -144,10 +144,9 @@ impl MaxPoolPlan<'_> {
                 // lanes even where sixteen run: the row is stored and read back at other
                 // offsets, and wide overlapping stores stalled those loads (SqueezeNet's third
                 // pool, rows of 27, 0.042 -> 0.072 ms on sixteen lanes).
-                // SAFETY (here and below): the CPU runs `V`, the caller's promise.
                 match (rows.next(), rows.next(), rows.next()) {
-                    (Some(r0), Some(r1), Some(r2)) => unsafe { max_of_three::<F4>(cm, r0, r1, r2) },
-                    (Some(r0), Some(r1), None) => unsafe { max_of_two::<F4>(cm, r0, r1) },
+                    (Some(r0), Some(r1), Some(r2)) => max_of_three(cm, r0, r1, r2),
+                    (Some(r0), Some(r1), None) => max_of_two(cm, r0, r1),
                     (Some(r0), None, _) => cm.copy_from_slice(r0),
                     (None, ..) => cm.fill(f32::NEG_INFINITY),
                 }
@@ -170,11 +169,11 @@ impl MaxPoolPlan<'_> {
                 let out = &mut o[inner.clone()];
                 match (win.kernel[1], sx, dx) {
                     // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem).
-                    (3, 2, 1) => unsafe { max_of_three_stride2::<F4>(out, &colmax[first..]) },
+                    (3, 2, 1) => max_of_three_stride2(out, &colmax[first..]),
                     // VGG's 2x2/2.
-                    (2, 2, 1) => unsafe { max_of_two_stride2::<F4>(out, &colmax[first..w]) },
+                    (2, 2, 1) => max_of_two_stride2(out, &colmax[first..w]),
                     // The Inception modules' 3x3/1 pool branch: three shifted views.
-                    (3, 1, 1) => unsafe { max_of_three::<F4>(out, &colmax[first..w], &colmax[first + 1..w], &colmax[first + 2..w]) },
+                    (3, 1, 1) => max_of_three(out, &colmax[first..w], &colmax[first + 1..w], &colmax[first + 2..w]),
                     _ => {
                         for (v, ox) in out.iter_mut().zip(0..) {
                             *v = colmax[first + ox * sx];
@@ -210,32 +209,26 @@ macro_rules! by_vectors {
     }};
 }
 
-// The row kernels below are plain loops over `Lanes`, not closures: inlined into
-// `planes_avx512` they compile with its AVX-512 (a closure LLVM keeps out of line would not).
-// A row under `V::N` runs four lanes, and one under four scalar code.
+// `max_of_3x3_stride2` is a plain loop over `Lanes`, not closures: inlined into
+// `planes_avx512` it compiles with its AVX-512 (a closure LLVM keeps out of line would not).
+// The row-of-column-maxima kernels after it run four lanes everywhere (`planes_by`), a row
+// under four outputs scalar code.
 
 /// out[i] = max(a[i], b[i], c[i]) over out's length.
-///
-/// # Safety
-/// The CPU runs `V`'s width.
 #[inline(always)]
-unsafe fn max_of_three<V: Lanes>(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+fn max_of_three(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
     let n = out.len();
     assert!(a.len() >= n && b.len() >= n && c.len() >= n);
-    if n < V::N {
-        if V::N > 4 {
-            // SAFETY: four lanes run everywhere.
-            return unsafe { max_of_three::<F4>(out, a, b, c) };
-        }
+    if n < 4 {
         for i in 0..n {
             out[i] = fmax(fmax(a[i], b[i]), c[i]);
         }
         return;
     }
-    by_vectors!(n, V::N, |j| {
-        // SAFETY: lanes j..j + N end at or before n, which a, b and c reach.
+    by_vectors!(n, 4, |j| {
+        // SAFETY: lanes j..j + 4 end at or before n, which a, b and c reach.
         unsafe {
-            let m = V::load(a.as_ptr().add(j)).max(V::load(b.as_ptr().add(j))).max(V::load(c.as_ptr().add(j)));
+            let m = F4::load(a.as_ptr().add(j)).max(F4::load(b.as_ptr().add(j))).max(F4::load(c.as_ptr().add(j)));
             m.store(out.as_mut_ptr().add(j));
         }
     });
@@ -265,84 +258,63 @@ unsafe fn max_of_3x3_stride2<V: Lanes>(out: &mut [f32], r0: &[f32], r1: &[f32], 
 }
 
 /// out[i] = max(a[i], b[i]) over out's length.
-///
-/// # Safety
-/// The CPU runs `V`'s width.
 #[inline(always)]
-unsafe fn max_of_two<V: Lanes>(out: &mut [f32], a: &[f32], b: &[f32]) {
+fn max_of_two(out: &mut [f32], a: &[f32], b: &[f32]) {
     let n = out.len();
     assert!(a.len() >= n && b.len() >= n);
-    if n < V::N {
-        if V::N > 4 {
-            // SAFETY: four lanes run everywhere.
-            return unsafe { max_of_two::<F4>(out, a, b) };
-        }
+    if n < 4 {
         for i in 0..n {
             out[i] = fmax(a[i], b[i]);
         }
         return;
     }
-    by_vectors!(n, V::N, |j| {
+    by_vectors!(n, 4, |j| {
         // SAFETY: as `max_of_three`.
-        unsafe { V::load(a.as_ptr().add(j)).max(V::load(b.as_ptr().add(j))).store(out.as_mut_ptr().add(j)) };
+        unsafe { F4::load(a.as_ptr().add(j)).max(F4::load(b.as_ptr().add(j))).store(out.as_mut_ptr().add(j)) };
     });
 }
 
 /// out[i] = max(s[2i], s[2i+1], s[2i+2]): taps split into even and odd lanes by shuffles,
 /// not gathered one float at a time. `s` holds 2 * out.len() + 2 floats (one past the last
 /// window, loaded and dropped) or, with fewer, only 2 * out.len() + 1 and scalar code runs.
-///
-/// # Safety
-/// The CPU runs `V`'s width.
 #[inline(always)]
-unsafe fn max_of_three_stride2<V: Lanes>(out: &mut [f32], s: &[f32]) {
+fn max_of_three_stride2(out: &mut [f32], s: &[f32]) {
     let n = out.len();
     assert!(s.len() > 2 * n);
-    if n < V::N || s.len() < 2 * n + 2 {
-        if V::N > 4 && s.len() >= 2 * n + 2 {
-            // SAFETY: four lanes run everywhere.
-            return unsafe { max_of_three_stride2::<F4>(out, s) };
-        }
+    if n < 4 || s.len() < 2 * n + 2 {
         for i in 0..n {
             out[i] = fmax(fmax(s[2 * i], s[2 * i + 1]), s[2 * i + 2]);
         }
         return;
     }
-    by_vectors!(n, V::N, |j| {
-        // SAFETY: lanes j..j + N load s[2j..2j + 2N + 2], and 2j + 2N + 2 <= 2n + 2.
+    by_vectors!(n, 4, |j| {
+        // SAFETY: lanes j..j + 4 load s[2j..2j + 10], and 2j + 10 <= 2n + 2.
         unsafe {
             let p = s.as_ptr().add(2 * j);
-            let (a, b) = (V::load(p), V::load(p.add(V::N)));
-            let (a2, b2) = (V::load(p.add(2)), V::load(p.add(V::N + 2)));
-            V::even(a, b).max(V::odd(a, b)).max(V::even(a2, b2)).store(out.as_mut_ptr().add(j));
+            let (a, b) = (F4::load(p), F4::load(p.add(4)));
+            let (a2, b2) = (F4::load(p.add(2)), F4::load(p.add(6)));
+            F4::even(a, b).max(F4::odd(a, b)).max(F4::even(a2, b2)).store(out.as_mut_ptr().add(j));
         }
     });
 }
 
 /// out[i] = max(s[2i], s[2i+1]), for `s` of 2 * out.len() floats at least.
-///
-/// # Safety
-/// The CPU runs `V`'s width.
 #[inline(always)]
-unsafe fn max_of_two_stride2<V: Lanes>(out: &mut [f32], s: &[f32]) {
+fn max_of_two_stride2(out: &mut [f32], s: &[f32]) {
     let n = out.len();
     assert!(s.len() >= 2 * n);
-    if n < V::N {
-        if V::N > 4 {
-            // SAFETY: four lanes run everywhere.
-            return unsafe { max_of_two_stride2::<F4>(out, s) };
-        }
+    if n < 4 {
         for i in 0..n {
             out[i] = fmax(s[2 * i], s[2 * i + 1]);
         }
         return;
     }
-    by_vectors!(n, V::N, |j| {
-        // SAFETY: lanes j..j + N load s[2j..2j + 2N], and 2j + 2N <= 2n.
+    by_vectors!(n, 4, |j| {
+        // SAFETY: lanes j..j + 4 load s[2j..2j + 8], and 2j + 8 <= 2n.
         unsafe {
             let p = s.as_ptr().add(2 * j);
-            let (a, b) = (V::load(p), V::load(p.add(V::N)));
-            V::even(a, b).max(V::odd(a, b)).store(out.as_mut_ptr().add(j));
+            let (a, b) = (F4::load(p), F4::load(p.add(4)));
+            F4::even(a, b).max(F4::odd(a, b)).store(out.as_mut_ptr().add(j));
         }
     });
 }

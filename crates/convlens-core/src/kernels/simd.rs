@@ -194,7 +194,7 @@ pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, 
     let _ = (kc, a, b0, ldb0, b1, ldb1, c, ldc, st);
 }
 
-/// The first `cols` (1..=16) lanes of a zmm register.
+/// The first `cols` (0..=16) lanes of a zmm register.
 #[cfg(target_arch = "x86_64")]
 fn column_mask(cols: usize) -> u16 {
     if cols >= 16 {
@@ -540,8 +540,7 @@ impl Lanes for F16 {
     #[inline(always)]
     unsafe fn store_first(self, p: *mut f32, n: usize) {
         // A masked store: lanes past n are neither written nor faulted on.
-        let mask = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
-        core::arch::x86_64::_mm512_mask_storeu_ps(p, mask, self.0)
+        core::arch::x86_64::_mm512_mask_storeu_ps(p, column_mask(n), self.0)
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {

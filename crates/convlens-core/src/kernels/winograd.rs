@@ -339,6 +339,9 @@ impl WinogradConv {
         // more than the arithmetic on SqueezeNet's 13x13 maps (seven tiles a row).
         assert!(mm.len() >= 16 * m * nt && chans.end <= m);
         let stride = m * nt;
+        // Whether `len` products from tile t of every point of channel oc lie inside mm (the
+        // last point's end furthest): lanes past a run may then be loaded and dropped.
+        let readable = |oc: usize, t: usize, len: usize| oc * nt + 15 * stride + t + len <= mm.len();
         for oc in chans {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[oc]);
             let plane = oc * oh * ow;
@@ -370,7 +373,7 @@ impl WinogradConv {
                     // V::N lanes with masked stores where V is wider than four, if the lanes
                     // past the run can be read (they lie inside `mm`; their results are
                     // dropped), instead of four-lane groups.
-                    if done < whole && V::N > 4 && oc * nt + 15 * stride + run.start + V::N <= mm.len() {
+                    if done < whole && V::N > 4 && readable(oc, run.start, V::N) {
                         // SAFETY: as above; every lane's loads lie inside mm (checked).
                         unsafe { partial_tiles::<V>(at.add(run.start), stride, rows, two_rows, whole, bias, self.relu) };
                         whole
@@ -390,7 +393,7 @@ impl WinogradConv {
                     // next channel's, products: unused); only the very last point of the last
                     // channel, at the end of `mm`, goes through a copy. (A copy for the batch's
                     // last tiles called memcpy, then stalled reading it back.)
-                    let p: [F4; 16] = if oc * nt + 15 * stride + t + 4 <= mm.len() {
+                    let p: [F4; 16] = if readable(oc, t, 4) {
                         // SAFETY: every point's four floats from t lie inside mm (the last
                         // point's, checked, end furthest).
                         std::array::from_fn(|xi| unsafe { F4::load(at.add(xi * stride + t)) })
@@ -425,8 +428,8 @@ impl WinogradConv {
 /// group overlapping the one before where `V::N` does not divide what is left; returns where
 /// it stopped: `len`, or `from` when there is nothing left or the part is under `V::N`. `r`
 /// are the patches' four input rows from the part's first column; tile g goes to column
-/// `t_base + g` of `vrows`. The same operations in
-/// the same order as `input_tile`, one tile per lane (columns split into even and odd ones).
+/// `t_base + g` of `vrows`. The same operations in the same order as `input_tile`, one tile
+/// per lane (columns split into even and odd ones).
 /// A loop, not closures: a closure LLVM does not inline would be compiled without AVX-512.
 ///
 /// # Safety
@@ -477,8 +480,8 @@ unsafe fn input_tiles<V: Lanes>(r: &[&[f32]; 4], vrows: &mut [&mut [f32]; 16], f
 /// Whole tiles `from..whole` of a run, `V::N` at a time, into its two output row segments,
 /// the last group overlapping the one before where `V::N` does not divide what is left (tiles
 /// written twice, with the same bits, a group possibly reaching back before `from`); returns
-/// where it stopped: `whole`, or `from` when there is nothing left or the run is under `V::N`. Point xi's product of the run's tile q
-/// is at `at + xi * stride + q`.
+/// where it stopped: `whole`, or `from` when there is nothing left or the run is under
+/// `V::N`. Point xi's product of the run's tile q is at `at + xi * stride + q`.
 ///
 /// # Safety
 /// `rows` (the second only where `two_rows`) are valid for writing 2 * `whole` floats each,
