@@ -13,7 +13,7 @@ use convlens_core::kernels::reference;
 use convlens_core::kernels::winograd::{self, WinogradConv};
 use convlens_core::kernels::simd::{dot, dot_portable, micro_kernel, micro_kernel_portable, micro_kernel_store, micro_kernel_store_rows, Store, MR, NR};
 #[cfg(target_arch = "x86_64")]
-use convlens_core::kernels::simd::{micro_kernel_store_cols, micro_kernel_store_rows_avx2, micro_kernel_store_rows_x2, wide_tiles};
+use convlens_core::kernels::simd::{micro_kernel_store_cols, micro_kernel_store_rows_avx2, micro_kernel_store_rows_wide, wide_tiles};
 use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use rand::rngs::StdRng;
@@ -59,6 +59,9 @@ fn conv_fast_path_matches_reference() {
         (3, 33, 71, 10, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], 1),
         (5, 9, 20, 7, [3, 3], [1, 1], [0, 0, 0, 0], [1, 1], 1),
         (4, 8, 24, 6, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], 2),
+        // SqueezeNet's conv25 in small: 13x13 = 11 panels, ending in a triple whose last
+        // panel is 9 wide where AVX-512 runs; 4 row panels, the last of 2 rows.
+        (40, 13, 13, 20, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 1),
     ];
     for (i, &(c, h, w, m, k, s, p, d, g)) in cases.iter().enumerate() {
         let x = random(&[1, c, h, w], &mut rng);
@@ -171,11 +174,11 @@ fn simd_inner_loops_match_portable_code() {
     }
 }
 
-/// The AVX-512 tiles against the AVX2 kernel: two panels wide, bit for bit the AVX2 kernel run
-/// on each panel, for every row count and store rule, each panel read at its own stride (one
-/// in place in a wider matrix, one packed); one panel, every width from 1 to NR columns, bit
-/// for bit its columns and C's others untouched. Where the CPU has no AVX-512 there is
-/// nothing to run.
+/// The AVX-512 tiles against the AVX2 kernel: two and three panels wide, bit for bit the AVX2
+/// kernel run on each panel, for every row count and store rule, each panel read at its own
+/// stride (in place in a wider matrix, or packed); one panel, every width from 1 to NR
+/// columns, bit for bit its columns and C's others untouched. Where the CPU has no AVX-512
+/// there is nothing to run.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx512_tiles_equal_the_avx2_kernel() {
@@ -186,30 +189,35 @@ fn avx512_tiles_equal_the_avx2_kernel() {
     let mut rng = StdRng::seed_from_u64(12);
     for kc in [1, 2, 37, 256] {
         let a: Vec<f32> = (0..kc * MR).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let (ld0, ld1) = (3 * NR + 7, NR);
-        let b0: Vec<f32> = (0..kc * ld0).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let b1: Vec<f32> = (0..kc * ld1).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let ldc = 2 * NR + 5;
+        let ld = [3 * NR + 7, NR, 2 * NR + 1];
+        let bs: Vec<Vec<f32>> = ld.iter().map(|l| (0..kc * l).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        let (b0, ld0) = (&bs[0], ld[0]);
+        let ldc = 3 * NR + 5;
         let before: Vec<f32> = (0..MR * ldc).map(|_| rng.random_range(-1.0..1.0)).collect();
         let bias: [f32; MR] = std::array::from_fn(|i| i as f32 * 0.5 - 1.0);
         for (rows, accumulate, relu) in (1..=MR).flat_map(|r| [(r, false, false), (r, false, true), (r, true, false), (r, true, true)]) {
             let st = Store { bias, accumulate, relu };
-            // The second panel whole, or narrower: only its first columns stored, C's others
+            // The last panel whole, or narrower: only its first columns stored, C's others
             // untouched.
             let mut wide = Vec::new();
-            for cols1 in [1, 5, NR - 1, NR] {
-                let (mut wide_c, mut two) = (before.clone(), before.clone());
-                // SAFETY: a holds kc*MR; b0 kc rows of ld0 >= NR, b1 kc rows of NR; C MR rows of ldc >= 2*NR.
+            for (panels, cols_last) in [2, 3].into_iter().flat_map(|p| [1, 5, NR - 1, NR].map(|c| (p, c))) {
+                let (mut wide_c, mut each) = (before.clone(), before.clone());
+                let b: [*const f32; 3] = std::array::from_fn(|h| bs[h].as_ptr());
+                // SAFETY: a holds kc*MR; each b[h] kc rows of ld[h] >= NR; C MR rows of ldc >= 3*NR.
                 unsafe {
-                    micro_kernel_store_rows_x2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, b1.as_ptr(), ld1, cols1, wide_c.as_mut_ptr(), ldc, st);
-                    micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b0.as_ptr(), ld0, two.as_mut_ptr(), ldc, st);
-                    micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b1.as_ptr(), ld1, two.as_mut_ptr().add(NR), ldc, st);
+                    match panels {
+                        2 => micro_kernel_store_rows_wide::<2>(rows, kc, a.as_ptr(), [b[0], b[1]], [ld[0], ld[1]], cols_last, wide_c.as_mut_ptr(), ldc, st),
+                        _ => micro_kernel_store_rows_wide::<3>(rows, kc, a.as_ptr(), b, ld, cols_last, wide_c.as_mut_ptr(), ldc, st),
+                    }
+                    for h in 0..panels {
+                        micro_kernel_store_rows_avx2(rows, kc, a.as_ptr(), b[h], ld[h], each.as_mut_ptr().add(h * NR), ldc, st);
+                    }
                 }
-                for (i, (w, t)) in wide_c.iter().zip(&two).enumerate() {
-                    let want = if i % ldc < NR + cols1 { t } else { &before[i] };
-                    assert_eq!(w.to_bits(), want.to_bits(), "second panel {cols1} wide, kc {kc}, {rows} rows, accumulate={accumulate} relu={relu}: C[{}][{}]", i / ldc, i % ldc);
+                for (i, (w, t)) in wide_c.iter().zip(&each).enumerate() {
+                    let want = if i % ldc < (panels - 1) * NR + cols_last { t } else { &before[i] };
+                    assert_eq!(w.to_bits(), want.to_bits(), "{panels} panels, the last {cols_last} wide, kc {kc}, {rows} rows, accumulate={accumulate} relu={relu}: C[{}][{}]", i / ldc, i % ldc);
                 }
-                // The last, both panels whole, is checked by hand below too.
+                // The last, three whole panels, is checked by hand below too.
                 wide = wide_c;
             }
             for cols in 1..=NR {
@@ -226,8 +234,8 @@ fn avx512_tiles_equal_the_avx2_kernel() {
             }
             // And against sums by hand, so both cannot be wrong together.
             for i in 0..rows {
-                for j in 0..2 * NR {
-                    let sum: f32 = (0..kc).map(|k| a[k * MR + i] * if j < NR { b0[k * ld0 + j] } else { b1[k * ld1 + j - NR] }).sum();
+                for j in 0..3 * NR {
+                    let sum: f32 = (0..kc).map(|k| a[k * MR + i] * bs[j / NR][k * ld[j / NR] + j % NR]).sum();
                     let v = if accumulate { before[i * ldc + j] + sum } else { sum + bias[i] };
                     let want = if relu { v.max(0.0) } else { v };
                     assert!((wide[i * ldc + j] - want).abs() < 1e-3, "({i},{j}): {} vs {want}", wide[i * ldc + j]);

@@ -2,7 +2,7 @@
 //! A (the weights) is packed once when a model loads; B is packed per call from any
 //! `PackB` source, which is how convolution streams im2col columns without building them.
 
-use super::simd::{micro_kernel_store, micro_kernel_store_cols, micro_kernel_store_rows, micro_kernel_store_rows_x2, wide_tiles, Store, MR, NR};
+use super::simd::{micro_kernel_store, micro_kernel_store_cols, micro_kernel_store_rows, micro_kernel_store_rows_wide, wide_tiles, Store, MR, NR};
 use crate::par;
 
 /// Depth of one packed block: a KCxNR panel of B (16 KiB) stays in L1.
@@ -102,6 +102,31 @@ impl PackB for DenseB<'_> {
 fn copy_panel_row(dst: &mut [f32], src: &[f32]) {
     let dst: &mut [f32; NR] = dst.try_into().expect("a panel row of NR floats");
     *dst = src[..NR].try_into().expect("NR floats");
+}
+
+/// How many pairs of column panels a block's `panels` go in, then how many triples, where
+/// AVX-512 runs: pairs, and an odd count ends with a triple instead of a panel alone (a
+/// one-panel tile feeds one FMA per broadcast of A: SqueezeNet's conv25, 11 panels, spent a
+/// tenth of its time on its last 9 columns).
+fn wide_groups(panels: usize) -> (usize, usize) {
+    if panels % 2 == 1 && panels >= 3 {
+        ((panels - 3) / 2, 1)
+    } else {
+        (panels / 2, 0)
+    }
+}
+
+/// Asks for `data` to be brought into the cache ahead of its use: the next row panel of A,
+/// read once per block, comes from L3 or memory (a 1000-row layer's weights are 2 MB).
+#[inline(always)]
+fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(16) {
+        // SAFETY: a prefetch is a hint; the address lies inside `data`.
+        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(line.as_ptr() as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// What to do with C after the product: bias per row, ReLU.
@@ -219,16 +244,31 @@ unsafe fn gemm_block(
                     Some((data, ld)) if jp < full => (data[k0 * ld + n0 + jp * NR..].as_ptr(), ld),
                     _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
                 };
-                // Where AVX-512 runs, panels go two at a time (the second may be the last,
-                // narrower one; an odd one out alone).
-                let pairs = if wide_tiles() { nc.div_ceil(NR) / 2 } else { 0 };
+                // Where AVX-512 runs, panels go two or three at a time (the last may be the
+                // block's last, narrower one; `wide_groups`); elsewhere one at a time.
+                let (pairs, triples) = if wide_tiles() { wide_groups(nc.div_ceil(NR)) } else { (0, 0) };
+                let singles_from = 2 * pairs + 3 * triples;
+                // The next row panel's A, a slice before each tile: all at once, its misses
+                // filled the miss buffers and stalled the tile after.
+                let calls = pairs + triples + nc.div_ceil(NR) - singles_from;
+                let next = if p + 1 < panels.end { a.panel(p + 1, k0, kc) } else { &[] };
+                let mut ahead = next.chunks(next.len().div_ceil(calls).next_multiple_of(16).max(16));
                 for jp in (0..pairs).map(|q| 2 * q) {
+                    prefetch(ahead.next().unwrap_or(&[]));
                     let ((b0, ld0), (b1, ld1)) = (panel(jp), panel(jp + 1));
                     let cols1 = NR.min(nc - (jp + 1) * NR);
                     // SAFETY: as the single panel's call below, for two panels side by side.
-                    unsafe { micro_kernel_store_rows_x2(rows, kc, ap.as_ptr(), b0, ld0, b1, ld1, cols1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
+                    unsafe { micro_kernel_store_rows_wide::<2>(rows, kc, ap.as_ptr(), [b0, b1], [ld0, ld1], cols1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
                 }
-                for jp in 2 * pairs..nc.div_ceil(NR) {
+                for jp in (0..triples).map(|q| 2 * pairs + 3 * q) {
+                    prefetch(ahead.next().unwrap_or(&[]));
+                    let ((b0, ld0), (b1, ld1), (b2, ld2)) = (panel(jp), panel(jp + 1), panel(jp + 2));
+                    let cols2 = NR.min(nc - (jp + 2) * NR);
+                    // SAFETY: as the single panel's call below, for three panels side by side.
+                    unsafe { micro_kernel_store_rows_wide::<3>(rows, kc, ap.as_ptr(), [b0, b1, b2], [ld0, ld1, ld2], cols2, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };
+                }
+                for jp in singles_from..nc.div_ceil(NR) {
+                    prefetch(ahead.next().unwrap_or(&[]));
                     let col0 = n0 + jp * NR;
                     let ncols = NR.min(cols.end - col0);
                     let (bp, ldb) = panel(jp);

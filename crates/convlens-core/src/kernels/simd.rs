@@ -16,14 +16,14 @@ pub const NR: usize = 16;
 /// count is its own kernel, so its accumulators stay in registers.
 #[cfg(target_arch = "x86_64")]
 macro_rules! by_rows {
-    ($rows:expr, $($f:ident)::+($($arg:expr),*)) => {
+    ($rows:expr, $($f:ident)::+ $(<$p:ident>)? ($($arg:expr),*)) => {
         match $rows {
-            6 => $($f)::+::<6>($($arg),*),
-            5 => $($f)::+::<5>($($arg),*),
-            4 => $($f)::+::<4>($($arg),*),
-            3 => $($f)::+::<3>($($arg),*),
-            2 => $($f)::+::<2>($($arg),*),
-            _ => $($f)::+::<1>($($arg),*),
+            6 => $($f)::+::<6 $(, $p)?>($($arg),*),
+            5 => $($f)::+::<5 $(, $p)?>($($arg),*),
+            4 => $($f)::+::<4 $(, $p)?>($($arg),*),
+            3 => $($f)::+::<3 $(, $p)?>($($arg),*),
+            2 => $($f)::+::<2 $(, $p)?>($($arg),*),
+            _ => $($f)::+::<1 $(, $p)?>($($arg),*),
         }
     };
 }
@@ -170,28 +170,29 @@ pub fn wide_tiles() -> bool {
     }
 }
 
-/// Two neighbouring column panels at once (B's panels at `b0` and `b1`, strides `ldb0` and
-/// `ldb1`; C's tile `rows` x (NR + `cols1`) at `c`: the second panel may be a layer's last,
-/// narrower one, packed NR wide, of which only `cols1` columns are stored): twice the
-/// accumulators, so AVX-512's FMAs are not waiting on each other. Every sum is the AVX2
-/// kernel's: the same fused multiply-adds over k in the same order, the same store rule, so a
-/// GEMM is bit for bit the same on either (a pass is not quite: with AVX-512, 3x3 convs on
-/// 16-31 channels take Winograd, `winograd::applies`). Only where `wide_tiles()`.
+/// P neighbouring column panels at once (2 or 3; B's panels at `b[h]`, strides `ldb[h]`; C's
+/// tile `rows` x ((P-1)*NR + `cols_last`) at `c`: the last panel may be a layer's last,
+/// narrower one, packed NR wide, of which only `cols_last` columns are stored): P times the
+/// accumulators, so AVX-512's FMAs are not waiting on each other, and one broadcast of A feeds
+/// P of them. Every sum is the AVX2 kernel's: the same fused multiply-adds over k in the same
+/// order, the same store rule, so a GEMM is bit for bit the same on either (a pass is not
+/// quite: with AVX-512, 3x3 convs on 16-31 channels take Winograd, `winograd::applies`). Only
+/// where `wide_tiles()`.
 ///
 /// # Safety
-/// As `micro_kernel_store_rows` for each of the two panels.
+/// As `micro_kernel_store_rows` for each of the P panels.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn micro_kernel_store_rows_x2(rows: usize, kc: usize, a: *const f32, b0: *const f32, ldb0: usize, b1: *const f32, ldb1: usize, cols1: usize, c: *mut f32, ldc: usize, st: Store) {
-    assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols1) && wide_tiles());
+pub unsafe fn micro_kernel_store_rows_wide<const P: usize>(rows: usize, kc: usize, a: *const f32, b: [*const f32; P], ldb: [usize; P], cols_last: usize, c: *mut f32, ldc: usize, st: Store) {
+    assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols_last) && (2..=3).contains(&P) && wide_tiles());
     #[cfg(target_arch = "x86_64")]
     {
-        let (b, ld, mask) = ([b0, b1], [ldb0, ldb1], [u16::MAX, column_mask(cols1)]);
-        by_rows!(rows, x86::micro_kernel_avx512_x2(kc, a, b, ld, c, ldc, &st, mask))
+        let mask = std::array::from_fn(|h| if h + 1 == P { column_mask(cols_last) } else { u16::MAX });
+        by_rows!(rows, x86::micro_kernel_avx512_wide<P>(kc, a, b, ldb, c, ldc, &st, mask))
     }
     // Elsewhere `wide_tiles()` is false and the assert above has already failed.
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (kc, a, b0, ldb0, b1, ldb1, c, ldc, st);
+    let _ = (kc, a, b, ldb, c, ldc, st);
 }
 
 /// The first `cols` (0..=16) lanes of a zmm register.
@@ -784,19 +785,19 @@ mod x86 {
         }
     }
 
-    /// R rows of two 16-wide panels: 2R zmm accumulators. Per sum the same FMA chain over k
+    /// R rows of P 16-wide panels: P*R zmm accumulators. Per sum the same FMA chain over k
     /// as `micro_kernel_avx2`, and the same store.
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn micro_kernel_avx512_x2<const R: usize>(kc: usize, a: *const f32, b: [*const f32; 2], ldb: [usize; 2], c: *mut f32, ldc: usize, st: &Store, mask: [u16; 2]) {
-        let mut sums = [[_mm512_setzero_ps(); 2]; R];
+    pub unsafe fn micro_kernel_avx512_wide<const R: usize, const P: usize>(kc: usize, a: *const f32, b: [*const f32; P], ldb: [usize; P], c: *mut f32, ldc: usize, st: &Store, mask: [u16; P]) {
+        let mut sums = [[_mm512_setzero_ps(); P]; R];
         for k in 0..kc {
-            let b0 = _mm512_loadu_ps(b[0].add(k * ldb[0]));
-            let b1 = _mm512_loadu_ps(b[1].add(k * ldb[1]));
+            let bv: [__m512; P] = std::array::from_fn(|h| _mm512_loadu_ps(b[h].add(k * ldb[h])));
             for (i, row) in sums.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(k * MR + i));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+                for (s, bh) in row.iter_mut().zip(&bv) {
+                    *s = _mm512_fmadd_ps(av, *bh, *s);
+                }
             }
         }
         let zero = _mm512_setzero_ps();
