@@ -121,9 +121,9 @@ fn wide_groups(panels: usize) -> (usize, usize) {
 #[inline(always)]
 fn prefetch(data: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(16) {
+    for i in (0..data.len()).step_by(16) {
         // SAFETY: a prefetch is a hint; the address lies inside `data`.
-        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(line.as_ptr() as *const i8) };
+        unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(data.as_ptr().add(i) as *const i8) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
