@@ -331,6 +331,7 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     assert_eq!(hi.to_array(), [a[2], b[2], a[3], b[3]]);
     assert_eq!(F4::even(va, vb).to_array(), [a[0], a[2], b[0], b[2]]);
     assert_eq!(F4::odd(va, vb).to_array(), [a[1], a[3], b[1], b[3]]);
+    assert_eq!(F4::shift1(va, vb).to_array(), [a[1], a[2], a[3], b[0]]);
     assert_eq!(F4::splat(2.5).to_array(), [2.5; 4]);
     for n in 0..=4 {
         let mut o = [f32::NAN; 5];
@@ -368,6 +369,7 @@ fn sixteen_lane_vectors_match_scalar_arithmetic() {
     let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
     assert_eq!(get(F16::even(va, vb)), std::array::from_fn(|i| ab[2 * i]));
     assert_eq!(get(F16::odd(va, vb)), std::array::from_fn(|i| ab[2 * i + 1]));
+    assert_eq!(get(F16::shift1(va, vb)), std::array::from_fn(|i| ab[i + 1]));
     let (lo, hi) = F16::zip(va, vb);
     let zipped: Vec<f32> = a.iter().zip(&b).flat_map(|(&x, &y)| [x, y]).collect();
     assert_eq!(get(lo)[..], zipped[..16]);

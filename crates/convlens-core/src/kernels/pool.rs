@@ -160,8 +160,8 @@ impl MaxPoolPlan<'_> {
                     }
                 }
                 // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem) with its
-                // three rows inside the map, on sixteen lanes: the nine taps straight from the
-                // rows, the rows' maxima kept in registers (SqueezeNet's first pool 0.096 ->
+                // three rows inside the map, on sixteen lanes: the column maxima straight from
+                // the rows, kept in registers, never stored (SqueezeNet's first pool 0.096 ->
                 // 0.086 ms, its second 0.058 -> 0.044). On four lanes, and for rows of under
                 // sixteen outputs, this ran slower than the row of column maxima below.
                 if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && inner.len() >= V::N && win.kernel[0] == 3 {
@@ -272,26 +272,69 @@ fn max_of_three(out: &mut [MaybeUninit<f32>], a: &[f32], b: &[f32], c: &[f32]) {
 }
 
 /// out[i] = the max of r[2i], r[2i+1], r[2i+2] over the three rows r0, r1, r2, which hold
-/// 2 * out.len() + 1 floats at least, for `V::N` outputs or more.
+/// 2 * out.len() + 1 floats at least, for `V::N` outputs or more. Each group of N outputs
+/// takes the column maxima of floats 2j.. (a), 2j + N.. (b) and 2j + 2N (c's first lane), and
+/// c is the next group's a: six loads a group, where loading the columns shifted by one too
+/// took twelve (most of them split across cache lines). Plain functions, not closures: they
+/// must inline into the caller, with its target features.
 ///
 /// # Safety
 /// The CPU runs `V`'s width.
 #[inline(always)]
 unsafe fn max_of_3x3_stride2<V: Lanes>(out: &mut [MaybeUninit<f32>], r0: &[f32], r1: &[f32], r2: &[f32]) {
     let n = out.len();
-    assert!(n >= V::N && r0.len() > 2 * n && r1.len() > 2 * n && r2.len() > 2 * n);
-    by_vectors!(n, V::N, |j| {
-        // SAFETY: lanes j..j + N load r[2j..2j + 2N + 1], and 2j + 2N + 1 <= 2n + 1.
-        unsafe {
-            let at = |r: &[f32], d: usize| V::load(r.as_ptr().add(2 * j + d));
-            let col = |d: usize| at(r0, d).max(at(r1, d)).max(at(r2, d));
-            // Column maxima of floats 2j.., 2j+N.., and the same shifted by one.
-            let (a, b, a1, b1) = (col(0), col(V::N), col(1), col(V::N + 1));
-            // max(c[2k], c[2k+1]) from the pairs (a, a1), then c[2k+2], the odd lanes of the
-            // shifted pair.
-            V::even(a.max(a1), b.max(b1)).max(V::odd(a1, b1)).store(out.as_mut_ptr().add(j) as *mut f32);
+    let r = [r0, r1, r2];
+    assert!(n >= V::N && r.iter().all(|r| r.len() > 2 * n));
+    let o = out.as_mut_ptr() as *mut f32;
+    // SAFETY (of the calls below): column loads end at 2j + 2N <= 2n, before the rows' ends;
+    // `next` loads a vector only where the rows hold it; stores end at j + N <= n.
+    unsafe {
+        let mut a = column_max::<V>(r, 0);
+        let mut j = 0;
+        while j + V::N <= n {
+            let (b, c) = (column_max::<V>(r, 2 * j + V::N), next_column_max::<V>(r, 2 * j + 2 * V::N));
+            max_of_pairs_and_next(a, b, c).store(o.add(j));
+            a = c;
+            j += V::N;
         }
-    });
+        if j < n {
+            // One group more, overlapping the last: the same maxima written again.
+            let j = n - V::N;
+            let (a, b, c) = (column_max::<V>(r, 2 * j), column_max::<V>(r, 2 * j + V::N), next_column_max::<V>(r, 2 * j + 2 * V::N));
+            max_of_pairs_and_next(a, b, c).store(o.add(j));
+        }
+    }
+}
+
+/// The max of the three rows' floats d..d + N.
+///
+/// # Safety
+/// The CPU runs `V`; each row holds d + N floats.
+#[inline(always)]
+unsafe fn column_max<V: Lanes>(r: [&[f32]; 3], d: usize) -> V {
+    unsafe { V::load(r[0].as_ptr().add(d)).max(V::load(r[1].as_ptr().add(d))).max(V::load(r[2].as_ptr().add(d))) }
+}
+
+/// `column_max` at d where the rows hold a whole vector there (it is the next group's first),
+/// else the max of the floats at d in every lane: only its first lane is used.
+///
+/// # Safety
+/// The CPU runs `V`; each row holds d + 1 floats.
+#[inline(always)]
+unsafe fn next_column_max<V: Lanes>(r: [&[f32]; 3], d: usize) -> V {
+    if r.iter().all(|r| d + V::N <= r.len()) {
+        unsafe { column_max(r, d) }
+    } else {
+        unsafe { V::splat(fmax(fmax(r[0][d], r[1][d]), r[2][d])) }
+    }
+}
+
+/// out[k] = max(c[2k], c[2k+1], c[2k+2]) for the column maxima c = a, b, c's first lane:
+/// max(c[2k], c[2k+1]) from the pairs (a, a1), then c[2k+2], the odd lanes of the shifted pair.
+#[inline(always)]
+fn max_of_pairs_and_next<V: Lanes>(a: V, b: V, c: V) -> V {
+    let (a1, b1) = (V::shift1(a, b), V::shift1(b, c));
+    V::even(a.max(a1), b.max(b1)).max(V::odd(a1, b1))
 }
 
 /// As `max_of_3x3_stride2` for n < `V::N` outputs: one group, its first n lanes stored.
@@ -304,9 +347,9 @@ unsafe fn max_of_3x3_stride2<V: Lanes>(out: &mut [MaybeUninit<f32>], r0: &[f32],
 unsafe fn max_of_3x3_stride2_under<V: Lanes>(out: *mut f32, n: usize, r: [*const f32; 3]) {
     // SAFETY: the contract above.
     unsafe {
-        let col = |d: usize| V::load(r[0].add(d)).max(V::load(r[1].add(d))).max(V::load(r[2].add(d)));
-        let (a, b, a1, b1) = (col(0), col(V::N), col(1), col(V::N + 1));
-        V::even(a.max(a1), b.max(b1)).max(V::odd(a1, b1)).store_first(out, n);
+        let r = r.map(|p| std::slice::from_raw_parts(p, 2 * V::N + 1));
+        let c = V::splat(fmax(fmax(r[0][2 * V::N], r[1][2 * V::N]), r[2][2 * V::N]));
+        max_of_pairs_and_next(column_max::<V>(r, 0), column_max::<V>(r, V::N), c).store_first(out, n);
     }
 }
 

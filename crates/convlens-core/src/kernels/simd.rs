@@ -295,6 +295,16 @@ impl F4 {
         // SAFETY: SSE is part of x86-64.
         unsafe { (F4(_mm_unpacklo_ps(a.0, b.0)), F4(_mm_unpackhi_ps(a.0, b.0))) }
     }
+    /// [a1, a2, a3, b0].
+    #[inline(always)]
+    pub fn shift1(a: F4, b: F4) -> F4 {
+        use core::arch::x86_64::_mm_shuffle_ps;
+        // SAFETY: SSE is part of x86-64.
+        unsafe {
+            let t = _mm_shuffle_ps::<0b00_00_11_11>(a.0, b.0); // [a3, a3, b0, b0]
+            F4(_mm_shuffle_ps::<0b10_00_10_01>(a.0, t)) // [a1, a2, t0, t2]
+        }
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -349,6 +359,11 @@ impl F4 {
         use core::arch::wasm32::i32x4_shuffle;
         (F4(i32x4_shuffle::<0, 4, 1, 5>(a.0, b.0)), F4(i32x4_shuffle::<2, 6, 3, 7>(a.0, b.0)))
     }
+    /// [a1, a2, a3, b0].
+    #[inline(always)]
+    pub fn shift1(a: F4, b: F4) -> F4 {
+        F4(core::arch::wasm32::i32x4_shuffle::<1, 2, 3, 4>(a.0, b.0))
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
@@ -397,6 +412,10 @@ impl F4 {
     pub fn zip(a: F4, b: F4) -> (F4, F4) {
         let (a, b) = (a.0, b.0);
         (F4([a[0], b[0], a[1], b[1]]), F4([a[2], b[2], a[3], b[3]]))
+    }
+    #[inline(always)]
+    pub fn shift1(a: F4, b: F4) -> F4 {
+        F4([a.0[1], a.0[2], a.0[3], b.0[0]])
     }
 }
 
@@ -448,6 +467,8 @@ pub trait Lanes: Copy {
     fn odd(a: Self, b: Self) -> Self;
     /// [a0, b0, a1, b1, ...]: the first half of the lanes interleaved, then the second.
     fn zip(a: Self, b: Self) -> (Self, Self);
+    /// [a1, a2, ..., a(N-1), b0]: `a` and `b` side by side, one lane on.
+    fn shift1(a: Self, b: Self) -> Self;
 }
 
 impl Lanes for F4 {
@@ -498,6 +519,10 @@ impl Lanes for F4 {
     #[inline(always)]
     fn zip(a: Self, b: Self) -> (Self, Self) {
         F4::zip(a, b)
+    }
+    #[inline(always)]
+    fn shift1(a: Self, b: Self) -> Self {
+        F4::shift1(a, b)
     }
 }
 
@@ -575,6 +600,12 @@ impl Lanes for F16 {
     #[inline(always)]
     fn zip(a: Self, b: Self) -> (Self, Self) {
         (F16::pick(a, b, &F16::ZIP_LO), F16::pick(a, b, &F16::ZIP_HI))
+    }
+    #[inline(always)]
+    fn shift1(a: Self, b: Self) -> Self {
+        use core::arch::x86_64::*;
+        // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`).
+        F16(unsafe { _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(b.0), _mm512_castps_si512(a.0))) })
     }
 }
 
