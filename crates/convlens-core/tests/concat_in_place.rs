@@ -1,6 +1,9 @@
 //! Convs that write straight into their concat's buffer (every Fire and Inception module's
 //! last convs) give bit for bit the outputs of a pass that concatenates copies, and a value
-//! someone asked to keep is still there on its own.
+//! someone asked to keep is still there on its own. The same passes check reshapes and
+//! dropouts that take their dying input's buffer instead of copying it (SqueezeNet's dropout
+//! and flatten, GoogLeNet's): a pass keeping every value copies, one keeping the concats only
+//! moves, and their outputs must match bit for bit.
 
 use convlens_core::exec::{cpu_backend, run, CpuKind, Keep, RunOutput};
 use convlens_core::graph::{Graph, Op};
