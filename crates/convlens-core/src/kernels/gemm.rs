@@ -279,7 +279,8 @@ unsafe fn gemm_block(
                     let ((b0, ld0), (b1, ld1)) = (panel(jp), panel(jp + 1));
                     let cols1 = NR.min(nc - (jp + 1) * NR);
                     if jp + 2 < nc.div_ceil(NR) {
-                        prefetch_for_write(c.ptr(p * MR * ldc + n0 + (jp + 2) * NR), rows, ldc);
+                        // SAFETY: column (jp + 2) * NR < nc of this row panel lies inside C.
+                        prefetch_for_write(unsafe { c.ptr(p * MR * ldc + n0 + (jp + 2) * NR) }, rows, ldc);
                     }
                     // SAFETY: as the single panel's call below, for two panels side by side.
                     unsafe { micro_kernel_store_rows_wide::<2>(rows, kc, ap.as_ptr(), [b0, b1], [ld0, ld1], cols1, c.ptr(p * MR * ldc + n0 + jp * NR), ldc, st) };

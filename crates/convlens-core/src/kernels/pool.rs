@@ -134,8 +134,8 @@ impl MaxPoolPlan<'_> {
                 // A 3x3/2 row of under sixteen outputs (SqueezeNet's third pool: 13; GoogLeNet's
                 // 14 and 7) as one sixteen-lane group whose loads run on into the next rows and
                 // whose extra lanes are not stored, unless that would read past the input's end:
-                // 0.042 -> 0.029 ms. x86-64 only, so the wasm build stays byte for byte what it
-                // was: the same change in the shared code below ran the wasm build's
+                // 0.042 -> 0.033 ms in a pass. x86-64 only, so the wasm build's code is not
+                // touched: the same change in the shared code below ran the wasm build's
                 // convolutions 15-20% slower under V8 (docs/BENCHMARKS.md).
                 #[cfg(target_arch = "x86_64")]
                 if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && !inner.is_empty() && inner.len() < V::N && win.kernel[0] == 3 {
@@ -150,11 +150,7 @@ impl MaxPoolPlan<'_> {
                             // `first` lie inside x (checked for r2; r0 and r1 precede it);
                             // `o[inner]` holds inner.len().
                             unsafe { max_of_3x3_stride2_under::<V>(o[inner.clone()].as_mut_ptr() as *mut f32, inner.len(), [r0, r1, r2].map(|r| r.as_ptr().add(first))) };
-                            for ox in (0..inner.start).chain(inner.end..ow) {
-                                let (a, b) = cols[ox];
-                                let col = |r: &[f32]| r[a.min(b)..b].iter().fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
-                                o[ox].write(fmax(fmax(col(r0), col(r1)), col(r2)));
-                            }
+                            clipped_columns_of_three(o, cols, inner, [r0, r1, r2]);
                             continue;
                         }
                     }
@@ -171,12 +167,7 @@ impl MaxPoolPlan<'_> {
                         let o = &mut dst[oy * ow..(oy + 1) * ow];
                         // SAFETY: the CPU runs `V`, the caller's promise.
                         unsafe { max_of_3x3_stride2::<V>(&mut o[inner.clone()], &r0[first..], &r1[first..], &r2[first..]) };
-                        // Edges: clipped windows (a ceil-mode pool's last column).
-                        for ox in (0..inner.start).chain(inner.end..ow) {
-                            let (a, b) = cols[ox];
-                            let col = |r: &[f32]| r[a.min(b)..b].iter().fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
-                            o[ox].write(fmax(fmax(col(r0), col(r1)), col(r2)));
-                        }
+                        clipped_columns_of_three(o, cols, inner, [r0, r1, r2]);
                         continue;
                     }
                 }
@@ -225,6 +216,17 @@ impl MaxPoolPlan<'_> {
                 }
             }
         }
+    }
+}
+
+/// A three-row window's outputs outside `inner` (clipped windows: a ceil-mode pool's last
+/// column, a padded pool's first), each the max over its columns `cols[ox]` of the rows.
+#[inline(always)]
+fn clipped_columns_of_three(o: &mut [MaybeUninit<f32>], cols: &[(usize, usize)], inner: &std::ops::Range<usize>, rows: [&[f32]; 3]) {
+    for ox in (0..inner.start).chain(inner.end..o.len()) {
+        let (a, b) = cols[ox];
+        let col = |r: &[f32]| r[a.min(b)..b].iter().fold(f32::NEG_INFINITY, |m, &v| fmax(m, v));
+        o[ox].write(fmax(fmax(col(rows[0]), col(rows[1])), col(rows[2])));
     }
 }
 
