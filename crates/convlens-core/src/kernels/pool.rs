@@ -6,7 +6,7 @@
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
 #[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx512, F16};
+use super::simd::{has_avx2_fma, has_avx512, F16};
 use super::simd::{fmax, sum, Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
@@ -420,52 +420,107 @@ fn max_of_two_stride2(out: &mut [MaybeUninit<f32>], s: &[f32]) {
 pub fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<Tensor> {
     let (n, c, h, w) = x.nchw()?;
     let plane = h * w;
-    let (before, after) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    let win = LrnWindow { c, plane, before: (size - 1) / 2, after: (size - 1).div_ceil(2), k: alpha / size as f32, beta, bias };
     let mut out = Tensor::zeros(&x.shape)?;
-    let k = alpha / size as f32;
     let outs = par::SharedMut::new(&mut out.data);
     // Pixels in blocks: each task slides the channel window over its own pixels.
     let blocks = par::chunks(plane, 2 * par::threads(), 64);
     for b in 0..n {
         let xb = &x.data[b * c * plane..(b + 1) * c * plane];
-        par::for_each(blocks.len(), &|t| {
-            let px = blocks[t].clone();
-            let at = |ch: usize| &xb[ch * plane + px.start..ch * plane + px.end];
-            let mut sum = vec![0.0f32; px.len()];
-            // Window of channel 0: channels 0..=after.
-            for ch in 0..=after.min(c - 1) {
-                for (s, v) in sum.iter_mut().zip(at(ch)) {
+        // SAFETY: tasks take disjoint pixels of every channel of image b.
+        par::for_each(blocks.len(), &|t| unsafe { win.pixels(xb, outs, b, blocks[t].clone()) });
+    }
+    Ok(out)
+}
+
+/// One LRN's sizes and constants, shared by its tasks.
+struct LrnWindow {
+    c: usize,
+    plane: usize,
+    before: usize,
+    after: usize,
+    k: f32,
+    beta: f32,
+    bias: f32,
+}
+
+impl LrnWindow {
+    /// Pixels `px` of every channel of image `b` (`xb`) into `outs`: compiled for AVX-512 or
+    /// AVX2 where the CPU has them, so its square roots and divisions run 16 or 8 lanes wide
+    /// (x86-64's baseline is four: GoogLeNet's norm2, 602,112 outputs, took 0.61 ms). The
+    /// same operations in the same order whatever the width: the same bits.
+    ///
+    /// # Safety
+    /// No other thread writes those pixels of image b's output meanwhile.
+    unsafe fn pixels(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx512() {
+                // SAFETY: the CPU has AVX-512F; the rest is the caller's promise.
+                return unsafe { self.pixels_avx512(xb, outs, b, px) };
+            }
+            if has_avx2_fma() {
+                // SAFETY: the CPU has AVX2; the rest is the caller's promise.
+                return unsafe { self.pixels_avx2(xb, outs, b, px) };
+            }
+        }
+        // SAFETY: the caller's promise.
+        unsafe { self.pixels_by(xb, outs, b, px) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pixels_avx512(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
+        // SAFETY: the caller's promise.
+        unsafe { self.pixels_by(xb, outs, b, px) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pixels_avx2(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
+        // SAFETY: the caller's promise.
+        unsafe { self.pixels_by(xb, outs, b, px) }
+    }
+
+    /// # Safety
+    /// As `pixels`.
+    #[inline(always)]
+    unsafe fn pixels_by(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
+        let LrnWindow { c, plane, before, after, k, beta, bias } = *self;
+        let at = |ch: usize| &xb[ch * plane + px.start..ch * plane + px.end];
+        let mut sum = vec![0.0f32; px.len()];
+        // Window of channel 0: channels 0..=after.
+        for ch in 0..=after.min(c - 1) {
+            for (s, v) in sum.iter_mut().zip(at(ch)) {
+                *s += v * v;
+            }
+        }
+        for ch in 0..c {
+            let src = at(ch);
+            // SAFETY: the caller's promise: these pixels of this channel are this task's.
+            let dst = unsafe { outs.slice((b * c + ch) * plane + px.start, px.len()) };
+            if beta == 0.75 {
+                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                    let base = bias + k * s;
+                    let r = base.sqrt();
+                    *d = v / (r * r.sqrt()); // base^0.75
+                }
+            } else {
+                for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
+                    *d = v / (bias + k * s).powf(beta);
+                }
+            }
+            // Slide the window to channel ch+1: add ch+1+after, drop ch-before.
+            if ch + 1 + after < c {
+                for (s, v) in sum.iter_mut().zip(at(ch + 1 + after)) {
                     *s += v * v;
                 }
             }
-            for ch in 0..c {
-                let src = at(ch);
-                // SAFETY: tasks take disjoint pixels of every channel.
-                let dst = unsafe { outs.slice((b * c + ch) * plane + px.start, px.len()) };
-                if beta == 0.75 {
-                    for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
-                        let base = bias + k * s;
-                        let r = base.sqrt();
-                        *d = v / (r * r.sqrt()); // base^0.75
-                    }
-                } else {
-                    for ((d, &v), &s) in dst.iter_mut().zip(src).zip(&sum) {
-                        *d = v / (bias + k * s).powf(beta);
-                    }
-                }
-                // Slide the window to channel ch+1: add ch+1+after, drop ch-before.
-                if ch + 1 + after < c {
-                    for (s, v) in sum.iter_mut().zip(at(ch + 1 + after)) {
-                        *s += v * v;
-                    }
-                }
-                if ch >= before {
-                    for (s, v) in sum.iter_mut().zip(at(ch - before)) {
-                        *s -= v * v;
-                    }
+            if ch >= before {
+                for (s, v) in sum.iter_mut().zip(at(ch - before)) {
+                    *s -= v * v;
                 }
             }
-        });
+        }
     }
-    Ok(out)
 }

@@ -80,9 +80,13 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
 /// output channels (16, 32, 64 with MR = 6) then costs its real rows, stored as whole
 /// vectors, instead of MR rows through a buffer and scalar stores.
 ///
+/// Always inlined: as wasm, where LLVM left it out of line once a change elsewhere in the
+/// crate tipped its inlining budget, V8 ran every convolution 15-20% slower (GoogLeNet 44 ->
+/// 51 ms under Node: twice in two sessions, from changes to LRN and to max pool).
+///
 /// # Safety
 /// As `micro_kernel_store`, with `c` holding `rows` rows.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn micro_kernel_store_rows(rows: usize, kc: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, st: Store) {
     assert!((1..=MR).contains(&rows));
