@@ -134,9 +134,7 @@ impl MaxPoolPlan<'_> {
                 // A 3x3/2 row of under sixteen outputs (SqueezeNet's third pool: 13; GoogLeNet's
                 // 14 and 7) as one sixteen-lane group whose loads run on into the next rows and
                 // whose extra lanes are not stored, unless that would read past the input's end:
-                // 0.042 -> 0.033 ms in a pass. x86-64 only, so the wasm build's code is not
-                // touched: the same change in the shared code below ran the wasm build's
-                // convolutions 15-20% slower under V8 (docs/BENCHMARKS.md).
+                // 0.042 -> 0.033 ms in a pass. x86-64 only: it needs sixteen lanes.
                 #[cfg(target_arch = "x86_64")]
                 if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && !inner.is_empty() && inner.len() < V::N && win.kernel[0] == 3 {
                     let first = inner.start * sx - pl as usize;

@@ -82,7 +82,8 @@ pub unsafe fn micro_kernel_store(kc: usize, a: *const f32, b: *const f32, ldb: u
 ///
 /// Always inlined: as wasm, where LLVM left it out of line once a change elsewhere in the
 /// crate tipped its inlining budget, V8 ran every convolution 15-20% slower (GoogLeNet 44 ->
-/// 51 ms under Node: twice in two sessions, from changes to LRN and to max pool).
+/// 51 ms under Node; twice, after changes to LRN and to max pool, each time taken for V8's
+/// own doing until `wasm-objdump` showed this function out of line).
 ///
 /// # Safety
 /// As `micro_kernel_store`, with `c` holding `rows` rows.
