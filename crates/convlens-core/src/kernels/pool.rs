@@ -42,7 +42,7 @@ pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let cols: Vec<(usize, usize)> = (0..ow)
         .map(|ox| {
             let first = (0..win.kernel[1]).map(|kx| (ox * sx + kx * dx) as isize - pl).find(|&ix| ix >= 0).unwrap_or(w as isize);
-            let last = (0..win.kernel[1]).map(|kx| (ox * sx + kx * dx) as isize - pl).filter(|&ix| ix < w as isize).last().unwrap_or(-1);
+            let last = (0..win.kernel[1]).map(|kx| (ox * sx + kx * dx) as isize - pl).rfind(|&ix| ix < w as isize).unwrap_or(-1);
             (first.max(0) as usize, (last + 1).max(first.max(0)) as usize)
         })
         .collect();
