@@ -131,42 +131,35 @@ impl MaxPoolPlan<'_> {
                     .map(|ky| (oy * sy + ky * dy) as isize - pt)
                     .filter(|&iy| iy >= 0 && iy < h as isize)
                     .map(|iy| &plane[iy as usize * w..(iy as usize + 1) * w]);
-                // A 3x3/2 row of under sixteen outputs (SqueezeNet's third pool: 13; GoogLeNet's
-                // 14 and 7) as one sixteen-lane group whose loads run on into the next rows and
-                // whose extra lanes are not stored, unless that would read past the input's end:
-                // 0.042 -> 0.033 ms in a pass. x86-64 only: it needs sixteen lanes.
-                #[cfg(target_arch = "x86_64")]
-                if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && !inner.is_empty() && inner.len() < V::N && win.kernel[0] == 3 {
+                // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem) with its
+                // three rows inside the map, on sixteen lanes: the column maxima straight from
+                // the rows, kept in registers, never stored (SqueezeNet's first pool 0.096 ->
+                // 0.086 ms, its second 0.058 -> 0.044). A row of under sixteen outputs (its third
+                // pool: 13; GoogLeNet's 14 and 7) is one group whose loads run on into the next
+                // rows and whose extra lanes are not stored (0.042 -> 0.033 ms), unless that
+                // would read past the input's end. On four lanes this ran slower than the row of
+                // column maxima below.
+                if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && !inner.is_empty() && win.kernel[0] == 3 {
                     let first = inner.start * sx - pl as usize;
+                    let n = inner.len();
                     let mut three = rows.clone();
                     if let (Some(r0), Some(r1), Some(r2)) = (three.next(), three.next(), three.next()) {
                         // Where r2 starts in x: a short row's loads end furthest in r2's.
                         let r2_at = (r2.as_ptr() as usize - x.as_ptr() as usize) / std::mem::size_of::<f32>();
-                        if r2_at + first + 2 * V::N + 1 <= x.len() {
+                        if n >= V::N || r2_at + first + 2 * V::N + 1 <= x.len() {
                             let o = &mut dst[oy * ow..(oy + 1) * ow];
-                            // SAFETY: the CPU runs `V`; each row's 2 * V::N + 1 floats from
-                            // `first` lie inside x (checked for r2; r0 and r1 precede it);
-                            // `o[inner]` holds inner.len().
-                            unsafe { max_of_3x3_stride2_under::<V>(o[inner.clone()].as_mut_ptr() as *mut f32, inner.len(), [r0, r1, r2].map(|r| r.as_ptr().add(first))) };
+                            if n >= V::N {
+                                // SAFETY: the CPU runs `V`, the caller's promise.
+                                unsafe { max_of_3x3_stride2::<V>(&mut o[inner.clone()], &r0[first..], &r1[first..], &r2[first..]) };
+                            } else {
+                                // SAFETY: the CPU runs `V`; each row's 2 * V::N + 1 floats from
+                                // `first` lie inside x (checked for r2; r0 and r1 precede it);
+                                // `o[inner]` holds n.
+                                unsafe { max_of_3x3_stride2_under::<V>(o[inner.clone()].as_mut_ptr() as *mut f32, n, [r0, r1, r2].map(|r| r.as_ptr().add(first))) };
+                            }
                             clipped_columns_of_three(o, cols, inner, [r0, r1, r2]);
                             continue;
                         }
-                    }
-                }
-                // The classic 3x3/2 pool (AlexNet to SqueezeNet, GoogLeNet's stem) with its
-                // three rows inside the map, on sixteen lanes: the column maxima straight from
-                // the rows, kept in registers, never stored (SqueezeNet's first pool 0.096 ->
-                // 0.086 ms, its second 0.058 -> 0.044). On four lanes, and for rows of under
-                // sixteen outputs, this ran slower than the row of column maxima below.
-                if V::N > 4 && (win.kernel[1], sx, dx) == (3, 2, 1) && inner.len() >= V::N && win.kernel[0] == 3 {
-                    let first = inner.start * sx - pl as usize;
-                    let mut three = rows.clone();
-                    if let (Some(r0), Some(r1), Some(r2)) = (three.next(), three.next(), three.next()) {
-                        let o = &mut dst[oy * ow..(oy + 1) * ow];
-                        // SAFETY: the CPU runs `V`, the caller's promise.
-                        unsafe { max_of_3x3_stride2::<V>(&mut o[inner.clone()], &r0[first..], &r1[first..], &r2[first..]) };
-                        clipped_columns_of_three(o, cols, inner, [r0, r1, r2]);
-                        continue;
                     }
                 }
                 let cm = &mut colmax[..w];
@@ -342,7 +335,6 @@ fn max_of_pairs_and_next<V: Lanes>(a: V, b: V, c: V) -> V {
 /// # Safety
 /// The CPU runs `V`'s width; each of `r` is valid for reading 2 * `V::N` + 1 floats, `out`
 /// for writing n.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn max_of_3x3_stride2_under<V: Lanes>(out: *mut f32, n: usize, r: [*const f32; 3]) {
     // SAFETY: the contract above.
