@@ -27,7 +27,7 @@ const mounts = [
   ['/ortweb/ort/', join(root, 'tools/node_modules/onnxruntime-web/dist/')],
   ['/ortweb/models/', join(root, 'dist/models/')],
   ['/ortweb/', join(root, 'bench/ort-web/')],
-  ['/', join(root, 'dist/')],
+  ['/', process.env.DIST || join(root, 'dist/')],
 ];
 const server = createServer(async (req, res) => {
   let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);

@@ -121,6 +121,39 @@ pub struct App {
     _paste: Option<Closure<dyn FnMut(web_sys::ClipboardEvent)>>,
     /// Arrow keys and Escape from page load, wherever the focus is (form controls keep theirs).
     _keys: Option<Closure<dyn FnMut(web_sys::KeyboardEvent)>>,
+    on: Handlers,
+}
+
+/// The children's callbacks, made once: Yew compares a callback by address, so one made in
+/// `view` re-renders its component on every render of the page (the costs table, the layer
+/// list and the top-5 each pass, several times), main-thread work that shares the cores with
+/// the pass.
+struct Handlers {
+    select_layer: Callback<usize>,
+    pick_class: Callback<(usize, usize)>,
+    header: Callback<HeaderAction>,
+    dismiss_error: Callback<()>,
+    dismiss_notice: Callback<()>,
+    retry: Callback<()>,
+    download: Callback<()>,
+    untrained: Callback<()>,
+    preprocess: Callback<String>,
+}
+
+impl Handlers {
+    fn new(link: &yew::html::Scope<App>) -> Self {
+        Handlers {
+            select_layer: link.callback(|i| Msg::View(ViewMsg::SelectLayer(i))),
+            pick_class: link.callback(|(h, c)| Msg::Explain(ExplainMsg::Pick(h, c))),
+            header: link.callback(App::on_header),
+            dismiss_error: link.callback(|_| Msg::DismissError),
+            dismiss_notice: link.callback(|_| Msg::DismissNotice),
+            retry: link.callback(|_| Msg::Model(ModelMsg::Retry)),
+            download: link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload)),
+            untrained: link.callback(|_| Msg::Model(ModelMsg::UseUntrained)),
+            preprocess: link.callback(Msg::SetPreprocess),
+        }
+    }
 }
 
 const THEME_KEY: &str = "convlens-theme";
@@ -297,6 +330,7 @@ impl Component for App {
             crash_pending: worker_link::crash_requested(),
             _paste: Some(paste),
             _keys: Some(keys),
+            on: Handlers::new(ctx.link()),
         };
         // A catalogue's model is known only once the catalogues are read.
         let model = url.model.filter(|m| zoo(m) || url.catalog.is_some()).unwrap_or_else(|| "googlenet".into());
@@ -377,32 +411,32 @@ impl Component for App {
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} cameras={self.camera.cameras.clone()} {backend}
                     backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={self.threads.choices.clone()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
-                    on_action={link.callback(App::on_header)} />
+                    on_action={self.on.header.clone()} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}
                     weights_note={self.model.weights_note.clone()} last_run={run.map(|r| (r.backend.clone(), r.total_ms, self.run.runs_done))}
                     local_file={!self.is_zoo_model() && self.model.weights_url.is_none()}
-                    on_dismiss={link.callback(|_| Msg::DismissError)} on_dismiss_notice={link.callback(|_| Msg::DismissNotice)}
-                    on_retry={link.callback(|_| Msg::Model(ModelMsg::Retry))}
-                    on_download={link.callback(|_| Msg::Model(ModelMsg::ConfirmDownload))}
-                    on_untrained={link.callback(|_| Msg::Model(ModelMsg::UseUntrained))}
-                    on_preprocess={link.callback(Msg::SetPreprocess)} />
+                    on_dismiss={self.on.dismiss_error.clone()} on_dismiss_notice={self.on.dismiss_notice.clone()}
+                    on_retry={self.on.retry.clone()}
+                    on_download={self.on.download.clone()}
+                    on_untrained={self.on.untrained.clone()}
+                    on_preprocess={self.on.preprocess.clone()} />
                 <main class="layout">
                     if let Some(s) = &summary {
-                        <LayerList summary={s.clone()} selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                        <LayerList summary={s.clone()} selected={self.view.selected} on_select={self.on.select_layer.clone()} />
                     }
                     { self.center(ctx) }
                     <div class="right">
                         <Top5 heads={run.map(|r| r.heads.clone()).unwrap_or_default()} untrained={summary.as_ref().is_some_and(|s| s.untrained)}
                             softmax_applied={run.is_some_and(|r| r.softmax_applied)} stale={self.answer_is_stale()}
-                            picked={self.explain.target} on_pick={link.callback(|(h, c)| Msg::Explain(ExplainMsg::Pick(h, c)))} />
+                            picked={self.explain.target} on_pick={self.on.pick_class.clone()} />
                         { self.explain_panel(ctx) }
                     </div>
                 </main>
                 if let Some(s) = &summary {
                     <Costs summary={s.clone()} layer_ms={run.map(|r| r.layer_ms.clone()).unwrap_or_default()}
                         layer_clock={run.map(|r| r.layer_clock.clone()).unwrap_or_default()}
-                        selected={self.view.selected} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))} />
+                        selected={self.view.selected} on_select={self.on.select_layer.clone()} />
                 }
                 <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>
                 if self.view.dragging {
@@ -476,7 +510,7 @@ impl App {
                 }
                 if let (Some(m), Some(s)) = (&module, summary) {
                     <BranchView module={m.clone()} concat_shape={s.layers[m.concat].shape.clone()}
-                        maps={v.branch_maps.clone()} on_select={link.callback(|i| Msg::View(ViewMsg::SelectLayer(i)))}
+                        maps={v.branch_maps.clone()} on_select={self.on.select_layer.clone()}
                         visuals={if self.vis.branch_module == Some(m.concat) { self.branch_visuals() } else { Vec::new() }}
                         visual_targets={if self.vis.branch_module == Some(m.concat) { self.vis.branches.clone() } else { Vec::new() }} on_visualize={link.callback(|_| Msg::Vis(VisMsg::Branches))} />
                 }

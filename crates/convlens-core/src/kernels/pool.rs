@@ -146,7 +146,7 @@ impl MaxPoolPlan<'_> {
                     if let (Some(r0), Some(r1), Some(r2)) = (three.next(), three.next(), three.next()) {
                         // Where r2 starts in x: a short row's loads end furthest in r2's.
                         let r2_at = (r2.as_ptr() as usize - x.as_ptr() as usize) / std::mem::size_of::<f32>();
-                        if n >= V::N || r2_at + first + 2 * V::N + 1 <= x.len() {
+                        if n >= V::N || r2_at + first + 2 * V::N < x.len() {
                             let o = &mut dst[oy * ow..(oy + 1) * ow];
                             if n >= V::N {
                                 // SAFETY: the CPU runs `V`, the caller's promise.
