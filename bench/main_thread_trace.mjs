@@ -5,6 +5,8 @@
 //   (QUERY default: ?model=squeezenet&backend=cpu&threads=2)
 //   TRACE_TASKS=1: what the main thread ran inside each long worker task; TRACE_DETAIL=1: every
 //   main-thread event overlapping the first four of them, in order, with its offset.
+//   TRACE_INCLUSIVE=1: the app's Rust functions by inclusive sampled time (build the app with
+//   data-keep-debug and data-wasm-opt="0" for names); DIST=dir serves another build.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
@@ -22,7 +24,7 @@ const server = createServer(async (req, res) => {
   let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
   if (path.endsWith('/')) path += 'index.html';
   try {
-    const body = await readFile(join(root, 'dist', path));
+    const body = await readFile(join(process.env.DIST || join(root, 'dist'), path));
     res.writeHead(200, { 'content-type': types[extname(path)] || 'application/octet-stream', 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' });
     res.end(body);
   } catch {
@@ -146,5 +148,22 @@ for (const n of profile.nodes) {
 }
 console.log('sampled JS/wasm self time a pass:');
 for (const [k, v] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${k.slice(0, 70).padEnd(70)} ${(v / 1000 / passes).toFixed(2)} ms`);
+if (process.env.TRACE_INCLUSIVE) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children || []) parent.set(c, n.id);
+  const incl = new Map();
+  for (const n of profile.nodes) {
+    const self = dt.get(n.id) || 0;
+    const seen = new Set();
+    for (let id = n.id; self && id !== undefined; id = parent.get(id)) {
+      const key = byId.get(id).callFrame.functionName.replace(/::h[0-9a-f]{16}$/, '').slice(0, 110);
+      if (!seen.has(key)) incl.set(key, (incl.get(key) || 0) + self);
+      seen.add(key);
+    }
+  }
+  console.log('inclusive sampled time a pass, the app and Yew:');
+  for (const [k, v] of [...incl].filter(([k]) => /convlens|yew::html::component::lifecycle|^real$|gloo/.test(k)).sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`  ${k.padEnd(110)} ${(v / 1000 / passes).toFixed(2)} ms`);
+}
 await browser.close();
 server.close();
