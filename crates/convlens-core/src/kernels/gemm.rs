@@ -165,6 +165,31 @@ const MIN_COLS_PER_TASK: usize = 64;
 thread_local! {
     /// Each pool thread's B-packing buffer.
     static PACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The calling thread's B packed once for every task of a row-split GEMM (`SharedB`).
+    static SHARED_B: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// B packed once, before the tasks, for a GEMM split by rows: without it each row task packed
+/// the same columns again (GoogLeNet's 5x5 convs on 7x7 maps, 8 tasks each repacking a
+/// 1200x49 im2col, ran slower on two threads than on one). Block (column block j, depth block
+/// kb) of column chunk c starts at `at[(c * col_blocks + j) * depth_blocks + kb]`, laid out as
+/// `gemm_block` packs its scratch.
+struct SharedB {
+    data: *const f32,
+    at: Vec<usize>,
+    col_blocks: usize,
+    depth_blocks: usize,
+}
+
+// Read-only once packed; the tasks that read it run while the caller holds the buffer.
+unsafe impl Sync for SharedB {}
+
+impl SharedB {
+    /// Where column chunk `c`'s block (j, kb) lies.
+    fn block(&self, c: usize, j: usize, kb: usize) -> *const f32 {
+        // SAFETY: `at` holds offsets inside the packed buffer.
+        unsafe { self.data.add(self.at[(c * self.col_blocks + j) * self.depth_blocks + kb]) }
+    }
 }
 
 /// C[m, n] (row-major, row stride `ldc`) = A * B, then the epilogue. Spread over the kernel
@@ -190,7 +215,7 @@ pub unsafe fn gemm_raw(a: &PackedA, b: &dyn PackB, c: *mut f32, c_len: usize, ld
     let out = par::SharedMut::from_ptr(c);
     if threads == 1 || m * n * k < PAR_MIN_MACS {
         // SAFETY: one caller, the whole of C.
-        unsafe { gemm_block(a, b, out, ldc, ep, 0..n, 0..panels, scratch) };
+        unsafe { gemm_block(a, b, out, ldc, ep, 0..n, 0..panels, scratch, None) };
         return;
     }
     // Several tasks per thread, claimed as threads come free: a thread the OS preempts (the
@@ -199,13 +224,60 @@ pub unsafe fn gemm_raw(a: &PackedA, b: &dyn PackB, c: *mut f32, c_len: usize, ld
     let col_w = (n.div_ceil(want).div_ceil(NR) * NR).clamp(MIN_COLS_PER_TASK, NC);
     let cols = par::chunks(n, n.div_ceil(col_w), NR);
     let rows = par::chunks(panels, want.div_ceil(cols.len()).min(panels), 1);
+    let rows_per_task = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let in_place = b.rows().is_some() && rows_per_task <= IN_PLACE_MAX_PANELS;
+    if rows.len() > 1 && !in_place {
+        SHARED_B.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let shared = pack_shared(b, &cols, &mut buf);
+            par::for_each(cols.len() * rows.len(), &|t| {
+                let (c, rr) = (t % cols.len(), rows[t / cols.len()].clone());
+                // SAFETY: tasks cover disjoint (row panel, column) blocks of C.
+                unsafe { gemm_block(a, b, out, ldc, ep, cols[c].clone(), rr, &mut Vec::new(), Some((&shared, c))) }
+            });
+        });
+        return;
+    }
     par::for_each(cols.len() * rows.len(), &|t| {
         let (cr, rr) = (cols[t % cols.len()].clone(), rows[t / cols.len()].clone());
         PACK.with(|p| {
             // SAFETY: tasks cover disjoint (row panel, column) blocks of C.
-            unsafe { gemm_block(a, b, out, ldc, ep, cr, rr, &mut p.borrow_mut()) }
+            unsafe { gemm_block(a, b, out, ldc, ep, cr, rr, &mut p.borrow_mut(), None) }
         });
     });
+}
+
+/// Packs every (column block, depth block) of the column chunks `cols` into `buf`, the blocks
+/// spread over the pool; each starts on a cache line, as `gemm_block`'s scratch does.
+fn pack_shared(b: &dyn PackB, cols: &[std::ops::Range<usize>], buf: &mut Vec<f32>) -> SharedB {
+    let k = b.k();
+    let depth_blocks = k.max(1).div_ceil(KC);
+    let col_blocks = cols.iter().map(|c| c.len().div_ceil(NC)).max().unwrap_or(0);
+    // (column start, width, depth start, depth) of each block, and where it goes.
+    let mut blocks = Vec::new();
+    let mut at = vec![0; cols.len() * col_blocks * depth_blocks];
+    let mut len = 0;
+    for (c, cr) in cols.iter().enumerate() {
+        for (j, n0) in cr.clone().step_by(NC).enumerate() {
+            let nc = NC.min(cr.end - n0);
+            for (kb, k0) in (0..k.max(1)).step_by(KC).enumerate() {
+                let kc = KC.min(k - k0);
+                at[(c * col_blocks + j) * depth_blocks + kb] = len;
+                blocks.push((n0, nc, k0, kc, len));
+                len += nc.div_ceil(NR) * NR * kc;
+            }
+        }
+    }
+    buf.resize(len + 16, 0.0);
+    let line = buf.as_ptr().align_offset(64).min(15);
+    at.iter_mut().for_each(|o| *o += line);
+    let dst = par::SharedMut::new(&mut buf[line..]);
+    par::for_each(blocks.len(), &|i| {
+        let (n0, nc, k0, kc, off) = blocks[i];
+        // SAFETY: the blocks' ranges are disjoint and inside the buffer.
+        b.pack(k0, kc, n0, nc, unsafe { dst.slice(off, nc.div_ceil(NR) * NR * kc) });
+    });
+    SharedB { data: buf.as_ptr(), at, col_blocks, depth_blocks }
 }
 
 /// C's columns `cols` of row panels `panels`.
@@ -222,28 +294,37 @@ unsafe fn gemm_block(
     cols: std::ops::Range<usize>,
     panels: std::ops::Range<usize>,
     scratch: &mut Vec<f32>,
+    shared: Option<(&SharedB, usize)>,
 ) {
     let (m, k) = (a.m, a.k);
     // Panels start on a cache line: the micro-kernel loads B 32 bytes at a time, and from a
     // buffer only 16-byte aligned every other load would straddle two lines.
-    scratch.resize(KC * NC.div_ceil(NR) * NR + 16, 0.0);
-    let line = scratch.as_ptr().align_offset(64).min(15);
+    if shared.is_none() {
+        scratch.resize(KC * NC.div_ceil(NR) * NR + 16, 0.0);
+    }
+    let line = scratch.as_ptr().align_offset(64).min(15).min(scratch.len());
     let scratch = &mut scratch[line..];
     // In place only for a few row panels: each reads every B panel again, and a strided B row
     // spans two cache lines where a packed one spans one (SqueezeNet's 1000-way conv25, 167
     // panels, ran 4.8 ms packed and 5.5 in place as wasm; its 16-channel squeezes gain).
-    let in_place = if panels.len() <= IN_PLACE_MAX_PANELS { b.rows() } else { None };
+    let in_place = if panels.len() <= IN_PLACE_MAX_PANELS && shared.is_none() { b.rows() } else { None };
     let mut acc = [0.0f32; MR * NR];
-    for n0 in cols.clone().step_by(NC) {
+    for (j, n0) in cols.clone().step_by(NC).enumerate() {
         let nc = NC.min(cols.end - n0);
         // Panels read in place when B is a matrix in memory; the last, narrower one is packed.
         let full = if in_place.is_some() { nc / NR } else { 0 };
-        for k0 in (0..k.max(1)).step_by(KC) {
+        for (kb, k0) in (0..k.max(1)).step_by(KC).enumerate() {
             let kc = KC.min(k - k0);
             let (first, last) = (k0 == 0, k0 + kc >= k);
-            if full * NR < nc {
-                b.pack(k0, kc, n0 + full * NR, nc - full * NR, &mut scratch[full * kc * NR..]);
-            }
+            let packed: *const f32 = match shared {
+                Some((sb, c)) => sb.block(c, j, kb),
+                None => {
+                    if full * NR < nc {
+                        b.pack(k0, kc, n0 + full * NR, nc - full * NR, &mut scratch[full * kc * NR..]);
+                    }
+                    scratch.as_ptr()
+                }
+            };
             for p in panels.clone() {
                 let ap = a.panel(p, k0, kc);
                 let rows = MR.min(m - p * MR);
@@ -263,7 +344,8 @@ unsafe fn gemm_block(
                 let st = Store { bias, accumulate: !first, relu: last && ep.relu };
                 let panel = |jp: usize| match in_place {
                     Some((data, ld)) if jp < full => (data[k0 * ld + n0 + jp * NR..].as_ptr(), ld),
-                    _ => (scratch[jp * kc * NR..(jp + 1) * kc * NR].as_ptr(), NR),
+                    // SAFETY: panel jp of this block, packed above or before the tasks.
+                    _ => (unsafe { packed.add(jp * kc * NR) }, NR),
                 };
                 // Where AVX-512 runs, panels go two or three at a time (the last may be the
                 // block's last, narrower one; `wide_groups`); elsewhere one at a time.
