@@ -1,8 +1,7 @@
 //! The kernel pool's promise: a pass on several threads is bit-identical to a pass on one.
 //! Every layer of three real networks is compared, at thread counts that take each split
 //! (GEMM by columns and by rows over one shared packed B, Winograd by tile batches and within
-//! a batch, FC rows, pooling
-//! planes, LRN pixels).
+//! a batch, FC rows, pooling planes, LRN pixels).
 
 use convlens_core::archs::{builtin, Weights};
 use convlens_core::exec::{cpu_backend, run, CpuKind, Keep};
