@@ -5,6 +5,7 @@
 //   (QUERY default: ?model=squeezenet&backend=cpu&threads=2)
 //   TRACE_TASKS=1: what the main thread ran inside each long worker task; TRACE_DETAIL=1: every
 //   main-thread event overlapping the first four of them, in order, with its offset.
+//   TRACE_THREADS=1: every thread's busy time inside them (compositor, GPU process, ...).
 //   TRACE_INCLUSIVE=1: the app's Rust functions by inclusive sampled time (build the app with
 //   data-keep-debug and data-wasm-opt="0" for names); DIST=dir serves another build.
 import { createServer } from 'node:http';
@@ -125,6 +126,22 @@ if (process.env.TRACE_TASKS) {
     pop(Infinity);
     console.log(`  worker task at ${((a - windows[0][0]) / 1000).toFixed(0)} ms, ${((b - a) / 1000).toFixed(1)} ms: main ${[...inside].sort((x, y) => y[1] - x[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
   }
+}
+if (process.env.TRACE_THREADS) {
+  // Every thread of every process, busy inside the worker's long tasks (top-level spans only):
+  // on two cores, what else takes them from the kernels besides the page's main thread.
+  const names = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args?.name]));
+  const byThread = new Map();
+  for (const e of events) if (e.ph === 'X' && e.dur) (byThread.get(`${e.pid}:${e.tid}`) || byThread.set(`${e.pid}:${e.tid}`, []).get(`${e.pid}:${e.tid}`)).push(e);
+  // A pass is two long tasks: the Run (preprocess and forward), then the maps (tiles).
+  const rows = [];
+  for (const [key, evs] of byThread) {
+    const inside = [0, 0];
+    for (const e of outermost(evs)) windows.forEach(([a, b], i) => (inside[i % 2] += Math.max(0, Math.min(b, e.ts + e.dur) - Math.max(a, e.ts))));
+    rows.push([`${names.get(key) || '?'} (${key})`, inside]);
+  }
+  console.log('busy inside the worker tasks, by thread (ms a pass): in the Run tasks, in the maps tasks');
+  for (const [k, v] of rows.sort((a, b) => b[1][0] - a[1][0]).slice(0, 14)) console.log(`  ${k.padEnd(50)} ${(v[0] / 1000 / passes).toFixed(2)} ${(v[1] / 1000 / passes).toFixed(2)}`);
 }
 if (process.env.TRACE_DETAIL) {
   // Every main-thread event (any depth) that overlaps the first few passes, in order.
