@@ -141,5 +141,22 @@ for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', 
 }
 console.log(`Chromium ${browser.version()}, ${cores} cores, ${runs} runs each after one warm-up`);
 for (const r of rows) console.log(JSON.stringify(r));
+// The issue's ratios, per model and round: ConvLens over onnxruntime-web at each thread count,
+// and ConvLens's own 1 -> N thread speed-up (medians; minima in brackets).
+const pick = (model, round, engine) => rows.find((r) => r.model.endsWith(model) && r.round === round && r.engine.startsWith(engine));
+for (const model of [...new Set(rows.map((r) => r.model.replace(/^models\//, '')))]) {
+  for (const round of [...new Set(rows.filter((r) => r.model.endsWith(model)).map((r) => r.round))]) {
+    const parts = [];
+    for (const t of [...new Set([1, cores])]) {
+      const [ours, ort] = [pick(model, round, `ConvLens wasm SIMD (${t} thread`), pick(model, round, `onnxruntime-web wasm (${t} thread`)];
+      if (ours && ort) parts.push(`${t} thread${t > 1 ? 's' : ''}: ${(ours.median_ms / ort.median_ms).toFixed(2)}x onnxruntime-web`);
+    }
+    const [one, all] = [pick(model, round, 'ConvLens wasm SIMD (1 thread'), pick(model, round, `ConvLens wasm SIMD (${cores} threads`)];
+    if (one && all && cores > 1) parts.push(`ConvLens 1 -> ${cores} threads ${(one.median_ms / all.median_ms).toFixed(2)}x (${(one.min_ms / all.min_ms).toFixed(2)}x)`);
+    const [gpu, ortGpu] = [pick(model, round, 'ConvLens WebGPU'), pick(model, round, 'onnxruntime-web webgpu')];
+    if (gpu && ortGpu) parts.push(`WebGPU ${(gpu.median_ms / ortGpu.median_ms).toFixed(2)}x onnxruntime-web's EP`);
+    if (parts.length) console.log(`${model}, round ${round}: ${parts.join('; ')}`);
+  }
+}
 await browser.close();
 server.close();
