@@ -20,12 +20,12 @@ use std::sync::{Arc, Condvar, Mutex};
 ///
 /// The tasks are cut into one contiguous block per thread. Each thread runs its own block
 /// from the front, then takes what is left of the others' from their backs. Kernels number
-/// their tasks along the output (pixel columns, row panels, planes), so a thread keeps the
-/// same part of the map from layer to layer and reads the previous layer's output from its
-/// own cache: when the VM's two vCPUs sit far apart (cache-line round trips of 400 ns where
-/// they are usually 100-150), first-come claiming sent half of every layer's input across
-/// and a two-thread SqueezeNet pass took as long as a one-thread pass. A thread that is late
-/// or preempted still loses its block to the others.
+/// their tasks along the output (pixel columns, row panels, planes), so a thread tends to keep
+/// the same part of the map from layer to layer and to read the previous layer's output from
+/// its own cache, not another core's. On the 2-vCPU development VM this is neutral on GoogLeNet
+/// and makes SqueezeNet's slow runs (when the vCPUs' cache-line round trips take 400 ns, not
+/// 100-150) about 7% quicker (docs/BENCHMARKS.md); with more cores, first-come claiming sends
+/// most of each layer's input across cores. A late or preempted thread still loses its block.
 struct Job {
     f: *const (dyn Fn(usize) + Sync),
     tasks: usize,
