@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { nextRun } from '../tests/e2e/runs.mjs';
+import { hostLine } from './host_cores.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
@@ -42,6 +43,8 @@ const server = createServer(async (req, res) => {
     res.writeHead(404).end();
   }
 });
+// The host's state before and after: on a shared VM it decides whether 2 threads can scale.
+console.log(`before: ${await hostLine()}`);
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({
@@ -119,6 +122,7 @@ if (perLayer) {
     }
     console.log(`  ${'sum of layers'.padEnd(36)} ${s1.toFixed(2).padStart(7)} ${sN.toFixed(2).padStart(7)}  ${(s1 / sN).toFixed(2)}x`);
   }
+  console.log(`after: ${await hostLine()}`);
   await browser.close();
   server.close();
   process.exit(0);
@@ -140,6 +144,7 @@ for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', 
   }
 }
 console.log(`Chromium ${browser.version()}, ${cores} cores, ${runs} runs each after one warm-up`);
+console.log(`after: ${await hostLine()}`);
 for (const r of rows) console.log(JSON.stringify(r));
 // The issue's ratios, per model and round: ConvLens over onnxruntime-web at each thread count,
 // and ConvLens's own 1 -> N thread speed-up (medians; minima in brackets).
