@@ -8,6 +8,10 @@ use convlens_core::exec::{cpu_backend, run, CpuKind, Keep};
 use convlens_core::graph::Graph;
 use convlens_core::onnx;
 use convlens_core::par;
+use convlens_core::graph::Window;
+use convlens_core::kernels::conv::PreparedConv;
+use convlens_core::kernels::reference;
+use convlens_core::tensor::rel_error;
 use convlens_core::Tensor;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,6 +31,7 @@ fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn threaded_passes_are_bit_identical_to_one_thread() {
     for_each_runs_every_task_once_even_nested();
+    row_split_gemm_reads_one_packed_b();
     let models = convlens_testkit::shared_models();
     let file = |f: &str| onnx::import(&std::fs::read(models.join(f)).unwrap(), f).unwrap();
     let graphs = [
@@ -83,4 +88,35 @@ fn for_each_runs_every_task_once_even_nested() {
         after.fetch_add(1, Ordering::Relaxed);
     });
     assert_eq!(after.load(Ordering::Relaxed), 64);
+}
+
+/// A conv whose GEMM splits by columns and by rows and reads B packed once by all its tasks
+/// (im2col, so never in place): 4 column chunks, the last 33 wide (a 1-column panel), and 2
+/// row chunks of 8 panels, K = 135 in one depth block; then K = 405 over two. Bit for bit the
+/// one-thread result, and the reference's.
+fn row_split_gemm_reads_one_packed_b() {
+    let mut seed = 7u32;
+    let mut random = |shape: &[usize]| {
+        let n = shape.iter().product();
+        let v = (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect();
+        Tensor::new(shape.to_vec(), v).unwrap()
+    };
+    let window = Window { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    for c in [15, 45] {
+        let (x, w, b) = (random(&[1, c, 15, 15]), random(&[96, c, 3, 3]), random(&[96]));
+        let conv = PreparedConv::new(&w, Some(&b), &window, 1, true).unwrap();
+        par::set_threads(1);
+        let one = conv.run(&x, &mut Vec::new()).unwrap();
+        par::set_threads(2);
+        let two = conv.run(&x, &mut Vec::new()).unwrap();
+        assert!(one.data.iter().zip(&two.data).all(|(a, b)| a.to_bits() == b.to_bits()), "C = {c}: two threads differ from one");
+        let want = reference::conv(&x, &w, Some(&b), &window, 1, true).unwrap();
+        let err = rel_error(&two.data, &want.data);
+        assert!(err < convlens_testkit::FAST_VS_REFERENCE_TOL, "C = {c}: relative error {err} against the reference");
+    }
 }
