@@ -225,8 +225,7 @@ pub unsafe fn gemm_raw(a: &PackedA, b: &dyn PackB, c: *mut f32, c_len: usize, ld
     let cols = par::chunks(n, n.div_ceil(col_w), NR);
     let rows = par::chunks(panels, want.div_ceil(cols.len()).min(panels), 1);
     let rows_per_task = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let in_place = b.rows().is_some() && rows_per_task <= IN_PLACE_MAX_PANELS;
-    if rows.len() > 1 && !in_place {
+    if rows.len() > 1 && b_in_place(b, rows_per_task).is_none() {
         SHARED_B.with(|buf| {
             let mut buf = buf.borrow_mut();
             let shared = pack_shared(b, &cols, &mut buf);
@@ -280,6 +279,14 @@ fn pack_shared(b: &dyn PackB, cols: &[std::ops::Range<usize>], buf: &mut Vec<f32
     SharedB { data: buf.as_ptr(), at, col_blocks, depth_blocks }
 }
 
+/// B where it lies, for a block of `panels` row panels that may read it in place (`PackB::rows`).
+/// Only a few: each panel reads every B panel again, and a strided B row spans two cache lines
+/// where a packed one spans one (SqueezeNet's 1000-way conv25, 167 panels, ran 4.8 ms packed
+/// and 5.5 in place as wasm; its 16-channel squeezes gain).
+fn b_in_place(b: &dyn PackB, panels: usize) -> Option<(&[f32], usize)> {
+    if panels <= IN_PLACE_MAX_PANELS { b.rows() } else { None }
+}
+
 /// C's columns `cols` of row panels `panels`.
 ///
 /// # Safety
@@ -304,10 +311,7 @@ unsafe fn gemm_block(
     }
     let line = scratch.as_ptr().align_offset(64).min(15).min(scratch.len());
     let scratch = &mut scratch[line..];
-    // In place only for a few row panels: each reads every B panel again, and a strided B row
-    // spans two cache lines where a packed one spans one (SqueezeNet's 1000-way conv25, 167
-    // panels, ran 4.8 ms packed and 5.5 in place as wasm; its 16-channel squeezes gain).
-    let in_place = if panels.len() <= IN_PLACE_MAX_PANELS && shared.is_none() { b.rows() } else { None };
+    let in_place = if shared.is_none() { b_in_place(b, panels.len()) } else { None };
     let mut acc = [0.0f32; MR * NR];
     for (j, n0) in cols.clone().step_by(NC).enumerate() {
         let nc = NC.min(cols.end - n0);
