@@ -6,6 +6,9 @@
 //   --gpu: only the WebGPU rows, ConvLens and onnxruntime-web alternating in two rounds.
 //   --layers: instead, ConvLens alone on 1 and on every thread, each layer's median time from the
 //   costs panel side by side (which layers gain from threads in the page, which do not).
+//   --scaling: instead, ConvLens alone on 1 and on every thread, the pages' passes interleaved;
+//   with DIST_B=dir, that build too (on a second origin), in the same interleaving: an A/B of the
+//   speed-up.
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -22,6 +25,7 @@ const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) || 5);
 const cpuOnly = process.argv.includes('--cpu');
 const gpuOnly = process.argv.includes('--gpu');
 const perLayer = process.argv.includes('--layers');
+const scaling = process.argv.includes('--scaling');
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
 const mounts = [
@@ -30,7 +34,7 @@ const mounts = [
   ['/ortweb/', join(root, 'bench/ort-web/')],
   ['/', process.env.DIST || join(root, 'dist/')],
 ];
-const server = createServer(async (req, res) => {
+const serve = (mounts) => createServer(async (req, res) => {
   let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
   if (path.endsWith('/')) path += 'index.html';
   const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
@@ -45,8 +49,15 @@ const server = createServer(async (req, res) => {
 });
 // The host's state before and after: on a shared VM it decides whether 2 threads can scale.
 console.log(`before: ${await hostLine()}`);
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const listen = async (server) => {
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return `http://127.0.0.1:${server.address().port}/`;
+};
+const server = serve(mounts);
+const base = await listen(server);
+// A second build for --scaling's A/B, on its own origin (the builds' paths are absolute).
+const serverB = process.env.DIST_B ? serve([['/', process.env.DIST_B]]) : null;
+const baseB = serverB ? await listen(serverB) : null;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan'],
@@ -63,10 +74,10 @@ async function ortWeb(model, ep, threads = 1, n = runs) {
 
 // `gpu`: wait until the worker has planned the model on WebGPU, and report its slowest layers
 // as the costs panel shows them (timestamp queries).
-async function convlens(query, onnx, gpu = false, n = runs) {
+async function convlens(query, onnx, gpu = false, n = runs, at = base) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const t0 = Date.now();
-  await page.goto(base + query);
+  await page.goto(at + query);
   await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
   // First load: page, wasm, worker, model fetch and import, until the layer list shows.
   const first_load_ms = Date.now() - t0;
@@ -107,6 +118,49 @@ async function convlens(query, onnx, gpu = false, n = runs) {
   return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}), ...(layers ? { layers } : {}) };
 }
 
+if (scaling) {
+  // Every page stays open and their passes interleave (1 thread, N threads, for each build, again
+  // and again), so each ratio compares passes a few hundred ms apart: this host's load drifts
+  // by 2x within minutes, which page-after-page medians cannot separate from a change.
+  const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
+  const builds = baseB ? [['A', base], ['B', baseB]] : [['', base]];
+  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+  const photo = join(shared, 'images/chelsea.png');
+  const pass = async (page) => {
+    await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 600000);
+    // The pool's threads go back to sleep before the next page's pass starts.
+    await page.waitForTimeout(50);
+    return Number(await page.locator('[data-testid=run-ms]').innerText());
+  };
+  for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
+    const pages = [];
+    for (const [name, at] of builds) {
+      for (const t of [1, cores]) {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+        await page.goto(`${at}${query}&backend=cpu&threads=${t}`);
+        await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
+        if (onnx) {
+          await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models', onnx));
+          await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
+        }
+        await pass(page); // warm-up
+        pages.push({ name, t, page, ms: [] });
+      }
+    }
+    for (let i = 0; i < runs; i++) for (const p of i % 2 ? [...pages].reverse() : pages) p.ms.push(await pass(p.page));
+    for (const [name] of builds) {
+      const [one, all] = [pages.find((p) => p.name === name && p.t === 1), pages.find((p) => p.name === name && p.t === cores)];
+      const pairs = one.ms.map((m, i) => m / all.ms[i]);
+      console.log(`${model}${name ? ` build ${name}` : ''}: 1 thread ${median(one.ms)} ms, ${cores} threads ${median(all.ms)} ms (medians of ${runs}, interleaved): 1 -> ${cores} threads ${(median(one.ms) / median(all.ms)).toFixed(2)}x; median of the ${runs} pairs' ratios ${median(pairs).toFixed(2)}x`);
+    }
+    for (const p of pages) await p.page.close();
+  }
+  console.log(`after: ${await hostLine()}`);
+  await browser.close();
+  server.close();
+  serverB?.close();
+  process.exit(0);
+}
 const cores0 = perLayer ? await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })() : 0;
 if (perLayer) {
   for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {

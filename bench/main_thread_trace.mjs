@@ -7,7 +7,8 @@
 //   main-thread event overlapping the first four of them, in order, with its offset.
 //   TRACE_THREADS=1: every thread's busy time inside them (compositor, GPU process, ...).
 //   TRACE_INCLUSIVE=1: the app's Rust functions by inclusive sampled time (build the app with
-//   data-keep-debug and data-wasm-opt="0" for names); DIST=dir serves another build.
+//   data-keep-debug and data-wasm-opt="0" for names); DIST=dir serves another build;
+//   TRACE_WARMUP=N passes before tracing (default 3); TRACE_CATEGORIES=v8,v8.wasm,... adds categories.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
@@ -39,7 +40,7 @@ const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 await page.goto(base + query);
 await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
 const photo = join(shared, 'images/chelsea.png');
-for (let i = 0; i < 3; i++) await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
+for (let i = 0; i < Number(process.env.TRACE_WARMUP || 3); i++) await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
 const cdp = await page.context().newCDPSession(page);
 const events = [];
 cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
@@ -47,7 +48,7 @@ const done = new Promise((ok) => cdp.once('Tracing.tracingComplete', ok));
 await cdp.send('Profiler.enable');
 await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
 await cdp.send('Profiler.start');
-await cdp.send('Tracing.start', { categories: 'devtools.timeline,disabled-by-default-devtools.timeline,toplevel', transferMode: 'ReportEvents' });
+await cdp.send('Tracing.start', { categories: ['devtools.timeline,disabled-by-default-devtools.timeline,toplevel', process.env.TRACE_CATEGORIES].filter(Boolean).join(','), transferMode: 'ReportEvents' });
 const ms = [];
 for (let i = 0; i < passes; i++) {
   await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
@@ -137,11 +138,26 @@ if (process.env.TRACE_THREADS) {
   const rows = [];
   for (const [key, evs] of byThread) {
     const inside = [0, 0];
-    for (const e of outermost(evs)) windows.forEach(([a, b], i) => (inside[i % 2] += Math.max(0, Math.min(b, e.ts + e.dur) - Math.max(a, e.ts))));
-    rows.push([`${names.get(key) || '?'} (${key})`, inside]);
+    // What it ran inside the Run tasks, by the outermost event's name.
+    const what = new Map();
+    for (const e of outermost(evs)) {
+      windows.forEach(([a, b], i) => (inside[i % 2] += Math.max(0, Math.min(b, e.ts + e.dur) - Math.max(a, e.ts))));
+    }
+    // Named by what runs inside the scheduler's wrappers (nested spans count in each).
+    for (const e of evs) {
+      if (/RunTask$|^EpollEvent$/.test(e.name)) continue;
+      windows.forEach(([a, b], i) => {
+        const t = Math.max(0, Math.min(b, e.ts + e.dur) - Math.max(a, e.ts));
+        if (i % 2 === 0 && t) what.set(e.name, (what.get(e.name) || 0) + t);
+      });
+    }
+    rows.push([`${names.get(key) || '?'} (${key})`, inside, what]);
   }
-  console.log('busy inside the worker tasks, by thread (ms a pass): in the Run tasks, in the maps tasks');
-  for (const [k, v] of rows.sort((a, b) => b[1][0] - a[1][0]).slice(0, 14)) console.log(`  ${k.padEnd(50)} ${(v[0] / 1000 / passes).toFixed(2)} ${(v[1] / 1000 / passes).toFixed(2)}`);
+  console.log('busy inside the worker tasks, by thread (ms a pass): in the Run tasks, in the maps tasks; the Run tasks\' part by event inside the scheduler\'s tasks');
+  for (const [k, v, what] of rows.sort((a, b) => b[1][0] - a[1][0]).slice(0, 14)) {
+    const top3 = [...what].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n, t]) => `${n} ${(t / 1000 / passes).toFixed(2)}`).join(', ');
+    console.log(`  ${k.padEnd(50)} ${(v[0] / 1000 / passes).toFixed(2)} ${(v[1] / 1000 / passes).toFixed(2)}  ${top3}`);
+  }
 }
 if (process.env.TRACE_DETAIL) {
   // Every main-thread event (any depth) that overlaps the first few passes, in order.

@@ -20,8 +20,9 @@ pub enum InputMsg {
     ToggleFit,
     /// An opened photo the browser could not decode.
     Undecodable(String),
-    /// Run `id` is still going after `RUNNING_AFTER_MS`: say so.
-    StillRunning(u64),
+    /// Run `id` is still going after `PICTURE_AFTER_MS` (draw its picture) or after
+    /// `RUNNING_AFTER_MS` (`say_so`: show "Running…" too).
+    StillRunning { id: u64, say_so: bool },
 }
 
 /// "Running…" appears only for a pass this slow. A short pass (a photo on the CPU takes ~20 ms)
@@ -29,6 +30,20 @@ pub enum InputMsg {
 /// during the pass, on a core the kernels' threads want. The worker's progress messages start
 /// after the same time (`worker::PROGRESS_AFTER_MS`).
 const RUNNING_AFTER_MS: u32 = 250;
+
+/// A picture sent to the worker is drawn with its answer, or after this long if the pass is
+/// slower: drawing it at once (the new preview, the old answer dimmed) made the browser lay
+/// out, paint, raster and composite during a ~10 ms pass, 5-10 ms of work on the cores the
+/// kernels' threads want. Within this, the picture and its answer appearing together look
+/// instant.
+pub(super) const PICTURE_AFTER_MS: u32 = 100;
+
+/// See `App::seen`.
+pub(super) struct Seen {
+    sent: u64,
+    error: Option<String>,
+    notice: Option<super::Notice>,
+}
 
 #[derive(Default)]
 pub struct RunState {
@@ -79,7 +94,7 @@ impl App {
                 self.run.decoding = self.run.decoding.saturating_sub(1);
                 self.error = Some(e);
             }
-            InputMsg::StillRunning(_) => {} // handled in `update`, which may skip the render
+            InputMsg::StillRunning { .. } => {} // handled in `update`, which may skip the render
             InputMsg::ToggleFit => {
                 self.run.fit = if self.run.fit == Fit::Squash { Fit::ResizeAndCenterCrop } else { Fit::Squash };
                 self.write_url();
@@ -199,7 +214,10 @@ impl App {
         self.run.progress = None;
         self.run.sent += 1;
         let (link, id) = (self.link.clone(), self.run.sent);
-        gloo::timers::callback::Timeout::new(RUNNING_AFTER_MS, move || link.send_message(Msg::Input(InputMsg::StillRunning(id)))).forget();
+        for (after, say_so) in [(PICTURE_AFTER_MS, false), (RUNNING_AFTER_MS, true)] {
+            let link = link.clone();
+            gloo::timers::callback::Timeout::new(after, move || link.send_message(Msg::Input(InputMsg::StillRunning { id, say_so }))).forget();
+        }
         self.run.error_when_sent = self.error.clone();
         // A camera frame is already the network's view (cropped as `fit` says): the worker
         // takes it whole. Cropping it again would feed the network the centre 7/8 of what the
@@ -207,6 +225,17 @@ impl App {
         let squash = matches!(src, Source::Video(_)) || self.run.fit == Fit::Squash;
         self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash, time_layers: !self.camera.live });
         Ok(())
+    }
+
+    /// What decides whether a message that may send a picture needs a render now.
+    pub(super) fn seen(&self) -> Seen {
+        Seen { sent: self.run.sent, error: self.error.clone(), notice: self.notice.clone() }
+    }
+
+    /// A picture went to the worker and nothing else changed that must show now: it is drawn
+    /// with its answer, or after `PICTURE_AFTER_MS` (see there).
+    pub(super) fn picture_in_flight(&self, before: Seen) -> bool {
+        self.run.running && self.run.sent != before.sent && self.error == before.error && self.notice == before.notice
     }
 
     /// Whether what the top-5 shows is older than the picture the user is looking at.

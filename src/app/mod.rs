@@ -344,19 +344,27 @@ impl Component for App {
         match msg {
             Msg::Worker(m) => self.on_worker(ctx, m),
             Msg::Model(m) => self.on_model(ctx, m),
-            Msg::Input(InputMsg::StillRunning(id)) => {
+            Msg::Input(InputMsg::StillRunning { id, say_so }) => {
                 // Nothing to draw when that pass has ended (the usual case): no re-render.
                 render = self.run.running && self.run.sent == id && self.run.progress.is_none();
-                if render {
+                if render && say_so {
                     self.run.progress = Some((0, 1));
                 }
             }
-            Msg::Input(m) => self.on_input(ctx, m),
+            Msg::Input(m) => {
+                let seen = self.seen();
+                self.on_input(ctx, m);
+                render = !self.picture_in_flight(seen);
+            }
             Msg::View(m) => render = self.on_view(m),
             Msg::Explain(m) => self.on_explain(m),
             Msg::Vis(m) => self.on_vis(m),
             Msg::Examples(m) => self.on_examples(ctx, m),
-            Msg::Camera(m) => self.on_camera(ctx, m),
+            Msg::Camera(m) => {
+                let seen = self.seen();
+                self.on_camera(ctx, m);
+                render = !self.picture_in_flight(seen);
+            }
             Msg::SetBackend(b) => self.set_backend(ctx, b),
             Msg::WorkerCrashed(why) => self.on_worker_crashed(ctx, why),
             Msg::ThreadsSilent(n) => self.on_threads_silent(ctx, n),

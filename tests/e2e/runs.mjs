@@ -5,5 +5,8 @@
 export async function nextRun(page, act, timeout = 120000) {
   const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   await act();
-  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout });
+  // Checked on a timer, not on every animation frame (Playwright's default): a rAF loop makes
+  // the page produce frames during the pass it waits for, work a user's page does not do, on the
+  // cores the pass's threads want.
+  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k, before, { timeout, polling: 20 });
 }
