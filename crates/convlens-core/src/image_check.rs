@@ -17,8 +17,18 @@ pub enum FileKind {
 /// The format from the file's first bytes (the image crate's signatures), and whether it ends
 /// where the format says it must (JPEG: the EOI marker; PNG: the IEND chunk).
 pub fn sniff(bytes: &[u8]) -> FileKind {
+    sniff_ends(bytes, bytes)
+}
+
+/// How many bytes of each end `sniff_ends` looks at.
+pub const END_BYTES: usize = 64;
+
+/// `sniff` from the file's two ends only (at least its first and last `END_BYTES`, or the
+/// whole file as both): a browser need not read a phone's 5 MB photo into memory to say what
+/// it is.
+pub fn sniff_ends(head: &[u8], tail: &[u8]) -> FileKind {
     use image::ImageFormat as F;
-    let name = match image::guess_format(bytes) {
+    let name = match image::guess_format(head) {
         Ok(F::Png) => "PNG",
         Ok(F::Jpeg) => "JPEG",
         Ok(F::Gif) => "GIF",
@@ -30,7 +40,7 @@ pub fn sniff(bytes: &[u8]) -> FileKind {
         _ => return FileKind::NotImage,
     };
     // Encoders may pad after the end marker: look for it near the end, not at the last byte.
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    let tail = &tail[tail.len().saturating_sub(END_BYTES)..];
     let ends = match name {
         "JPEG" => tail.windows(2).any(|w| w == [0xFF, 0xD9]),
         "PNG" => tail.windows(4).any(|w| w == b"IEND"),
