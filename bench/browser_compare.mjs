@@ -130,7 +130,13 @@ if (scaling) {
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 600000);
     // The pool's threads go back to sleep before the next page's pass starts.
     await page.waitForTimeout(50);
-    return Number(await page.locator('[data-testid=run-ms]').innerText());
+    // The pass's time, and what the kernel pool's counters say of it (the run time's tooltip).
+    return page.locator('span[data-helper-share]').evaluate((e) => ({
+      ms: Number(e.querySelector('[data-testid=run-ms]').innerText),
+      share: Number(e.dataset.helperShare),
+      sleeps: Number(e.dataset.helperSleeps),
+      waits: Number(e.dataset.callerSleeps),
+    }));
   };
   for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
     const pages = [];
@@ -144,14 +150,22 @@ if (scaling) {
           await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
         }
         await pass(page); // warm-up
-        pages.push({ name, t, page, ms: [] });
+        pages.push({ name, t, page, passes: [] });
       }
     }
-    for (let i = 0; i < runs; i++) for (const p of i % 2 ? [...pages].reverse() : pages) p.ms.push(await pass(p.page));
+    for (let i = 0; i < runs; i++) for (const p of i % 2 ? [...pages].reverse() : pages) p.passes.push(await pass(p.page));
     for (const [name] of builds) {
       const [one, all] = [pages.find((p) => p.name === name && p.t === 1), pages.find((p) => p.name === name && p.t === cores)];
-      const pairs = one.ms.map((m, i) => m / all.ms[i]);
-      console.log(`${model}${name ? ` build ${name}` : ''}: 1 thread ${median(one.ms)} ms, ${cores} threads ${median(all.ms)} ms (medians of ${runs}, interleaved): 1 -> ${cores} threads ${(median(one.ms) / median(all.ms)).toFixed(2)}x; median of the ${runs} pairs' ratios ${median(pairs).toFixed(2)}x`);
+      const [ms1, msN] = [one.passes.map((p) => p.ms), all.passes.map((p) => p.ms)];
+      const pairs = ms1.map((m, i) => m / msN[i]);
+      console.log(`${model}${name ? ` build ${name}` : ''}: 1 thread ${median(ms1)} ms, ${cores} threads ${median(msN)} ms (medians of ${runs}, interleaved): 1 -> ${cores} threads ${(median(ms1) / median(msN)).toFixed(2)}x; median of the ${runs} pairs' ratios ${median(pairs).toFixed(2)}x`);
+      // Whether the slow threaded passes are the ones whose helpers got little done or slept.
+      if (all.passes.some((p) => !Number.isNaN(p.share))) {
+        const sorted = [...all.passes].sort((a, b) => a.ms - b.ms);
+        const [fast, slow] = [sorted.slice(0, sorted.length >> 1), sorted.slice(sorted.length >> 1)];
+        const mean = (v, k) => (v.reduce((a, p) => a + p[k], 0) / v.length).toFixed(k === 'share' ? 3 : 1);
+        console.log(`  ${cores} threads, the quicker half of the passes (${fast[0].ms}-${fast[fast.length - 1].ms} ms): helpers' share ${mean(fast, 'share')}, helper sleeps ${mean(fast, 'sleeps')}, caller waits ${mean(fast, 'waits')} a pass; the slower half (${slow[0].ms}-${slow[slow.length - 1].ms} ms): ${mean(slow, 'share')}, ${mean(slow, 'sleeps')}, ${mean(slow, 'waits')}`);
+      }
     }
     for (const p of pages) await p.page.close();
   }

@@ -308,6 +308,8 @@ pub struct RunSummary {
     pub preprocess_ms: f64,
     pub backend: String,
     pub softmax_applied: bool,
+    /// What the kernels' thread pool did in this pass (all zero on one thread or a GPU).
+    pub pool: convlens_core::par::PoolStats,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

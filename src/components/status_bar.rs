@@ -19,7 +19,7 @@ pub struct Props {
     pub summary: Option<std::rc::Rc<ModelSummary>>,
     pub weights_note: String,
     /// (backend, total ms, passes so far) of the last run.
-    pub last_run: Option<(String, f64, u64)>,
+    pub last_run: Option<(String, f64, u64, convlens_core::par::PoolStats)>,
     pub on_dismiss: Callback<()>,
     pub on_dismiss_notice: Callback<()>,
     /// The notice's Retry (a broken download).
@@ -90,9 +90,13 @@ pub fn status_bar(p: &Props) -> Html {
                         <span class={classes!("small", if s.untrained { "untrained" } else { "muted" })}>{ format!(" · {}", p.weights_note) }</span>
                     }
                     if p.local_file { <span class="muted small">{ " · a file from this computer: a link to this page cannot carry it" }</span> }
-                    if let Some((backend, ms, runs)) = &p.last_run {
-                        // run-ms holds the number alone, for scripts that time the app.
-                        <span data-backend={backend.clone()} data-run={runs.to_string()}>{ " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }</span>
+                    if let Some((backend, ms, runs, pool)) = &p.last_run {
+                        // run-ms holds the number alone, for scripts that time the app; the pool's
+                        // counts say whether a threaded pass got its second core.
+                        <span data-backend={backend.clone()} data-run={runs.to_string()} title={pool_note(pool)}
+                            data-helper-share={format!("{:.3}", pool.helper_share())} data-helper-sleeps={pool.helper_sleeps.to_string()} data-caller-sleeps={pool.caller_sleeps.to_string()}>
+                            { " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }
+                        </span>
                     }
                 </p>
             }
@@ -120,4 +124,18 @@ fn preprocess_picker(s: &ModelSummary, on_pick: &Callback<String>) -> Html {
             }
         </>
     }
+}
+
+/// The threads' part of a pass, for the run time's tooltip; None when no job was spread.
+fn pool_note(pool: &convlens_core::par::PoolStats) -> Option<String> {
+    (pool.jobs > 0).then(|| {
+        format!(
+            "kernel threads: the helpers ran {:.0}% of {} tasks in {} jobs; a helper fell asleep between jobs {} times, the caller waited asleep {} times",
+            100.0 * pool.helper_share(),
+            pool.tasks,
+            pool.jobs,
+            pool.helper_sleeps,
+            pool.caller_sleeps
+        )
+    })
 }

@@ -377,15 +377,17 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
         }
     };
     let x = Arc::new(x);
+    convlens_core::par::take_stats();
     match engine.forward(&x, &Keep::All, timing, &mut progress).await {
         Ok(pass) => {
+            let pool = convlens_core::par::take_stats();
             if let Some(m) = state.borrow_mut().model.as_mut().filter(|m| Arc::ptr_eq(&m.graph, &graph)) {
                 m.last_input = Some(x.clone());
                 if engine.values_live() != ValuesLive::Device {
                     m.cpu_ms = Some(pass.total_ms);
                 }
             }
-            Ok(RunSummary { preprocess_ms, ..run_summary(&graph, &structure, &pass, engine.label()) })
+            Ok(RunSummary { preprocess_ms, pool, ..run_summary(&graph, &structure, &pass, engine.label()) })
         }
         Err(e) if engine.values_live() == ValuesLive::Device => {
             let cpu = cpu_engine(&graph)?;

@@ -103,5 +103,6 @@ pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: S
         preprocess_ms: 0.0,
         backend,
         softmax_applied: output_kind(graph) == OutputKind::Logits,
+        pool: Default::default(),
     }
 }

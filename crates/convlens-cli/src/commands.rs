@@ -305,6 +305,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, c
     be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?; // warm-up
     let mut times = Vec::new();
     let mut layer_ms = vec![0.0; graph.nodes.len()];
+    convlens_core::par::take_stats();
     for _ in 0..runs.max(1) {
         let out = be.forward_blocking(&x, &Keep::Outputs, Timing::Off)?;
         times.push(out.total_ms);
@@ -312,6 +313,7 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, c
             *a += b / runs.max(1) as f64;
         }
     }
+    let pool = convlens_core::par::take_stats();
     // The GPU's totals come from single-pass runs; its per-layer times from separate runs with
     // one compute pass per layer, so timing never slows the totals.
     let mut clock = String::new();
@@ -338,6 +340,16 @@ pub fn bench(args: &ModelArgs, kind: BackendArg, runs: usize, per_layer: bool, c
         2.0 * stats.macs as f64 / (median * 1e6),
         untrained_note(&graph)
     );
+    if pool.jobs > 0 {
+        let per = |v: u64| v as f64 / runs.max(1) as f64;
+        println!(
+            "  threads: {:.0} jobs a pass, the helpers ran {:.1}% of their tasks; a helper fell asleep {:.1} times a pass, the caller waited asleep {:.1}",
+            per(pool.jobs),
+            100.0 * pool.helper_share(),
+            per(pool.helper_sleeps),
+            per(pool.caller_sleeps)
+        );
+    }
     if per_layer {
         if !clock.is_empty() {
             println!("  top layers{clock}");

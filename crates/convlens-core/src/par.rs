@@ -66,9 +66,9 @@ impl Job {
         }
     }
 
-    /// Runs thread `me`'s block, then the others' leftovers; true if this call finished the
-    /// last task.
-    fn work(&self, me: usize) -> bool {
+    /// Runs thread `me`'s block, then the others' leftovers, counting each task in `counted` (if
+    /// given) before it counts as done; true if this call finished the last task.
+    fn work(&self, me: usize, counted: Option<&AtomicU64>) -> bool {
         let mut finished_last = false;
         let n = self.blocks.len();
         for k in 0..n {
@@ -78,6 +78,9 @@ impl Job {
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*self.f)(i) }));
                 if let Err(p) = ran {
                     self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
+                }
+                if let Some(c) = counted {
+                    c.fetch_add(1, Ordering::Relaxed);
                 }
                 finished_last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tasks;
             }
@@ -113,6 +116,48 @@ static POOL: Pool = Pool {
 
 thread_local! {
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What the pool did since the last `take_stats`: whether the helpers took their share of a
+/// pass, and how often a thread had to be woken. On a machine whose cores the OS (or the page's
+/// own work) shares out, a slow threaded pass shows here as a small helper share or many sleeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PoolStats {
+    /// Jobs spread over the pool (calls that ran inline on one thread are not counted).
+    pub jobs: u64,
+    /// Their tasks, and how many of them the helpers ran.
+    pub tasks: u64,
+    pub helper_tasks: u64,
+    /// Times a helper found no job after its spin and slept (each costs a wake-up later).
+    pub helper_sleeps: u64,
+    /// Times the caller slept waiting for the helpers' last tasks.
+    pub caller_sleeps: u64,
+}
+
+impl PoolStats {
+    /// The helpers' share of the tasks, 0 with no job spread.
+    pub fn helper_share(&self) -> f64 {
+        if self.tasks == 0 {
+            0.0
+        } else {
+            self.helper_tasks as f64 / self.tasks as f64
+        }
+    }
+}
+
+/// The counters behind `PoolStats`; the caller's and the helpers' on their own cache lines, so
+/// that counting does not bounce a line between the cores on every job.
+#[repr(align(64))]
+struct Counters<const N: usize>([AtomicU64; N]);
+static CALLER_COUNTS: Counters<3> = Counters([const { AtomicU64::new(0) }; 3]);
+static HELPER_COUNTS: Counters<2> = Counters([const { AtomicU64::new(0) }; 2]);
+
+/// The counts since the last call, and starts them again.
+pub fn take_stats() -> PoolStats {
+    let [jobs, tasks, caller_sleeps] = &CALLER_COUNTS.0;
+    let [helper_tasks, helper_sleeps] = &HELPER_COUNTS.0;
+    let take = |c: &AtomicU64| c.swap(0, Ordering::Relaxed);
+    PoolStats { jobs: take(jobs), tasks: take(tasks), helper_tasks: take(helper_tasks), helper_sleeps: take(helper_sleeps), caller_sleeps: take(caller_sleeps) }
 }
 
 /// Spins this many checks of the generation before a helper sleeps: a pass's layers come
@@ -174,6 +219,9 @@ pub fn helper_loop() {
         }
         let job = {
             let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
+            if POOL.generation.load(Ordering::Acquire) == seen {
+                HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
+            }
             while POOL.generation.load(Ordering::Acquire) == seen {
                 guard = POOL.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
@@ -187,7 +235,7 @@ pub fn helper_loop() {
         if let Some(job) = job {
             // The caller owns block 0; helper `index` block `index + 1` (the job has a block
             // per thread the caller counted; a helper beyond them only takes leftovers).
-            if job.work((index + 1).min(job.blocks.len().max(1) - 1)) {
+            if job.work((index + 1).min(job.blocks.len().max(1) - 1), Some(&HELPER_COUNTS.0[0])) {
                 // Under the lock, so the caller cannot miss it between its check and its wait.
                 let _f = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
                 POOL.finished_cv.notify_all();
@@ -213,8 +261,10 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         POOL.wake.notify_all();
     }
     IN_TASK.with(|t| t.set(true));
-    let last = job.work(0);
+    let last = job.work(0, None);
     IN_TASK.with(|t| t.set(false));
+    CALLER_COUNTS.0[0].fetch_add(1, Ordering::Relaxed);
+    CALLER_COUNTS.0[1].fetch_add(tasks as u64, Ordering::Relaxed);
     if !last {
         // Spin first: the helpers' last tasks usually end within microseconds.
         let mut spins = 0;
@@ -223,6 +273,9 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
             spins += 1;
         }
         let mut guard = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
+        if job.done.load(Ordering::Acquire) < tasks {
+            CALLER_COUNTS.0[2].fetch_add(1, Ordering::Relaxed);
+        }
         while job.done.load(Ordering::Acquire) < tasks {
             guard = POOL.finished_cv.wait(guard).unwrap_or_else(|e| e.into_inner());
         }

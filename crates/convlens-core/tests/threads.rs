@@ -31,6 +31,7 @@ fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn threaded_passes_are_bit_identical_to_one_thread() {
     for_each_runs_every_task_once_even_nested();
+    pool_counts_jobs_tasks_and_the_helpers_share();
     row_split_gemm_reads_one_packed_b();
     let models = convlens_testkit::shared_models();
     let file = |f: &str| onnx::import(&std::fs::read(models.join(f)).unwrap(), f).unwrap();
@@ -88,6 +89,31 @@ fn for_each_runs_every_task_once_even_nested() {
         after.fetch_add(1, Ordering::Relaxed);
     });
     assert_eq!(after.load(Ordering::Relaxed), 64);
+}
+
+/// `take_stats` counts what the pool did: every spread job and task once, the helpers' tasks
+/// among them, and nothing for calls that ran inline.
+fn pool_counts_jobs_tasks_and_the_helpers_share() {
+    par::set_threads(2);
+    par::take_stats();
+    // Tasks slow enough that the helper, awake or not, takes some of them.
+    let slow = |_| std::thread::sleep(std::time::Duration::from_millis(2));
+    par::for_each(40, &slow);
+    par::for_each(1, &|_| {}); // inline: not a job
+    let s = par::take_stats();
+    assert_eq!((s.jobs, s.tasks), (1, 40), "{s:?}");
+    assert!(s.helper_tasks > 0 && s.helper_tasks < 40, "the helper's share of 40 slow tasks: {s:?}");
+    assert!((s.helper_share() - s.helper_tasks as f64 / 40.0).abs() < 1e-12);
+    // A helper idle for longer than its spin sleeps, and counts it (in either window: it may
+    // have fallen asleep before the first take_stats).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    par::for_each(40, &slow);
+    let s2 = par::take_stats();
+    assert_eq!((s2.jobs, s2.tasks), (1, 40), "counts start again after take_stats: {s2:?}");
+    assert!(s.helper_sleeps + s2.helper_sleeps >= 1, "{s:?} {s2:?}");
+    par::set_threads(1);
+    par::for_each(40, &|_| {});
+    assert_eq!(par::take_stats(), par::PoolStats::default(), "one thread: every call inline");
 }
 
 /// A conv whose GEMM splits by columns and by rows and reads B packed once by all its tasks
