@@ -8,7 +8,8 @@
 //   TRACE_THREADS=1: every thread's busy time inside them (compositor, GPU process, ...).
 //   TRACE_INCLUSIVE=1: the app's Rust functions by inclusive sampled time (build the app with
 //   data-keep-debug and data-wasm-opt="0" for names); DIST=dir serves another build;
-//   TRACE_WARMUP=N passes before tracing (default 3); TRACE_CATEGORIES=v8,v8.wasm,... adds categories.
+//   TRACE_WARMUP=N passes before tracing (default 3); TRACE_CATEGORIES=v8,v8.wasm,... adds categories;
+//   TRACE_LIVE=1 traces N frames of the live webcam (a fake camera showing the photo) instead.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
@@ -35,12 +36,28 @@ const server = createServer(async (req, res) => {
 });
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const base = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'] });
+// TRACE_LIVE=1: the live webcam instead of photos (Chromium's fake camera showing the photo,
+// made with ffmpeg); PASSES frames are traced.
+const liveMode = Boolean(process.env.TRACE_LIVE);
+const cameraArgs = [];
+if (liveMode) {
+  const { execFileSync } = await import('node:child_process');
+  const y4m = join((await import('node:os')).tmpdir(), `convlens-trace-${process.pid}.y4m`);
+  execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
+  cameraArgs.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`);
+}
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', ...cameraArgs] });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 await page.goto(base + query);
 await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
 const photo = join(shared, 'images/chelsea.png');
 for (let i = 0; i < Number(process.env.TRACE_WARMUP || 3); i++) await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
+const runsDone = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
+if (liveMode) {
+  await page.locator('[data-testid=camera-start]').click();
+  await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
+  await page.waitForTimeout(2000);
+}
 const cdp = await page.context().newCDPSession(page);
 const events = [];
 cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
@@ -50,10 +67,17 @@ await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
 await cdp.send('Profiler.start');
 await cdp.send('Tracing.start', { categories: ['devtools.timeline,disabled-by-default-devtools.timeline,toplevel', process.env.TRACE_CATEGORIES].filter(Boolean).join(','), transferMode: 'ReportEvents' });
 const ms = [];
-for (let i = 0; i < passes; i++) {
-  await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
-  await page.waitForTimeout(100);
+if (liveMode) {
+  const r0 = await runsDone();
+  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) >= k, r0 + passes, { timeout: 120000, polling: 20 });
   ms.push(Number(await page.locator('[data-testid=run-ms]').innerText()));
+  console.log(`live: ${await page.locator('.fps').innerText()} · ${await page.locator('[data-testid=live-stages]').innerText()}`);
+} else {
+  for (let i = 0; i < passes; i++) {
+    await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
+    await page.waitForTimeout(100);
+    ms.push(Number(await page.locator('[data-testid=run-ms]').innerText()));
+  }
 }
 await cdp.send('Tracing.end');
 await done;

@@ -34,10 +34,16 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
 /// read back synchronously from the GPU, and each tile canvas would be a compositor layer of
 /// its own: main-thread work that competes with the pass for the cores.
 fn cpu_context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
-    let options = js_sys::Object::new();
-    js_sys::Reflect::set(&options, &"willReadFrequently".into(), &true.into()).map_err(js_err)?;
-    canvas
-        .get_context_with_context_options("2d", &options)
+    thread_local! {
+        // Made once: it is asked for every tile of every live frame.
+        static OPTIONS: js_sys::Object = {
+            let options = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&options, &"willReadFrequently".into(), &true.into());
+            options
+        };
+    }
+    OPTIONS
+        .with(|options| canvas.get_context_with_context_options("2d", options))
         .map_err(js_err)?
         .ok_or("no 2d canvas context")?
         .dyn_into::<CanvasRenderingContext2d>()

@@ -63,7 +63,16 @@ pub struct RunState {
     /// The model's view of the image, shown under the feature maps.
     pub input: Option<HtmlCanvasElement>,
     pub fit: Fit,
+    /// The per-layer times the costs table shows, and how they were taken: the last pass's,
+    /// but in live mode refreshed only every `LIVE_COSTS_EVERY_MS`.
+    pub layer_ms: (Vec<f64>, String),
+    pub(super) layer_ms_at: f64,
 }
+
+/// Live, the costs table's times change this often at most: forty refreshes a second are
+/// unreadable, and each re-rendered the table on the page's main thread (about 1 ms a frame),
+/// which in live mode is what bounds the frame rate on a machine with few cores.
+const LIVE_COSTS_EVERY_MS: f64 = 500.0;
 
 impl App {
     pub(super) fn on_input(&mut self, ctx: &Context<Self>, msg: InputMsg) {
@@ -118,6 +127,12 @@ impl App {
             }
         }
         let newest = r.id == self.run.sent;
+        let t = now_ms();
+        // A new model clears `last`: its first answer's times show at once.
+        if !self.camera.live || self.run.last.is_none() || t - self.run.layer_ms_at >= LIVE_COSTS_EVERY_MS {
+            self.run.layer_ms = (r.layer_ms.clone(), r.layer_clock.clone());
+            self.run.layer_ms_at = t;
+        }
         self.run.last = Some(r);
         self.run.runs_done += 1;
         self.request_maps();
@@ -242,6 +257,11 @@ impl App {
     /// with its answer, or after `PICTURE_AFTER_MS` (see there).
     pub(super) fn picture_in_flight(&self, before: Seen) -> bool {
         self.run.running && self.run.sent != before.sent && self.error == before.error && self.notice == before.notice
+    }
+
+    /// The costs table's times: none before a pass of this model (a new model clears `last`).
+    pub(super) fn shown_layer_ms(&self, last: Option<&RunSummary>) -> (Vec<f64>, String) {
+        if last.is_some() { self.run.layer_ms.clone() } else { Default::default() }
     }
 
     /// Whether what the top-5 shows is older than the picture the user is looking at.

@@ -442,8 +442,7 @@ impl Component for App {
                     </div>
                 </main>
                 if let Some(s) = &summary {
-                    <Costs summary={s.clone()} layer_ms={run.map(|r| r.layer_ms.clone()).unwrap_or_default()}
-                        layer_clock={run.map(|r| r.layer_clock.clone()).unwrap_or_default()}
+                    <Costs summary={s.clone()} layer_ms={self.shown_layer_ms(run).0} layer_clock={self.shown_layer_ms(run).1}
                         selected={self.view.selected} on_select={self.on.select_layer.clone()} />
                 }
                 <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>
