@@ -1364,6 +1364,21 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
   await page.waitForTimeout(3000);
   results.live_fps = parseFloat(await page.locator('.fps').innerText());
+  // Live, the costs table's times refresh every 500 ms, not on every frame (each refresh is a
+  // render on the main thread, which bounds the live rate).
+  const costs = await page.evaluate(async () => {
+    const body = document.querySelector('table.costs tbody');
+    const runs = () => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0);
+    let changes = 0;
+    const seen = new MutationObserver(() => changes++);
+    seen.observe(body, { subtree: true, childList: true, characterData: true, attributes: true });
+    const r0 = runs();
+    await new Promise((r) => setTimeout(r, 2000));
+    seen.disconnect();
+    return { changes, frames: runs() - r0 };
+  });
+  assert.ok(costs.frames >= 8, `live frames in 2 s: ${costs.frames}`);
+  assert.ok(costs.changes >= 1 && costs.changes <= 6, `the costs table changed ${costs.changes} times in 2 s of ${costs.frames} live frames`);
   // Where a frame's time goes, each stage measured where it runs (page or worker).
   const stages = await page.locator('[data-testid=live-stages]').innerText();
   const m = stages.match(/^grab (\d+) · prep (\d+) · forward (\d+) · tiles (\d+) · paint (\d+) ms$/);
