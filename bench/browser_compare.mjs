@@ -128,8 +128,9 @@ if (scaling) {
   const photo = join(shared, 'images/chelsea.png');
   const pass = async (page) => {
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 600000);
-    // The pool's threads go back to sleep before the next page's pass starts.
-    await page.waitForTimeout(50);
+    // The pool's threads go back to sleep before the next page's pass starts (PAUSE_MS: longer,
+    // so the page has painted the last pass's maps before the next one starts).
+    await page.waitForTimeout(Number(process.env.PAUSE_MS || 50));
     // The pass's time, and what the kernel pool's counters say of it (the run time's tooltip).
     return page.locator('span[data-helper-share]').evaluate((e) => ({
       ms: Number(e.querySelector('[data-testid=run-ms]').innerText),
