@@ -63,6 +63,9 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--enable-unsafe-webgpu', '--enable-features=Vulkan'],
 });
 
+const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
+const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+
 async function ortWeb(model, ep, threads = 1, n = runs) {
   const page = await browser.newPage();
   await page.goto(`${base}ortweb/?model=models/${model}&ep=${ep}&runs=${n}&threads=${threads}`);
@@ -72,19 +75,25 @@ async function ortWeb(model, ep, threads = 1, n = runs) {
   return r;
 }
 
-// `gpu`: wait until the worker has planned the model on WebGPU, and report its slowest layers
-// as the costs panel shows them (timestamp queries).
-async function convlens(query, onnx, gpu = false, n = runs, at = base) {
+// A ConvLens page at `url`, with `onnx` (from ../shared/models) dropped in if given; and its
+// first load: page, wasm, worker, model fetch and import, until the layer list shows.
+async function openConvlens(url, onnx) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const t0 = Date.now();
-  await page.goto(at + query);
+  await page.goto(url);
   await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
-  // First load: page, wasm, worker, model fetch and import, until the layer list shows.
   const first_load_ms = Date.now() - t0;
   if (onnx) {
     await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models', onnx));
     await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
   }
+  return { page, first_load_ms };
+}
+
+// `gpu`: wait until the worker has planned the model on WebGPU, and report its slowest layers
+// as the costs panel shows them (timestamp queries).
+async function convlens(query, onnx, gpu = false, n = runs, at = base) {
+  const { page, first_load_ms } = await openConvlens(at + query, onnx);
   if (gpu) {
     await page.waitForFunction(() => /^WebGPU \(|unavailable|failed/.test(document.querySelector('[data-testid=backend-badge]')?.innerText || ''), null, { timeout: 300000 });
     const badge = await page.locator('[data-testid=backend-badge]').innerText();
@@ -113,7 +122,6 @@ async function convlens(query, onnx, gpu = false, n = runs, at = base) {
   }
   await page.close();
   times.sort((a, b) => a - b);
-  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
   const layers = perLayer ? new Map([...layerTimes].map(([l, v]) => [l, median(v)])) : undefined;
   return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}), ...(layers ? { layers } : {}) };
 }
@@ -122,17 +130,16 @@ if (scaling) {
   // Every page stays open and their passes interleave (1 thread, N threads, for each build, again
   // and again), so each ratio compares passes a few hundred ms apart: this host's load drifts
   // by 2x within minutes, which page-after-page medians cannot separate from a change.
-  const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
   const builds = baseB ? [['A', base], ['B', baseB]] : [['', base]];
-  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
   const photo = join(shared, 'images/chelsea.png');
   const pass = async (page) => {
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 600000);
     // The pool's threads go back to sleep before the next page's pass starts (PAUSE_MS: longer,
     // so the page has painted the last pass's maps before the next one starts).
     await page.waitForTimeout(Number(process.env.PAUSE_MS || 50));
-    // The pass's time, and what the kernel pool's counters say of it (the run time's tooltip).
-    return page.locator('span[data-helper-share]').evaluate((e) => ({
+    // The pass's time, and what the kernel pool's counters say of it (the run time's tooltip;
+    // NaN from a build without them).
+    return page.locator('span[data-run]').evaluate((e) => ({
       ms: Number(e.querySelector('[data-testid=run-ms]').innerText),
       share: Number(e.dataset.helperShare),
       sleeps: Number(e.dataset.helperSleeps),
@@ -143,13 +150,7 @@ if (scaling) {
     const pages = [];
     for (const [name, at] of builds) {
       for (const t of [1, cores]) {
-        const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-        await page.goto(`${at}${query}&backend=cpu&threads=${t}`);
-        await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
-        if (onnx) {
-          await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models', onnx));
-          await page.waitForFunction((n) => document.querySelector('.model-line')?.innerText.includes(n), onnx.replace('.onnx', ''), { timeout: 120000 });
-        }
+        const { page } = await openConvlens(`${at}${query}&backend=cpu&threads=${t}`, onnx);
         await pass(page); // warm-up
         pages.push({ name, t, page, passes: [] });
       }
@@ -176,12 +177,11 @@ if (scaling) {
   serverB?.close();
   process.exit(0);
 }
-const cores0 = perLayer ? await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })() : 0;
 if (perLayer) {
   for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
     const one = await convlens(`${query}&backend=cpu&threads=1`, onnx);
-    const all = await convlens(`${query}&backend=cpu&threads=${cores0}`, onnx);
-    console.log(`${model}: pass ${one.median_ms} ms on 1 thread, ${all.median_ms} ms on ${cores0} (${(one.median_ms / all.median_ms).toFixed(2)}x); layers over 0.2 ms, median of ${runs}:`);
+    const all = await convlens(`${query}&backend=cpu&threads=${cores}`, onnx);
+    console.log(`${model}: pass ${one.median_ms} ms on 1 thread, ${all.median_ms} ms on ${cores} (${(one.median_ms / all.median_ms).toFixed(2)}x); layers over 0.2 ms, median of ${runs}:`);
     let [s1, sN] = [0, 0];
     for (const [l, t1] of one.layers) {
       const tN = all.layers.get(l) ?? 0;
@@ -197,7 +197,6 @@ if (perLayer) {
   process.exit(0);
 }
 const rows = [];
-const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
 for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
   for (const round of gpuOnly ? [] : [1, 2]) {
     for (const t of [...new Set([1, cores])]) {

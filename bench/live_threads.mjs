@@ -7,11 +7,12 @@
 //   DIST=dir another build; DIST_B=dir a second one, alternating with it: an A/B of live fps.
 import { createServer } from 'node:http';
 import { readFile, mkdtemp } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { hostLine } from './host_cores.mjs';
+import { runsDone } from '../tests/e2e/runs.mjs';
+import { fakeCameraArgs } from '../tests/e2e/camera.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
@@ -39,12 +40,11 @@ const builds = [['', ...(await serve(process.env.DIST || join(root, 'dist')))]];
 if (process.env.DIST_B) builds.push(['B', ...(await serve(process.env.DIST_B))]);
 if (builds.length > 1) builds[0][0] = 'A';
 const base = builds[0][2];
-const y4m = join(await mkdtemp(join(tmpdir(), 'convlens-live-')), 'cat.y4m');
-execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
+const camera = fakeCameraArgs(join(shared, 'images/chelsea.png'), join(await mkdtemp(join(tmpdir(), 'convlens-live-')), 'cat.y4m'));
 console.log(`before: ${await hostLine()}`);
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+  args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', ...camera],
 });
 const cores = await (async () => { const p = await browser.newPage(); await p.goto(base); const n = await p.evaluate(() => navigator.hardwareConcurrency); await p.close(); return n; })();
 
@@ -60,11 +60,10 @@ async function live(threads, onnx, at) {
   await page.locator('[data-testid=camera-start]').click();
   await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
   // Count frames over the window from the run counter, not the page's smoothed fps.
-  const runs = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
   await page.waitForTimeout(1000);
-  const [r0, t0] = [await runs(), Date.now()];
+  const [r0, t0] = [await runsDone(page), Date.now()];
   await page.waitForTimeout(seconds * 1000);
-  const fps = ((await runs()) - r0) / ((Date.now() - t0) / 1000);
+  const fps = ((await runsDone(page)) - r0) / ((Date.now() - t0) / 1000);
   const stages = await page.locator('[data-testid=live-stages]').innerText();
   await page.close();
   return { fps, stages };

@@ -14,7 +14,9 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { nextRun } from '../tests/e2e/runs.mjs';
+import { tmpdir } from 'node:os';
+import { nextRun, runsDone, waitForRuns } from '../tests/e2e/runs.mjs';
+import { fakeCameraArgs } from '../tests/e2e/camera.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const require = createRequire(join(root, 'tools/package.json'));
@@ -39,20 +41,13 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 // TRACE_LIVE=1: the live webcam instead of photos (Chromium's fake camera showing the photo,
 // made with ffmpeg); PASSES frames are traced.
 const liveMode = Boolean(process.env.TRACE_LIVE);
-const cameraArgs = [];
-if (liveMode) {
-  const { execFileSync } = await import('node:child_process');
-  const y4m = join((await import('node:os')).tmpdir(), `convlens-trace-${process.pid}.y4m`);
-  execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
-  cameraArgs.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`);
-}
+const cameraArgs = liveMode ? fakeCameraArgs(join(shared, 'images/chelsea.png'), join(tmpdir(), `convlens-trace-${process.pid}.y4m`)) : [];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', ...cameraArgs] });
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 await page.goto(base + query);
 await page.waitForSelector('[data-testid=layer-list] button', { timeout: 120000 });
 const photo = join(shared, 'images/chelsea.png');
 for (let i = 0; i < Number(process.env.TRACE_WARMUP || 3); i++) await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 120000);
-const runsDone = () => page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
 if (liveMode) {
   await page.locator('[data-testid=camera-start]').click();
   await page.waitForFunction(() => parseFloat(document.querySelector('.fps')?.innerText || '0') > 0, null, { timeout: 60000 });
@@ -68,8 +63,7 @@ await cdp.send('Profiler.start');
 await cdp.send('Tracing.start', { categories: ['devtools.timeline,disabled-by-default-devtools.timeline,toplevel', process.env.TRACE_CATEGORIES].filter(Boolean).join(','), transferMode: 'ReportEvents' });
 const ms = [];
 if (liveMode) {
-  const r0 = await runsDone();
-  await page.waitForFunction((k) => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) >= k, r0 + passes, { timeout: 120000, polling: 20 });
+  await waitForRuns(page, (await runsDone(page)) + passes);
   ms.push(Number(await page.locator('[data-testid=run-ms]').innerText()));
   console.log(`live: ${await page.locator('.fps').innerText()} · ${await page.locator('[data-testid=live-stages]').innerText()}`);
 } else {

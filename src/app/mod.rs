@@ -412,6 +412,7 @@ impl Component for App {
         });
         let summary = self.model.summary.clone();
         let run = self.run.last.as_ref();
+        let (layer_ms, layer_clock) = self.shown_layer_ms(run);
         // The worker's latest word on the backend wins over the backend of the last run.
         let backend = self.backend.name.clone().or_else(|| run.map(|r| r.backend.clone()));
         html! {
@@ -442,7 +443,7 @@ impl Component for App {
                     </div>
                 </main>
                 if let Some(s) = &summary {
-                    <Costs summary={s.clone()} layer_ms={self.shown_layer_ms(run).0} layer_clock={self.shown_layer_ms(run).1}
+                    <Costs summary={s.clone()} {layer_ms} {layer_clock}
                         selected={self.view.selected} on_select={self.on.select_layer.clone()} />
                 }
                 <footer class="muted small">{ "Drop an image or an .onnx file anywhere, paste from the clipboard, or use the camera. Weights: ONNX model zoo; sample photos: scikit-image (CC0)." }</footer>

@@ -18,7 +18,7 @@ pub struct Props {
     pub progress: Option<(usize, usize)>,
     pub summary: Option<std::rc::Rc<ModelSummary>>,
     pub weights_note: String,
-    /// (backend, total ms, passes so far) of the last run.
+    /// (backend, total ms, passes so far, the kernel pool's counts) of the last run.
     pub last_run: Option<(String, f64, u64, convlens_core::par::PoolStats)>,
     pub on_dismiss: Callback<()>,
     pub on_dismiss_notice: Callback<()>,

@@ -396,7 +396,9 @@ async fn run(state: &Rc<RefCell<State>>, frame: &Frame, squash: bool, time_layer
             state.borrow_mut().install(&graph, cpu.clone());
             emit(FromWorker::Backend { name, reason: format!("WebGPU failed ({e}); fell back to the CPU") });
             let pass = cpu.forward(&x, &Keep::All, Timing::Off, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
-            Ok(RunSummary { preprocess_ms, ..run_summary(&graph, &structure, &pass, cpu.label()) })
+            // Counted since before the failed GPU pass, which spread no kernel jobs.
+            let pool = convlens_core::par::take_stats();
+            Ok(RunSummary { preprocess_ms, pool, ..run_summary(&graph, &structure, &pass, cpu.label()) })
         }
         Err(e) => Err(e.to_string()),
     }

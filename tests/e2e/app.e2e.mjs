@@ -6,7 +6,8 @@ import { createServer } from 'node:http';
 import { readFile, mkdir, writeFile, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { measureTabMemory, probeSwitch } from './memory.mjs';
-import { nextRun } from './runs.mjs';
+import { nextRun, runsDone } from './runs.mjs';
+import { fakeCameraArgs } from './camera.mjs';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -1303,7 +1304,7 @@ await check('WebGPU chosen (SwiftShader here) gives the native top-1 with real p
     };
     poll();
   });
-  const before = await page.evaluate(() => Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0));
+  const before = await runsDone(page);
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png'));
   await page.waitForFunction((k) => !document.querySelector('progress') && Number(document.querySelector('.model-line span[data-run]')?.dataset.run || 0) > k
     && document.querySelector('.model-line span[data-backend^="WebGPU"]'), before, { timeout: 180000 });
@@ -1351,11 +1352,13 @@ await check('denied webcam: a clear message, the rest keeps working', async () =
 
 await check('live webcam (fake device showing a photo) runs frames and reports fps', async () => {
   const y4m = join(artifacts, 'cat.y4m');
-  const args = [...baseArgs, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  let args;
   try {
-    execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-i', join(shared, 'images/chelsea.png'), '-t', '2', '-r', '10', '-vf', 'scale=640:480', '-pix_fmt', 'yuv420p', y4m]);
-    args.push(`--use-file-for-fake-video-capture=${y4m}`);
-  } catch { /* no ffmpeg: the synthetic pattern still exercises the path */ }
+    args = [...baseArgs, ...fakeCameraArgs(join(shared, 'images/chelsea.png'), y4m)];
+  } catch {
+    // No ffmpeg: the synthetic pattern still exercises the path.
+    args = [...baseArgs, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'];
+  }
   const b = await launch(args);
   const page = await openApp(b, '?model=squeezenet');
   await page.waitForSelector('[data-testid=layer-list] button');
