@@ -113,14 +113,20 @@ pub fn frame_pixels(src: &Source) -> Result<Frame, String> {
     Ok(Frame { width: fw, height: fh, rgba })
 }
 
+/// Where the network's `side` x `side` view of a `w` x `h` picture lies in it, in source pixels
+/// (x, y, width, height): the core's resize-and-crop (or squash) geometry, for a canvas to draw.
+pub fn crop_window(w: usize, h: usize, side: usize, fit: Fit) -> Result<(f64, f64, f64, f64), String> {
+    let (rw, rh, cx, cy) = geometry(w, h, side, fit).map_err(|e| e.to_string())?;
+    let (sx, sy) = (cx as f64 * w as f64 / rw as f64, cy as f64 * h as f64 / rh as f64);
+    let (sw, sh) = (side as f64 * w as f64 / rw as f64, side as f64 * h as f64 / rh as f64);
+    Ok((sx, sy, sw, sh))
+}
+
 /// The model's view of `src` for display under the feature maps: resized and centre-cropped
 /// (or squashed) onto `side`x`side` by the canvas. The worker computes the input itself.
 pub fn crop_preview(src: &Source, side: usize, fit: Fit) -> Result<HtmlCanvasElement, String> {
     let (w, h) = source_size(src);
-    let (rw, rh, cx, cy) = geometry(w, h, side, fit).map_err(|e| e.to_string())?;
-    // The crop window in source pixels.
-    let (sx, sy) = (cx as f64 * w as f64 / rw as f64, cy as f64 * h as f64 / rh as f64);
-    let (sw, sh) = (side as f64 * w as f64 / rw as f64, side as f64 * h as f64 / rh as f64);
+    let (sx, sy, sw, sh) = crop_window(w, h, side, fit)?;
     let canvas = new_canvas(side as u32, side as u32)?;
     // In CPU memory: a camera frame's crop is read back as the network's input (`crop_pixels`).
     let ctx = cpu_context(&canvas)?;

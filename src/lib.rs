@@ -8,5 +8,6 @@ pub mod imaging;
 pub mod model_source;
 pub mod protocol;
 pub mod url_state;
+pub mod video_frame;
 pub mod worker;
 pub mod worker_codec;

@@ -32,6 +32,11 @@ pub enum ToWorker {
     /// mode asks only for the total.
     /// `id` comes back in the answer, so the page knows which picture a result belongs to.
     Run { id: u64, frame: Frame, squash: bool, time_layers: bool },
+    /// Run on a live camera frame sent by reference: the `VideoFrame` rides beside this message
+    /// (`worker_codec::attach`, key `frame`) and the worker cuts the network's view out of it as
+    /// the page would have (centre crop, or squash when `squash`). Answered as `Run`, with the
+    /// view in `RunSummary::camera_crop`, or by `FrameRefused`.
+    RunCamera { id: u64, frame: u64, squash: bool, time_layers: bool },
     /// Send the last run's maps of these layers (node indices) as colour-mapped tiles at
     /// most `max_side` px a side (one colour scale for all channels when `shared`), and
     /// their raw values when `values` (hover readout, export; live mode goes without).
@@ -141,9 +146,11 @@ pub enum FromWorker {
     Ready,
     /// The loaded model with the preprocessing the user picked.
     Preprocessed(Box<ModelSummary>),
-    /// Answers an `Init` that asked for several threads: how many the kernels have, and why
-    /// only one when so.
-    Threads { threads: usize, why: Option<String> },
+    /// Answers `Init`: how many threads the kernels have, and why only one when more were
+    /// asked for; whether camera frames may come by reference (`RunCamera`), or why not.
+    Threads { threads: usize, why: Option<String>, camera_frames: Result<(), String> },
+    /// `RunCamera` `id` could not be read here (why): the page sends pixels from then on.
+    FrameRefused { id: u64, why: String },
     Error(String),
     /// Bytes of load `load`'s file received so far (of `total` when the server said).
     Download { load: u64, got: u64, total: Option<u64> },
@@ -310,6 +317,9 @@ pub struct RunSummary {
     pub softmax_applied: bool,
     /// What the kernels' thread pool did in this pass (all zero on one thread or a GPU).
     pub pool: convlens_core::par::PoolStats,
+    /// The picture the pass saw, when the worker cut it from a camera frame (`RunCamera`): the
+    /// page shows it under the maps.
+    pub camera_crop: Option<Frame>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

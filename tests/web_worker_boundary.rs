@@ -43,6 +43,105 @@ fn messages_survive_the_worker_codec() {
     }
 }
 
+/// A VideoFrame made by `new VideoFrame(source, init)`, as the page makes one from the video.
+fn new_video_frame(source: &wasm_bindgen::JsValue, init: &[(&str, wasm_bindgen::JsValue)]) -> convlens_app::video_frame::VideoFrame {
+    use wasm_bindgen::JsCast;
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"timestamp".into(), &0.into()).unwrap();
+    for (k, v) in init {
+        js_sys::Reflect::set(&options, &(*k).into(), v).unwrap();
+    }
+    let ctor: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"VideoFrame".into()).unwrap().unchecked_into();
+    js_sys::Reflect::construct(&ctor, &js_sys::Array::of2(source, &options)).unwrap().unchecked_into()
+}
+
+/// A frame whose pixels say where they are, from a canvas: red rises from 0 to 255 across it,
+/// green from top to bottom, blue is 77.
+fn gradient_video_frame(w: u32, h: u32) -> convlens_app::video_frame::VideoFrame {
+    let canvas = convlens_app::imaging::new_canvas(w, h).unwrap();
+    let rgba: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| [(255 * x / (w - 1)) as u8, (255 * y / (h - 1)) as u8, 77, 255]))
+        .collect();
+    convlens_app::imaging::paint_rgba(&canvas, &rgba, w as usize, h as usize).unwrap();
+    new_video_frame(&canvas, &[])
+}
+
+/// The same kind of frame as a camera gives it, I420: luma rises across it (limited range,
+/// 16 to 235: grey 0 to 255), chroma neutral.
+fn i420_video_frame(w: u32, h: u32) -> convlens_app::video_frame::VideoFrame {
+    let (w, h) = (w as usize, h as usize);
+    let mut bytes: Vec<u8> = (0..h).flat_map(|_| (0..w).map(move |x| (16.0 + 219.0 * x as f64 / (w - 1) as f64).round() as u8)).collect();
+    bytes.resize(w * h + 2 * (w / 2) * (h / 2), 128);
+    let data: wasm_bindgen::JsValue = js_sys::Uint8Array::from(&bytes[..]).into();
+    new_video_frame(&data, &[("format", "I420".into()), ("codedWidth", (w as u32).into()), ("codedHeight", (h as u32).into())])
+}
+
+/// How far a resize of a smooth ramp may stray from the ramp's value at an output pixel's
+/// centre, in 8-bit levels: rounding (twice for YUV), and the filter's reach of a few source pixels.
+const CROP_LEVELS: f64 = 3.0;
+
+/// The worst distance, in levels, of `view` (the `side` x `side` cut of a `w` x `h` frame) from
+/// `ramp` evaluated where each output pixel's centre falls in the frame (2-pixel border left out).
+fn ramp_error(view: &Frame, w: u32, h: u32, fit: convlens_core::preprocess::Fit, ramp: impl Fn(f64, f64) -> [f64; 3]) -> f64 {
+    let side = view.width as usize;
+    assert_eq!((view.height as usize, view.rgba.len()), (side, side * side * 4));
+    let (sx, sy, sw, sh) = convlens_app::imaging::crop_window(w as usize, h as usize, side, fit).unwrap();
+    let mut worst: f64 = 0.0;
+    for y in 2..side - 2 {
+        for x in 2..side - 2 {
+            let (fx, fy) = (sx + (x as f64 + 0.5) * sw / side as f64 - 0.5, sy + (y as f64 + 0.5) * sh / side as f64 - 0.5);
+            let want = ramp(fx / (w - 1) as f64, fy / (h - 1) as f64);
+            let p = &view.rgba[(y * side + x) * 4..][..3];
+            for c in 0..3 {
+                worst = worst.max((p[c] as f64 - want[c]).abs());
+            }
+        }
+    }
+    worst
+}
+
+/// A live camera frame crosses by reference: the codec carries it beside the message's bytes
+/// through a structured clone (as postMessage does), the receiver claims it by the message's
+/// key, and the worker cuts from it exactly the window the core's crop geometry names, from its
+/// planes (I420 as cameras give it, RGBA or BGRA from a canvas) or on a canvas, then releases it.
+#[wasm_bindgen_test]
+async fn camera_frames_cross_by_reference_and_are_cut_where_the_core_says() {
+    use convlens_app::{video_frame, worker_codec};
+    use convlens_core::preprocess::Fit;
+    use gloo::worker::Codec;
+    use wasm_bindgen::JsCast;
+    video_frame::supported(true).expect("this Chromium has VideoFrame and OffscreenCanvas");
+    let (w, h, side) = (640u32, 480u32, 224usize);
+    let frame = gradient_video_frame(w, h);
+    let key = worker_codec::attach(frame.clone().into());
+    let sent = worker_codec::SharedBincode::encode(ToWorker::RunCamera { id: 4, frame: key, squash: false, time_layers: false });
+    assert!(worker_codec::take_unsent(key).is_none(), "encoding took the attachment");
+    let clone: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"structuredClone".into()).unwrap().unchecked_into();
+    let arrived = clone.call1(&wasm_bindgen::JsValue::UNDEFINED, &sent).unwrap();
+    frame.close(); // the page's own; the clone holds the buffer
+    let msg: ToWorker = worker_codec::SharedBincode::decode(arrived);
+    let ToWorker::RunCamera { id: 4, frame: k, .. } = msg else { panic!("{msg:?}") };
+    let got: video_frame::VideoFrame = worker_codec::take_received(k).expect("the frame came with its message").unchecked_into();
+    assert!(worker_codec::take_received(k).is_none(), "claimed once");
+    assert_eq!((got.display_width(), got.display_height()), (w, h));
+    let handle = got.clone();
+    let from_clone = video_frame::view(got, side, Fit::ResizeAndCenterCrop).await.unwrap();
+    assert!(js_sys::Reflect::get(&handle, &"format".into()).unwrap().is_null(), "the frame is closed once cut");
+    let rgb_ramp = |fx: f64, fy: f64| [255.0 * fx, 255.0 * fy, 77.0];
+    let grey_ramp = |fx: f64, _| [255.0 * fx; 3];
+    for fit in [Fit::ResizeAndCenterCrop, Fit::Squash] {
+        let cuts = [
+            ("planes of the cloned canvas frame", if fit == Fit::Squash { video_frame::view(gradient_video_frame(w, h), side, fit).await.unwrap() } else { from_clone.clone() }, true),
+            ("canvas", video_frame::crop(gradient_video_frame(w, h), side, fit).unwrap(), true),
+            ("I420 planes", video_frame::view(i420_video_frame(w, h), side, fit).await.unwrap(), false),
+        ];
+        for (how, view, rgb) in cuts {
+            let worst = if rgb { ramp_error(&view, w, h, fit, rgb_ramp) } else { ramp_error(&view, w, h, fit, grey_ramp) };
+            assert!(worst <= CROP_LEVELS, "{how}, {fit:?}: {worst} levels from the ramp");
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn worker_loads_runs_and_sends_maps() {
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
@@ -59,6 +158,30 @@ async fn worker_loads_runs_and_sends_maps() {
         assert!((p - 1e-3).abs() < 1e-6, "{p}");
     }
     assert_eq!(run.layer_ms.len(), summary.layers.len());
+    // A camera frame the worker cut out on arrival: run whole, its cut timed into the
+    // preprocessing and sent back to be shown; without its picture, refused (the page then
+    // sends pixels).
+    {
+        // A flat grey camera frame (I420, limited range: luma 126 is grey 128), by reference.
+        use gloo::worker::Codec;
+        let mut bytes = vec![126u8; 320 * 240];
+        bytes.resize(320 * 240 * 3 / 2, 128);
+        let data: wasm_bindgen::JsValue = js_sys::Uint8Array::from(&bytes[..]).into();
+        let frame = new_video_frame(&data, &[("format", "I420".into()), ("codedWidth", 320.into()), ("codedHeight", 240.into())]);
+        let key = convlens_app::worker_codec::attach(frame.into());
+        let msg: ToWorker = convlens_app::worker_codec::SharedBincode::decode(convlens_app::worker_codec::SharedBincode::encode(ToWorker::RunCamera { id: 2, frame: key, squash: false, time_layers: false }));
+        let ran = handle(&state, msg, &mut |_| {}).await;
+        let FromWorker::Ran(cam) = roundtrip(&ran) else { panic!("{ran:?}") };
+        let view = cam.camera_crop.as_ref().expect("the view comes back to be shown");
+        assert_eq!((cam.id, view.width, view.height), (2, 224, 224));
+        assert!(view.rgba.chunks_exact(4).all(|p| p[..3].iter().all(|&c| c.abs_diff(128) <= 1) && p[3] == 255), "flat grey");
+        assert!(cam.preprocess_ms > 0.0);
+        assert_eq!(cam.heads[0].top, run.heads[0].top, "the same picture as pixels gives the same answer");
+    }
+    // A camera frame that did not come with its message (a stale key): refused, and the page
+    // sends pixels.
+    let refused = handle(&state, ToWorker::RunCamera { id: 3, frame: 999, squash: false, time_layers: false }, &mut |_| {}).await;
+    assert!(matches!(roundtrip(&refused), FromWorker::FrameRefused { id: 3, ref why } if why.contains("no camera frame")), "{refused:?}");
     let first_conv = summary.layers.iter().position(|l| l.op.starts_with("Conv")).unwrap();
     let maps = handle(&state, ToWorker::Maps { layers: vec![first_conv], max_side: 256, shared: false, values: true }, &mut |_| {}).await;
     let FromWorker::Maps(m) = roundtrip(&maps) else { panic!("{maps:?}") };

@@ -114,7 +114,15 @@ impl App {
 
     /// A finished pass: keep it, ask for the shown layers' maps, and in live mode time the
     /// frame and ask for the next.
-    pub(super) fn on_ran(&mut self, ctx: &Context<Self>, r: RunSummary) {
+    pub(super) fn on_ran(&mut self, ctx: &Context<Self>, mut r: RunSummary) {
+        // A camera frame the worker cut out: its view is shown under the maps, as the page's own
+        // crop is when the page sends pixels.
+        if let Some(view) = r.camera_crop.take() {
+            match imaging::new_canvas(view.width, view.height).and_then(|c| imaging::paint_rgba(&c, &view.rgba, view.width as usize, view.height as usize).map(|_| c)) {
+                Ok(canvas) => self.run.input = Some(canvas),
+                Err(e) => self.error = Some(e),
+            }
+        }
         // The newest picture's answer ends the run; an older picture's answer is shown dimmed
         // until then (the worker drops pictures replaced while waiting).
         if r.id == self.run.sent {
@@ -231,6 +239,17 @@ impl App {
         }
         self.run.input = Some(crop);
         self.camera.stages.grab = super::now_ms() - t0;
+        let id = self.begin_run();
+        // A camera frame is already the network's view (cropped as `fit` says): the worker
+        // takes it whole. Cropping it again would feed the network the centre 7/8 of what the
+        // preview shows, upsampled.
+        let squash = matches!(src, Source::Video(_)) || self.run.fit == Fit::Squash;
+        self.bridge.send(ToWorker::Run { id, frame, squash, time_layers: !self.camera.live });
+        Ok(())
+    }
+
+    /// A picture is about to go to the worker: the run it starts, numbered (the id to send).
+    pub(super) fn begin_run(&mut self) -> u64 {
         self.run.running = true;
         self.run.progress = None;
         self.run.sent += 1;
@@ -240,12 +259,7 @@ impl App {
             gloo::timers::callback::Timeout::new(after, move || link.send_message(Msg::Input(InputMsg::StillRunning { id, say_so }))).forget();
         }
         self.run.error_when_sent = self.error.clone();
-        // A camera frame is already the network's view (cropped as `fit` says): the worker
-        // takes it whole. Cropping it again would feed the network the centre 7/8 of what the
-        // preview shows, upsampled.
-        let squash = matches!(src, Source::Video(_)) || self.run.fit == Fit::Squash;
-        self.bridge.send(ToWorker::Run { id: self.run.sent, frame, squash, time_layers: !self.camera.live });
-        Ok(())
+        id
     }
 
     /// What decides whether a message that may send a picture needs a render now.

@@ -4,9 +4,13 @@
 use web_sys::{HtmlVideoElement, MediaStream};
 use yew::prelude::*;
 
+use convlens_core::preprocess::Fit;
+
 use super::{App, Msg};
 use crate::camera;
 use crate::imaging::Source;
+use crate::protocol::ToWorker;
+use crate::{video_frame, worker_codec};
 
 pub enum CameraMsg {
     Start,
@@ -39,6 +43,32 @@ impl Stages {
     }
 }
 
+/// How live frames reach the worker.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FramePath {
+    /// As VideoFrames the worker cuts the network's view out of (`video_frame`): the page's
+    /// main thread neither scales nor reads a frame's pixels.
+    ByReference,
+    /// The page crops each frame on a canvas and sends its pixels: why not by reference.
+    Copied(String),
+}
+
+impl Default for FramePath {
+    fn default() -> Self {
+        FramePath::Copied("the worker has not started yet".into())
+    }
+}
+
+impl FramePath {
+    /// (the `data-frames` value, the sentence for the stages' tooltip)
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            FramePath::ByReference => ("reference", "Frames reach the worker by reference (a VideoFrame it crops); grab: making and posting it on the page; prep: the worker's crop and normalization".into()),
+            FramePath::Copied(why) => ("copied", format!("Frames are cropped and copied on the page ({why}); grab: that crop and copy; prep: the worker's normalization")),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct CameraState {
     pub stream: Option<MediaStream>,
@@ -51,6 +81,7 @@ pub struct CameraState {
     pub stages: Stages,
     /// When the latest maps arrived, until they are painted.
     pub maps_at: Option<f64>,
+    pub frames: FramePath,
 }
 
 fn open(ctx: &Context<App>, device: Option<String>) {
@@ -118,7 +149,51 @@ impl App {
             return Ok(()); // not playing yet
         }
         let side = s.input_side;
+        if self.camera.frames == FramePath::ByReference {
+            match self.send_camera_frame(&video) {
+                Ok(()) => return Ok(()),
+                Err(why) => self.camera.frames = FramePath::Copied(why),
+            }
+        }
         self.send_run(Source::Video(&video), side)
+    }
+
+    /// The current frame to the worker by reference; Err (why) when it cannot be made.
+    fn send_camera_frame(&mut self, video: &HtmlVideoElement) -> Result<(), String> {
+        let t0 = super::now_ms();
+        let frame = video_frame::grab(video)?;
+        let key = worker_codec::attach(frame.clone().into());
+        let id = self.begin_run();
+        let squash = self.run.fit == Fit::Squash;
+        self.bridge.send(ToWorker::RunCamera { id, frame: key, squash, time_layers: !self.camera.live });
+        // The message holds a clone of it (sharing the camera's buffer): this one is released
+        // now. One still waiting to be encoded goes without (the worker refuses the run; the
+        // page then sends pixels).
+        let _ = worker_codec::take_unsent(key);
+        frame.close();
+        self.camera.stages.grab = super::now_ms() - t0;
+        Ok(())
+    }
+
+    /// The worker says whether it can take frames by reference (answering `Init`).
+    pub(super) fn set_frame_path(&mut self, worker: Result<(), String>) {
+        let page = video_frame::supported(false).map_err(|e| format!("this page: {e}"));
+        self.camera.frames = match worker.map_err(|e| format!("the worker: {e}")).and(page) {
+            Ok(()) => FramePath::ByReference,
+            Err(why) => FramePath::Copied(why),
+        };
+    }
+
+    /// The worker could not read camera frame `id`: pixels from now on, and the next frame.
+    pub(super) fn on_frame_refused(&mut self, ctx: &Context<Self>, id: u64, why: String) {
+        self.camera.frames = FramePath::Copied(format!("the worker could not read one: {why}"));
+        if id == self.run.sent {
+            self.run.running = false;
+            self.run.progress = None;
+            if self.camera.live {
+                ctx.link().send_message(Msg::Camera(CameraMsg::Frame));
+            }
+        }
     }
 
     /// In live mode: the maps just arrived; their paint time is taken at the next frame drawn.

@@ -191,7 +191,9 @@ impl App {
             }
             FromWorker::Ready => {}
             FromWorker::Preprocessed(s) => self.on_preprocessed(*s),
-            FromWorker::Threads { threads, why } => {
+            FromWorker::FrameRefused { id, why } => self.on_frame_refused(ctx, id, why),
+            FromWorker::Threads { threads, why, camera_frames } => {
+                self.set_frame_path(camera_frames);
                 self.threads.have = Some(threads);
                 if let Some(why) = why {
                     self.threads.plan.why_one = Some(why);
@@ -418,7 +420,7 @@ impl Component for App {
         html! {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
-                    live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} cameras={self.camera.cameras.clone()} {backend}
+                    live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} frames={self.camera.frames.describe()} cameras={self.camera.cameras.clone()} {backend}
                     backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={self.threads.choices.clone()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={self.on.header.clone()} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}

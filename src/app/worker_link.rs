@@ -141,6 +141,7 @@ impl App {
     fn restart_worker(&mut self, ctx: &Context<Self>) -> &'static str {
         self.stop_waiting_for_worker();
         self.threads.have = None;
+        self.camera.frames = Default::default();
         self.bridge = spawn(ctx, &self.crash, &self.threads.plan);
         self.watch_threads(ctx);
         if self.is_zoo_model() {

@@ -30,6 +30,8 @@ pub struct Props {
     pub fps: f64,
     /// Where a live frame's time goes (`live::Stages::label`).
     pub stages: String,
+    /// How live frames reach the worker: (`data-frames`, tooltip).
+    pub frames: (&'static str, String),
     pub cameras: Vec<(String, String)>,
     /// The backend running the model, and why (WebGPU or not).
     pub backend: Option<String>,
@@ -101,7 +103,7 @@ pub fn header(p: &Props) -> Html {
                     }
                     if p.live {
                         <span class="fps" data-testid="fps">{ format!("{:.1} fps", p.fps) }</span>
-                        <span class="stages muted small" data-testid="live-stages">{ p.stages.clone() }</span>
+                        <span class="stages muted small" data-testid="live-stages" data-frames={p.frames.0} title={p.frames.1.clone()}>{ p.stages.clone() }</span>
                     }
                 }
             </span>

@@ -223,6 +223,18 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::SplitRelus(split) => state.borrow_mut().split_relus(split).map(|s| FromWorker::Loaded(Box::new(s))),
         ToWorker::Preprocess(key) => state.borrow_mut().set_preprocess(&key).map(|s| FromWorker::Preprocessed(Box::new(s))),
         ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),
+        ToWorker::RunCamera { id, frame, squash, time_layers } => {
+            let t0 = js_sys::Date::now();
+            let view = match camera_view(state, frame, squash).await {
+                Ok(view) => view,
+                Err(why) => return FromWorker::FrameRefused { id, why },
+            };
+            let cut_ms = js_sys::Date::now() - t0;
+            // Already the network's view: taken whole.
+            run(state, &view, true, time_layers, emit)
+                .await
+                .map(|s| FromWorker::Ran(RunSummary { id, preprocess_ms: s.preprocess_ms + cut_ms, camera_crop: Some(view), ..s }))
+        }
         ToWorker::Maps { layers, max_side, shared, values } => maps(state, &layers, max_side, shared, values).await.map(FromWorker::Maps),
         ToWorker::Explain { id, head, class, method, layer, deletion_steps } => {
             let mut e = explain(state, head, class, &method, layer, deletion_steps).await.unwrap_or_else(|error| Explained {
@@ -259,13 +271,15 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::Init { panic_channel, threads: wanted } => {
             watch_for_traps(&panic_channel);
             PANIC_CHANNEL.with(|c| *c.borrow_mut() = Some(panic_channel));
-            if wanted > 1 {
-                return match threads::start(wanted) {
-                    Ok(n) => FromWorker::Threads { threads: n, why: None },
-                    Err(why) => FromWorker::Threads { threads: 1, why: Some(why) },
-                };
-            }
-            return FromWorker::Ready;
+            let camera_frames = crate::video_frame::supported(true);
+            let (threads, why) = match wanted {
+                1 => (1, None),
+                _ => match threads::start(wanted) {
+                    Ok(n) => (n, None),
+                    Err(why) => (1, Some(why)),
+                },
+            };
+            return FromWorker::Threads { threads, why, camera_frames };
         }
         #[cfg(feature = "crash-test")]
         ToWorker::Crash => panic!("deliberate panic (crash-test build)"),
@@ -287,6 +301,27 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         }
     };
     reply.unwrap_or_else(FromWorker::Error)
+}
+
+/// The network's view of the camera frame that came attached with key `frame` (`RunCamera`).
+async fn camera_view(state: &Rc<RefCell<State>>, frame: u64, squash: bool) -> Result<Frame, String> {
+    use wasm_bindgen::JsCast;
+    let video_frame = crate::worker_codec::take_received(frame).ok_or("no camera frame came with the message")?.unchecked_into::<crate::video_frame::VideoFrame>();
+    let side = state.borrow().loaded().and_then(|(graph, ..)| graph.image_side().map_err(|e| e.to_string()));
+    match side {
+        Ok(side) => crate::video_frame::view(video_frame, side, if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop }).await,
+        Err(e) => {
+            video_frame.close();
+            Err(e)
+        }
+    }
+}
+
+fn release_camera_frame(frame: u64) {
+    use wasm_bindgen::JsCast;
+    if let Some(f) = crate::worker_codec::take_received(frame) {
+        f.unchecked_into::<crate::video_frame::VideoFrame>().close();
+    }
 }
 
 /// The bytes of a model file, fetched here so they are never copied through the page: the
@@ -828,13 +863,14 @@ impl Worker for InferenceWorker {
             }
             _ => {}
         }
-        if matches!(msg, ToWorker::Run { .. } | ToWorker::Explain { .. }) {
+        if matches!(msg, ToWorker::Run { .. } | ToWorker::RunCamera { .. } | ToWorker::Explain { .. }) {
             let mut q = self.runs.borrow_mut();
             if q.busy {
                 if matches!(msg, ToWorker::Explain { .. }) {
                     q.explain = Some((msg, id));
-                } else {
-                    q.waiting = Some((msg, id));
+                } else if let Some((ToWorker::RunCamera { frame, .. }, _)) = q.waiting.replace((msg, id)) {
+                    // Replaced unanswered: its camera buffer goes back now.
+                    release_camera_frame(frame);
                 }
                 return;
             }

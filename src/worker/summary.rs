@@ -104,5 +104,6 @@ pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: S
         backend,
         softmax_applied: output_kind(graph) == OutputKind::Logits,
         pool: Default::default(),
+        camera_crop: None,
     }
 }

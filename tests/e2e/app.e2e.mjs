@@ -1388,6 +1388,33 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   assert.ok(m, `live stages: ${stages}`);
   assert.ok(Number(m[3]) > 0, `a forward pass takes time: ${stages}`);
   results.live_stages_squeezenet = stages;
+  // Frames reach the worker by reference (a VideoFrame it cuts the network's view out of): the
+  // view it cut, shown under the maps, is the page's own crop of the video by the core's
+  // geometry (the fake camera shows a still photo, so every frame is the same).
+  assert.equal(await page.locator('[data-testid=live-stages]').getAttribute('data-frames'), 'reference');
+  const cropLevels = await page.evaluate(() => {
+    const video = document.querySelector('video');
+    const shown = document.querySelector('.input-canvas');
+    const side = shown.width, w = video.videoWidth, h = video.videoHeight;
+    const short = Math.floor((side * 8) / 7);
+    const [rw, rh] = w <= h ? [short, Math.max(side, Math.round((h * short) / w))] : [Math.max(side, Math.round((w * short) / h)), short];
+    const [cx, cy] = [Math.floor((rw - side) / 2), Math.floor((rh - side) / 2)];
+    const c = document.createElement('canvas');
+    c.width = c.height = side;
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(video, (cx * w) / rw, (cy * h) / rh, (side * w) / rw, (side * h) / rh, 0, 0, side, side);
+    const a = ctx.getImageData(0, 0, side, side).data;
+    const b = shown.getContext('2d').getImageData(0, 0, side, side).data;
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) if (i % 4 !== 3) sum += Math.abs(a[i] - b[i]);
+    return sum / ((a.length * 3) / 4);
+  });
+  // Mean levels apart: the same filter on the same frame, drawn from the <video> here and from
+  // a VideoFrame in the worker.
+  const LIVE_CROP_LEVELS = 2;
+  assert.ok(cropLevels <= LIVE_CROP_LEVELS, `the worker's cut of the camera frame is ${cropLevels.toFixed(2)} levels from the page's`);
+  results.live_crop_levels = Number(cropLevels.toFixed(3));
   // Every map of GoogLeNet's selected layer, live (the model changes under the running camera).
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
   await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('googlenet-synthetic'), null, { timeout: 120000 });

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod classify;
 pub mod error;
 pub mod exec;
+pub mod frame_view;
 pub mod grad;
 pub mod graph;
 pub mod half;
