@@ -125,39 +125,14 @@ impl RawFrame<'_> {
         }
         Ok(())
     }
-
-    /// Row `y`'s pixels `x0..x1` as RGB in 0..=255, into `out` (3 values a pixel).
-    fn rgb_row(&self, y: usize, x0: usize, x1: usize, out: &mut Vec<f32>) {
-        out.clear();
-        let px = |plane: usize, x: usize, y: usize| self.bytes[self.planes[plane].offset + y * self.planes[plane].stride + x];
-        match self.layout {
-            Layout::Rgba | Layout::Bgra => {
-                let (r, b) = if self.layout == Layout::Rgba { (0, 2) } else { (2, 0) };
-                let row = &self.bytes[self.planes[0].offset + y * self.planes[0].stride..];
-                for p in row[4 * x0..4 * x1].chunks_exact(4) {
-                    out.extend([p[r] as f32, p[1] as f32, p[b] as f32]);
-                }
-            }
-            Layout::I420 | Layout::Nv12 => {
-                let ([ys, yo, _], [rv, gu, gv, bu]) = self.space.coefficients();
-                for x in x0..x1 {
-                    let l = (px(0, x, y) as f32 - yo) * ys;
-                    let (u, v) = match self.layout {
-                        Layout::I420 => (px(1, x / 2, y / 2), px(2, x / 2, y / 2)),
-                        _ => (px(1, x / 2 * 2, y / 2), px(1, x / 2 * 2 + 1, y / 2)),
-                    };
-                    let (u, v) = (u as f32 - 128.0, v as f32 - 128.0);
-                    out.extend([(l + rv * v).clamp(0.0, 255.0), (l + gu * u + gv * v).clamp(0.0, 255.0), (l + bu * u).clamp(0.0, 255.0)]);
-                }
-            }
-        }
-    }
 }
 
-/// For each output pixel along one axis: the first source index it reads, and its weights.
+/// For each output pixel along one axis: the first source index it reads and `n` weights
+/// (zero past its own support), all in one run so the filter loops stay flat.
 struct Taps {
     first: Vec<usize>,
-    weights: Vec<Vec<f32>>,
+    n: usize,
+    weights: Vec<f32>,
 }
 
 impl Taps {
@@ -166,35 +141,112 @@ impl Taps {
     fn new(len: usize, start: f64, span: f64, out: usize) -> Taps {
         let scale = span / out as f64;
         let support = scale.max(1.0);
-        let (mut first, mut weights) = (Vec::with_capacity(out), Vec::with_capacity(out));
-        for j in 0..out {
-            let centre = start + (j as f64 + 0.5) * scale - 0.5;
-            let lo = (centre - support).floor().max(0.0) as usize;
-            let hi = ((centre + support).ceil() as usize).min(len - 1);
-            let mut w: Vec<f32> = (lo..=hi).map(|i| (1.0 - (i as f64 - centre).abs() / support).max(0.0) as f32).collect();
-            let sum: f32 = w.iter().sum();
-            if sum > 0.0 {
-                w.iter_mut().for_each(|v| *v /= sum);
-            } else {
-                // Only where the centre is a whole support past the edge: the nearest pixel.
-                w = vec![1.0];
-            }
-            first.push(lo);
-            weights.push(w);
+        let each: Vec<(usize, Vec<f32>)> = (0..out)
+            .map(|j| {
+                let centre = start + (j as f64 + 0.5) * scale - 0.5;
+                let lo = (centre - support).floor().max(0.0) as usize;
+                let hi = ((centre + support).ceil() as usize).min(len - 1);
+                let w: Vec<f32> = (lo..=hi).map(|i| (1.0 - (i as f64 - centre).abs() / support).max(0.0) as f32).collect();
+                let sum: f32 = w.iter().sum();
+                if sum > 0.0 {
+                    (lo, w.iter().map(|v| v / sum).collect())
+                } else {
+                    // Only where the centre is a whole support past the edge: the nearest pixel.
+                    (lo.min(len - 1), vec![1.0])
+                }
+            })
+            .collect();
+        let n = each.iter().map(|(_, w)| w.len()).max().unwrap_or(1).min(len);
+        let mut first = Vec::with_capacity(out);
+        let mut weights = vec![0.0f32; out * n];
+        for (j, (lo, w)) in each.into_iter().enumerate() {
+            // Near the far edge a full run would read past it: start it earlier, zeros first.
+            let start = lo.min(len.saturating_sub(n));
+            weights[j * n + (lo - start)..][..w.len()].copy_from_slice(&w);
+            first.push(start);
         }
-        Taps { first, weights }
+        Taps { first, n, weights }
+    }
+
+    /// The same filter on a plane at half the resolution whose sample m stands for pixels 2m
+    /// and 2m+1 (chroma): each weight goes to its pixel's sample. Exactly the filter applied to
+    /// the plane upsampled by repeating samples, without upsampling it.
+    fn halved(&self, half_len: usize) -> Taps {
+        let n = (self.n / 2 + 2).min(half_len);
+        let mut first = Vec::with_capacity(self.first.len());
+        let mut weights = vec![0.0f32; self.first.len() * n];
+        for (j, (&f, w)) in self.first.iter().zip(self.weights.chunks_exact(self.n)).enumerate() {
+            let start = (f / 2).min(half_len.saturating_sub(n));
+            for (k, &wt) in w.iter().enumerate() {
+                weights[j * n + (f + k) / 2 - start] += wt;
+            }
+            first.push(start);
+        }
+        Taps { first, n, weights }
     }
 
     /// The source indices read at all.
     fn range(&self) -> (usize, usize) {
         let lo = self.first.iter().copied().min().unwrap_or(0);
-        let hi = self.first.iter().zip(&self.weights).map(|(f, w)| f + w.len()).max().unwrap_or(0);
+        let hi = self.first.iter().map(|f| f + self.n).max().unwrap_or(0);
         (lo, hi)
     }
 }
 
+/// One plane filtered down then across: for each of `channels` (byte offsets within a pixel
+/// of `step` bytes), `side` x `side` values into `out`, channel by channel.
+fn filter_plane(bytes: &[u8], plane: Plane, step: usize, channels: &[usize], tx: &Taps, ty: &Taps, out: &mut [Vec<f32>]) {
+    let side = tx.first.len();
+    let (x0, x1) = tx.range();
+    let (b0, b1) = (x0 * step, x1 * step);
+    let mut down = vec![0.0f32; b1 - b0];
+    for (i, (&first, weights)) in ty.first.iter().zip(ty.weights.chunks_exact(ty.n)).enumerate() {
+        // Down: the rows this output row reads, summed byte by byte (every channel at once).
+        down.fill(0.0);
+        for (k, &wt) in weights.iter().enumerate() {
+            if wt != 0.0 {
+                let row = &bytes[plane.offset + (first + k) * plane.stride..][b0..b1];
+                down.iter_mut().zip(row).for_each(|(d, &v)| *d += wt * v as f32);
+            }
+        }
+        // Across, one channel at a time.
+        for (&c, dst) in channels.iter().zip(out.iter_mut()) {
+            let dst = &mut dst[i * side..][..side];
+            match step {
+                1 => across::<1>(&down[c..], x0, tx, dst),
+                2 => across::<2>(&down[c..], x0, tx, dst),
+                _ => across::<4>(&down[c..], x0, tx, dst),
+            }
+        }
+    }
+}
+
+/// One row's horizontal filter, for pixels `STEP` values apart (a constant, so the taps'
+/// addresses are shifts and the loop unrolls).
+fn across<const STEP: usize>(down: &[f32], x0: usize, tx: &Taps, dst: &mut [f32]) {
+    let n = tx.n;
+    for ((d, &first), weights) in dst.iter_mut().zip(&tx.first).zip(tx.weights.chunks_exact(n)) {
+        let src = &down[(first - x0) * STEP..][..(n - 1) * STEP + 1];
+        // Two sums, even and odd taps: half the chain of dependent adds.
+        let (mut even, mut odd) = (0.0f32, 0.0f32);
+        let mut k = 0;
+        while k + 1 < n {
+            even += weights[k] * src[k * STEP];
+            odd += weights[k + 1] * src[(k + 1) * STEP];
+            k += 2;
+        }
+        if k < n {
+            even += weights[k] * src[k * STEP];
+        }
+        *d = even + odd;
+    }
+}
+
 /// The network's `side` x `side` view of `frame`, RGB8 row-major, as `fit` frames it (the same
-/// window `preprocess::crop_rgb` takes from a decoded image).
+/// window `preprocess::crop_rgb` takes from a decoded image). Each plane is filtered at its own
+/// resolution (chroma with the luma filter halved, `Taps::halved`) and the colours converted
+/// last, per output pixel: the result of converting every pixel and then filtering, as the
+/// conversion is affine (clamping aside, which a filter of in-gamut colours never needs).
 pub fn crop_frame(frame: &RawFrame, side: usize, fit: Fit) -> Result<Vec<u8>> {
     frame.check()?;
     let (w, h) = (frame.width, frame.height);
@@ -202,33 +254,37 @@ pub fn crop_frame(frame: &RawFrame, side: usize, fit: Fit) -> Result<Vec<u8>> {
     let (sx, sw) = (cx as f64 * w as f64 / rw as f64, side as f64 * w as f64 / rw as f64);
     let (sy, sh) = (cy as f64 * h as f64 / rh as f64, side as f64 * h as f64 / rh as f64);
     let (tx, ty) = (Taps::new(w, sx, sw, side), Taps::new(h, sy, sh, side));
-    let ((x0, x1), (y0, y1)) = (tx.range(), ty.range());
-    // Each source row the window reads, filtered across to `side` pixels, then down.
-    let mut across = vec![0.0f32; (y1 - y0) * side * 3];
-    let mut row = Vec::with_capacity((x1 - x0) * 3);
-    for y in y0..y1 {
-        frame.rgb_row(y, x0, x1, &mut row);
-        let dst = &mut across[(y - y0) * side * 3..][..side * 3];
-        for (j, (&first, weights)) in tx.first.iter().zip(&tx.weights).enumerate() {
-            let mut acc = [0.0f32; 3];
-            for (k, &wt) in weights.iter().enumerate() {
-                let p = &row[(first - x0 + k) * 3..][..3];
-                acc[0] += wt * p[0];
-                acc[1] += wt * p[1];
-                acc[2] += wt * p[2];
-            }
-            dst[j * 3..j * 3 + 3].copy_from_slice(&acc);
-        }
-    }
+    let mut ch = vec![vec![0.0f32; side * side]; 3];
+    let p = frame.planes;
+    // Rounded half up (no libm call; the values are never negative once clamped).
+    let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
     let mut out = vec![0u8; side * side * 3];
-    for (i, (&first, weights)) in ty.first.iter().zip(&ty.weights).enumerate() {
-        let dst = &mut out[i * side * 3..][..side * 3];
-        let mut acc = vec![0.0f32; side * 3];
-        for (k, &wt) in weights.iter().enumerate() {
-            let src = &across[(first - y0 + k) * side * 3..][..side * 3];
-            acc.iter_mut().zip(src).for_each(|(a, s)| *a += wt * s);
+    match frame.layout {
+        Layout::Rgba | Layout::Bgra => {
+            let order = if frame.layout == Layout::Rgba { [0, 1, 2] } else { [2, 1, 0] };
+            filter_plane(frame.bytes, p[0], 4, &order, &tx, &ty, &mut ch);
+            for (((o, &r), &g), &b) in out.chunks_exact_mut(3).zip(&ch[0]).zip(&ch[1]).zip(&ch[2]) {
+                o.copy_from_slice(&[to_u8(r), to_u8(g), to_u8(b)]);
+            }
         }
-        dst.iter_mut().zip(&acc).for_each(|(d, a)| *d = a.round().clamp(0.0, 255.0) as u8);
+        Layout::I420 | Layout::Nv12 => {
+            let (cx, cy) = (tx.halved(w.div_ceil(2)), ty.halved(h.div_ceil(2)));
+            let (luma, chroma) = ch.split_at_mut(1);
+            filter_plane(frame.bytes, p[0], 1, &[0], &tx, &ty, luma);
+            if frame.layout == Layout::I420 {
+                let (u, v) = chroma.split_at_mut(1);
+                filter_plane(frame.bytes, p[1], 1, &[0], &cx, &cy, u);
+                filter_plane(frame.bytes, p[2], 1, &[0], &cx, &cy, v);
+            } else {
+                filter_plane(frame.bytes, p[1], 2, &[0, 1], &cx, &cy, chroma);
+            }
+            let ([ys, yo, _], [rv, gu, gv, bu]) = frame.space.coefficients();
+            for (((o, &l), &u), &v) in out.chunks_exact_mut(3).zip(&ch[0]).zip(&ch[1]).zip(&ch[2]) {
+                let l = (l - yo) * ys;
+                let (u, v) = (u - 128.0, v - 128.0);
+                o.copy_from_slice(&[to_u8(l + rv * v), to_u8(l + gu * u + gv * v), to_u8(l + bu * u)]);
+            }
+        }
     }
     Ok(out)
 }
