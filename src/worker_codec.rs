@@ -4,7 +4,6 @@
 //! structured clone, whose copy ran on the page's main thread when a pass's result arrived
 //! (`MessageEvent.data`: 4.7 ms of main-thread script a SqueezeNet pass, `bench/main_thread_trace.mjs`),
 //! on the core the kernels' second thread wants. Without isolation it is gloo's plain encoding.
-
 //!
 //! A message may carry one JS object beside its bytes (`attach`): a live camera frame, which the
 //! browser's structured clone shares with the worker rather than copies (`video_frame`).
