@@ -58,7 +58,7 @@ impl App {
                 // Tiles are coloured by the worker: ask again on the other scale.
                 self.view.shared_scale = !self.view.shared_scale;
                 self.write_url();
-                self.request_maps();
+                let _ = self.request_maps();
             }
             ViewMsg::ToggleSort => {
                 self.view.sort_by_mean = !self.view.sort_by_mean;
@@ -108,7 +108,7 @@ impl App {
         }
         self.view.selected = Some(i);
         self.write_url();
-        self.request_maps();
+        let _ = self.request_maps();
     }
 
     /// Every view parameter into the URL, so a reload or a shared link shows the same view.
@@ -154,8 +154,9 @@ impl App {
     }
 
     /// Asks the worker for the selected layer's maps and, inside a module, its branch outputs.
-    pub(super) fn request_maps(&mut self) {
-        let (Some(sel), Some(s), Some(_)) = (self.view.selected, &self.model.summary, &self.run.last) else { return };
+    /// Asks for the shown layers' maps of the last pass; false when there are none to show.
+    pub(super) fn request_maps(&mut self) -> bool {
+        let (Some(sel), Some(s), Some(_)) = (self.view.selected, &self.model.summary, &self.run.last) else { return false };
         let mut layers = vec![sel];
         if let Some(m) = s.layers[sel].module {
             layers.extend(s.modules[m].branches.iter().filter_map(|b| b.output_layer));
@@ -170,6 +171,7 @@ impl App {
             (FULL_SIZE_TILES, true)
         };
         self.bridge.send(ToWorker::Maps { layers, max_side, shared: self.view.shared_scale, values });
+        true
     }
 
     /// From anywhere on the page except a form control: up/down walk the layers, left/right

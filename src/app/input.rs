@@ -58,6 +58,8 @@ pub struct RunState {
     pub running: bool,
     pub progress: Option<(usize, usize)>,
     pub bitmap: Option<ImageBitmap>,
+    /// Live: the last answer waits for its maps' render (`on_ran`).
+    pub drawn_with_maps: bool,
     /// The error shown when the newest Run was sent: its answer clears that one only.
     pub error_when_sent: Option<String>,
     /// The model's view of the image, shown under the feature maps.
@@ -143,7 +145,9 @@ impl App {
         }
         self.run.last = Some(r);
         self.run.runs_done += 1;
-        self.request_maps();
+        // Live, the answer is drawn with its maps, which follow at once: one render of the
+        // page a frame instead of two (each a diff of the whole view on the main thread).
+        self.run.drawn_with_maps = self.request_maps() && self.camera.live;
         // The heatmap follows the picture.
         if newest {
             self.request_explain();

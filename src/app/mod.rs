@@ -348,7 +348,11 @@ impl Component for App {
     fn update(&mut self, ctx: &Context<Self>, msg: Self::Message) -> bool {
         let mut render = true;
         match msg {
-            Msg::Worker(m) => self.on_worker(ctx, m),
+            Msg::Worker(m) => {
+                let ran = matches!(m, FromWorker::Ran(_));
+                self.on_worker(ctx, m);
+                render = !(ran && self.run.drawn_with_maps);
+            }
             Msg::Model(m) => self.on_model(ctx, m),
             Msg::Input(InputMsg::StillRunning { id, say_so }) => {
                 // Nothing to draw when that pass has ended (the usual case): no re-render.
