@@ -178,7 +178,17 @@ pub fn feature_grid(p: &Props) -> Html {
 
     let tile_px = tile_px(c);
     let (tw, th) = (p.maps.tiles.tile_w, p.maps.tiles.tile_h);
-    let describe = |ch: usize| format!("channel {ch}, mean {:.3}, range {:.3} to {:.3}", stats[ch].0, stats[ch].1, stats[ch].2);
+    // Live (no values here), a tile's label and tooltip name the channel only: its statistics
+    // change every frame, and 64 labels rewritten 30 times a second are main-thread work the
+    // pass competes with, and noise to a screen reader.
+    let live = p.maps.data.is_none();
+    let describe = |ch: usize| {
+        if live {
+            format!("channel {ch} (live; freeze to read its values)")
+        } else {
+            format!("channel {ch}, mean {:.3}, range {:.3} to {:.3}", stats[ch].0, stats[ch].1, stats[ch].2)
+        }
+    };
     let readout = match (&*hover, *focused) {
         (Some(hv), _) => format!(
             "channel {} at ({}, {}): {} — sees {}x{} input px",
@@ -224,7 +234,7 @@ pub fn feature_grid(p: &Props) -> Html {
                                 data-tile={ch.to_string()} onfocus={focus_in} onblur={focus_out}
                                 onclick={Callback::from(move |_| on_channel.emit(if sel { None } else { Some(ch) }))}>
                                 <canvas data-channel={ch.to_string()} width={tw.to_string()} height={th.to_string()}
-                                    title={format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2)}
+                                    title={if live { format!("channel {ch}") } else { format!("channel {ch}: mean {:.3}, {:.3}..{:.3}", stats[ch].0, stats[ch].1, stats[ch].2) }}
                                     onmousemove={on_move.clone()} onmouseleave={on_leave.clone()} />
                             </button>
                         }

@@ -1378,8 +1378,11 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
     const r0 = runs();
     await new Promise((r) => setTimeout(r, 2000));
     seen.disconnect();
-    return { changes, frames: runs() - r0 };
+    return { changes, frames: runs() - r0, label: document.querySelector('[data-testid=feature-grid] button.tile')?.getAttribute('aria-label') };
   });
+  // Live, a tile's label names the channel only: a moving scene's statistics would rewrite 64
+  // labels and tooltips every frame (this fake camera's still photo cannot show that).
+  assert.match(costs.label, /^channel \d+ \(live; freeze to read its values\)$/);
   assert.ok(costs.frames >= 8, `live frames in 2 s: ${costs.frames}`);
   assert.ok(costs.changes >= 1 && costs.changes <= 6, `the costs table changed ${costs.changes} times in 2 s of ${costs.frames} live frames`);
   // Where a frame's time goes, each stage measured where it runs (page or worker).
