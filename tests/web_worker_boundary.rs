@@ -124,9 +124,19 @@ async fn camera_frames_cross_by_reference_and_are_cut_where_the_core_says() {
     let got: video_frame::VideoFrame = worker_codec::take_received(k).expect("the frame came with its message").unchecked_into();
     assert!(worker_codec::take_received(k).is_none(), "claimed once");
     assert_eq!((got.display_width(), got.display_height()), (w, h));
-    let handle = got.clone();
+    let got_handle = got.clone();
     let from_clone = video_frame::view(got, side, Fit::ResizeAndCenterCrop).await.unwrap();
-    assert!(js_sys::Reflect::get(&handle, &"format".into()).unwrap().is_null(), "the frame is closed once cut");
+    assert!(js_sys::Reflect::get(&got_handle, &"format".into()).unwrap().is_null(), "the frame is closed once cut");
+    // Before a model is loaded: the run's error (as for pixels), and the frame released.
+    let early = i420_video_frame(w, h);
+    let handle_early = early.clone();
+    let key = worker_codec::attach(early.into());
+    let msg: ToWorker = worker_codec::SharedBincode::decode(worker_codec::SharedBincode::encode(ToWorker::RunCamera { id: 5, frame: key, squash: false, time_layers: false }));
+    let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
+    let answer = handle(&state, msg, &mut |_| {}).await;
+    assert!(matches!(answer, FromWorker::Error(ref e) if e.contains("no model")), "{answer:?}");
+    assert!(js_sys::Reflect::get(&handle_early, &"format".into()).unwrap().is_null(), "released");
+    assert!(worker_codec::take_received(key).is_none());
     let rgb_ramp = |fx: f64, fy: f64| [255.0 * fx, 255.0 * fy, 77.0];
     let grey_ramp = |fx: f64, _| [255.0 * fx; 3];
     for fit in [Fit::ResizeAndCenterCrop, Fit::Squash] {

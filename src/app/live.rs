@@ -82,7 +82,12 @@ pub struct CameraState {
     /// When the latest maps arrived, until they are painted.
     pub maps_at: Option<f64>,
     pub frames: FramePath,
+    /// VideoFrames that could not be made, in a row.
+    pub grab_failures: u32,
 }
+
+/// After this many frames in a row the video would not give as a VideoFrame, frames are copied.
+const GRAB_FAILURES_TO_COPY: u32 = 3;
 
 fn open(ctx: &Context<App>, device: Option<String>) {
     ctx.link().send_future(async move {
@@ -151,8 +156,18 @@ impl App {
         let side = s.input_side;
         if self.camera.frames == FramePath::ByReference {
             match self.send_camera_frame(&video) {
-                Ok(()) => return Ok(()),
-                Err(why) => self.camera.frames = FramePath::Copied(why),
+                Ok(()) => {
+                    self.camera.grab_failures = 0;
+                    return Ok(());
+                }
+                // A frame the video cannot give yet (a camera just switched) is copied once;
+                // only a run of failures means this browser cannot.
+                Err(why) => {
+                    self.camera.grab_failures += 1;
+                    if self.camera.grab_failures >= GRAB_FAILURES_TO_COPY {
+                        self.camera.frames = FramePath::Copied(why);
+                    }
+                }
             }
         }
         self.send_run(Source::Video(&video), side)

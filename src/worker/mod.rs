@@ -225,7 +225,16 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
         ToWorker::Run { id, frame, squash, time_layers } => run(state, &frame, squash, time_layers, emit).await.map(|s| FromWorker::Ran(RunSummary { id, ..s })),
         ToWorker::RunCamera { id, frame, squash, time_layers } => {
             let t0 = js_sys::Date::now();
-            let view = match camera_view(state, frame, squash).await {
+            // No model (yet) is the run's error, as for pixels; a frame that cannot be read is
+            // refused, and the page sends pixels from then on.
+            let side = match state.borrow().loaded().and_then(|(graph, ..)| graph.image_side().map_err(|e| e.to_string())) {
+                Ok(side) => side,
+                Err(e) => {
+                    release_camera_frame(frame);
+                    return FromWorker::Error(e);
+                }
+            };
+            let view = match camera_view(frame, side, squash).await {
                 Ok(view) => view,
                 Err(why) => return FromWorker::FrameRefused { id, why },
             };
@@ -303,18 +312,12 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
     reply.unwrap_or_else(FromWorker::Error)
 }
 
-/// The network's view of the camera frame that came attached with key `frame` (`RunCamera`).
-async fn camera_view(state: &Rc<RefCell<State>>, frame: u64, squash: bool) -> Result<Frame, String> {
+/// The network's `side` x `side` view of the camera frame that came attached with key `frame`
+/// (`RunCamera`).
+async fn camera_view(frame: u64, side: usize, squash: bool) -> Result<Frame, String> {
     use wasm_bindgen::JsCast;
     let video_frame = crate::worker_codec::take_received(frame).ok_or("no camera frame came with the message")?.unchecked_into::<crate::video_frame::VideoFrame>();
-    let side = state.borrow().loaded().and_then(|(graph, ..)| graph.image_side().map_err(|e| e.to_string()));
-    match side {
-        Ok(side) => crate::video_frame::view(video_frame, side, if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop }).await,
-        Err(e) => {
-            video_frame.close();
-            Err(e)
-        }
-    }
+    crate::video_frame::view(video_frame, side, if squash { Fit::Squash } else { Fit::ResizeAndCenterCrop }).await
 }
 
 fn release_camera_frame(frame: u64) {
