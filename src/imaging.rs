@@ -3,7 +3,7 @@
 //! them with the core's filter, like the CLI) or a camera frame's crop (already the network's
 //! size: live, the page's canvas scales it), and drawing tiles.
 
-use convlens_core::preprocess::{geometry, Fit};
+use convlens_core::preprocess::{self, Fit};
 use convlens_core::viz::channel_rgba;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -122,13 +122,9 @@ pub fn frame_pixels(src: &Source) -> Result<Frame, String> {
     Ok(Frame { width: fw, height: fh, rgba })
 }
 
-/// Where the network's `side` x `side` view of a `w` x `h` picture lies in it, in source pixels
-/// (x, y, width, height): the core's resize-and-crop (or squash) geometry, for a canvas to draw.
+/// Where the network's view of a `w` x `h` picture lies in it (`preprocess::crop_window`).
 pub fn crop_window(w: usize, h: usize, side: usize, fit: Fit) -> Result<(f64, f64, f64, f64), String> {
-    let (rw, rh, cx, cy) = geometry(w, h, side, fit).map_err(|e| e.to_string())?;
-    let (sx, sy) = (cx as f64 * w as f64 / rw as f64, cy as f64 * h as f64 / rh as f64);
-    let (sw, sh) = (side as f64 * w as f64 / rw as f64, side as f64 * h as f64 / rh as f64);
-    Ok((sx, sy, sw, sh))
+    preprocess::crop_window(w, h, side, fit).map_err(|e| e.to_string())
 }
 
 /// The model's view of `src` for display under the feature maps: resized and centre-cropped

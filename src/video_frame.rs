@@ -143,13 +143,9 @@ fn number(object: &JsValue, name: &str) -> Option<f64> {
 /// its pixel format, else drawn on a canvas. Closes `frame` whatever happens.
 pub async fn view(frame: VideoFrame, side: usize, fit: Fit) -> Result<Frame, String> {
     match planes_view(&frame, side, fit).await {
-        Some(Ok(view)) => {
+        Some(view) => {
             frame.close();
-            Ok(view)
-        }
-        Some(Err(e)) => {
-            frame.close();
-            Err(e)
+            view
         }
         None => crop(frame, side, fit),
     }

@@ -7,10 +7,10 @@
 //!
 //! The filter is `crop_rgb`'s: a triangle as wide as the downscale (at least one source pixel),
 //! centred where the resized image's pixel centre falls in the source, weights renormalised at
-//! the frame's edges; the window is `preprocess::geometry`'s.
+//! the frame's edges; the window is `preprocess::crop_window`'s.
 
 use crate::error::{Error, Result};
-use crate::preprocess::{geometry, Fit};
+use crate::preprocess::{crop_window, Fit};
 
 /// How a frame's bytes hold its pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,15 +71,16 @@ impl YuvSpace {
         YuvSpace { full_range: full_range.unwrap_or(false), ..base }
     }
 
-    /// (y scale, y offset, chroma scale) and the four chroma coefficients (r_v, g_u, g_v, b_u).
-    fn coefficients(self) -> ([f32; 3], [f32; 4]) {
+    /// (y scale, y offset) and the four chroma coefficients (r_v, g_u, g_v, b_u), the chroma
+    /// range's scale folded in.
+    fn coefficients(self) -> ([f32; 2], [f32; 4]) {
         let kg = 1.0 - self.kr - self.kb;
         let (ys, yo, cs) = if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
         let rv = 2.0 * (1.0 - self.kr);
         let bu = 2.0 * (1.0 - self.kb);
         let gu = -2.0 * self.kb * (1.0 - self.kb) / kg;
         let gv = -2.0 * self.kr * (1.0 - self.kr) / kg;
-        ([ys, yo, cs], [rv * cs, gu * cs, gv * cs, bu * cs])
+        ([ys, yo], [rv * cs, gu * cs, gv * cs, bu * cs])
     }
 }
 
@@ -250,9 +251,7 @@ fn across<const STEP: usize>(down: &[f32], x0: usize, tx: &Taps, dst: &mut [f32]
 pub fn crop_frame(frame: &RawFrame, side: usize, fit: Fit) -> Result<Vec<u8>> {
     frame.check()?;
     let (w, h) = (frame.width, frame.height);
-    let (rw, rh, cx, cy) = geometry(w, h, side, fit)?;
-    let (sx, sw) = (cx as f64 * w as f64 / rw as f64, side as f64 * w as f64 / rw as f64);
-    let (sy, sh) = (cy as f64 * h as f64 / rh as f64, side as f64 * h as f64 / rh as f64);
+    let (sx, sy, sw, sh) = crop_window(w, h, side, fit)?;
     let (tx, ty) = (Taps::new(w, sx, sw, side), Taps::new(h, sy, sh, side));
     let mut ch = vec![vec![0.0f32; side * side]; 3];
     let p = frame.planes;
@@ -268,17 +267,17 @@ pub fn crop_frame(frame: &RawFrame, side: usize, fit: Fit) -> Result<Vec<u8>> {
             }
         }
         Layout::I420 | Layout::Nv12 => {
-            let (cx, cy) = (tx.halved(w.div_ceil(2)), ty.halved(h.div_ceil(2)));
+            let (half_x, half_y) = (tx.halved(w.div_ceil(2)), ty.halved(h.div_ceil(2)));
             let (luma, chroma) = ch.split_at_mut(1);
             filter_plane(frame.bytes, p[0], 1, &[0], &tx, &ty, luma);
             if frame.layout == Layout::I420 {
                 let (u, v) = chroma.split_at_mut(1);
-                filter_plane(frame.bytes, p[1], 1, &[0], &cx, &cy, u);
-                filter_plane(frame.bytes, p[2], 1, &[0], &cx, &cy, v);
+                filter_plane(frame.bytes, p[1], 1, &[0], &half_x, &half_y, u);
+                filter_plane(frame.bytes, p[2], 1, &[0], &half_x, &half_y, v);
             } else {
-                filter_plane(frame.bytes, p[1], 2, &[0, 1], &cx, &cy, chroma);
+                filter_plane(frame.bytes, p[1], 2, &[0, 1], &half_x, &half_y, chroma);
             }
-            let ([ys, yo, _], [rv, gu, gv, bu]) = frame.space.coefficients();
+            let ([ys, yo], [rv, gu, gv, bu]) = frame.space.coefficients();
             for (((o, &l), &u), &v) in out.chunks_exact_mut(3).zip(&ch[0]).zip(&ch[1]).zip(&ch[2]) {
                 let l = (l - yo) * ys;
                 let (u, v) = (u - 128.0, v - 128.0);

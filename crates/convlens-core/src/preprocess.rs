@@ -35,6 +35,15 @@ pub fn geometry(w: usize, h: usize, out: usize, fit: Fit) -> Result<(usize, usiz
     })
 }
 
+/// Where the network's `out` x `out` view of a `w` x `h` picture lies in it, in source pixels
+/// (x, y, width, height): `geometry`'s resize and crop (or squash) seen from the source, for a
+/// canvas to draw or a filter to sample.
+pub fn crop_window(w: usize, h: usize, out: usize, fit: Fit) -> Result<(f64, f64, f64, f64)> {
+    let (rw, rh, cx, cy) = geometry(w, h, out, fit)?;
+    let (fx, fy) = (w as f64 / rw as f64, h as f64 / rh as f64);
+    Ok((cx as f64 * fx, cy as f64 * fy, out as f64 * fx, out as f64 * fy))
+}
+
 /// The model's view of a `width`x`height` image whose pixels are `channels` (3: RGB, 4: RGBA,
 /// alpha dropped) bytes each, row-major: resized as `geometry` says with a triangle filter,
 /// then cropped to `side`x`side` RGB8.
