@@ -320,6 +320,9 @@ pub struct RunSummary {
     /// The picture the pass saw, when the worker cut it from a camera frame (`RunCamera`): the
     /// page shows it under the maps.
     pub camera_crop: Option<Frame>,
+    /// The worker's WebAssembly memory after the pass: the most its heap has held since it
+    /// started (wasm memory only grows), which is where a model's weights live. 0 natively.
+    pub worker_heap_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ pub struct Props {
     pub summary: Option<std::rc::Rc<ModelSummary>>,
     pub weights_note: String,
     /// (backend, total ms, passes so far, the kernel pool's counts) of the last run.
-    pub last_run: Option<(String, f64, u64, convlens_core::par::PoolStats)>,
+    pub last_run: Option<(String, f64, u64, convlens_core::par::PoolStats, u64)>,
     pub on_dismiss: Callback<()>,
     pub on_dismiss_notice: Callback<()>,
     /// The notice's Retry (a broken download).
@@ -90,13 +90,19 @@ pub fn status_bar(p: &Props) -> Html {
                         <span class={classes!("small", if s.untrained { "untrained" } else { "muted" })}>{ format!(" · {}", p.weights_note) }</span>
                     }
                     if p.local_file { <span class="muted small">{ " · a file from this computer: a link to this page cannot carry it" }</span> }
-                    if let Some((backend, ms, runs, pool)) = &p.last_run {
+                    if let Some((backend, ms, runs, pool, heap)) = &p.last_run {
                         // run-ms holds the number alone, for scripts that time the app; the pool's
                         // counts say whether a threaded pass got its second core.
                         <span data-backend={backend.clone()} data-run={runs.to_string()} title={pool_note(pool)}
                             data-helper-share={format!("{:.3}", pool.helper_share())} data-helper-sleeps={pool.helper_sleeps.to_string()} data-caller-sleeps={pool.caller_sleeps.to_string()}>
                             { " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }
                         </span>
+                        if *heap > 0 {
+                            <span class="muted small" data-testid="worker-memory" data-bytes={heap.to_string()}
+                                title="The inference worker's WebAssembly memory: the most it has held since the page opened (it never shrinks). The weights live there.">
+                                { format!(" · worker memory {}", bytes(*heap)) }
+                            </span>
+                        }
                     }
                 </p>
             }

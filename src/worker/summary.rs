@@ -105,5 +105,14 @@ pub fn run_summary(graph: &Graph, structure: &Structure, pass: &Pass, backend: S
         softmax_applied: output_kind(graph) == OutputKind::Logits,
         pool: Default::default(),
         camera_crop: None,
+        worker_heap_bytes: heap_bytes(),
     }
+}
+
+/// The size of this module's linear memory, in bytes.
+fn heap_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size::<0>() as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
 }

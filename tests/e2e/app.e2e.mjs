@@ -1133,7 +1133,7 @@ await check('weights from a mirror you host: a catalogue, a 404 falls through, a
 });
 
 
-await check('VGG16 in a tab: its 553 MB streamed into the worker\'s importer cost at most 2x the file above the same app with SqueezeNet; f16 FC weights save at least 100 MB of that', async () => {
+await check('VGG16 in a tab: its 553 MB streamed into the worker\'s importer cost at most 2x the file above the same app with SqueezeNet; f16 FC weights save their 247 MB in the worker\'s heap', async () => {
   const vgg = join(root, 'target/refs/vgg16-seeded.onnx');
   const bytes = (await stat(vgg)).size;
   const photo = join(shared, 'images/chelsea.png');
@@ -1157,6 +1157,7 @@ await check('VGG16 in a tab: its 553 MB streamed into the worker\'s importer cos
   results.vgg16_peak_over_app_with_squeezenet = Number(over.toFixed(2));
   results.vgg16_peak_over_empty_browser = Number((big.cost / bytes).toFixed(2));
   results.vgg16_load_ms = big.loadMs;
+  results.vgg16_worker_heap_mb = Math.round(big.heap / 1e6);
   assert.ok(big.passMs > 0, 'VGG16 ran a pass');
   // Measured 1.45x (docs/BENCHMARKS.md); 10.4x before the file was streamed in the worker.
   assert.ok(over <= 2.0, `VGG16 peak ${Math.round(big.peak / 1e6)} MB is ${over.toFixed(2)}x its file above the app with SqueezeNet`);
@@ -1166,15 +1167,20 @@ await check('VGG16 in a tab: its 553 MB streamed into the worker\'s importer cos
   results.vgg16_cpu_f16_peak_rss_mb = Math.round(half.peak / 1e6);
   results.vgg16_cpu_f16_peak_over_app_with_squeezenet = Number(overHalf.toFixed(2));
   results.vgg16_cpu_f16_load_ms = half.loadMs;
+  results.vgg16_cpu_f16_worker_heap_mb = Math.round(half.heap / 1e6);
   results.vgg16_cpu_f16_pass_ms = half.passMs;
   results.vgg16_cpu_f32_pass_ms = big.passMs;
   assert.ok(half.passMs > 0, 'VGG16 with f16 FC weights ran a pass');
   assert.match(half.badge, /f16 FC weights/);
-  // Measured 0.91-0.99x against 1.30-1.37x in f32 (210-216 MB less; the halves alone are 247 MB
-  // less than fc6-8 in f32); one clean-clone CI run (2026-12-01) measured the f32 peak low, 1.16x,
-  // so only 142 MB less. At least 100 MB: f32 copies of fc6-8 kept alive would save nothing.
-  assert.ok(big.cost - half.cost >= 100e6, `f16 FC weights saved only ${Math.round((big.cost - half.cost) / 1e6)} MB (f32 ${over.toFixed(2)}x, f16 ${overHalf.toFixed(2)}x)`);
-  assert.ok(overHalf <= 1.2, `VGG16 with f16 FC weights: peak ${Math.round(half.peak / 1e6)} MB is ${overHalf.toFixed(2)}x its file above the app with SqueezeNet`);
+  // What the halves save is read where the weights live, the worker's wasm heap: fc6-8 are
+  // 123.6 M weights, 247 MB less in f16. Whole-browser RSS, sampled every 50 ms, put the saving
+  // anywhere from 97 to 216 MB between runs (a clean-clone CI run, 2026-12-02, failed a 100 MB
+  // floor on it), so RSS only caps the total below. f32 copies of fc6-8 kept alive save nothing.
+  const FC_HALVES_SAVE = 247e6;
+  const HEAP_SAVING_SLACK = 24e6; // the heap grows in 64 KiB pages, by doubling in the allocator
+  assert.ok(big.heap > 553e6 && half.heap > 0, `worker heaps: f32 ${big.heap}, f16 ${half.heap}`);
+  assert.ok(big.heap - half.heap >= FC_HALVES_SAVE - HEAP_SAVING_SLACK, `f16 FC weights saved only ${Math.round((big.heap - half.heap) / 1e6)} MB of the worker's heap (${Math.round(big.heap / 1e6)} -> ${Math.round(half.heap / 1e6)} MB); whole browser f32 ${over.toFixed(2)}x, f16 ${overHalf.toFixed(2)}x`);
+  assert.ok(overHalf <= 1.35, `VGG16 with f16 FC weights: peak ${Math.round(half.peak / 1e6)} MB is ${overHalf.toFixed(2)}x its file above the app with SqueezeNet`);
 });
 
 await check('what a channel looks for: the image forms in the worker, the objective climbs, Stop stops', async () => {

@@ -64,9 +64,11 @@ export async function measureTabMemory(browser, url, photo, { timeout = 300000, 
     const passMs = Number(await page.locator('[data-testid=run-ms]').innerText());
     const status = await page.locator('.model-line').innerText();
     const badge = await page.locator('[data-testid=backend-badge]').innerText();
+    // The worker's wasm memory, which only grows: the most its heap held, read by the app.
+    const heap = Number(await page.locator('[data-testid=worker-memory]').getAttribute('data-bytes'));
     peak = Math.max(peak, chromiumRss(marker));
     const after = chromiumRss(marker);
-    return { before, peak, after, loadMs, runMs, passMs, status, badge };
+    return { before, peak, after, heap, loadMs, runMs, passMs, status, badge };
   } finally {
     clearInterval(sampler);
     await page.close();
