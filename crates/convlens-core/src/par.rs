@@ -82,7 +82,8 @@ impl Job {
                 if let Some(c) = counted {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
-                finished_last = self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tasks;
+                // SeqCst: ordered against the caller's `caller_waiting` (see `for_each`).
+                finished_last = self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.tasks;
             }
         }
         finished_last
@@ -90,13 +91,22 @@ impl Job {
 }
 
 struct Pool {
-    /// Bumped for every job; helpers spin on it before sleeping.
+    /// Bumped for every job, after `job` is set; helpers spin on it before sleeping.
     generation: AtomicU64,
+    /// The current job. Never held while the generation is bumped: a helper that sees the bump
+    /// takes this lock at once, and finding it held it would park, to be woken (in a browser,
+    /// by Atomics.notify and the scheduler) long after the job began.
     job: Mutex<Option<Arc<Job>>>,
     wake: Condvar,
+    /// Helpers asleep on `wake`, or about to be: a job is announced on the condvar only when
+    /// there are any (a notify is a call into the browser even when nobody waits).
+    sleepers: AtomicUsize,
     /// The caller sleeps here until the last task is done.
     finished: Mutex<()>,
     finished_cv: Condvar,
+    /// The caller is asleep on `finished_cv`, or about to be: the helper that ends the last task
+    /// notifies only then (the caller usually spins through a job's last microseconds).
+    caller_waiting: AtomicBool,
     helpers: AtomicUsize,
     /// Threads the user asked for (helpers beyond it stay parked).
     wanted: AtomicUsize,
@@ -107,8 +117,10 @@ static POOL: Pool = Pool {
     generation: AtomicU64::new(0),
     job: Mutex::new(None),
     wake: Condvar::new(),
+    sleepers: AtomicUsize::new(0),
     finished: Mutex::new(()),
     finished_cv: Condvar::new(),
+    caller_waiting: AtomicBool::new(false),
     helpers: AtomicUsize::new(0),
     wanted: AtomicUsize::new(usize::MAX),
     busy: AtomicBool::new(false),
@@ -217,17 +229,21 @@ pub fn helper_loop() {
             std::hint::spin_loop();
             spins += 1;
         }
-        let job = {
+        if POOL.generation.load(Ordering::SeqCst) == seen {
+            HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
             let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
-            if POOL.generation.load(Ordering::Acquire) == seen {
-                HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
-            }
-            while POOL.generation.load(Ordering::Acquire) == seen {
+            // SeqCst with the caller's bump then read of `sleepers`: either the caller sees
+            // this helper counted and notifies under the lock, or this check sees the bump.
+            POOL.sleepers.fetch_add(1, Ordering::SeqCst);
+            while POOL.generation.load(Ordering::SeqCst) == seen {
                 guard = POOL.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
-            seen = POOL.generation.load(Ordering::Acquire);
-            guard.clone()
-        };
+            POOL.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+        // The job may already be over (its tasks all claimed, the slot cleared or holding the
+        // next one): working on it then claims nothing, or the next job's tasks.
+        seen = POOL.generation.load(Ordering::Acquire);
+        let job = POOL.job.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // Helpers past the user's cap sit this job out.
         if index + 1 >= POOL.wanted.load(Ordering::Relaxed) {
             continue;
@@ -235,7 +251,7 @@ pub fn helper_loop() {
         if let Some(job) = job {
             // The caller owns block 0; helper `index` block `index + 1` (the job has a block
             // per thread the caller counted; a helper beyond them only takes leftovers).
-            if job.work((index + 1).min(job.blocks.len().max(1) - 1), Some(&HELPER_COUNTS.0[0])) {
+            if job.work((index + 1).min(job.blocks.len().max(1) - 1), Some(&HELPER_COUNTS.0[0])) && POOL.caller_waiting.load(Ordering::SeqCst) {
                 // Under the lock, so the caller cannot miss it between its check and its wait.
                 let _f = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
                 POOL.finished_cv.notify_all();
@@ -254,10 +270,10 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     // SAFETY: erases the borrow's lifetime; `Job` explains why no call outlives this function.
     let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
     let job = Arc::new(Job::new(f, tasks, threads().min(tasks)));
-    {
-        let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
-        *guard = Some(job.clone());
-        POOL.generation.fetch_add(1, Ordering::AcqRel);
+    *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job.clone());
+    POOL.generation.fetch_add(1, Ordering::SeqCst);
+    if POOL.sleepers.load(Ordering::SeqCst) > 0 {
+        let _g = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
         POOL.wake.notify_all();
     }
     IN_TASK.with(|t| t.set(true));
@@ -273,12 +289,16 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
             spins += 1;
         }
         let mut guard = POOL.finished.lock().unwrap_or_else(|e| e.into_inner());
-        if job.done.load(Ordering::Acquire) < tasks {
+        // SeqCst with the last task's count then read of this flag (`helper_loop`).
+        POOL.caller_waiting.store(true, Ordering::SeqCst);
+        if job.done.load(Ordering::SeqCst) < tasks {
             CALLER_COUNTS.0[2].fetch_add(1, Ordering::Relaxed);
         }
-        while job.done.load(Ordering::Acquire) < tasks {
+        while job.done.load(Ordering::SeqCst) < tasks {
             guard = POOL.finished_cv.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
+        POOL.caller_waiting.store(false, Ordering::SeqCst);
+        drop(guard);
     }
     *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     POOL.busy.store(false, Ordering::Release);

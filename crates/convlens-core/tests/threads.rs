@@ -30,6 +30,7 @@ fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
 // One test function: the pool is global to this process, and these set its size.
 #[test]
 fn threaded_passes_are_bit_identical_to_one_thread() {
+    sleeping_helpers_and_a_sleeping_caller_are_always_woken();
     for_each_runs_every_task_once_even_nested();
     pool_counts_jobs_tasks_and_the_helpers_share();
     row_split_gemm_reads_one_packed_b();
@@ -89,6 +90,39 @@ fn for_each_runs_every_task_once_even_nested() {
         after.fetch_add(1, Ordering::Relaxed);
     });
     assert_eq!(after.load(Ordering::Relaxed), 64);
+}
+
+/// The pool's wake-ups are announced only to whoever is asleep (helpers between jobs, the caller
+/// at a job's end): jobs after gaps longer than the helpers' spin, and helpers' blocks slower
+/// than the caller's spin, in every mix. A missed wake-up of the caller hangs the job (the
+/// watchdog fails the test); a missed helper's leaves its tasks to the caller, counted below.
+fn sleeping_helpers_and_a_sleeping_caller_are_always_woken() {
+    par::set_threads(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut helper_tasks = 0;
+        for round in 0..400u64 {
+            par::take_stats();
+            let ran: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+            par::for_each(4, &|i| {
+                // The helper's block (tasks 2, 3) outlasts the caller's spin every third job.
+                if i >= 2 && round % 3 == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                }
+                ran[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(ran.iter().all(|c| c.load(Ordering::Relaxed) == 1), "round {round}: a task ran other than once");
+            helper_tasks += par::take_stats().helper_tasks;
+            // A gap past the helpers' spin every fourth job, so they sleep and must be woken.
+            if round % 4 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        tx.send(helper_tasks).unwrap();
+    });
+    let helper_tasks = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("a job never ended: a wake-up was lost");
+    // 400 jobs of 4 tasks: a helper that was never woken would run none.
+    assert!(helper_tasks >= 100, "the helper ran {helper_tasks} of 1600 tasks");
 }
 
 /// `take_stats` counts what the pool did: every spread job and task once, the helpers' tasks
