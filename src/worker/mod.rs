@@ -197,9 +197,19 @@ fn watch_for_traps(channel: &str) {
     }
 }
 
+/// The kernel pool's helpers woken as a message that computes on the CPU arrives, and kept
+/// awake until it is answered (`par::stay_awake`): asleep since the last picture, they would
+/// miss a pass's first layers. Not for a GPU's pass, nor for loads (a download's waits).
+fn awake_for(state: &Rc<RefCell<State>>, msg: &ToWorker) -> Option<convlens_core::par::Awake> {
+    let computes = matches!(msg, ToWorker::Run { .. } | ToWorker::RunCamera { .. } | ToWorker::Maps { .. } | ToWorker::Explain { .. });
+    let on_cpu = computes && state.borrow().loaded().is_ok_and(|(_, _, engine)| engine.gpu_model().is_none());
+    on_cpu.then(convlens_core::par::stay_awake)
+}
+
 /// Answers one message; `emit` carries interim messages (progress, a backend change) before
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
+    let _awake = awake_for(state, &msg);
     let reply = match msg {
         ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import_with(&bytes, &name, backend.precision())
             .map_err(|e| format!("{name}: {e}"))

@@ -107,6 +107,8 @@ struct Pool {
     /// The caller is asleep on `finished_cv`, or about to be: the helper that ends the last task
     /// notifies only then (the caller usually spins through a job's last microseconds).
     caller_waiting: AtomicBool,
+    /// Live `Awake` guards: while any is, helpers spin past `SPIN` instead of sleeping.
+    hold: AtomicUsize,
     helpers: AtomicUsize,
     /// Threads the user asked for (helpers beyond it stay parked).
     wanted: AtomicUsize,
@@ -121,6 +123,7 @@ static POOL: Pool = Pool {
     finished: Mutex::new(()),
     finished_cv: Condvar::new(),
     caller_waiting: AtomicBool::new(false),
+    hold: AtomicUsize::new(0),
     helpers: AtomicUsize::new(0),
     wanted: AtomicUsize::new(usize::MAX),
     busy: AtomicBool::new(false),
@@ -225,12 +228,17 @@ pub fn helper_loop() {
     IN_TASK.with(|t| t.set(true));
     loop {
         let mut spins = 0;
-        while POOL.generation.load(Ordering::Acquire) == seen && spins < SPIN {
+        // Held awake only if this helper takes part (the user may have capped the threads).
+        let held = || POOL.hold.load(Ordering::Relaxed) > 0 && index + 1 < POOL.wanted.load(Ordering::Relaxed);
+        while POOL.generation.load(Ordering::Acquire) == seen && (spins < SPIN || held()) {
             std::hint::spin_loop();
             spins += 1;
         }
         if POOL.generation.load(Ordering::SeqCst) == seen {
-            HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
+            // Counted only for a helper that takes part: one past the cap sleeps by design.
+            if index + 1 < POOL.wanted.load(Ordering::Relaxed) {
+                HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
+            }
             let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
             // SeqCst with the caller's bump then read of `sleepers`: either the caller sees
             // this helper counted and notifies under the lock, or this check sees the bump.
@@ -257,6 +265,32 @@ pub fn helper_loop() {
                 POOL.finished_cv.notify_all();
             }
         }
+    }
+}
+
+/// Keeps the helpers awake (spinning, not asleep between jobs) while it lives, waking any that
+/// sleep now. For the host to take when work is about to come after a pause: between two
+/// pictures the helpers sleep, and a sleeping Web Worker took longer to wake than SqueezeNet's
+/// first five layers (the page's two-thread pass ran them at one thread's speed); taken when
+/// the message arrives, the wake overlaps the picture's preprocessing. Not for idle waits: a
+/// spinning helper holds a core.
+#[must_use = "the helpers stay awake only while the guard lives"]
+pub struct Awake(());
+
+pub fn stay_awake() -> Awake {
+    POOL.hold.fetch_add(1, Ordering::SeqCst);
+    // A bump with no job: sleepers wake, find none and spin (see the caller's publish).
+    POOL.generation.fetch_add(1, Ordering::SeqCst);
+    if POOL.sleepers.load(Ordering::SeqCst) > 0 {
+        let _g = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
+        POOL.wake.notify_all();
+    }
+    Awake(())
+}
+
+impl Drop for Awake {
+    fn drop(&mut self) {
+        POOL.hold.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -32,6 +32,7 @@ fn every_layer(g: &Graph, kind: CpuKind) -> Vec<(String, Vec<f32>)> {
 fn threaded_passes_are_bit_identical_to_one_thread() {
     sleeping_helpers_and_a_sleeping_caller_are_always_woken();
     for_each_runs_every_task_once_even_nested();
+    helpers_held_awake_do_not_sleep();
     pool_counts_jobs_tasks_and_the_helpers_share();
     row_split_gemm_reads_one_packed_b();
     let models = convlens_testkit::shared_models();
@@ -123,6 +124,26 @@ fn sleeping_helpers_and_a_sleeping_caller_are_always_woken() {
     let helper_tasks = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("a job never ended: a wake-up was lost");
     // 400 jobs of 4 tasks: a helper that was never woken would run none.
     assert!(helper_tasks >= 100, "the helper ran {helper_tasks} of 1600 tasks");
+}
+
+/// `stay_awake`: a pause far past the helpers' spin, then a job; held, the helper never sleeps
+/// (nor needs waking for the job); the same pause without the guard puts it to sleep.
+fn helpers_held_awake_do_not_sleep() {
+    par::set_threads(2);
+    let pause_then_job = || {
+        par::take_stats();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        par::for_each(8, &|_| std::thread::sleep(std::time::Duration::from_micros(200)));
+        par::take_stats()
+    };
+    let held = {
+        let _awake = par::stay_awake();
+        pause_then_job()
+    };
+    assert_eq!(held.helper_sleeps, 0, "held awake: {held:?}");
+    assert!(held.helper_tasks > 0, "the held helper took part: {held:?}");
+    let free = pause_then_job();
+    assert!(free.helper_sleeps >= 1, "not held, a 50 ms pause puts the helper to sleep: {free:?}");
 }
 
 /// `take_stats` counts what the pool did: every spread job and task once, the helpers' tasks
