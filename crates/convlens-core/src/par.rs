@@ -316,11 +316,9 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     CALLER_COUNTS.0[0].fetch_add(1, Ordering::Relaxed);
     CALLER_COUNTS.0[1].fetch_add(tasks as u64, Ordering::Relaxed);
     if !last {
-        // Spin first: the helpers' last tasks usually end within microseconds. Held awake
-        // (`stay_awake`), the caller spins until they do: asleep, it would wait for a notify and
-        // a wake-up, the latency the guard is there to avoid.
+        // Spin first: the helpers' last tasks usually end within microseconds.
         let mut spins = 0;
-        while job.done.load(Ordering::Acquire) < tasks && (spins < SPIN || POOL.hold.load(Ordering::Relaxed) > 0) {
+        while job.done.load(Ordering::Acquire) < tasks && spins < SPIN {
             std::hint::spin_loop();
             spins += 1;
         }
