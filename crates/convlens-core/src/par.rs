@@ -221,6 +221,11 @@ pub fn set_threads(n: usize) {
     }
 }
 
+/// Whether helper `index` works under the user's thread cap (`set_threads`).
+fn takes_part(index: usize) -> bool {
+    index + 1 < POOL.wanted.load(Ordering::Relaxed)
+}
+
 /// A helper thread's whole life: counts itself in, then runs every job's tasks.
 pub fn helper_loop() {
     let index = POOL.helpers.fetch_add(1, Ordering::AcqRel);
@@ -229,14 +234,14 @@ pub fn helper_loop() {
     loop {
         let mut spins = 0;
         // Held awake only if this helper takes part (the user may have capped the threads).
-        let held = || POOL.hold.load(Ordering::Relaxed) > 0 && index + 1 < POOL.wanted.load(Ordering::Relaxed);
+        let held = || POOL.hold.load(Ordering::Relaxed) > 0 && takes_part(index);
         while POOL.generation.load(Ordering::Acquire) == seen && (spins < SPIN || held()) {
             std::hint::spin_loop();
             spins += 1;
         }
         if POOL.generation.load(Ordering::SeqCst) == seen {
             // Counted only for a helper that takes part: one past the cap sleeps by design.
-            if index + 1 < POOL.wanted.load(Ordering::Relaxed) {
+            if takes_part(index) {
                 HELPER_COUNTS.0[1].fetch_add(1, Ordering::Relaxed);
             }
             let mut guard = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +258,7 @@ pub fn helper_loop() {
         seen = POOL.generation.load(Ordering::Acquire);
         let job = POOL.job.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // Helpers past the user's cap sit this job out.
-        if index + 1 >= POOL.wanted.load(Ordering::Relaxed) {
+        if !takes_part(index) {
             continue;
         }
         if let Some(job) = job {
@@ -279,13 +284,20 @@ pub struct Awake(());
 
 pub fn stay_awake() -> Awake {
     POOL.hold.fetch_add(1, Ordering::SeqCst);
-    // A bump with no job: sleepers wake, find none and spin (see the caller's publish).
+    // A bump with no job: sleepers wake, find none and spin.
+    announce();
+    Awake(())
+}
+
+/// Bumps the generation (after `job` is set, if there is one) and wakes the helpers asleep on
+/// `wake`, if any. SeqCst with a sleeper's count then check (`helper_loop`): either this sees it
+/// counted and notifies under the lock, or its check sees the bump.
+fn announce() {
     POOL.generation.fetch_add(1, Ordering::SeqCst);
     if POOL.sleepers.load(Ordering::SeqCst) > 0 {
         let _g = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
         POOL.wake.notify_all();
     }
-    Awake(())
 }
 
 impl Drop for Awake {
@@ -305,11 +317,7 @@ pub fn for_each(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let f: *const (dyn Fn(usize) + Sync + 'static) = unsafe { std::mem::transmute(f) };
     let job = Arc::new(Job::new(f, tasks, threads().min(tasks)));
     *POOL.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job.clone());
-    POOL.generation.fetch_add(1, Ordering::SeqCst);
-    if POOL.sleepers.load(Ordering::SeqCst) > 0 {
-        let _g = POOL.job.lock().unwrap_or_else(|e| e.into_inner());
-        POOL.wake.notify_all();
-    }
+    announce();
     IN_TASK.with(|t| t.set(true));
     let last = job.work(0, None);
     IN_TASK.with(|t| t.set(false));
