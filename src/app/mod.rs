@@ -22,7 +22,7 @@ use crate::components::costs::Costs;
 use crate::components::feature_grid::FeatureGrid;
 use crate::components::header::{Header, HeaderAction};
 use crate::components::layer_list::LayerList;
-use crate::components::status_bar::StatusBar;
+use crate::components::status_bar::{LastRun, StatusBar};
 use crate::components::top5::Top5;
 use crate::imaging;
 use crate::protocol::{BackendChoice, FromWorker};
@@ -433,7 +433,7 @@ impl Component for App {
                     on_action={self.on.header.clone()} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}
-                    weights_note={self.model.weights_note.clone()} last_run={run.map(|r| (r.backend.clone(), r.total_ms, self.run.runs_done, r.pool, r.worker_heap_bytes))}
+                    weights_note={self.model.weights_note.clone()} last_run={run.map(|r| LastRun { backend: r.backend.clone(), ms: r.total_ms, runs: self.run.runs_done, pool: r.pool, heap: r.worker_heap_bytes, picture_ms: (!self.camera.live).then_some(r.preprocess_ms) })}
                     local_file={!self.is_zoo_model() && self.model.weights_url.is_none()}
                     on_dismiss={self.on.dismiss_error.clone()} on_dismiss_notice={self.on.dismiss_notice.clone()}
                     on_retry={self.on.retry.clone()}

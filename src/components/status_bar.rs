@@ -18,8 +18,7 @@ pub struct Props {
     pub progress: Option<(usize, usize)>,
     pub summary: Option<std::rc::Rc<ModelSummary>>,
     pub weights_note: String,
-    /// (backend, total ms, passes so far, the kernel pool's counts) of the last run.
-    pub last_run: Option<(String, f64, u64, convlens_core::par::PoolStats, u64)>,
+    pub last_run: Option<LastRun>,
     pub on_dismiss: Callback<()>,
     pub on_dismiss_notice: Callback<()>,
     /// The notice's Retry (a broken download).
@@ -28,6 +27,22 @@ pub struct Props {
     pub on_untrained: Callback<()>,
     /// How pixels become the input, picked (a key of `Preprocess::CHOICES`).
     pub on_preprocess: Callback<String>,
+}
+
+/// What the model line says of the last pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastRun {
+    pub backend: String,
+    pub ms: f64,
+    /// Passes so far.
+    pub runs: u64,
+    /// The kernel pool's counts in the pass.
+    pub pool: convlens_core::par::PoolStats,
+    /// The worker's wasm memory (`RunSummary::worker_heap_bytes`).
+    pub heap: u64,
+    /// The worker's cut of the picture to the network's input, for a photo (live, the camera's
+    /// stages show it).
+    pub picture_ms: Option<f64>,
 }
 
 #[function_component(StatusBar)]
@@ -90,13 +105,19 @@ pub fn status_bar(p: &Props) -> Html {
                         <span class={classes!("small", if s.untrained { "untrained" } else { "muted" })}>{ format!(" · {}", p.weights_note) }</span>
                     }
                     if p.local_file { <span class="muted small">{ " · a file from this computer: a link to this page cannot carry it" }</span> }
-                    if let Some((backend, ms, runs, pool, heap)) = &p.last_run {
+                    if let Some(LastRun { backend, ms, runs, pool, heap, picture_ms }) = &p.last_run {
                         // run-ms holds the number alone, for scripts that time the app; the pool's
                         // counts say whether a threaded pass got its second core.
                         <span data-backend={backend.clone()} data-run={runs.to_string()} title={pool_note(pool)}
                             data-helper-share={format!("{:.3}", pool.helper_share())} data-helper-sleeps={pool.helper_sleeps.to_string()} data-caller-sleeps={pool.caller_sleeps.to_string()}>
                             { " · last run " }<span data-testid="run-ms">{ format!("{ms:.1}") }</span>{ " ms" }
                         </span>
+                        if let Some(prep) = picture_ms {
+                            <span class="muted small" data-testid="picture-ms" data-ms={format!("{prep:.1}")}
+                                title="The worker's cut of the picture to the network's input before the pass: only the crop window resampled (triangle filter), then normalized.">
+                                { format!(" (+{prep:.0} ms to cut the picture)") }
+                            </span>
+                        }
                         if *heap > 0 {
                             <span class="muted small" data-testid="worker-memory" data-bytes={heap.to_string()}
                                 title="The inference worker's WebAssembly memory: the most it has held since the page opened (it never shrinks). The weights live there.">

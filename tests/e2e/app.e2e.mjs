@@ -263,8 +263,13 @@ await check('photos of many sizes and shapes: the app answers as the CLI does', 
   await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
   await waitForRun(page); // the sample photo the app opens on
   let worst = 0;
+  const cuts = [];
   for (const [i, file] of files.entries()) {
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(file), 120000);
+    // The worker's cut of the photo to 224x224, shown beside the pass's time.
+    const cut = Number(await page.locator('[data-testid=picture-ms]').getAttribute('data-ms'));
+    assert.ok(Number.isFinite(cut) && cut >= 0, `${file}: picture-ms ${cut}`);
+    cuts.push(`${cases[i][1]}x${cases[i][2]} ${cut.toFixed(1)} ms`);
     const app = await page.locator('[data-testid=top5] li').evaluateAll((lis) => lis.map((li) => [Number(li.dataset.class), Number(li.dataset.prob)]));
     const want = native[i].top.map((t) => [t.index, t.prob]);
     assert.equal(app[0][0], want[0][0], `${file}: app top-1 ${app[0][0]}, CLI ${want[0][0]} (${native[i].top[0].label})`);
@@ -276,6 +281,7 @@ await check('photos of many sizes and shapes: the app answers as the CLI does', 
     }
   }
   console.log(`     ${files.length} photos, worst top-5 probability difference app vs CLI: ${worst.toExponential(2)}`);
+  console.log(`     the worker's cut of each photo: ${cuts.join(', ')}`);
   assert.deepEqual(page.jsErrors, []);
   await page.close();
 });

@@ -5,9 +5,11 @@
 //! a 640x480 frame in wasm), and the browser's canvas is not involved (in a worker, drawing a
 //! VideoFrame on an OffscreenCanvas waited 5-24 ms a frame on the browser's other threads).
 //!
-//! The filter is `crop_rgb`'s: a triangle as wide as the downscale (at least one source pixel),
-//! centred where the resized image's pixel centre falls in the source, weights renormalised at
-//! the frame's edges; the window is `preprocess::crop_window`'s.
+//! Decoded photos take the same path (`preprocess::crop_rgb`, RGB or RGBA): only the crop
+//! window is resampled. The filter is a triangle as wide as the downscale (at least one source
+//! pixel), centred where the resized image's pixel centre falls in the source, weights
+//! renormalised at the frame's edges, as the image crate's and PIL's resize (within a level or
+//! two, `tests/frame_view.rs`); the window is `preprocess::crop_window`'s.
 
 use crate::error::{Error, Result};
 use crate::preprocess::{crop_window, Fit};
@@ -23,6 +25,8 @@ pub enum Layout {
     Rgba,
     /// Four bytes a pixel, B G R x.
     Bgra,
+    /// Three bytes a pixel, R G B: a photo decoded natively (the `image` crate's RGB8).
+    Rgb,
 }
 
 impl Layout {
@@ -42,7 +46,7 @@ impl Layout {
         match self {
             Layout::I420 => 3,
             Layout::Nv12 => 2,
-            Layout::Rgba | Layout::Bgra => 1,
+            Layout::Rgba | Layout::Bgra | Layout::Rgb => 1,
         }
     }
 }
@@ -117,6 +121,7 @@ impl RawFrame<'_> {
             Layout::I420 => vec![(self.width, self.height), (cw, ch), (cw, ch)],
             Layout::Nv12 => vec![(self.width, self.height), (2 * cw, ch)],
             Layout::Rgba | Layout::Bgra => vec![(4 * self.width, self.height)],
+            Layout::Rgb => vec![(3 * self.width, self.height)],
         };
         for (p, (row_bytes, rows)) in self.planes.iter().zip(extents) {
             let end = p.stride.checked_mul(rows - 1).and_then(|b| b.checked_add(p.offset + row_bytes));
@@ -216,6 +221,7 @@ fn filter_plane(bytes: &[u8], plane: Plane, step: usize, channels: &[usize], tx:
             match step {
                 1 => across::<1>(&down[c..], x0, tx, dst),
                 2 => across::<2>(&down[c..], x0, tx, dst),
+                3 => across::<3>(&down[c..], x0, tx, dst),
                 _ => across::<4>(&down[c..], x0, tx, dst),
             }
         }
@@ -259,9 +265,10 @@ pub fn crop_frame(frame: &RawFrame, side: usize, fit: Fit) -> Result<Vec<u8>> {
     let to_u8 = |v: f32| (v.clamp(0.0, 255.0) + 0.5) as u8;
     let mut out = vec![0u8; side * side * 3];
     match frame.layout {
-        Layout::Rgba | Layout::Bgra => {
-            let order = if frame.layout == Layout::Rgba { [0, 1, 2] } else { [2, 1, 0] };
-            filter_plane(frame.bytes, p[0], 4, &order, &tx, &ty, &mut ch);
+        Layout::Rgba | Layout::Bgra | Layout::Rgb => {
+            let order = if frame.layout == Layout::Bgra { [2, 1, 0] } else { [0, 1, 2] };
+            let step = if frame.layout == Layout::Rgb { 3 } else { 4 };
+            filter_plane(frame.bytes, p[0], step, &order, &tx, &ty, &mut ch);
             for (((o, &r), &g), &b) in out.chunks_exact_mut(3).zip(&ch[0]).zip(&ch[1]).zip(&ch[2]) {
                 o.copy_from_slice(&[to_u8(r), to_u8(g), to_u8(b)]);
             }

@@ -1,9 +1,18 @@
-//! The network's view cut from raw camera planes (`frame_view`) against the long way round:
-//! `preprocess::crop_rgb` (the image crate's triangle resize of the whole frame, then the crop)
-//! of the frame's pixels, then for YUV the standards' equations in f64 per output pixel.
+//! The network's view cut from raw camera planes and decoded photos (`frame_view`) against the
+//! long way round: the image crate's triangle resize of the whole frame, then the crop
+//! (`preprocess::geometry`'s), of the frame's pixels, then for YUV the standards' equations in
+//! f64 per output pixel.
 
 use convlens_core::frame_view::{crop_frame, Layout, Plane, RawFrame, YuvSpace};
-use convlens_core::preprocess::{crop_rgb, Fit};
+use convlens_core::preprocess::{crop_rgb, geometry, Fit};
+
+/// The independent reference: `w` x `h` RGB8 resized whole by the image crate, then cropped.
+fn via_image(rgb: &[u8], w: usize, h: usize, side: usize, fit: Fit) -> Vec<u8> {
+    let img = image::RgbImage::from_raw(w as u32, h as u32, rgb.to_vec()).unwrap();
+    let (rw, rh, cx, cy) = geometry(w, h, side, fit).unwrap();
+    let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
+    image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw()
+}
 
 /// Levels the window-only f32 resample may differ from the image crate's whole-frame one:
 /// rounding of the filter's sums (RGB), and for YUV the reference's rounding of the filtered
@@ -87,9 +96,10 @@ fn make(layout: Layout, w: usize, h: usize, s: YuvSpace, pad: usize) -> Made {
             let order = if layout == Layout::Rgba { [0, 1, 2] } else { [2, 1, 0] };
             plane(&mut bytes, 4 * w, h, &|x, y| if x % 4 == 3 { 255 } else { q(px[y * w + x / 4][order[x % 4]]) });
         }
+        Layout::Rgb => plane(&mut bytes, 3 * w, h, &|x, y| q(px[y * w + x / 3][x % 3])),
     }
     let pixels = match layout {
-        Layout::Rgba | Layout::Bgra => px.iter().flat_map(|p| p.map(q)).collect(),
+        Layout::Rgba | Layout::Bgra | Layout::Rgb => px.iter().flat_map(|p| p.map(q)).collect(),
         _ => (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).flat_map(|(x, y)| [q(yuv[y * w + x][0]), q(chroma(x / 2, y / 2, 1)), q(chroma(x / 2, y / 2, 2))]).collect(),
     };
     Made { bytes, planes, pixels }
@@ -105,6 +115,8 @@ fn the_view_of_every_layout_and_colour_space_matches_the_whole_frame_converted_t
         (Layout::Nv12, 300, 500, YuvSpace::BT601, 0),
         (Layout::Rgba, 640, 480, YuvSpace::BT601, 0),
         (Layout::Bgra, 250, 260, YuvSpace::BT601, 8),
+        (Layout::Rgb, 1203, 901, YuvSpace::BT601, 0),
+        (Layout::Rgb, 150, 97, YuvSpace::BT601, 4),
     ];
     for (layout, w, h, space, pad) in cases {
         let m = make(layout, w, h, space, pad);
@@ -112,9 +124,9 @@ fn the_view_of_every_layout_and_colour_space_matches_the_whole_frame_converted_t
         for fit in [Fit::ResizeAndCenterCrop, Fit::Squash] {
             let got = crop_frame(&frame, 224, fit).unwrap();
             // The stored values resized and cropped as a photo would be, then (YUV) converted.
-            let filtered = crop_rgb(&m.pixels, w, h, 3, 224, fit).unwrap();
+            let filtered = via_image(&m.pixels, w, h, 224, fit);
             let (want, levels): (Vec<u8>, i32) = match layout {
-                Layout::Rgba | Layout::Bgra => (filtered, VIEW_LEVELS),
+                Layout::Rgba | Layout::Bgra | Layout::Rgb => (filtered, VIEW_LEVELS),
                 _ => (filtered.chunks_exact(3).flat_map(|p| to_rgb([p[0] as f64, p[1] as f64, p[2] as f64], space).map(|v| v.round().clamp(0.0, 255.0) as u8)).collect(), VIEW_LEVELS_YUV),
             };
             assert_eq!(got.len(), want.len());
