@@ -2,13 +2,14 @@
 //! `frame_view::crop_frame` on a camera frame's I420 planes (what the worker does with a
 //! VideoFrame), `preprocess::crop_rgb` on the same picture as RGBA (a dropped photo in the
 //! worker) and as RGB (the CLI's decoded photo), both resampling only the crop window, against
-//! the image crate's resize of the whole RGB picture, then the crop (crop_rgb until 2026-12-02).
+//! the image crate's resize of the whole picture, then the crop (`crop_rgb_whole_resize`: crop_rgb
+//! until 2026-12-02).
 //!   cargo run --release -p convlens-core --example frame_view_bench [WIDTH HEIGHT RUNS]
 
 use std::time::Instant;
 
 use convlens_core::frame_view::{crop_frame, Layout, Plane, RawFrame, YuvSpace};
-use convlens_core::preprocess::{crop_rgb, geometry, Fit};
+use convlens_core::preprocess::{crop_rgb, crop_rgb_whole_resize, Fit};
 
 fn median_ms(runs: usize, mut f: impl FnMut() -> u8) -> f64 {
     let mut t: Vec<f64> = (0..runs)
@@ -35,14 +36,7 @@ fn main() {
     let planes_ms = median_ms(runs, || crop_frame(&frame, 224, fit).unwrap()[0]);
     let rgba_ms = median_ms(runs, || crop_rgb(&rgba, w, h, 4, 224, fit).unwrap()[0]);
     let rgb_ms = median_ms(runs, || crop_rgb(&rgb, w, h, 3, 224, fit).unwrap()[0]);
-    let whole_ms = median_ms(runs, || {
-        let (rw, rh, cx, cy) = geometry(w, h, 224, fit).unwrap();
-        // RGBA to RGB first, as crop_rgb did: the image crate resized the RGB copy.
-        let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        let img = image::RgbImage::from_raw(w as u32, h as u32, rgb).unwrap();
-        let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
-        image::imageops::crop_imm(&resized, cx as u32, cy as u32, 224, 224).to_image().into_raw()[0]
-    });
+    let whole_ms = median_ms(runs, || crop_rgb_whole_resize(&rgba, w, h, 4, 224, fit).unwrap()[0]);
     println!(
         "{w}x{h} to 224x224, median of {runs}: I420 planes {planes_ms:.3} ms, RGBA window {rgba_ms:.3} ms, RGB window {rgb_ms:.3} ms; \
          RGBA whole-picture resize (the image crate) {whole_ms:.3} ms: window {:.2}x its time",

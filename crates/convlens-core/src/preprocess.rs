@@ -45,18 +45,24 @@ pub fn crop_window(w: usize, h: usize, out: usize, fit: Fit) -> Result<(f64, f64
     Ok((cx as f64 * fx, cy as f64 * fy, out as f64 * fx, out as f64 * fy))
 }
 
+/// `pixels` hold `width`x`height` pixels of `channels` (3 or 4) bytes.
+fn check_pixels(pixels: &[u8], width: usize, height: usize, channels: usize) -> Result<()> {
+    let bytes = width.checked_mul(height).and_then(|p| p.checked_mul(channels));
+    if !(channels == 3 || channels == 4) || bytes != Some(pixels.len()) {
+        return Err(Error::Input(format!("{} bytes are not {width}x{height} pixels of {channels} channels", pixels.len())));
+    }
+    Ok(())
+}
+
 /// The model's view of a `width`x`height` image whose pixels are `channels` (3: RGB, 4: RGBA,
 /// alpha dropped) bytes each, row-major: resized as `geometry` says with a triangle filter,
 /// then cropped to `side`x`side` RGB8. Only the crop window is resampled
 /// (`frame_view::crop_frame`, the live path's filter): a phone's 12 MP photo took 56 ms
 /// through the image crate's resize of the whole picture and an RGB copy first, most of it for
-/// pixels the crop drops (docs/BENCHMARKS.md). The tests hold it to that resize within
-/// `VIEW_LEVELS`.
+/// pixels the crop drops (docs/BENCHMARKS.md). The tests hold it to that resize
+/// (`crop_rgb_whole_resize`) within two levels.
 pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, side: usize, fit: Fit) -> Result<Vec<u8>> {
-    let bytes = width.checked_mul(height).and_then(|p| p.checked_mul(channels));
-    if !(channels == 3 || channels == 4) || bytes != Some(pixels.len()) {
-        return Err(Error::Input(format!("{} bytes are not {width}x{height} pixels of {channels} channels", pixels.len())));
-    }
+    check_pixels(pixels, width, height, channels)?;
     let (rw, rh, cx, cy) = geometry(width, height, side, fit)?;
     if (rw, rh) == (width, height) {
         // Nothing to resize (a live camera frame arrives at the network's size): the window's
@@ -70,6 +76,20 @@ pub fn crop_rgb(pixels: &[u8], width: usize, height: usize, channels: usize, sid
     let layout = if channels == 4 { Layout::Rgba } else { Layout::Rgb };
     let planes = [Plane { offset: 0, stride: width * channels }];
     crop_frame(&RawFrame { layout, width, height, planes: &planes, bytes: pixels, space: YuvSpace::BT601 }, side, fit)
+}
+
+/// `crop_rgb` the long way, as it ran until 2026-12-02: the image crate's triangle resize of
+/// the whole picture (an RGBA one copied to RGB first), then the crop. The reference that the
+/// tests and `examples/frame_view_bench.rs` hold the window-only cut to; no product path uses it.
+pub fn crop_rgb_whole_resize(pixels: &[u8], width: usize, height: usize, channels: usize, side: usize, fit: Fit) -> Result<Vec<u8>> {
+    check_pixels(pixels, width, height, channels)?;
+    let (rw, rh, cx, cy) = geometry(width, height, side, fit)?;
+    let rgb: Vec<u8> = pixels.chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    let too_big = || Error::TooLarge(format!("{width}x{height} pixels"));
+    let (w, h) = (u32::try_from(width).map_err(|_| too_big())?, u32::try_from(height).map_err(|_| too_big())?);
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(too_big)?;
+    let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
+    Ok(image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw())
 }
 
 /// An `out`x`out` RGB8 image (row-major, 3 bytes a pixel) to a [1, 3, out, out] tensor.
@@ -115,11 +135,7 @@ mod tests {
 
     /// The image crate's resize and crop, which the unresized fast path must equal.
     fn via_image(px: &[u8], w: usize, h: usize, channels: usize, side: usize, fit: Fit) -> Vec<u8> {
-        let rgb: Vec<u8> = px.chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        let img = image::RgbImage::from_raw(w as u32, h as u32, rgb).unwrap();
-        let (rw, rh, cx, cy) = geometry(w, h, side, fit).unwrap();
-        let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
-        image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw()
+        crop_rgb_whole_resize(px, w, h, channels, side, fit).unwrap()
     }
 
     #[test]

@@ -1,18 +1,10 @@
 //! The network's view cut from raw camera planes and decoded photos (`frame_view`) against the
 //! long way round: the image crate's triangle resize of the whole frame, then the crop
-//! (`preprocess::geometry`'s), of the frame's pixels, then for YUV the standards' equations in
+//! (`preprocess::crop_rgb_whole_resize`), of the frame's pixels, then for YUV the standards' equations in
 //! f64 per output pixel.
 
 use convlens_core::frame_view::{crop_frame, Layout, Plane, RawFrame, YuvSpace};
-use convlens_core::preprocess::{crop_rgb, geometry, Fit};
-
-/// The independent reference: `w` x `h` RGB8 resized whole by the image crate, then cropped.
-fn via_image(rgb: &[u8], w: usize, h: usize, side: usize, fit: Fit) -> Vec<u8> {
-    let img = image::RgbImage::from_raw(w as u32, h as u32, rgb.to_vec()).unwrap();
-    let (rw, rh, cx, cy) = geometry(w, h, side, fit).unwrap();
-    let resized = image::imageops::resize(&img, rw as u32, rh as u32, image::imageops::FilterType::Triangle);
-    image::imageops::crop_imm(&resized, cx as u32, cy as u32, side as u32, side as u32).to_image().into_raw()
-}
+use convlens_core::preprocess::{crop_rgb_whole_resize, Fit};
 
 /// Levels the window-only f32 resample may differ from the image crate's whole-frame one:
 /// rounding of the filter's sums (RGB), and for YUV the reference's rounding of the filtered
@@ -124,7 +116,7 @@ fn the_view_of_every_layout_and_colour_space_matches_the_whole_frame_converted_t
         for fit in [Fit::ResizeAndCenterCrop, Fit::Squash] {
             let got = crop_frame(&frame, 224, fit).unwrap();
             // The stored values resized and cropped as a photo would be, then (YUV) converted.
-            let filtered = via_image(&m.pixels, w, h, 224, fit);
+            let filtered = crop_rgb_whole_resize(&m.pixels, w, h, 3, 224, fit).unwrap();
             let (want, levels): (Vec<u8>, i32) = match layout {
                 Layout::Rgba | Layout::Bgra | Layout::Rgb => (filtered, VIEW_LEVELS),
                 _ => (filtered.chunks_exact(3).flat_map(|p| to_rgb([p[0] as f64, p[1] as f64, p[2] as f64], space).map(|v| v.round().clamp(0.0, 255.0) as u8)).collect(), VIEW_LEVELS_YUV),
