@@ -21,6 +21,12 @@ make_references
 step "native tests (release: the scalar oracle runs whole networks)"
 cargo test --release -p convlens-core -p convlens-engine -p convlens-cli -p convlens-gpu -p convlens-testkit
 
+# An AVX-512 machine runs the sixteen-lane kernels above; the kernels again with AVX-512 off
+# check the eight-lane (AVX2) ones that CPUs without it (Zen 1-3, most laptops) run.
+if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+  CONVLENS_NO_AVX512=1 cargo test --release -p convlens-core --test kernels
+fi
+
 step "core builds for the browser (wasm32 + simd128)"
 cargo build --release -p convlens-core --target wasm32-unknown-unknown
 

@@ -345,46 +345,66 @@ fn four_lane_vectors_match_scalar_arithmetic() {
     }
 }
 
-/// The sixteen-lane vector (AVX-512) against the scalar operations, lane by lane, bit for bit:
-/// Winograd's output transform takes it where the CPU has AVX-512, four lanes elsewhere.
+/// The wide vectors against the scalar operations, lane by lane, bit for bit: the loops around
+/// the GEMM (Winograd's transforms, im2col's packing, max pooling) take the sixteen-lane one
+/// (AVX-512) or the eight-lane one (AVX2) where the CPU has it, four lanes elsewhere.
 #[cfg(target_arch = "x86_64")]
-#[test]
-fn sixteen_lane_vectors_match_scalar_arithmetic() {
-    use convlens_core::kernels::simd::{fmax, has_avx512, Lanes, F16};
-    if !has_avx512() {
-        eprintln!("no AVX-512 on this CPU: the sixteen-lane vector is not used, nothing to check");
-        return;
-    }
-    let a: [f32; 16] = std::array::from_fn(|i| (i as f32 - 7.5) * 0.75);
-    let mut b: [f32; 16] = std::array::from_fn(|i| (11.0 - i as f32) * 0.5);
+fn wide_vectors_match_scalar_arithmetic<V: convlens_core::kernels::simd::Lanes, const N: usize>() {
+    use convlens_core::kernels::simd::fmax;
+    assert_eq!(V::N, N);
+    let a: [f32; N] = std::array::from_fn(|i| (i as f32 - 7.5) * 0.75);
+    let mut b: [f32; N] = std::array::from_fn(|i| (11.0 - i as f32) * 0.5);
     b[3] = -0.0;
-    let (va, vb) = unsafe { (F16::load(a.as_ptr()), F16::load(b.as_ptr())) };
-    let get = |v: F16| {
-        let mut o = [0.0f32; 16];
+    let (va, vb) = unsafe { (V::load(a.as_ptr()), V::load(b.as_ptr())) };
+    let get = |v: V| {
+        let mut o = [0.0f32; N];
         unsafe { v.store(o.as_mut_ptr()) };
         o
     };
-    let bits = |v: [f32; 16]| v.map(f32::to_bits);
+    let bits = |v: [f32; N]| v.map(f32::to_bits);
     assert_eq!(bits(get(va.add(vb))), bits(std::array::from_fn(|i| a[i] + b[i])));
     assert_eq!(bits(get(va.sub(vb))), bits(std::array::from_fn(|i| a[i] - b[i])));
     assert_eq!(bits(get(va.max(vb))), bits(std::array::from_fn(|i| fmax(a[i], b[i]))));
+    assert_eq!(bits(get(vb.max(va))), bits(std::array::from_fn(|i| fmax(b[i], a[i]))));
     assert_eq!(bits(get(vb.relu())), bits(b.map(|v| fmax(v, 0.0))));
-    assert_eq!(get(unsafe { F16::splat(2.5) }), [2.5; 16]);
+    assert_eq!(get(unsafe { V::splat(2.5) }), [2.5; N]);
     let ab: Vec<f32> = a.iter().chain(&b).copied().collect();
-    assert_eq!(get(F16::even(va, vb)), std::array::from_fn(|i| ab[2 * i]));
-    assert_eq!(get(F16::odd(va, vb)), std::array::from_fn(|i| ab[2 * i + 1]));
-    assert_eq!(get(F16::shift1(va, vb)), std::array::from_fn(|i| ab[i + 1]));
-    let (lo, hi) = F16::zip(va, vb);
+    assert_eq!(get(V::even(va, vb)), std::array::from_fn(|i| ab[2 * i]));
+    assert_eq!(get(V::odd(va, vb)), std::array::from_fn(|i| ab[2 * i + 1]));
+    assert_eq!(get(V::shift1(va, vb)), std::array::from_fn(|i| ab[i + 1]));
+    let (lo, hi) = V::zip(va, vb);
     let zipped: Vec<f32> = a.iter().zip(&b).flat_map(|(&x, &y)| [x, y]).collect();
-    assert_eq!(get(lo)[..], zipped[..16]);
-    assert_eq!(get(hi)[..], zipped[16..]);
+    assert_eq!(get(lo)[..], zipped[..N]);
+    assert_eq!(get(hi)[..], zipped[N..]);
     // The first n lanes stored, nothing past them (a masked store).
-    for n in 0..=16 {
-        let mut o = [f32::NAN; 17];
+    for n in 0..=N {
+        let mut o = vec![f32::NAN; N + 1];
         unsafe { va.store_first(o.as_mut_ptr(), n) };
         assert_eq!(o[..n], a[..n], "store_first({n})");
         assert!(o[n..].iter().all(|v| v.is_nan()), "store_first({n}) wrote past n");
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sixteen_lane_vectors_match_scalar_arithmetic() {
+    if !convlens_core::kernels::simd::has_avx512() {
+        eprintln!("no AVX-512 on this CPU: the sixteen-lane vector is not used, nothing to check");
+        return;
+    }
+    wide_vectors_match_scalar_arithmetic::<convlens_core::kernels::simd::F16, 16>();
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn eight_lane_vectors_match_scalar_arithmetic() {
+    // Checked wherever the CPU has AVX2, with or without AVX-512 (`CONVLENS_NO_AVX512` makes an
+    // AVX-512 CPU run the eight-lane kernels).
+    if !is_x86_feature_detected!("avx2") {
+        eprintln!("no AVX2 on this CPU: the eight-lane vector is not used, nothing to check");
+        return;
+    }
+    wide_vectors_match_scalar_arithmetic::<convlens_core::kernels::simd::F8, 8>();
 }
 
 /// 4x4 input 0..15, 3x3 window, stride 2, padding 1 on top and left only: by hand.

@@ -4,7 +4,7 @@
 
 use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA, KC};
 #[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx512, F16};
+use super::simd::{has_avx2_fma, has_avx512, F16, F8};
 use super::simd::{Lanes, F4, NR};
 use crate::error::Result;
 use crate::graph::Window;
@@ -79,6 +79,11 @@ impl PackB for Im2colB<'_> {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { self.pack_avx512(k0, kc, n0, nc, out) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.pack_avx2(k0, kc, n0, nc, out) };
+        }
         // SAFETY: four lanes run everywhere.
         unsafe { self.pack_by::<F4>(k0, kc, n0, nc, out) }
     }
@@ -90,6 +95,13 @@ impl Im2colB<'_> {
     unsafe fn pack_avx512(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
         // SAFETY: AVX-512F runs here.
         unsafe { self.pack_by::<F16>(k0, kc, n0, nc, out) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pack_avx2(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
+        // SAFETY: AVX2 runs here.
+        unsafe { self.pack_by::<F8>(k0, kc, n0, nc, out) }
     }
 
     /// `pack`, the stride-2 gather `V::N` lanes at a time (sixteen: two loads and one

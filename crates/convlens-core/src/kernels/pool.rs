@@ -6,7 +6,7 @@
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
 #[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx2_fma, has_avx512, F16};
+use super::simd::{has_avx2_fma, has_avx512, F16, F8};
 use super::simd::{fmax, sum, Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
@@ -88,9 +88,9 @@ struct MaxPoolPlan<'a> {
 }
 
 impl MaxPoolPlan<'_> {
-    /// The output planes `ps` into `outs`, every element written once; where AVX-512 runs, the
-    /// 3x3/2 windows of rows of sixteen outputs or more sixteen lanes at a time. Maxima: the
-    /// same bits either way.
+    /// The output planes `ps` into `outs`, every element written once; where AVX-512 or AVX2
+    /// runs, the 3x3/2 windows sixteen or eight lanes at a time. Maxima: the same bits either
+    /// way.
     ///
     /// # Safety
     /// No other thread writes those planes of `outs` meanwhile.
@@ -99,6 +99,11 @@ impl MaxPoolPlan<'_> {
         if has_avx512() {
             // SAFETY: the CPU has AVX-512F; the rest is the caller's promise.
             return unsafe { self.planes_avx512(ps, outs) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2; the rest is the caller's promise.
+            return unsafe { self.planes_avx2(ps, outs) };
         }
         // SAFETY: four lanes run everywhere; the rest is the caller's promise.
         unsafe { self.planes_by::<F4>(ps, outs) }
@@ -109,6 +114,13 @@ impl MaxPoolPlan<'_> {
     unsafe fn planes_avx512(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) {
         // SAFETY: the caller's promises, and AVX-512F runs here.
         unsafe { self.planes_by::<F16>(ps, outs) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn planes_avx2(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) {
+        // SAFETY: the caller's promises, and AVX2 runs here.
+        unsafe { self.planes_by::<F8>(ps, outs) }
     }
 
     /// # Safety

@@ -440,14 +440,14 @@ impl F4 {
 }
 
 /// A vector of f32 lanes for the loops around the GEMM, so one body serves every width: `F4`
-/// everywhere, `F16` (AVX-512) on x86-64 CPUs that have it. Each operation is the scalar one
+/// everywhere, `F8` (AVX2) and `F16` (AVX-512) on x86-64 CPUs that have them. Each operation is the scalar one
 /// per lane, so every width gives the scalar code's bits. A value is made only by `splat` or
 /// `load`, both unsafe with the promise that the CPU runs this width, so the operations on a
 /// value that exists are safe.
 pub trait Lanes: Copy {
     const N: usize;
     /// # Safety
-    /// The CPU runs this width (`F16`: AVX-512F; `F4`: always).
+    /// The CPU runs this width (`F16`: AVX-512F; `F8`: AVX2; `F4`: always).
     unsafe fn splat(v: f32) -> Self;
     /// # Safety
     /// `p` is valid for reading N floats, and the CPU runs this width.
@@ -611,6 +611,107 @@ impl Lanes for F16 {
         use core::arch::x86_64::*;
         // SAFETY: a value exists, so the CPU has AVX-512F (`Lanes`).
         F16(unsafe { _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(_mm512_castps_si512(b.0), _mm512_castps_si512(a.0))) })
+    }
+}
+
+/// Eight f32 lanes in a ymm register (AVX2), made only through `Lanes::splat` and
+/// `Lanes::load` (unsafe: the CPU must have AVX2). The loops around the GEMM on CPUs with AVX2
+/// and no AVX-512 (Zen 1-3, most laptops), which otherwise ran them four lanes wide. Meant for
+/// code compiled with AVX2 enabled (a `#[target_feature]` function that `has_avx2_fma()`
+/// guards), where its operations inline.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub struct F8(core::arch::x86_64::__m256);
+
+#[cfg(target_arch = "x86_64")]
+impl F8 {
+    /// The 128-bit halves of `a` and `b` picked by `SEL` (`_mm256_permute2f128_ps`).
+    #[inline(always)]
+    fn halves<const SEL: i32>(a: F8, b: F8) -> F8 {
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { core::arch::x86_64::_mm256_permute2f128_ps::<SEL>(a.0, b.0) })
+    }
+    /// Lanes 0, 2, 1, 3 of `v` in 64-bit pairs: the middle pairs swapped, which turns the
+    /// in-half results of `shuffle_ps` into the whole register's order.
+    #[inline(always)]
+    fn middle_swapped(v: F8) -> F8 {
+        use core::arch::x86_64::*;
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v.0))) })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for F8 {
+    const N: usize = 8;
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        F8(core::arch::x86_64::_mm256_set1_ps(v))
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        F8(core::arch::x86_64::_mm256_loadu_ps(p))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        core::arch::x86_64::_mm256_storeu_ps(p, self.0)
+    }
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, n: usize) {
+        use core::arch::x86_64::*;
+        // VMASKMOVPS: lanes whose mask is clear are neither written nor faulted on. The mask
+        // is eight of [-1 x 8, 0 x 8] starting at 8 - n.
+        const ONES_THEN_ZEROS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mask = _mm256_loadu_si256(ONES_THEN_ZEROS.as_ptr().add(8 - n.min(8)) as *const __m256i);
+        _mm256_maskstore_ps(p, mask, self.0)
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { core::arch::x86_64::_mm256_add_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { core::arch::x86_64::_mm256_sub_ps(self.0, o.0) })
+    }
+    /// VMAXPS returns its second operand unless the first is greater: `fmax`'s pick.
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { core::arch::x86_64::_mm256_max_ps(self.0, o.0) })
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        // SAFETY: `self` exists, so the CPU has AVX2.
+        self.max(unsafe { F8::splat(0.0) })
+    }
+    #[inline(always)]
+    fn even(a: Self, b: Self) -> Self {
+        // In each half [a0 a2 b0 b2 | a4 a6 b4 b6], then the middle pairs swapped.
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8::middle_swapped(F8(unsafe { core::arch::x86_64::_mm256_shuffle_ps::<0b10_00_10_00>(a.0, b.0) }))
+    }
+    #[inline(always)]
+    fn odd(a: Self, b: Self) -> Self {
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8::middle_swapped(F8(unsafe { core::arch::x86_64::_mm256_shuffle_ps::<0b11_01_11_01>(a.0, b.0) }))
+    }
+    #[inline(always)]
+    fn zip(a: Self, b: Self) -> (Self, Self) {
+        use core::arch::x86_64::*;
+        // In each half: [a0 b0 a1 b1 | a4 b4 a5 b5] and [a2 b2 a3 b3 | a6 b6 a7 b7].
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        let (lo, hi) = unsafe { (F8(_mm256_unpacklo_ps(a.0, b.0)), F8(_mm256_unpackhi_ps(a.0, b.0))) };
+        (F8::halves::<0x20>(lo, hi), F8::halves::<0x31>(lo, hi))
+    }
+    #[inline(always)]
+    fn shift1(a: Self, b: Self) -> Self {
+        use core::arch::x86_64::*;
+        // [a4..a7 b0..b3], then each half of (that : a) one lane on: [a1 a2 a3 a4 | a5 a6 a7 b0].
+        let mid = F8::halves::<0x21>(a, b);
+        // SAFETY: a value exists, so the CPU has AVX2 (`Lanes`).
+        F8(unsafe { _mm256_castsi256_ps(_mm256_alignr_epi8::<4>(_mm256_castps_si256(mid.0), _mm256_castps_si256(a.0))) })
     }
 }
 
