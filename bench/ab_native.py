@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""A/B of two native builds (or two environments) of `convlens bench`, interleaved round by round,
+so a noisy host's drift hits both alike: the pass's median and chosen layers' medians per side,
+and the median of the rounds' B/A ratios.
+
+  python3 bench/ab_native.py MODEL --a-bin /tmp/convlens-old [--b-bin target/release/convlens]
+      [--a-env K=V ...] [--b-env K=V ...] [--rounds 6] [--runs 60] [--layer NAME ...]
+
+Example: before and after a kernel change, SqueezeNet's pools:
+  cp target/release/convlens /tmp/convlens-old   # built from the old commit
+  python3 bench/ab_native.py ../shared/models/squeezenet1.1.onnx --a-bin /tmp/convlens-old \\
+      --layer squeezenet0_pool0_fwd --layer squeezenet0_pool1_fwd
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+
+
+def run(binary, env_pairs, model, runs):
+    env = dict(os.environ, CONVLENS_TOP_LAYERS="1000")
+    for pair in env_pairs:
+        key, value = pair.split("=", 1)
+        env[key] = value
+    out = subprocess.run([binary, "bench", model, "--runs", str(runs), "--threads", "1", "--layers"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    total = float(re.search(r"median ([\d.]+) ms", out).group(1))
+    layers = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == "ms":
+            layers[fields[0]] = float(fields[2])
+    return total, layers
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--a-bin", default="target/release/convlens")
+    ap.add_argument("--b-bin", default="target/release/convlens")
+    ap.add_argument("--a-env", action="append", default=[])
+    ap.add_argument("--b-env", action="append", default=[])
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--runs", type=int, default=60)
+    ap.add_argument("--layer", action="append", default=[])
+    args = ap.parse_args()
+    sides = {"A": (args.a_bin, args.a_env), "B": (args.b_bin, args.b_env)}
+    results = {side: {"pass": []} for side in sides}
+    for r in range(args.rounds):
+        for side, (binary, env_pairs) in sides.items():
+            total, layers = run(binary, env_pairs, args.model, args.runs)
+            results[side]["pass"].append(total)
+            for name in args.layer:
+                results[side].setdefault(name, []).append(layers.get(name, float("nan")))
+        a, b = results["A"]["pass"][-1], results["B"]["pass"][-1]
+        print(f"round {r}: A {a:.2f} ms, B {b:.2f} ms, B/A {b / a:.3f}", flush=True)
+    for key in ["pass"] + args.layer:
+        a, b = results["A"][key], results["B"][key]
+        ratios = [y / x for x, y in zip(a, b)]
+        print(f"{key:32} A {statistics.median(a):.3f} ms  B {statistics.median(b):.3f} ms  "
+              f"B/A {statistics.median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
+
+
+if __name__ == "__main__":
+    main()
