@@ -4,7 +4,8 @@ so a noisy host's drift hits both alike: the pass's median and chosen layers' me
 and the median of the rounds' B/A ratios.
 
   python3 bench/ab_native.py MODEL --a-bin /tmp/convlens-old [--b-bin target/release/convlens]
-      [--a-env K=V ...] [--b-env K=V ...] [--rounds 6] [--runs 60] [--layer NAME ...]
+      [--a-env K=V ...] [--b-env K=V ...] [--a-arg ARG ...] [--b-arg ARG ...]
+      [--rounds 6] [--runs 60] [--layer NAME ...]
 
 Example: before and after a kernel change, SqueezeNet's pools:
   cp target/release/convlens /tmp/convlens-old   # built from the old commit
@@ -18,12 +19,12 @@ import statistics
 import subprocess
 
 
-def run(binary, env_pairs, model, runs):
+def run(binary, env_pairs, extra_args, model, runs):
     env = dict(os.environ, CONVLENS_TOP_LAYERS="1000")
     for pair in env_pairs:
         key, value = pair.split("=", 1)
         env[key] = value
-    out = subprocess.run([binary, "bench", model, "--runs", str(runs), "--threads", "1", "--layers"],
+    out = subprocess.run([binary, "bench", model, "--runs", str(runs), "--threads", "1", "--layers", *extra_args],
                          env=env, capture_output=True, text=True, check=True).stdout
     total = float(re.search(r"median ([\d.]+) ms", out).group(1))
     layers = {}
@@ -41,15 +42,17 @@ def main():
     ap.add_argument("--b-bin", default="target/release/convlens")
     ap.add_argument("--a-env", action="append", default=[])
     ap.add_argument("--b-env", action="append", default=[])
+    ap.add_argument("--a-arg", action="append", default=[], help="more arguments for A's bench, e.g. --a-arg=--backend --a-arg=gemm")
+    ap.add_argument("--b-arg", action="append", default=[])
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--runs", type=int, default=60)
     ap.add_argument("--layer", action="append", default=[])
     args = ap.parse_args()
-    sides = {"A": (args.a_bin, args.a_env), "B": (args.b_bin, args.b_env)}
+    sides = {"A": (args.a_bin, args.a_env, args.a_arg), "B": (args.b_bin, args.b_env, args.b_arg)}
     results = {side: {"pass": []} for side in sides}
     for r in range(args.rounds):
-        for side, (binary, env_pairs) in sides.items():
-            total, layers = run(binary, env_pairs, args.model, args.runs)
+        for side, (binary, env_pairs, extra_args) in sides.items():
+            total, layers = run(binary, env_pairs, extra_args, args.model, args.runs)
             results[side]["pass"].append(total)
             for name in args.layer:
                 results[side].setdefault(name, []).append(layers.get(name, float("nan")))
