@@ -3,9 +3,8 @@
 //! as the B matrix directly.
 
 use super::gemm::{gemm_raw, DenseB, Epilogue, PackB, PackedA, KC};
-#[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx2_fma, has_avx512, F16, F8};
-use super::simd::{Lanes, F4, NR};
+use super::simd::widest_lanes;
+use super::simd::{Lanes, NR};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::tensor::Tensor;
@@ -73,37 +72,12 @@ impl PackB for Im2colB<'_> {
     fn n(&self) -> usize {
         self.oh * self.ow
     }
-    fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { self.pack_avx512(k0, kc, n0, nc, out) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { self.pack_avx2(k0, kc, n0, nc, out) };
-        }
-        // SAFETY: four lanes run everywhere.
-        unsafe { self.pack_by::<F4>(k0, kc, n0, nc, out) }
+    widest_lanes! {
+        fn pack(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) for Im2colB<'_> => pack_by::<V>
     }
 }
 
 impl Im2colB<'_> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pack_avx512(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
-        // SAFETY: AVX-512F runs here.
-        unsafe { self.pack_by::<F16>(k0, kc, n0, nc, out) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn pack_avx2(&self, k0: usize, kc: usize, n0: usize, nc: usize, out: &mut [f32]) {
-        // SAFETY: AVX2 runs here.
-        unsafe { self.pack_by::<F8>(k0, kc, n0, nc, out) }
-    }
-
     /// `pack`, the stride-2 gather `V::N` lanes at a time (sixteen: two loads and one
     /// shuffle per panel row, where four lanes took eight loads and four shuffles).
     ///

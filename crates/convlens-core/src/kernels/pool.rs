@@ -5,8 +5,7 @@
 //! padding handled once per row instead of per element. LRN keeps a running sum of
 //! squares across channels and, for the common beta = 0.75, replaces powf by two square roots.
 
-#[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx2_fma, has_avx512, F16, F8};
+use super::simd::widest_lanes;
 use super::simd::{fmax, sum, Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
@@ -88,39 +87,14 @@ struct MaxPoolPlan<'a> {
 }
 
 impl MaxPoolPlan<'_> {
-    /// The output planes `ps` into `outs`, every element written once; where AVX-512 or AVX2
-    /// runs, the 3x3/2 windows sixteen or eight lanes at a time. Maxima: the same bits either
-    /// way.
-    ///
-    /// # Safety
-    /// No other thread writes those planes of `outs` meanwhile.
-    unsafe fn planes(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F; the rest is the caller's promise.
-            return unsafe { self.planes_avx512(ps, outs) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            // SAFETY: the CPU has AVX2; the rest is the caller's promise.
-            return unsafe { self.planes_avx2(ps, outs) };
-        }
-        // SAFETY: four lanes run everywhere; the rest is the caller's promise.
-        unsafe { self.planes_by::<F4>(ps, outs) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn planes_avx512(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) {
-        // SAFETY: the caller's promises, and AVX-512F runs here.
-        unsafe { self.planes_by::<F16>(ps, outs) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn planes_avx2(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) {
-        // SAFETY: the caller's promises, and AVX2 runs here.
-        unsafe { self.planes_by::<F8>(ps, outs) }
+    widest_lanes! {
+        /// The output planes `ps` into `outs`, every element written once; where AVX-512 or AVX2
+        /// runs, the 3x3/2 windows sixteen or eight lanes at a time. Maxima: the same bits either
+        /// way.
+        ///
+        /// # Safety
+        /// No other thread writes those planes of `outs` meanwhile.
+        unsafe fn planes(&self, ps: std::ops::Range<usize>, outs: par::SharedMut<MaybeUninit<f32>>) for MaxPoolPlan<'_> => planes_by::<V>
     }
 
     /// # Safety
@@ -447,41 +421,15 @@ struct LrnWindow {
 }
 
 impl LrnWindow {
-    /// Pixels `px` of every channel of image `b` (`xb`) into `outs`: compiled for AVX-512 or
-    /// AVX2 where the CPU has them, so its square roots and divisions run 16 or 8 lanes wide
-    /// (x86-64's baseline is four: GoogLeNet's norm2, 602,112 outputs, took 0.61 ms). The
-    /// same operations in the same order whatever the width: the same bits.
-    ///
-    /// # Safety
-    /// No other thread writes those pixels of image b's output meanwhile.
-    unsafe fn pixels(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if has_avx512() {
-                // SAFETY: the CPU has AVX-512F; the rest is the caller's promise.
-                return unsafe { self.pixels_avx512(xb, outs, b, px) };
-            }
-            if has_avx2_fma() {
-                // SAFETY: the CPU has AVX2; the rest is the caller's promise.
-                return unsafe { self.pixels_avx2(xb, outs, b, px) };
-            }
-        }
-        // SAFETY: the caller's promise.
-        unsafe { self.pixels_by(xb, outs, b, px) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn pixels_avx512(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
-        // SAFETY: the caller's promise.
-        unsafe { self.pixels_by(xb, outs, b, px) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn pixels_avx2(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) {
-        // SAFETY: the caller's promise.
-        unsafe { self.pixels_by(xb, outs, b, px) }
+    widest_lanes! {
+        /// Pixels `px` of every channel of image `b` (`xb`) into `outs`: compiled for AVX-512 or
+        /// AVX2 where the CPU has them, so its square roots and divisions run 16 or 8 lanes wide
+        /// (x86-64's baseline is four: GoogLeNet's norm2, 602,112 outputs, took 0.61 ms). The
+        /// same operations in the same order whatever the width: the same bits.
+        ///
+        /// # Safety
+        /// No other thread writes those pixels of image b's output meanwhile.
+        unsafe fn pixels(&self, xb: &[f32], outs: par::SharedMut<f32>, b: usize, px: std::ops::Range<usize>) for LrnWindow => pixels_by
     }
 
     /// # Safety

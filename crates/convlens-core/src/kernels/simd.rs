@@ -858,6 +858,65 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
+/// Defines a method that runs its body at the widest vectors this CPU has, chosen at run time:
+/// compiled for AVX-512F (sixteen lanes), for AVX2+FMA (eight), or for the baseline (four: SSE2,
+/// wasm simd128). `=> body::<V>` passes the width as the body's `Lanes` type; a plain `=> body`
+/// is the same code compiled three times, for the compiler to widen. Bodies are
+/// `#[inline(always)]` so that each copy is built with its rung's features; either way every rung
+/// gives the same bits (`Lanes`' contract; no fused multiply-add the body does not ask for).
+///
+/// ```ignore
+/// impl Plan<'_> {
+///     widest_lanes! {
+///         /// Doc of the dispatching method.
+///         fn run(&self, x: &[f32]) for Plan<'_> => run_by::<V>
+///     }
+/// }
+/// ```
+/// An `unsafe fn` passes its caller's promises on to the body.
+macro_rules! widest_lanes {
+    ($(#[$m:meta])* $vis:vis unsafe fn $name:ident(&self $(, $a:ident: $t:ty)* $(,)?) for $T:ty => $by:ident $(::<$v:ident>)?) => {
+        $(#[$m])*
+        $vis unsafe fn $name(&self $(, $a: $t)*) {
+            $crate::kernels::simd::widest_lanes!(@ladder self, $T, $by, [$($v)?], ($($a: $t),*))
+        }
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident(&self $(, $a:ident: $t:ty)* $(,)?) for $T:ty => $by:ident $(::<$v:ident>)?) => {
+        $(#[$m])*
+        $vis fn $name(&self $(, $a: $t)*) {
+            $crate::kernels::simd::widest_lanes!(@ladder self, $T, $by, [$($v)?], ($($a: $t),*))
+        }
+    };
+    (@ladder $this:ident, $T:ty, $by:ident, $gen:tt, ($($a:ident: $t:ty),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn sixteen(this: &$T $(, $a: $t)*) {
+                // SAFETY: the caller checked AVX-512F and keeps the method's promises.
+                unsafe { $crate::kernels::simd::widest_lanes!(@call this, $by, $gen, $crate::kernels::simd::F16, ($($a),*)) }
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn eight(this: &$T $(, $a: $t)*) {
+                // SAFETY: the caller checked AVX2+FMA and keeps the method's promises.
+                unsafe { $crate::kernels::simd::widest_lanes!(@call this, $by, $gen, $crate::kernels::simd::F8, ($($a),*)) }
+            }
+            if $crate::kernels::simd::has_avx512() {
+                // SAFETY: the CPU has AVX-512F; any other promise is the method's caller's.
+                return unsafe { sixteen($this $(, $a)*) };
+            }
+            if $crate::kernels::simd::has_avx2_fma() {
+                // SAFETY: the CPU has AVX2+FMA; any other promise is the method's caller's.
+                return unsafe { eight($this $(, $a)*) };
+            }
+        }
+        // SAFETY: four lanes run everywhere; any other promise is the method's caller's.
+        unsafe { $crate::kernels::simd::widest_lanes!(@call $this, $by, $gen, $crate::kernels::simd::F4, ($($a),*)) }
+    }};
+    (@call $this:ident, $by:ident, [V], $w:ty, ($($a:ident),*)) => { $this.$by::<$w>($($a),*) };
+    (@call $this:ident, $by:ident, [], $w:ty, ($($a:ident),*)) => { $this.$by($($a),*) };
+}
+pub(crate) use widest_lanes;
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Store, MR};

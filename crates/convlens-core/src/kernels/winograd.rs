@@ -8,8 +8,7 @@
 
 use super::conv::pad_planes_to;
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
-#[cfg(target_arch = "x86_64")]
-use super::simd::{has_avx2_fma, has_avx512, F16, F8};
+use super::simd::widest_lanes;
 use super::simd::{wide_tiles, Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
@@ -225,38 +224,13 @@ impl WinogradConv {
         par::for_each(outs.len(), &|i| self.transform_output(mm, out, geo, t0, nt, outs[i].clone()));
     }
 
-    /// V = B^T d B for each channel and tile, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
-    /// written as v[xi][c][tile].
-    /// Channels `chans` only; tasks given disjoint channels write disjoint parts of `v`.
-    /// Sixteen tiles at a time where AVX-512 runs, eight with AVX2, four elsewhere: the same
-    /// bits (`Lanes`).
-    fn transform_input(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { self.transform_input_avx512(x, geo, t0, nt, chans, v) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { self.transform_input_avx2(x, geo, t0, nt, chans, v) };
-        }
-        // SAFETY: four lanes run everywhere.
-        unsafe { self.transform_input_by::<F4>(x, geo, t0, nt, chans, v) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_input_avx512(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
-        // SAFETY: the caller checked AVX-512F.
-        unsafe { self.transform_input_by::<F16>(x, geo, t0, nt, chans, v) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn transform_input_avx2(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) {
-        // SAFETY: the caller checked AVX2.
-        unsafe { self.transform_input_by::<F8>(x, geo, t0, nt, chans, v) }
+    widest_lanes! {
+        /// V = B^T d B for each channel and tile, B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]];
+        /// written as v[xi][c][tile].
+        /// Channels `chans` only; tasks given disjoint channels write disjoint parts of `v`.
+        /// Sixteen tiles at a time where AVX-512 runs, eight with AVX2, four elsewhere: the same
+        /// bits (`Lanes`).
+        fn transform_input(&self, x: &[f32], geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>, v: par::SharedMut<f32>) for WinogradConv => transform_input_by::<V>
     }
 
     /// # Safety
@@ -322,36 +296,11 @@ impl WinogradConv {
         }
     }
 
-    /// Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], then bias and ReLU, cropped at the edges.
-    /// Output channels `chans` of tiles t0..t0+nt only. Sixteen tiles at a time where AVX-512
-    /// runs, eight with AVX2, four elsewhere: the same bits (`Lanes`).
-    fn transform_output(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { self.transform_output_avx512(mm, out, geo, t0, nt, chans) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            // SAFETY: the CPU has AVX2.
-            return unsafe { self.transform_output_avx2(mm, out, geo, t0, nt, chans) };
-        }
-        // SAFETY: four lanes run everywhere.
-        unsafe { self.transform_output_by::<F4>(mm, out, geo, t0, nt, chans) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_output_avx512(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
-        // SAFETY: the caller checked AVX-512F.
-        unsafe { self.transform_output_by::<F16>(mm, out, geo, t0, nt, chans) }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn transform_output_avx2(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) {
-        // SAFETY: the caller checked AVX2.
-        unsafe { self.transform_output_by::<F8>(mm, out, geo, t0, nt, chans) }
+    widest_lanes! {
+        /// Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], then bias and ReLU, cropped at the edges.
+        /// Output channels `chans` of tiles t0..t0+nt only. Sixteen tiles at a time where AVX-512
+        /// runs, eight with AVX2, four elsewhere: the same bits (`Lanes`).
+        fn transform_output(&self, mm: &[f32], out: par::SharedMut<f32>, geo: &Geometry, t0: usize, nt: usize, chans: std::ops::Range<usize>) for WinogradConv => transform_output_by::<V>
     }
 
     /// # Safety
