@@ -24,7 +24,9 @@ def run(binary, env_pairs, extra_args, model, runs):
     for pair in env_pairs:
         key, value = pair.split("=", 1)
         env[key] = value
-    out = subprocess.run([binary, "bench", model, "--runs", str(runs), "--threads", "1", "--layers", *extra_args],
+    # One thread unless a side asks for more (--b-arg=--threads --b-arg=2: the speed-up from threads).
+    threads = [] if "--threads" in extra_args else ["--threads", "1"]
+    out = subprocess.run([binary, "bench", model, "--runs", str(runs), *threads, "--layers", *extra_args],
                          env=env, capture_output=True, text=True, check=True).stdout
     total = float(re.search(r"median ([\d.]+) ms", out).group(1))
     layers = {}
