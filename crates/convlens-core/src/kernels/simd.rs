@@ -180,9 +180,8 @@ pub fn wide_tiles() -> bool {
 /// narrower one, packed NR wide, of which only `cols_last` columns are stored): P times the
 /// accumulators, so AVX-512's FMAs are not waiting on each other, and one broadcast of A feeds
 /// P of them. Every sum is the AVX2 kernel's: the same fused multiply-adds over k in the same
-/// order, the same store rule, so a GEMM is bit for bit the same on either (a pass is not
-/// quite: with AVX-512, 3x3 convs on 16-31 channels take Winograd, `winograd::applies`). Only
-/// where `wide_tiles()`.
+/// order, the same store rule, so a GEMM is bit for bit the same on either. Only where
+/// `wide_tiles()`.
 ///
 /// # Safety
 /// As `micro_kernel_store_rows` for each of the P panels.

@@ -9,7 +9,7 @@
 use super::conv::pad_planes_to;
 use super::gemm::{gemm, DenseB, Epilogue, PackedA};
 use super::simd::widest_lanes;
-use super::simd::{wide_tiles, Lanes, F4};
+use super::simd::{Lanes, F4};
 use crate::error::Result;
 use crate::graph::Window;
 use crate::par;
@@ -58,13 +58,23 @@ pub struct WinogradConv {
 
 /// Whether a conv can take this path, and is big enough to gain from it. Measured on SqueezeNet's
 /// 3x3 expands at one thread (docs/BENCHMARKS.md): on 16 input channels the packed GEMM is
-/// faster with AVX2 or simd128 (natively 1.00 vs 1.18 ms, as wasm 1.87 vs 2.3: each of the 16
-/// small products has K = 16), on 32 Winograd is (0.74 vs 0.82 ms, as wasm 1.40 vs 1.65).
-/// With AVX-512 the direct GEMM is bound by its FMAs, and Winograd's 2.25x fewer wins on 16
-/// channels too (SqueezeNet's fire2/fire3 expands 0.28 -> 0.23 ms each).
+/// faster as wasm (1.87 vs 2.3 ms: each of the 16 small products has K = 16), on 32 Winograd is
+/// (as wasm 1.40 vs 1.65). Natively Winograd wins from 16: with AVX-512 the direct GEMM is bound
+/// by its FMAs (fire2/fire3's expands 0.28 -> 0.23 ms each), and with AVX2 on a Zen 3 the same
+/// two layers ran 0.87x and 0.83x their GEMM time (the pass 0.97x); on an older AVX2 host the
+/// GEMM had won there (1.00 vs 1.18 ms), before the transforms ran eight lanes wide.
 pub fn applies(window: &Window, group: usize, c: usize, m: usize) -> bool {
-    let min_channels = if wide_tiles() { 16 } else { 32 };
-    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= min_channels && m >= 16
+    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= min_channels() && m >= 16
+}
+
+/// The fewest input channels a 3x3 conv takes Winograd with (`applies`): 16 where AVX2 runs,
+/// 32 elsewhere (wasm simd128, the portable build).
+pub fn min_channels() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx2_fma() {
+        return 16;
+    }
+    32
 }
 
 impl WinogradConv {
