@@ -9,6 +9,8 @@ and the median of the rounds' B/A ratios.
 
 Example: before and after a kernel change, SqueezeNet's pools:
   cp target/release/convlens /tmp/convlens-old   # built from the old commit
+  cargo build --release -p convlens-cli          # the new one (a bare `cargo build --release`
+                                                 # builds the app, not this binary)
   python3 bench/ab_native.py ../shared/models/squeezenet1.1.onnx --a-bin /tmp/convlens-old \\
       --layer squeezenet0_pool0_fwd --layer squeezenet0_pool1_fwd
 """
