@@ -15,10 +15,13 @@ Example: before and after a kernel change, SqueezeNet's pools:
       --layer squeezenet0_pool0_fwd --layer squeezenet0_pool1_fwd
 """
 import argparse
+import hashlib
 import os
 import re
 import statistics
 import subprocess
+import sys
+import time
 
 
 def run(binary, env_pairs, extra_args, model, runs):
@@ -53,6 +56,16 @@ def main():
     ap.add_argument("--layer", action="append", default=[])
     args = ap.parse_args()
     sides = {"A": (args.a_bin, args.a_env, args.a_arg), "B": (args.b_bin, args.b_env, args.b_arg)}
+    # Which builds are timed: a stale binary (the new code never built into it) looks like a
+    # change that does nothing.
+    digests = {}
+    for side, (binary, env_pairs, extra_args) in sides.items():
+        with open(binary, "rb") as f:
+            digests[side] = hashlib.sha256(f.read()).hexdigest()[:12]
+        built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(binary)))
+        print(f"{side}: {binary} (built {built}, sha256 {digests[side]}) {' '.join(env_pairs + extra_args)}")
+    if digests["A"] == digests["B"] and args.a_env == args.b_env and args.a_arg == args.b_arg:
+        sys.exit("A and B are the same binary with the same environment and arguments: nothing to compare")
     results = {side: {"pass": []} for side in sides}
     for r in range(args.rounds):
         for side, (binary, env_pairs, extra_args) in sides.items():
