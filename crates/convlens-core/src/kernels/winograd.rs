@@ -61,7 +61,7 @@ pub struct WinogradConv {
 /// faster as wasm (1.87 vs 2.3 ms: each of the 16 small products has K = 16), on 32 Winograd is
 /// (as wasm 1.40 vs 1.65). Natively Winograd wins from 16: with AVX-512 the direct GEMM is bound
 /// by its FMAs (fire2/fire3's expands 0.28 -> 0.23 ms each), and with AVX2 on a Zen 3 the same
-/// two layers ran 0.87x and 0.83x their GEMM time (the pass 0.97x); on an older AVX2 host the
+/// two layers ran 0.89x and 0.84x their GEMM time (the pass 0.96x); on an older AVX2 host the
 /// GEMM had won there (1.00 vs 1.18 ms), before the transforms ran eight lanes wide.
 pub fn applies(window: &Window, group: usize, c: usize, m: usize) -> bool {
     window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= min_channels() && m >= 16
