@@ -94,7 +94,7 @@ pub fn header(p: &Props) -> Html {
                 if !p.camera_on {
                     <button data-testid="camera-start" onclick={act(HeaderAction::CameraStart)}>{ "Start camera" }</button>
                 } else {
-                    <button onclick={act(HeaderAction::ToggleLive)}>{ if p.live { "Freeze" } else { "Live" } }</button>
+                    <button data-testid="live-toggle" aria-pressed={p.live.to_string()} onclick={act(HeaderAction::ToggleLive)}>{ if p.live { "Freeze" } else { "Live" } }</button>
                     <button onclick={act(HeaderAction::CameraStop)}>{ "Stop camera" }</button>
                     if p.cameras.len() > 1 {
                         <select aria-label="camera" onchange={oncamera}>

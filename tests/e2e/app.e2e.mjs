@@ -1362,6 +1362,14 @@ await check('denied webcam: a clear message, the rest keeps working', async () =
   await b.close();
 });
 
+// The camera keeps running when the model changes under it: the toggle still reads live (a
+// worker error or restart would have stopped it; the page's message says which).
+async function stillLive(page, when) {
+  const pressed = await page.locator('[data-testid=live-toggle]').getAttribute('aria-pressed');
+  const error = await page.locator('[data-testid=error]').allInnerTexts();
+  assert.equal(pressed, 'true', `the camera stopped being live ${when}; the page says: ${error.join(' | ') || 'nothing'}`);
+}
+
 await check('live webcam (fake device showing a photo) runs frames and reports fps', async () => {
   const y4m = join(artifacts, 'cat.y4m');
   let args;
@@ -1447,13 +1455,13 @@ await check('live webcam (fake device showing a photo) runs frames and reports f
   // Every map of GoogLeNet's selected layer, live (the model changes under the running camera).
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/googlenet-synthetic.onnx'));
   await page.waitForFunction(() => document.querySelector('.model-line')?.innerText.includes('googlenet-synthetic'), null, { timeout: 120000 });
-  if (!(await page.locator('[data-testid=fps]').count())) await page.getByRole('button', { name: 'Live' }).click();
+  await stillLive(page, 'after the switch to GoogLeNet');
   await page.waitForTimeout(4000);
   results.live_fps_googlenet = parseFloat(await page.locator('[data-testid=fps]').innerText());
   results.live_stages_googlenet = await page.locator('[data-testid=live-stages]').innerText();
   await page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'models/squeezenet1.1.onnx'));
   await page.waitForFunction(() => /squeezenet1\.1/.test(document.querySelector('.model-line')?.innerText || ''), null, { timeout: 120000 });
-  if (!(await page.locator('[data-testid=fps]').count())) await page.getByRole('button', { name: 'Live' }).click();
+  await stillLive(page, 'after the switch back to SqueezeNet');
   // A class's Grad-CAM follows the frames while live.
   await page.locator('[data-testid=top5] button.class-pick').first().click();
   await page.waitForSelector('[data-testid=heatmap][data-method=gradcam]', { timeout: 60000 });
