@@ -84,19 +84,16 @@ fn winograd_matches_reference() {
     // (c, h, w, m, pads): odd sizes leave half tiles at the edges; asymmetric and zero pads;
     // rows of 35 and 36 tiles, so the output transform's sixteen-lane runs (AVX-512) and the
     // four-lane ones after them both write whole tiles; odd heights, whose last tile row is
-    // cropped to one row (written by the vectors too); SqueezeNet's 13x13.
-    for (c, h, w, m, pads) in [(16, 7, 9, 16, [1, 1, 1, 1]), (33, 14, 13, 20, [0, 0, 0, 0]), (64, 28, 28, 70, [1, 1, 1, 1]), (24, 5, 6, 17, [2, 0, 1, 2]), (20, 6, 71, 18, [1, 1, 1, 1]), (17, 4, 72, 16, [1, 1, 1, 1]), (16, 5, 71, 16, [1, 1, 1, 1]), (18, 13, 13, 19, [1, 1, 1, 1])] {
+    // cropped to one row (written by the vectors too); SqueezeNet's 13x13; 15 channels, one
+    // under the engine's threshold.
+    for (c, h, w, m, pads) in [(16, 7, 9, 16, [1, 1, 1, 1]), (33, 14, 13, 20, [0, 0, 0, 0]), (64, 28, 28, 70, [1, 1, 1, 1]), (24, 5, 6, 17, [2, 0, 1, 2]), (20, 6, 71, 18, [1, 1, 1, 1]), (17, 4, 72, 16, [1, 1, 1, 1]), (16, 5, 71, 16, [1, 1, 1, 1]), (18, 13, 13, 19, [1, 1, 1, 1]), (15, 6, 7, 16, [1, 1, 1, 1])] {
         let x = random(&[1, c, h, w], &mut rng);
         let wt = random(&[m, c, 3, 3], &mut rng);
         let b = random(&[m], &mut rng);
         let window = win([3, 3], [1, 1], pads, [1, 1]);
-        // The kernel is right for any channel count; the engine takes it from 16 where AVX2
-        // runs, from 32 elsewhere (`applies`).
-        #[cfg(target_arch = "x86_64")]
-        let min_channels = if convlens_core::kernels::simd::has_avx2_fma() { 16 } else { 32 };
-        #[cfg(not(target_arch = "x86_64"))]
-        let min_channels = 32;
-        assert_eq!(winograd::applies(&window, 1, c, m), c >= min_channels);
+        // The kernel is right for any channel count; the engine takes it from 16 (`applies`),
+        // spelled out here, not read from the module.
+        assert_eq!(winograd::applies(&window, 1, c, m), c >= 16);
         for relu in [false, true] {
             let want = reference::conv(&x, &wt, Some(&b), &window, 1, relu).unwrap();
             let got = WinogradConv::new(&wt, Some(&b), &window, relu).unwrap().run(&x, &mut Vec::new()).unwrap();

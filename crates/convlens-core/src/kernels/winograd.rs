@@ -56,26 +56,19 @@ pub struct WinogradConv {
     relu: bool,
 }
 
-/// Whether a conv can take this path, and is big enough to gain from it. Measured on SqueezeNet's
-/// 3x3 expands at one thread (docs/BENCHMARKS.md): on 16 input channels the packed GEMM is
-/// faster as wasm (1.87 vs 2.3 ms: each of the 16 small products has K = 16), on 32 Winograd is
-/// (as wasm 1.40 vs 1.65). Natively Winograd wins from 16: with AVX-512 the direct GEMM is bound
-/// by its FMAs (fire2/fire3's expands 0.28 -> 0.23 ms each), and with AVX2 on a Zen 3 the same
-/// two layers ran 0.89x and 0.84x their GEMM time (the pass 0.96x); on an older AVX2 host the
-/// GEMM had won there (1.00 vs 1.18 ms), before the transforms ran eight lanes wide.
+/// Whether a conv can take this path, and is big enough to gain from it: from 16 input channels
+/// (`MIN_CHANNELS`) on every build. Measured on SqueezeNet's 16-channel 3x3 expands
+/// (docs/BENCHMARKS.md): natively with AVX2 on a Zen 3 they ran 0.89x and 0.84x their GEMM time
+/// (the pass 0.96x), with AVX-512 0.28 -> 0.23 ms each; as wasm simd128 in Chromium the pass took
+/// 0.95x its time on one thread (19.7-19.8 against 20.8-20.9 ms, three interleaved runs). Early
+/// on, before the transforms ran whole vectors, the GEMM had won on 16 channels (as wasm 1.87
+/// against 2.3 ms), so the threshold was 32.
 pub fn applies(window: &Window, group: usize, c: usize, m: usize) -> bool {
-    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= min_channels() && m >= 16
+    window.kernel == [3, 3] && window.strides == [1, 1] && window.dilations == [1, 1] && group == 1 && c >= MIN_CHANNELS && m >= 16
 }
 
-/// The fewest input channels a 3x3 conv takes Winograd with (`applies`): 16 where AVX2 runs,
-/// 32 elsewhere (wasm simd128, the portable build).
-pub fn min_channels() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if super::simd::has_avx2_fma() {
-        return 16;
-    }
-    32
-}
+/// The fewest input channels a 3x3 conv takes Winograd with (`applies`).
+pub const MIN_CHANNELS: usize = 16;
 
 impl WinogradConv {
     pub fn new(w: &Tensor, bias: Option<&Tensor>, window: &Window, relu: bool) -> Result<Self> {
