@@ -114,7 +114,7 @@ pub fn explain_panel(p: &Props) -> Html {
                 <p class="small">
                     { format!("{}x{} map{} · {:.0} ms", e.w, e.h, e.layer.as_ref().map_or(String::new(), |l| format!(" at {l}")), e.ms) }
                     if let Some(f) = p.forward_ms.filter(|f| *f > 0.0) {
-                        <span class="muted">{ format!(" ({:.1}x the forward pass)", e.ms / f) }</span>
+                        <span class="muted">{ format!(" ({} the forward pass)", times(e.ms / f)) }</span>
                     }
                     if let Some(b) = &e.backward {
                         <span class="muted" data-testid="backward-ran">{ format!(" · {b}") }</span>
@@ -150,4 +150,10 @@ fn deletion_plot(curve: &[f32]) -> Html {
             <polyline points={points.join(" ")} fill="none" stroke="currentColor" stroke-width="2" />
         </svg>
     }
+}
+
+/// A ratio as "0.03x" or "2.4x": under one, two decimals (a 1 ms backward beside a 30 ms pass
+/// read "0.0x" with one).
+fn times(r: f64) -> String {
+    if r < 1.0 { format!("{r:.2}x") } else { format!("{r:.1}x") }
 }

@@ -7,6 +7,7 @@ use super::simd::widest_lanes;
 use super::simd::{Lanes, NR};
 use crate::error::Result;
 use crate::graph::Window;
+use crate::par;
 use crate::tensor::Tensor;
 
 /// The input of one group seen as the KxN matrix im2col would build: K = cg*kh*kw, N = oh*ow.
@@ -43,7 +44,9 @@ fn pad_planes(x: &[f32], c: usize, h: usize, w: usize, win: &Window, out: &mut V
 }
 
 /// `c` planes of h x w into `out` as planes of hp x wp, each shifted by (pt, pl), zero around
-/// (what falls outside is dropped): every element written, so `out` can be reused.
+/// (what falls outside is dropped): every element written, so `out` can be reused. A large copy
+/// is split over the kernel pool by channels: run by the caller alone, it was the serial part
+/// of the 3x3 convs it feeds (SqueezeNet's first expands copy 215 KB each).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn pad_planes_to(x: &[f32], c: usize, h: usize, w: usize, pt: usize, pl: usize, hp: usize, wp: usize, out: &mut Vec<f32>) {
     if out.len() < c * hp * wp {
@@ -52,8 +55,7 @@ pub(super) fn pad_planes_to(x: &[f32], c: usize, h: usize, w: usize, pt: usize, 
     let (pt, pl) = (pt.min(hp), pl.min(wp));
     // Rows and columns of the input that land inside the padded plane.
     let (rows, cols) = (h.min(hp - pt), w.min(wp - pl));
-    for ch in 0..c {
-        let plane = &mut out[ch * hp * wp..(ch + 1) * hp * wp];
+    let pad_plane = |ch: usize, plane: &mut [f32]| {
         plane[..pt * wp].fill(0.0);
         plane[(pt + rows) * wp..].fill(0.0);
         for y in 0..rows {
@@ -62,8 +64,25 @@ pub(super) fn pad_planes_to(x: &[f32], c: usize, h: usize, w: usize, pt: usize, 
             row[pl..pl + cols].copy_from_slice(&x[(ch * h + y) * w..(ch * h + y) * w + cols]);
             row[pl + cols..].fill(0.0);
         }
+    };
+    if c * hp * wp < PAR_PAD_MIN || par::threads() == 1 {
+        for (ch, plane) in out[..c * hp * wp].chunks_exact_mut(hp * wp).enumerate() {
+            pad_plane(ch, plane);
+        }
+        return;
     }
+    let planes = par::chunks(c, 2 * par::threads(), 1);
+    let outs = par::SharedMut::new(&mut out[..c * hp * wp]);
+    par::for_each(planes.len(), &|t| {
+        for ch in planes[t].clone() {
+            // SAFETY: tasks take disjoint channels, so disjoint planes of `out`.
+            pad_plane(ch, unsafe { outs.slice(ch * hp * wp, hp * wp) });
+        }
+    });
 }
+
+/// Floats of padded copy under which one thread copies alone (a fork costs more).
+const PAR_PAD_MIN: usize = 1 << 14;
 
 impl PackB for Im2colB<'_> {
     fn k(&self) -> usize {
