@@ -28,9 +28,29 @@ pub fn plane_means(x: &Tensor, win: Option<&Window>) -> Result<Option<Tensor>> {
             return Ok(None);
         }
     }
-    let data = x.data.chunks_exact(h * w).map(|p| sum(p) / (h * w) as f32).collect();
+    let mean = |p: &[f32]| sum(p) / (h * w) as f32;
+    if x.data.len() < PAR_MEANS_MIN || par::threads() == 1 {
+        let data = x.data.chunks_exact(h * w).map(mean).collect();
+        return Ok(Some(Tensor { shape: vec![n, c, 1, 1], data }));
+    }
+    // Planes split over the pool (SqueezeNet's 1000 planes of 13x13, 676 KB, ran on the caller
+    // alone: 0.038 ms at one thread and at two); each mean as on one thread.
+    let mut data = vec![0.0f32; n * c];
+    let chunks = par::chunks(n * c, 2 * par::threads(), 16);
+    let outs = par::SharedMut::new(&mut data);
+    par::for_each(chunks.len(), &|t| {
+        let r = chunks[t].clone();
+        // SAFETY: tasks take disjoint planes, so disjoint means.
+        let dst = unsafe { outs.slice(r.start, r.len()) };
+        for (d, p) in dst.iter_mut().zip(x.data[r.start * h * w..r.end * h * w].chunks_exact(h * w)) {
+            *d = mean(p);
+        }
+    });
     Ok(Some(Tensor { shape: vec![n, c, 1, 1], data }))
 }
+
+/// Floats of input under which one thread takes every plane's mean (a fork costs more).
+const PAR_MEANS_MIN: usize = 1 << 16;
 
 pub fn max_pool(x: &Tensor, win: &Window, ceil: bool) -> Result<Tensor> {
     let (n, c, h, w) = x.nchw()?;
