@@ -127,14 +127,15 @@ async fn camera_frames_cross_by_reference_and_are_cut_where_the_core_says() {
     let got_handle = got.clone();
     let from_clone = video_frame::view(got, side, Fit::ResizeAndCenterCrop).await.unwrap();
     assert!(js_sys::Reflect::get(&got_handle, &"format".into()).unwrap().is_null(), "the frame is closed once cut");
-    // Before a model is loaded: the run's error (as for pixels), and the frame released.
+    // Before a model is loaded (as while a new one replaces the old): skipped, as for pixels,
+    // and the frame released.
     let early = i420_video_frame(w, h);
     let handle_early = early.clone();
     let key = worker_codec::attach(early.into());
     let msg: ToWorker = worker_codec::SharedBincode::decode(worker_codec::SharedBincode::encode(ToWorker::RunCamera { id: 5, frame: key, squash: false, time_layers: false }));
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
     let answer = handle(&state, msg, &mut |_| {}).await;
-    assert!(matches!(answer, FromWorker::Error(ref e) if e.contains("no model")), "{answer:?}");
+    assert!(matches!(answer, FromWorker::Skipped { run: Some(5), ref why } if why.contains("no model")), "{answer:?}");
     assert!(js_sys::Reflect::get(&handle_early, &"format".into()).unwrap().is_null(), "released");
     assert!(worker_codec::take_received(key).is_none());
     let rgb_ramp = |fx: f64, fy: f64| [255.0 * fx, 255.0 * fy, 77.0];
@@ -155,9 +156,19 @@ async fn camera_frames_cross_by_reference_and_are_cut_where_the_core_says() {
 #[wasm_bindgen_test]
 async fn worker_loads_runs_and_sends_maps() {
     let state = std::rc::Rc::new(std::cell::RefCell::new(convlens_app::worker::State::default()));
+    let grey = || Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] };
+    // No model (as while a new one replaces the old): a pass and maps are skipped, not failed,
+    // so a live camera keeps going; the run's id comes back (a camera frame's: above).
+    let early = handle(&state, ToWorker::Run { id: 9, frame: grey(), squash: false, time_layers: false }, &mut |_| {}).await;
+    assert!(matches!(roundtrip(&early), FromWorker::Skipped { run: Some(9), ref why } if why.contains("no model")), "{early:?}");
+    let early = handle(&state, ToWorker::Maps { layers: vec![0], max_side: 28, shared: false, values: false }, &mut |_| {}).await;
+    assert!(matches!(roundtrip(&early), FromWorker::Skipped { run: None, .. }), "{early:?}");
     let loaded = handle(&state, ToWorker::LoadOnnx { load: 1, name: "light_squeezenet".into(), bytes: LIGHT_SQUEEZENET.to_vec(), backend: convlens_app::protocol::BackendChoice::Cpu, split_relus: false }, &mut |_| {}).await;
     let FromWorker::Loaded(summary) = roundtrip(&loaded) else { panic!("{loaded:?}") };
     assert_eq!(summary.load, 1, "the load's number comes back, so the page can drop a replaced load's answer");
+    // With a model, a pass that fails is an error: a frame whose pixels do not match its size.
+    let bad = handle(&state, ToWorker::Run { id: 11, frame: Frame { width: 224, height: 224, rgba: vec![0; 12] }, squash: false, time_layers: false }, &mut |_| {}).await;
+    assert!(matches!(bad, FromWorker::Error(_)), "{bad:?}");
     assert_eq!(summary.modules.len(), 8, "eight Fire modules");
     assert!(summary.backend.contains("wasm simd128"), "{}", summary.backend);
     let ran = handle(&state, ToWorker::Run { id: 1, frame: Frame { width: 224, height: 224, rgba: vec![128; 224 * 224 * 4] }, squash: false, time_layers: true }, &mut |_| {}).await;

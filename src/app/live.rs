@@ -211,6 +211,19 @@ impl App {
         }
     }
 
+    /// The worker skipped pass `run` (or maps) for want of a model, as while a new one loads:
+    /// nothing is wrong, the picture runs again once the model is here (`on_loaded`), and a live
+    /// camera keeps asking for frames (sent once the model is here).
+    pub(super) fn on_skipped(&mut self, ctx: &Context<Self>, run: Option<u64>) {
+        if run.is_some_and(|id| id == self.run.sent) {
+            self.run.running = false;
+            self.run.progress = None;
+        }
+        if self.camera.live && !self.run.running {
+            ctx.link().send_message(Msg::Camera(CameraMsg::Frame));
+        }
+    }
+
     /// In live mode: the maps just arrived; their paint time is taken at the next frame drawn.
     pub(super) fn time_paint(&mut self, ctx: &Context<Self>, tiles_ms: f64) {
         if !self.camera.live {

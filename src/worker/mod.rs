@@ -210,6 +210,13 @@ fn awake_for(state: &Rc<RefCell<State>>, msg: &ToWorker) -> Option<convlens_core
 /// the answer. No state is borrowed across an await.
 pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn FnMut(FromWorker)) -> FromWorker {
     let _awake = awake_for(state, &msg);
+    // A pass or maps asked for while a new model replaces the old one (`fetch_into` frees it
+    // first) are skipped, not failed: the page runs its picture again when the model arrives.
+    let pass = match &msg {
+        ToWorker::Run { id, .. } | ToWorker::RunCamera { id, .. } => Some(Some(*id)),
+        ToWorker::Maps { .. } => Some(None),
+        _ => None,
+    };
     let reply = match msg {
         ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import_with(&bytes, &name, backend.precision())
             .map_err(|e| format!("{name}: {e}"))
@@ -241,7 +248,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
                 Ok(side) => side,
                 Err(e) => {
                     release_camera_frame(frame);
-                    return FromWorker::Error(e);
+                    return unanswered(state, pass, e);
                 }
             };
             let view = match camera_view(frame, side, squash).await {
@@ -319,7 +326,19 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
             return FromWorker::Ready;
         }
     };
-    reply.unwrap_or_else(FromWorker::Error)
+    match reply {
+        Ok(r) => r,
+        Err(e) => unanswered(state, pass, e),
+    }
+}
+
+/// The answer to a message that failed: `Skipped` for a pass or maps (`pass`: the run's id, or
+/// None for maps) when no model is loaded, since a newer load freed it; otherwise the error.
+fn unanswered(state: &Rc<RefCell<State>>, pass: Option<Option<u64>>, e: String) -> FromWorker {
+    match pass {
+        Some(run) if state.borrow().model.is_none() => FromWorker::Skipped { run, why: e },
+        _ => FromWorker::Error(e),
+    }
 }
 
 /// The network's `side` x `side` view of the camera frame that came attached with key `frame`
