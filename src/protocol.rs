@@ -152,8 +152,7 @@ pub enum FromWorker {
     /// `RunCamera` `id` could not be read here (why): the page sends pixels from then on.
     FrameRefused { id: u64, why: String },
     /// A pass (`run`: its id) or maps (None) not computed: no model was loaded, as while a new
-    /// one replaces the old. Not an error: the page runs its picture again when the model is
-    /// here, and a live camera goes on sending frames.
+    /// one replaces the old (`App::on_skipped` tells that from a lost model).
     Skipped { run: Option<u64>, why: String },
     Error(String),
     /// Bytes of load `load`'s file received so far (of `total` when the server said).

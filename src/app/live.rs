@@ -211,13 +211,20 @@ impl App {
         }
     }
 
-    /// The worker skipped pass `run` (or maps) for want of a model, as while a new one loads:
-    /// nothing is wrong, the picture runs again once the model is here (`on_loaded`), and a live
-    /// camera keeps asking for frames (sent once the model is here).
-    pub(super) fn on_skipped(&mut self, ctx: &Context<Self>, run: Option<u64>) {
+    /// The worker skipped pass `run` (or maps) for want of a model. While a new model loads
+    /// (this page has no summary then, and sends nothing new) that is a frame that was already
+    /// on its way: nothing is wrong, the picture runs again once the model is here
+    /// (`on_loaded`) and a live camera's next frame waits for it. With a model loaded here, the
+    /// worker lost its own: said, and the camera stops asking.
+    pub(super) fn on_skipped(&mut self, ctx: &Context<Self>, run: Option<u64>, why: String) {
         if run.is_some_and(|id| id == self.run.sent) {
             self.run.running = false;
             self.run.progress = None;
+        }
+        if self.model.summary.is_some() {
+            self.camera.live = false;
+            self.error = Some(format!("The inference worker has no model ({why}): open the model again."));
+            return;
         }
         if self.camera.live && !self.run.running {
             ctx.link().send_message(Msg::Camera(CameraMsg::Frame));

@@ -196,7 +196,7 @@ impl App {
             FromWorker::Ready => {}
             FromWorker::Preprocessed(s) => self.on_preprocessed(*s),
             FromWorker::FrameRefused { id, why } => self.on_frame_refused(ctx, id, why),
-            FromWorker::Skipped { run, .. } => self.on_skipped(ctx, run),
+            FromWorker::Skipped { run, why } => self.on_skipped(ctx, run, why),
             FromWorker::Threads { threads, why, camera_frames } => {
                 self.set_frame_path(camera_frames);
                 self.threads.have = Some(threads);
