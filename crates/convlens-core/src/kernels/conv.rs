@@ -65,13 +65,9 @@ pub(super) fn pad_planes_to(x: &[f32], c: usize, h: usize, w: usize, pt: usize, 
             row[pl + cols..].fill(0.0);
         }
     };
-    if c * hp * wp < PAR_PAD_MIN || par::threads() == 1 {
-        for (ch, plane) in out[..c * hp * wp].chunks_exact_mut(hp * wp).enumerate() {
-            pad_plane(ch, plane);
-        }
-        return;
-    }
-    let planes = par::chunks(c, 2 * par::threads(), 1);
+    // One task under PAR_PAD_MIN: `par::for_each` runs it inline, as it does on one thread.
+    let parts = if c * hp * wp < PAR_PAD_MIN { 1 } else { 2 * par::threads() };
+    let planes = par::chunks(c, parts, 1);
     let outs = par::SharedMut::new(&mut out[..c * hp * wp]);
     par::for_each(planes.len(), &|t| {
         for ch in planes[t].clone() {
