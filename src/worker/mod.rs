@@ -212,10 +212,10 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
     let _awake = awake_for(state, &msg);
     // A pass or maps asked for while a new model replaces the old one (`fetch_into` frees it
     // first) are skipped, not failed: the page runs its picture again when the model arrives.
-    let pass = match &msg {
-        ToWorker::Run { id, .. } | ToWorker::RunCamera { id, .. } => Some(Some(*id)),
-        ToWorker::Maps { .. } => Some(None),
-        _ => None,
+    let asked = match &msg {
+        ToWorker::Run { id, .. } | ToWorker::RunCamera { id, .. } => Asked::Pass(*id),
+        ToWorker::Maps { .. } => Asked::Maps,
+        _ => Asked::Other,
     };
     let reply = match msg {
         ToWorker::LoadOnnx { load, name, bytes, backend, split_relus } => convlens_core::onnx::import_with(&bytes, &name, backend.precision())
@@ -248,7 +248,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
                 Ok(side) => side,
                 Err(e) => {
                     release_camera_frame(frame);
-                    return unanswered(state, pass, e);
+                    return unanswered(state, asked, e);
                 }
             };
             let view = match camera_view(frame, side, squash).await {
@@ -328,16 +328,31 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
     };
     match reply {
         Ok(r) => r,
-        Err(e) => unanswered(state, pass, e),
+        Err(e) => unanswered(state, asked, e),
     }
 }
 
-/// The answer to a message that failed: `Skipped` for a pass or maps (`pass`: the run's id, or
-/// None for maps) when no model is loaded, since a newer load freed it; otherwise the error.
-fn unanswered(state: &Rc<RefCell<State>>, pass: Option<Option<u64>>, e: String) -> FromWorker {
-    match pass {
-        Some(run) if state.borrow().model.is_none() => FromWorker::Skipped { run, why: e },
-        _ => FromWorker::Error(e),
+/// What a message asked for, as far as a failed answer cares.
+enum Asked {
+    /// A forward pass, with the run's id.
+    Pass(u64),
+    /// The maps of the last pass.
+    Maps,
+    Other,
+}
+
+/// The answer to a message that failed: `Skipped` for a pass or maps when no model is loaded,
+/// since a newer load freed it; otherwise the error.
+fn unanswered(state: &Rc<RefCell<State>>, asked: Asked, e: String) -> FromWorker {
+    let run = match asked {
+        Asked::Pass(id) => Some(id),
+        Asked::Maps => None,
+        Asked::Other => return FromWorker::Error(e),
+    };
+    if state.borrow().model.is_none() {
+        FromWorker::Skipped { run, why: e }
+    } else {
+        FromWorker::Error(e)
     }
 }
 
