@@ -8,7 +8,8 @@
 //   costs panel side by side (which layers gain from threads in the page, which do not).
 //   --scaling: instead, ConvLens alone on 1 and on every thread, the pages' passes interleaved;
 //   with DIST_B=dir, that build too (on a second origin), in the same interleaving: an A/B of the
-//   speed-up.
+//   speed-up. With --simd, the same for this build's two kernel builds on one origin: plain SIMD128
+//   (?simd=plain) against relaxed SIMD (the default where the browser has it).
 // Needs tools/node_modules/onnxruntime-web (npm install onnxruntime-web@1 in tools/).
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -25,7 +26,8 @@ const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) || 5);
 const cpuOnly = process.argv.includes('--cpu');
 const gpuOnly = process.argv.includes('--gpu');
 const perLayer = process.argv.includes('--layers');
-const scaling = process.argv.includes('--scaling');
+const simdAB = process.argv.includes('--simd');
+const scaling = simdAB || process.argv.includes('--scaling');
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
 const mounts = [
@@ -130,7 +132,7 @@ if (scaling) {
   // Every page stays open and their passes interleave (1 thread, N threads, for each build, again
   // and again), so each ratio compares passes a few hundred ms apart: this host's load drifts
   // by 2x within minutes, which page-after-page medians cannot separate from a change.
-  const builds = baseB ? [['A', base], ['B', baseB]] : [['', base]];
+  const builds = simdAB ? [['plain SIMD128', base, '&simd=plain'], ['relaxed SIMD', base, '']] : baseB ? [['A', base, ''], ['B', baseB, '']] : [['', base, '']];
   const photo = join(shared, 'images/chelsea.png');
   const pass = async (page) => {
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(photo), 600000);
@@ -148,9 +150,9 @@ if (scaling) {
   };
   for (const [model, query, onnx] of [['squeezenet1.1.onnx', '?model=squeezenet', null], ['googlenet-synthetic.onnx', '?model=squeezenet', 'googlenet-synthetic.onnx']]) {
     const pages = [];
-    for (const [name, at] of builds) {
+    for (const [name, at, extra] of builds) {
       for (const t of [1, cores]) {
-        const { page } = await openConvlens(`${at}${query}&backend=cpu&threads=${t}`, onnx);
+        const { page } = await openConvlens(`${at}${query}&backend=cpu&threads=${t}${extra}`, onnx);
         await pass(page); // warm-up
         pages.push({ name, t, page, passes: [] });
       }
@@ -160,7 +162,7 @@ if (scaling) {
       const [one, all] = [pages.find((p) => p.name === name && p.t === 1), pages.find((p) => p.name === name && p.t === cores)];
       const [ms1, msN] = [one.passes.map((p) => p.ms), all.passes.map((p) => p.ms)];
       const pairs = ms1.map((m, i) => m / msN[i]);
-      console.log(`${model}${name ? ` build ${name}` : ''}: 1 thread ${median(ms1)} ms, ${cores} threads ${median(msN)} ms (medians of ${runs}, interleaved): 1 -> ${cores} threads ${(median(ms1) / median(msN)).toFixed(2)}x; median of the ${runs} pairs' ratios ${median(pairs).toFixed(2)}x`);
+      console.log(`${model}${name ? ` build ${name}` : ''} (${await one.page.locator('[data-testid=simd]').innerText().catch(() => '?')}): 1 thread ${median(ms1)} ms, ${cores} threads ${median(msN)} ms (medians of ${runs}, interleaved): 1 -> ${cores} threads ${(median(ms1) / median(msN)).toFixed(2)}x; median of the ${runs} pairs' ratios ${median(pairs).toFixed(2)}x`);
       // Whether the slow threaded passes are the ones whose helpers got little done or slept.
       if (all.passes.some((p) => !Number.isNaN(p.share))) {
         const sorted = [...all.passes].sort((a, b) => a.ms - b.ms);

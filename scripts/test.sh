@@ -48,18 +48,33 @@ wasi_test() {
   cat target/wasi-test.log; echo "FAILED as wasm: $suite::$name (rc $rc)"; exit 1
 }
 
+# Every test of each suite in $1's wasm32-wasip1 test binaries, one process per test: Node 20's
+# WASI aborts when one wasm instance's memory has grown through several whole-network runs.
+# VGG16 on the scalar reference takes minutes as wasm; it is covered natively above.
+wasi_suites() {
+  local dir=$1 t wasm name
+  shift
+  for t in "$@"; do
+    wasm=$(ls -t "$dir"/wasm32-wasip1/release/deps/"$t"-*.wasm | head -1)
+    for name in $("${NODE_WASI[@]}" scripts/wasi-test.mjs "$wasm" --list --format terse | sed -n 's/: test$//p'); do
+      case "$name" in vgg16_zoo_layout*) continue ;; esac
+      wasi_test "$wasm" "$name" "$t"
+    done
+  done
+}
+
 step "kernels, importer and parity as wasm simd128 (Node/V8)"
 RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p convlens-core --tests --target wasm32-wasip1
-for t in kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place tiles; do
-  wasm=$(ls -t target/wasm32-wasip1/release/deps/"$t"-*.wasm | head -1)
-  # One process per test: Node 20's WASI aborts when one wasm instance's memory has grown
-  # through several whole-network runs. VGG16 on the scalar reference takes minutes as wasm;
-  # it is covered natively above.
-  for name in $("${NODE_WASI[@]}" scripts/wasi-test.mjs "$wasm" --list --format terse | sed -n 's/: test$//p'); do
-    case "$name" in vgg16_zoo_layout*) continue ;; esac
-    wasi_test "$wasm" "$name" "$t"
-  done
-done
+CONVLENS_EXPECT_SIMD=simd128 wasi_suites target kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place tiles
+
+# The browser's threaded worker is built with relaxed SIMD too, and runs that build where the
+# browser has it (scripts/build_threaded_worker.sh): its micro-kernel fuses multiply-adds, so
+# the kernels and the networks are checked against their references in that build as well.
+step "kernels and parity as wasm relaxed SIMD (Node/V8)"
+RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/relaxed cargo build --release -p convlens-core --tests --target wasm32-wasip1
+# Node 20 has relaxed SIMD behind a flag; a Node that ships it may no longer know the flag.
+if node --experimental-wasm-relaxed-simd -e 0 2>/dev/null; then NODE_WASI+=(--experimental-wasm-relaxed-simd); fi
+CONVLENS_EXPECT_SIMD=relaxed wasi_suites target/relaxed kernels parity_onnxruntime concat_in_place
 
 step "fuzz the ONNX importer (30 s, libFuzzer via cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -147,8 +147,9 @@ pub enum FromWorker {
     /// The loaded model with the preprocessing the user picked.
     Preprocessed(Box<ModelSummary>),
     /// Answers `Init`: how many threads the kernels have, and why only one when more were
-    /// asked for; whether camera frames may come by reference (`RunCamera`), or why not.
-    Threads { threads: usize, why: Option<String>, camera_frames: Result<(), String> },
+    /// asked for; whether camera frames may come by reference (`RunCamera`), or why not; whether
+    /// this build's kernels have relaxed SIMD.
+    Threads { threads: usize, why: Option<String>, camera_frames: Result<(), String>, relaxed_simd: bool },
     /// `RunCamera` `id` could not be read here (why): the page sends pixels from then on.
     FrameRefused { id: u64, why: String },
     /// A pass (`run`: its id) or maps (None) not computed: no model was loaded, as while a new

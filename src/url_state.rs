@@ -29,6 +29,9 @@ pub struct UrlState {
     /// `threads=N`: threads for the CPU kernels (absent: every core; more than one needs a
     /// cross-origin isolated page). Read when the worker starts.
     pub threads: Option<usize>,
+    /// `simd=plain`: the CPU kernels without relaxed SIMD even where the browser has it (to
+    /// compare the two builds on one page). Read when the worker starts.
+    pub simd: Option<String>,
     /// `prep=imagenet|caffe|inception|unit|raw`: the preprocessing picked for the model (when
     /// its file does not say, or says wrong).
     pub prep: Option<String>,
@@ -55,6 +58,7 @@ pub fn read() -> UrlState {
         squash: is("fit", "squash"),
         catalog: p.get("catalog"),
         threads: p.get("threads").and_then(|t| t.parse().ok()),
+        simd: p.get("simd"),
         prep: p.get("prep"),
     }
 }
@@ -81,6 +85,7 @@ pub fn write(s: &UrlState) {
     put("relu", s.split_relus.then_some("split"));
     put("fit", s.squash.then_some("squash"));
     put("threads", s.threads.map(|t| t.to_string()).as_deref());
+    put("simd", s.simd.as_deref());
     let q: String = p.to_string().into();
     let url = if q.is_empty() { window.location().pathname().unwrap_or_default() } else { format!("?{q}") };
     if let Ok(h) = window.history() {

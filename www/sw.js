@@ -18,7 +18,7 @@ self.addEventListener('install', (event) => {
     await cache.put('./', page);
     // What the page loads: Trunk's hashed app files, and the worker, which it names at run time.
     const assets = new Set([...html.matchAll(/["']([^"'\s]+\.(?:js|wasm|css))["']/g)].map((m) => m[1]));
-    for (const a of ['worker_loader.js', 'worker.js', 'worker_bg.wasm', 'worker-mt_loader.js', 'worker-mt_helper.js', 'worker-mt.js', 'worker-mt_bg.wasm', 'models/index.json', 'samples/chelsea.png']) assets.add(a);
+    for (const a of ['worker_loader.js', 'worker.js', 'worker_bg.wasm', 'worker-mt_loader.js', 'worker-mt_helper.js', 'worker-mt.js', 'worker-mt_bg.wasm', 'worker-mt-relaxed_loader.js', 'worker-mt-relaxed_helper.js', 'worker-mt-relaxed.js', 'worker-mt-relaxed_bg.wasm', 'models/index.json', 'samples/chelsea.png']) assets.add(a);
     await Promise.all([...assets].map((url) => cache.add(url).catch(() => {})));
     await self.skipWaiting();
   })());

@@ -131,6 +131,7 @@ impl App {
             squash: self.run.fit == convlens_core::preprocess::Fit::Squash,
             catalog: self.model.catalog_url.clone(),
             threads: self.threads.asked,
+            simd: self.threads.plan.simd_asked.clone(),
             prep: self.model.prep.clone().or_else(|| self.model.pending_url.prep.clone()),
         });
     }

@@ -84,6 +84,8 @@ impl Notice {
 struct ThreadState {
     plan: worker_link::ThreadPlan,
     have: Option<usize>,
+    /// Whether the running worker's kernels have relaxed SIMD, once it said.
+    relaxed_simd: Option<bool>,
     /// `?threads=N`, kept in the URL.
     asked: Option<usize>,
     /// Workers spawned so far: a late timeout for an earlier one is ignored.
@@ -197,9 +199,10 @@ impl App {
             FromWorker::Preprocessed(s) => self.on_preprocessed(*s),
             FromWorker::FrameRefused { id, why } => self.on_frame_refused(ctx, id, why),
             FromWorker::Skipped { run, why } => self.on_skipped(ctx, run, why),
-            FromWorker::Threads { threads, why, camera_frames } => {
+            FromWorker::Threads { threads, why, camera_frames, relaxed_simd } => {
                 self.set_frame_path(camera_frames);
                 self.threads.have = Some(threads);
+                self.threads.relaxed_simd = Some(relaxed_simd);
                 if let Some(why) = why {
                     self.threads.plan.why_one = Some(why);
                 }
@@ -269,8 +272,9 @@ impl Component for App {
 
     fn create(ctx: &Context<Self>) -> Self {
         let crash = worker_link::CrashListener::new(ctx);
-        let asked = url_state::read().threads;
-        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked), have: None, asked, spawned: 0, choices: worker_link::ThreadPlan::choices() };
+        let url = url_state::read();
+        let asked = url.threads;
+        let threads = ThreadState { plan: worker_link::ThreadPlan::new(asked, url.simd), have: None, relaxed_simd: None, asked, spawned: 0, choices: worker_link::ThreadPlan::choices() };
         let bridge = worker_link::spawn(ctx, &crash, &threads.plan);
         #[cfg(feature = "crash-test")]
         if let Some(bytes) = worker_link::ballast_requested() {
@@ -430,7 +434,7 @@ impl Component for App {
             <div class={classes!("app", if self.view.dark { "dark" } else { "light" })} {ondragover} {ondragleave} {ondrop}>
                 <Header models={std::rc::Rc::new(self.model.choices())} samples={SAMPLES} model={self.model.name.clone()} camera_on={self.camera.stream.is_some()}
                     live={self.camera.live} fps={self.camera.fps} stages={self.camera.stages.label()} frames={self.camera.frames.describe()} cameras={self.camera.cameras.clone()} {backend}
-                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} thread_choices={self.threads.choices.clone()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
+                    backend_note={self.backend.note.clone()} threads={self.threads.plan.label(self.threads.have)} simd={self.threads.plan.simd_label(self.threads.relaxed_simd)} thread_choices={self.threads.choices.clone()} threads_wanted={self.threads.plan.wanted} backend_choice={self.backend.choice} dark={self.view.dark}
                     on_action={self.on.header.clone()} />
                 <StatusBar error={self.error.clone()} notice={self.notice.clone()} confirm_vgg={self.model.confirm_vgg} status={self.model.status.clone()}
                     download={self.model.download} progress={self.run.progress} summary={summary.clone()}

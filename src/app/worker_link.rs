@@ -43,11 +43,18 @@ impl CrashListener {
 /// How many threads the kernels get, and which worker build runs them. Threads need shared
 /// wasm memory, which browsers allow only on a cross-origin isolated page (COOP/COEP headers:
 /// `trunk serve` sends them, and on a static host `sw.js` adds them); otherwise the plain build
-/// runs on one thread and the badge says why.
+/// runs on one thread and the badge says why. Where the browser has relaxed SIMD, the threaded
+/// worker's relaxed build runs the kernels (on one thread too): its micro-kernel fuses each
+/// multiply-add where the CPU can, which doubles the peak of CPUs whose adds share the
+/// multipliers' ports (Intel before Alder Lake, Apple's cores).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThreadPlan {
     pub wanted: usize,
     pub threaded_build: bool,
+    /// The relaxed-SIMD build of the threaded worker.
+    pub relaxed: bool,
+    /// `?simd=`, as asked (`plain` turns relaxed SIMD off).
+    pub simd_asked: Option<String>,
     /// Why one thread, when more were wanted.
     pub why_one: Option<String>,
 }
@@ -55,9 +62,38 @@ pub struct ThreadPlan {
 /// More helpers than this stop paying at batch 1 (and each holds a stack and a TLS block).
 const MAX_THREADS: usize = 16;
 
+/// A module of one function that returns `f32x4.relaxed_madd` of three constants: it
+/// validates only where the browser has relaxed SIMD.
+const RELAXED_SIMD_PROBE: [u8; 82] = {
+    let mut m = [0u8; 82];
+    let head: [u8; 24] = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7b, 3, 2, 1, 0, 10, 0x3d, 1, 0x3b, 0];
+    let mut i = 0;
+    while i < head.len() {
+        m[i] = head[i];
+        i += 1;
+    }
+    // Three `v128.const 0`s (0xfd 0x0c and sixteen zero bytes), then relaxed_madd (0xfd 0x105).
+    let mut c = 0;
+    while c < 3 {
+        m[24 + 18 * c] = 0xfd;
+        m[25 + 18 * c] = 0x0c;
+        c += 1;
+    }
+    m[78] = 0xfd;
+    m[79] = 0x85;
+    m[80] = 0x02;
+    m[81] = 0x0b;
+    m
+};
+
+/// Whether this browser's WebAssembly has relaxed SIMD.
+pub fn has_relaxed_simd() -> bool {
+    js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(&RELAXED_SIMD_PROBE[..]).into()).unwrap_or(false)
+}
+
 impl ThreadPlan {
-    /// `?threads=N`, else every core the browser reports.
-    pub fn new(asked: Option<usize>) -> ThreadPlan {
+    /// `?threads=N`, else every core the browser reports; `?simd=plain` keeps relaxed SIMD off.
+    pub fn new(asked: Option<usize>, simd_asked: Option<String>) -> ThreadPlan {
         let window = web_sys::window();
         let cores = window.as_ref().map_or(1.0, |w| w.navigator().hardware_concurrency()) as usize;
         let wanted = asked.unwrap_or(cores).clamp(1, MAX_THREADS);
@@ -67,16 +103,16 @@ impl ThreadPlan {
             .is_some_and(|v| v.as_bool() == Some(true));
         let shared_memory = js_sys::Reflect::has(&js_sys::global(), &"SharedArrayBuffer".into()).unwrap_or(false);
         // The crash-test build's worker is the plain one (the threaded build has no crash message).
-        let why_one = if wanted == 1 {
-            None
-        } else if cfg!(feature = "crash-test") {
-            Some("a crash-test build runs on one thread".into())
+        let no_threads = if cfg!(feature = "crash-test") {
+            Some("a crash-test build runs on one thread".to_string())
         } else if !isolated || !shared_memory {
             Some("this page is not cross-origin isolated (no COOP/COEP headers), so the browser allows no shared memory".into())
         } else {
             None
         };
-        ThreadPlan { wanted, threaded_build: wanted > 1 && why_one.is_none(), why_one }
+        let relaxed = no_threads.is_none() && simd_asked.as_deref() != Some("plain") && has_relaxed_simd();
+        let why_one = if wanted == 1 { None } else { no_threads };
+        ThreadPlan { wanted, threaded_build: (wanted > 1 && why_one.is_none()) || relaxed, relaxed, simd_asked, why_one }
     }
 
     /// Thread counts worth offering: powers of two up to the browser's cores, and the cores.
@@ -85,6 +121,11 @@ impl ThreadPlan {
         let mut v: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2)).take_while(|&n| n < cores).collect();
         v.push(cores);
         v
+    }
+
+    /// The badge's words for the kernels' SIMD: what the worker said it runs, else the plan.
+    pub fn simd_label(&self, have: Option<bool>) -> &'static str {
+        if have.unwrap_or(self.relaxed) { "relaxed SIMD" } else { "SIMD128" }
     }
 
     /// The badge's words: how many threads run the kernels, and why only one.
@@ -100,7 +141,11 @@ impl ThreadPlan {
 /// A new worker, told where to report a panic and how many threads to start.
 pub fn spawn(ctx: &Context<App>, crash: &CrashListener, threads: &ThreadPlan) -> WorkerBridge<InferenceWorker> {
     let link = ctx.link().clone();
-    let loader = if threads.threaded_build { "./worker-mt_loader.js" } else { "./worker_loader.js" };
+    let loader = match (threads.threaded_build, threads.relaxed) {
+        (true, true) => "./worker-mt-relaxed_loader.js",
+        (true, false) => "./worker-mt_loader.js",
+        (false, _) => "./worker_loader.js",
+    };
     let bridge = InferenceWorker::spawner().encoding::<crate::worker_codec::SharedBincode>().callback(move |out| link.send_message(Msg::Worker(out))).spawn_with_loader(loader);
     let n = if threads.threaded_build { threads.wanted } else { 1 };
     bridge.send(ToWorker::Init { panic_channel: crash.name.clone(), threads: n });
@@ -126,6 +171,7 @@ impl App {
             return;
         }
         self.threads.plan.threaded_build = false;
+        self.threads.plan.relaxed = false;
         self.threads.plan.why_one = Some(format!("the threaded worker did not start within {} s", THREADED_START_MS / 1000));
         self.restart_worker(ctx);
     }
@@ -141,6 +187,7 @@ impl App {
     fn restart_worker(&mut self, ctx: &Context<Self>) -> &'static str {
         self.stop_waiting_for_worker();
         self.threads.have = None;
+        self.threads.relaxed_simd = None;
         self.camera.frames = Default::default();
         self.bridge = spawn(ctx, &self.crash, &self.threads.plan);
         self.watch_threads(ctx);
@@ -155,7 +202,7 @@ impl App {
 
     /// The user picked a thread count: a worker built for it, the model loaded again.
     pub(super) fn set_threads(&mut self, ctx: &Context<Self>, n: usize) {
-        let plan = ThreadPlan::new(Some(n));
+        let plan = ThreadPlan::new(Some(n), self.threads.plan.simd_asked.clone());
         if plan == self.threads.plan && self.threads.asked == Some(n) {
             return;
         }

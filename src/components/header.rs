@@ -38,6 +38,8 @@ pub struct Props {
     pub backend_note: String,
     /// How many threads run the CPU kernels, and why one (`worker_link::ThreadPlan::label`).
     pub threads: String,
+    /// The kernels' SIMD: `relaxed SIMD` (fused multiply-adds) or `SIMD128`.
+    pub simd: AttrValue,
     /// The thread counts offered (up to the browser's cores) and the one chosen.
     pub thread_choices: Vec<usize>,
     pub threads_wanted: usize,
@@ -110,7 +112,7 @@ pub fn header(p: &Props) -> Html {
             <span class="badge" data-testid="backend-badge" title={p.backend_note.clone()}>
                 { p.backend.clone().unwrap_or_else(|| "loading…".into()) }
                 <span class="why">{ format!(" · {}", p.backend_note) }</span>
-                <span class="why">{ " · CPU " }<span data-testid="threads">{ p.threads.clone() }</span></span>
+                <span class="why">{ " · CPU " }<span data-testid="threads">{ p.threads.clone() }</span>{ " · " }<span data-testid="simd" title="the CPU kernels' wasm SIMD: relaxed SIMD fuses each multiply-add where the CPU can (?simd=plain turns it off)">{ p.simd.clone() }</span></span>
             </span>
             <label class="control">{ "Backend " }
                 <select aria-label="backend" data-testid="backend-select" onchange={onbackend}>

@@ -305,7 +305,7 @@ pub async fn handle(state: &Rc<RefCell<State>>, msg: ToWorker, emit: &mut dyn Fn
                     Err(why) => (1, Some(why)),
                 },
             };
-            return FromWorker::Threads { threads, why, camera_frames };
+            return FromWorker::Threads { threads, why, camera_frames, relaxed_simd: cfg!(target_feature = "relaxed-simd") };
         }
         #[cfg(feature = "crash-test")]
         ToWorker::Crash => panic!("deliberate panic (crash-test build)"),

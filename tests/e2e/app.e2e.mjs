@@ -152,7 +152,8 @@ await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
   const first = await page.locator('[data-testid=top5] li .label').first().innerText();
   assert.equal(first, nativeTop1);
   const badge = await page.locator('[data-testid=backend-badge]').innerText();
-  assert.match(badge, /CPU SIMD \(wasm simd128/);
+  // Chromium has relaxed SIMD: its build runs (the threads check runs the plain one too).
+  assert.match(badge, /CPU SIMD \(wasm relaxed SIMD/);
   // Time per inference in this browser: median of a few runs of the same photo.
   const times = [];
   for (let i = 0; i < 5; i++) {
@@ -171,8 +172,11 @@ await check('SqueezeNet on chelsea.png gives the native top-1', async () => {
 // The kernels on the browser's cores: the threaded worker (shared memory, helper Web Workers)
 // answers exactly as one thread does (the pool's split never changes a sum's order: the top-5
 // probabilities must be equal to the last bit), the badge counts the threads, and a page that
-// is not cross-origin isolated falls back to one thread and says why.
-await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2 threads; a header-less host isolated by sw.js; else 1 thread and why', async () => {
+// is not cross-origin isolated falls back to one thread and says why. Chromium has relaxed SIMD,
+// so both run the relaxed build (fused multiply-adds); `?simd=plain` runs the SIMD128 one, whose
+// sums round each product: the same classes, probabilities within SIMD_PROB_TOL.
+const SIMD_PROB_TOL = 1e-4;
+await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2 threads; relaxed SIMD, and ?simd=plain within SIMD_PROB_TOL; a header-less host isolated by sw.js; else 1 thread and why', async () => {
   const top5 = async (query) => {
     const page = await openApp(browser, query);
     await page.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
@@ -190,21 +194,32 @@ await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2
     times.sort((a, b) => a - b);
     const probs = await page.locator('[data-testid=top5] li').evaluateAll((lis) => lis.map((li) => [li.dataset.class, li.dataset.prob]));
     const threads = await page.locator('[data-testid=threads]').innerText();
+    const simd = await page.locator('[data-testid=simd]').innerText();
     const badge = await page.locator('[data-testid=backend-badge]').innerText();
     const isolated = await page.evaluate(() => self.crossOriginIsolated);
     assert.deepEqual(page.jsErrors, []);
     await page.close();
-    return { probs, threads, badge, isolated, ms: times[2] };
+    return { probs, threads, simd, badge, isolated, ms: times[2] };
   };
   const one = await top5('?model=squeezenet&backend=cpu&threads=1');
   const two = await top5('?model=squeezenet&backend=cpu&threads=2');
+  const plainSimd = await top5('?model=squeezenet&backend=cpu&threads=2&simd=plain');
   assert.ok(two.isolated, 'the e2e server sends COOP/COEP: the page must be cross-origin isolated');
   assert.equal(one.threads, '1 thread');
   assert.equal(two.threads, '2 threads');
   assert.match(two.badge, /2 threads\)/, `the engine label counts the helper threads: ${two.badge}`);
   assert.deepEqual(two.probs, one.probs);
+  assert.equal(one.simd, 'relaxed SIMD', 'Chromium has relaxed SIMD: the relaxed build must run, on one thread too');
+  assert.equal(two.simd, 'relaxed SIMD');
+  assert.equal(plainSimd.simd, 'SIMD128');
+  assert.equal(plainSimd.threads, '2 threads');
+  assert.deepEqual(plainSimd.probs.map(([c]) => c), two.probs.map(([c]) => c));
+  for (const [i, [, p]] of plainSimd.probs.entries()) {
+    assert.ok(Math.abs(Number(p) - Number(two.probs[i][1])) <= SIMD_PROB_TOL, `top-5 #${i + 1}: plain ${p} against relaxed ${two.probs[i][1]}`);
+  }
   results.googlenet_cpu_1_thread_ms = one.ms;
   results.googlenet_cpu_2_threads_ms = two.ms;
+  results.googlenet_cpu_2_threads_plain_simd_ms = plainSimd.ms;
   // The header's thread picker: a new worker for that count, kept in the URL.
   const pick = await openApp(browser, '?model=squeezenet&backend=cpu');
   await pick.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });
@@ -231,7 +246,7 @@ await check('threads: ?threads=2 answers exactly as ?threads=1, the badge says 2
   // The threaded worker cannot start (its wasm refused here): after a while the plain one
   // answers on one thread, and the badge says why.
   const brokenCtx = await browser.newContext({ serviceWorkers: 'block' });
-  await brokenCtx.route('**/worker-mt_bg.wasm', (route) => route.abort());
+  await brokenCtx.route('**/worker-mt*_bg.wasm', (route) => route.abort());
   const broken = await brokenCtx.newPage({ viewport: { width: 1400, height: 1000 } });
   await broken.goto(base + '?model=squeezenet&backend=cpu&threads=2');
   await broken.waitForSelector('[data-testid=layer-list] button', { timeout: 60000 });

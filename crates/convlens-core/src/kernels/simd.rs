@@ -829,6 +829,10 @@ pub fn simd_label() -> &'static str {
             return "AVX2+FMA";
         }
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        return "wasm relaxed SIMD";
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         return "wasm simd128";
