@@ -106,6 +106,8 @@ async function convlens(query, onnx, gpu = false, n = runs, at = base) {
   }
   const times = [];
   const layerTimes = new Map();
+  // Each pass's time outside its layers (the pass less the sum of its layers' times).
+  const outside = [];
   for (let i = 0; i <= n; i++) {
     // This image's pass, not the one before it.
     await nextRun(page, () => page.locator('[data-testid=file-input]').setInputFiles(join(shared, 'images/chelsea.png')), 600000);
@@ -114,6 +116,7 @@ async function convlens(query, onnx, gpu = false, n = runs, at = base) {
     if (i > 0 && perLayer) {
       const rows = await page.locator('table.costs tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.cells[0].innerText, Number(tr.cells[tr.cells.length - 1].innerText) || 0]));
       for (const [l, ms] of rows) layerTimes.set(l, [...(layerTimes.get(l) || []), ms]);
+      outside.push(times[times.length - 1] - rows.reduce((a, [, ms]) => a + ms, 0));
     }
   }
   const threads = await page.locator('[data-testid=threads]').innerText();
@@ -125,7 +128,7 @@ async function convlens(query, onnx, gpu = false, n = runs, at = base) {
   await page.close();
   times.sort((a, b) => a - b);
   const layers = perLayer ? new Map([...layerTimes].map(([l, v]) => [l, median(v)])) : undefined;
-  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}), ...(layers ? { layers } : {}) };
+  return { median_ms: times[times.length >> 1], min_ms: times[0], runs: n, threads, first_load_ms, ...(slowest ? { slowest } : {}), ...(layers ? { layers, outside_ms: median(outside) } : {}) };
 }
 
 if (scaling) {
@@ -192,6 +195,8 @@ if (perLayer) {
       if (t1 >= 0.2) console.log(`  ${l.padEnd(36)} ${t1.toFixed(2).padStart(7)} ${tN.toFixed(2).padStart(7)}  ${tN > 0 ? (t1 / tN).toFixed(2) : '-'}x`);
     }
     console.log(`  ${'sum of layers'.padEnd(36)} ${s1.toFixed(2).padStart(7)} ${sN.toFixed(2).padStart(7)}  ${(s1 / sN).toFixed(2)}x`);
+    // Time no layer holds (between layers: the worker's own work, waiting for helpers), per pass.
+    console.log(`  ${'outside the layers, median a pass'.padEnd(36)} ${one.outside_ms.toFixed(2).padStart(7)} ${all.outside_ms.toFixed(2).padStart(7)}`);
   }
   console.log(`after: ${await hostLine()}`);
   await browser.close();
