@@ -65,7 +65,7 @@ wasi_suites() {
 
 step "kernels, importer and parity as wasm simd128 (Node/V8)"
 RUSTFLAGS="-C target-feature=+simd128" cargo build --release -p convlens-core --tests --target wasm32-wasip1
-CONVLENS_EXPECT_SIMD=simd128 wasi_suites target kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place tiles
+CONVLENS_EXPECT_SIMD="wasm simd128" wasi_suites target kernels bad_models analytics structure_and_import parity_onnxruntime half_weights concat_in_place tiles
 
 # The browser's threaded worker is built with relaxed SIMD too, and runs that build where the
 # browser has it (scripts/build_threaded_worker.sh): its micro-kernel fuses multiply-adds, so
@@ -74,7 +74,7 @@ step "kernels and parity as wasm relaxed SIMD (Node/V8)"
 RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_TARGET_DIR=target/relaxed cargo build --release -p convlens-core --tests --target wasm32-wasip1
 # Node 20 has relaxed SIMD behind a flag; a Node that ships it may no longer know the flag.
 if node --experimental-wasm-relaxed-simd -e 0 2>/dev/null; then NODE_WASI+=(--experimental-wasm-relaxed-simd); fi
-CONVLENS_EXPECT_SIMD=relaxed wasi_suites target/relaxed kernels parity_onnxruntime concat_in_place
+CONVLENS_EXPECT_SIMD="wasm relaxed SIMD" wasi_suites target/relaxed kernels parity_onnxruntime concat_in_place
 
 step "fuzz the ONNX importer (30 s, libFuzzer via cargo-fuzz)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

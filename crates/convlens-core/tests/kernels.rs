@@ -461,24 +461,15 @@ fn concat_matches_reference_bit_for_bit() {
     }
 }
 
-/// Which wasm SIMD these kernels were compiled with: `relaxed` (fused multiply-adds in the
-/// micro-kernel, the browser's threaded worker where it has relaxed SIMD), `simd128`, or `none`
-/// (a native build, or wasm without SIMD).
-fn simd_compiled() -> &'static str {
-    if cfg!(target_feature = "relaxed-simd") {
-        "relaxed"
-    } else if cfg!(all(target_family = "wasm", target_feature = "simd128")) {
-        "simd128"
-    } else {
-        "none"
-    }
-}
-
 /// scripts/test.sh runs these suites as wasm twice, built plain and with relaxed SIMD, and says
-/// which build it means in CONVLENS_EXPECT_SIMD: a build that silently lost its feature flags
-/// would otherwise pass while testing the other kernels. Natively, no wasm SIMD.
+/// which build it means in CONVLENS_EXPECT_SIMD (`simd_label`'s words, which the app shows): a
+/// build that silently lost its feature flags would otherwise pass while testing the other
+/// kernels. Natively, no wasm SIMD.
 #[test]
 fn built_with_the_simd_the_runner_expects() {
-    let want = std::env::var("CONVLENS_EXPECT_SIMD").unwrap_or_else(|_| if cfg!(target_family = "wasm") { "unset".into() } else { "none".into() });
-    assert_eq!(simd_compiled(), want, "CONVLENS_EXPECT_SIMD names the build this run should test");
+    let have = convlens_core::kernels::simd::simd_label();
+    match std::env::var("CONVLENS_EXPECT_SIMD") {
+        Ok(want) => assert_eq!(have, want, "CONVLENS_EXPECT_SIMD names the build this run should test"),
+        Err(_) => assert!(!cfg!(target_family = "wasm") && !have.starts_with("wasm"), "a wasm run must say which build it tests: {have}"),
+    }
 }
