@@ -156,7 +156,9 @@ if (scaling) {
     for (const [name, at, extra] of builds) {
       for (const t of [1, cores]) {
         const { page } = await openConvlens(`${at}${query}&backend=cpu&threads=${t}${extra}`, onnx);
-        await pass(page); // warm-up
+        // Warm-up: one pass, or WARMUP (V8 tiers hot wasm functions up to its optimizing
+        // compiler on background threads over a page's first tens of passes, taking a core).
+        for (let w = 0; w < Number(process.env.WARMUP || 1); w++) await pass(page);
         pages.push({ name, t, page, passes: [] });
       }
     }
