@@ -13,7 +13,9 @@ fn every_shader_validates() {
 }
 
 /// The f16-weight variants of the conv and FC kernels (derived by `f16_weights`) validate too,
-/// with naga's f16 capability, as wgpu compiles them where the device has shader-f16.
+/// with naga's f16 capabilities, as wgpu compiles them where the device has shader-f16 (which
+/// implies the downlevel flag for `unpack2x16float`, core WGSL, that `conv_direct`'s packed
+/// halves use).
 #[test]
 fn f16_weight_variants_validate() {
     for file in convlens_gpu::F16_WEIGHT_FILES {
@@ -21,7 +23,7 @@ fn f16_weight_variants_validate() {
         let f16 = convlens_gpu::f16_weights(src);
         assert!(f16.contains("array<f16>") && f16.starts_with("enable f16;"), "{file}");
         let module = naga::front::wgsl::parse_str(&f16).unwrap_or_else(|e| panic!("{file} (f16): {}", e.emit_to_string(&f16)));
-        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SHADER_FLOAT16);
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32);
         v.validate(&module).unwrap_or_else(|e| panic!("{file} (f16): {e:?}"));
     }
 }

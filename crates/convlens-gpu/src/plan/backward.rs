@@ -92,16 +92,26 @@ pub(crate) struct BackwardPlan {
 pub(crate) struct BackwardState {
     pipelines: Pipelines,
     plans: Vec<BackwardPlan>,
-    /// Per conv node: its weights transposed and flipped, so its input gradient runs as a
-    /// forward convolution through the tiled kernel.
-    flipped: HashMap<usize, wgpu::Buffer>,
+    /// Per conv node, weights in a form the forward plan does not hold (`WeightForm`).
+    uploads: HashMap<(usize, WeightForm), wgpu::Buffer>,
 }
 
 const PLANS_KEPT: usize = 4;
 
+/// How a backward kernel reads a conv's weights, when the forward plan holds them otherwise.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum WeightForm {
+    /// Transposed and flipped, so the input gradient runs as a forward convolution (in
+    /// `conv_direct`'s blocks of 8 where the plan's convs run there).
+    Flipped,
+    /// As the graph stores them (OIHW), for `conv_back.wgsl`, where the forward pass read
+    /// them in `conv_direct`'s blocks of 8.
+    AsStored,
+}
+
 impl BackwardState {
     pub fn new(f16: bool) -> Self {
-        BackwardState { pipelines: Pipelines::new(f16), plans: Vec::new(), flipped: HashMap::new() }
+        BackwardState { pipelines: Pipelines::new(f16), plans: Vec::new(), uploads: HashMap::new() }
     }
 }
 
@@ -110,7 +120,7 @@ struct Builder<'a> {
     model: &'a GpuModel,
     graph: &'a Graph,
     pipelines: &'a mut Pipelines,
-    flipped: &'a mut HashMap<usize, wgpu::Buffer>,
+    uploads: &'a mut HashMap<(usize, WeightForm), wgpu::Buffer>,
     /// Scratch shared by the tiled conv gradients (dispatches run in order): dy through a fused
     /// ReLU's mask, and a gradient to add to one already there; and a bias binding never read.
     masked: wgpu::Buffer,
@@ -147,24 +157,35 @@ impl Builder<'_> {
     }
 
     /// Conv node `node`'s weights W[m, c, ky, kx] as W'[c, m, kh-1-ky, kw-1-kx], in the plan's
-    /// precision, uploaded on first use and kept for every later plan.
+    /// precision (and in blocks of 8 where its convs run `conv_direct`), uploaded on first use
+    /// and kept for every later plan.
     fn flipped_weights(&mut self, node: usize, w: ValueId) -> Result<wgpu::Buffer> {
-        if let Some(b) = self.flipped.get(&node) {
-            return Ok(b.clone());
-        }
-        let t = self.graph.const_data(w).map_err(|e| GpuError(e.to_string()))?;
-        let [m, c, kh, kw] = t.shape[..] else { return Err(GpuError("conv weights are not 4-D".into())) };
-        let mut f = vec![0.0f32; t.data.len()];
-        for oc in 0..m {
-            for ic in 0..c {
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        f[((ic * m + oc) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = t.data[((oc * c + ic) * kh + ky) * kw + kx];
+        let direct = self.model.direct_conv;
+        self.upload(node, w, WeightForm::Flipped, |t| {
+            let [m, c, kh, kw] = t.shape[..] else { return Err(GpuError("conv weights are not 4-D".into())) };
+            let mut f = vec![0.0f32; t.data.len()];
+            for oc in 0..m {
+                for ic in 0..c {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            f[((ic * m + oc) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] = t.data[((oc * c + ic) * kh + ky) * kw + kx];
+                        }
                     }
                 }
             }
+            Ok(if direct { conv::by_blocks_of_8(&f, c, m * kh * kw) } else { f })
+        })
+    }
+
+    /// Weights of conv node `node` (its weight tensor `w`) made by `form` from the graph's
+    /// tensor, in the plan's precision, uploaded once per (node, form).
+    fn upload(&mut self, node: usize, w: ValueId, form: WeightForm, make: impl FnOnce(&Tensor) -> Result<Vec<f32>>) -> Result<wgpu::Buffer> {
+        if let Some(b) = self.uploads.get(&(node, form)) {
+            return Ok(b.clone());
         }
-        let label = format!("{} flipped", self.graph.value(w).name);
+        let t = self.graph.const_data(w).map_err(|e| GpuError(e.to_string()))?;
+        let f = make(&t)?;
+        let label = format!("{} {}", self.graph.value(w).name, if form == WeightForm::Flipped { "flipped" } else { "as stored" });
         let b = if self.model.weights == WeightPrecision::F16 {
             let mut h: Vec<half::f16> = f.iter().map(|&v| half::f16::from_f32(v)).collect();
             h.resize(f.len().max(1).next_multiple_of(2), half::f16::ZERO);
@@ -172,15 +193,19 @@ impl Builder<'_> {
         } else {
             buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&f), STORAGE)
         };
-        self.flipped.insert(node, b.clone());
+        self.uploads.insert((node, form), b.clone());
         Ok(b)
     }
 
-    /// An uploaded weight tensor (the forward pass's, in its precision).
-    fn weights(&self, v: ValueId) -> Result<wgpu::Buffer> {
+    /// Conv node `node`'s weight tensor `v` as stored (OIHW), in the plan's precision: the
+    /// forward pass's buffer, or an upload of its own where the forward pass holds them only in
+    /// `conv_direct`'s blocks.
+    fn weights(&mut self, node: usize, v: ValueId) -> Result<wgpu::Buffer> {
         let f16 = self.model.weights == WeightPrecision::F16;
-        let b = self.model.constants.get(&(v, f16)).ok_or_else(|| GpuError(format!("weights '{}' are not on the device", self.graph.value(v).name)))?;
-        Ok(self.model.buffers[*b].clone())
+        match self.model.constants.get(&(v, f16)) {
+            Some(&b) => Ok(self.model.buffers[b].clone()),
+            None => self.upload(node, v, WeightForm::AsStored, |t| Ok(t.data.clone())),
+        }
     }
 
     fn relu_mode(&self, fused: bool) -> u32 {
@@ -246,7 +271,7 @@ impl Builder<'_> {
                     return Ok(());
                 }
                 let (s, o) = (graph.shape(x), graph.shape(node.output));
-                let wt = self.weights(node.inputs[1])?;
+                let wt = self.weights(index, node.inputs[1])?;
                 let (y, y_off) = self.activation(node.output)?;
                 let (dx, accumulate) = self.target(x);
                 let params = ConvParams {
@@ -425,7 +450,7 @@ impl GpuModel {
         (nodes, reached)
     }
 
-    fn plan_backward(&self, pipelines: &mut Pipelines, flipped: &mut HashMap<usize, wgpu::Buffer>, graph: &Graph, key: Key) -> Result<BackwardPlan> {
+    fn plan_backward(&self, pipelines: &mut Pipelines, uploads: &mut HashMap<(usize, WeightForm), wgpu::Buffer>, graph: &Graph, key: Key) -> Result<BackwardPlan> {
         let (of, until, rule) = key;
         let (nodes, reached) = Self::backward_route(graph, of, until);
         let device = &self.gpu.device;
@@ -453,7 +478,7 @@ impl GpuModel {
             model: self,
             graph,
             pipelines,
-            flipped,
+            uploads,
             masked: scratch("masked dy", masked),
             partial: scratch("partial gradient", partial),
             no_bias: scratch("no bias", 1),
@@ -478,7 +503,7 @@ impl GpuModel {
         let at = match state.plans.iter().position(|p| p.key == key) {
             Some(i) => i,
             None => {
-                let plan = self.plan_backward(&mut state.pipelines, &mut state.flipped, graph, key)?;
+                let plan = self.plan_backward(&mut state.pipelines, &mut state.uploads, graph, key)?;
                 if state.plans.len() == PLANS_KEPT {
                     state.plans.remove(0);
                 }

@@ -46,6 +46,8 @@ pub(crate) struct Planner<'a> {
     pub dummy: usize,
     /// Uploaded constants by (value, stored as f16).
     pub constants: HashMap<(ValueId, bool), usize>,
+    /// Conv weights uploaded in `conv_direct`'s blocks of 8 channels (the plan's precision).
+    blocked: HashMap<ValueId, usize>,
     /// Per fully connected node: its weight chunks as (buffer, first row, rows).
     pub fc_chunks: HashMap<usize, Vec<(usize, usize, usize)>>,
     /// Ungrouped convs run `conv_direct` (`ConvKernels`).
@@ -67,6 +69,7 @@ impl<'a> Planner<'a> {
             max_binding,
             dummy: 0,
             constants: HashMap::new(),
+            blocked: HashMap::new(),
             fc_chunks: HashMap::new(),
             direct_conv: false,
         };
@@ -129,6 +132,21 @@ impl<'a> Planner<'a> {
     /// A conv weight tensor of the graph in the plan's precision.
     pub fn weights(&mut self, v: ValueId) -> Result<usize> {
         self.cached(v, self.f16)
+    }
+
+    /// A conv weight tensor of the graph as `conv_direct` reads it (`ops::conv::by_blocks_of_8`),
+    /// in the plan's precision, uploaded on first use.
+    pub fn weights_by_8(&mut self, v: ValueId) -> Result<usize> {
+        if let Some(&b) = self.blocked.get(&v) {
+            return Ok(b);
+        }
+        let graph = self.graph;
+        let t = graph.const_data(v).map_err(|e| GpuError(e.to_string()))?;
+        let m = t.shape.first().copied().unwrap_or(1);
+        let data = super::ops::conv::by_blocks_of_8(&t.data, m, t.data.len() / m.max(1));
+        let b = self.upload_as(&data, &format!("{} (blocks of 8)", graph.value(v).name), self.f16)?;
+        self.blocked.insert(v, b);
+        Ok(b)
     }
 
     /// A constant of the graph as f32 (biases, operands).

@@ -15,6 +15,11 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<f32>;
+// The same binding as `conv_direct` reads it: in blocks of 8 output channels, [m/8][k][8]
+// (`ops::conv::by_blocks_of_8`), so one step's 8 weights are two vec4 loads (one of packed
+// halves with f16 weights, `f16_weights`). Entry points that read `wt` never read this, so the
+// two declarations never meet in one pipeline.
+@group(0) @binding(1) var<storage, read> wt8: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -22,6 +27,7 @@ struct Params {
 // Weights are read only through this, so the f16-weight variant (see `f16_weights` in
 // plan/pipelines.rs) changes the binding's element type and this line alone.
 fn weight(i: u32) -> f32 { return wt[i]; }
+fn weights8(at: u32) -> array<vec4<f32>, 2> { return array<vec4<f32>, 2>(wt8[2u * at], wt8[2u * at + 1u]); }
 
 const T: u32 = 16u;
 var<workgroup> a_tile: array<array<f32, 16>, 16>; // [oc][k]
@@ -149,16 +155,10 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
 // there a barrier switches every lane group's coroutine, a workgroup-memory read is a per-lane
 // gather, and a private array indexed in a loop lives in memory, so this kernel has none of
 // them; what it costs is about one per-lane load each, so each invocation keeps 4 pixels x 8
-// channels in eight vec4 registers and loads 12 values per 32 multiply-adds. Lanes hold
-// consecutive pixels (a pointwise or stride-1 row is then one vector load), a workgroup shares
-// its 8 output channels (a weight is then the same address for all lanes), and (channel, ky,
-// kx) are walked without dividing.
-fn weights8(k: u32, row: vec4<u32>, row2: vec4<u32>) -> array<vec4<f32>, 2> {
-    return array<vec4<f32>, 2>(
-        vec4<f32>(weight(row.x + k), weight(row.y + k), weight(row.z + k), weight(row.w + k)),
-        vec4<f32>(weight(row2.x + k), weight(row2.y + k), weight(row2.z + k), weight(row2.w + k)));
-}
-
+// channels in eight vec4 registers and loads 4 inputs and the 8 channels' weights, laid out
+// side by side (`weights8`), per 32 multiply-adds. Lanes hold consecutive pixels (a pointwise or stride-1 row is
+// then one vector load), a workgroup shares its 8 output channels (a weight is then the same
+// address for all lanes), and (channel, ky, kx) are walked without dividing.
 fn tap(ic: u32, iy: i32, ix: i32) -> f32 {
     if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
         return x[p.x_base + (ic * p.h + u32(iy)) * p.w + u32(ix)];
@@ -188,9 +188,8 @@ fn conv_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let pa = wg.x * 4u * DIRECT_LANES + lid.x;
     let last = npix - 1u;
     let q = vec4<u32>(min(pa, last), min(pa + DIRECT_LANES, last), min(pa + 2u * DIRECT_LANES, last), min(pa + 3u * DIRECT_LANES, last));
-    let top = p.m - 1u;
-    let row = vec4<u32>(min(oc0, top), min(oc0 + 1u, top), min(oc0 + 2u, top), min(oc0 + 3u, top)) * kdim;
-    let row2 = vec4<u32>(min(oc0 + 4u, top), min(oc0 + 5u, top), min(oc0 + 6u, top), min(oc0 + 7u, top)) * kdim;
+    // This workgroup's block of weights, in steps of (k, 8 channels).
+    let blk = wg.y * kdim;
     // acc<pixel><channels 0-3 | 4-7>
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0);
     var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0);
@@ -200,7 +199,7 @@ fn conv_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         for (var k = 0u; k < kdim; k = k + 1u) {
             let base = p.x_base + k * plane;
             let xv = vec4<f32>(x[base + q.x], x[base + q.y], x[base + q.z], x[base + q.w]);
-            let w = weights8(k, row, row2);
+            let w = weights8(blk + k);
             a0 = fma(w[0], vec4<f32>(xv.x), a0); a1 = fma(w[1], vec4<f32>(xv.x), a1);
             b0 = fma(w[0], vec4<f32>(xv.y), b0); b1 = fma(w[1], vec4<f32>(xv.y), b1);
             c0 = fma(w[0], vec4<f32>(xv.z), c0); c1 = fma(w[1], vec4<f32>(xv.z), c1);
@@ -216,7 +215,7 @@ fn conv_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
                 for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
                     let ix = x0 + i32(kx * p.dw);
                     let xv = vec4<f32>(tap(ic, iy.x, ix.x), tap(ic, iy.y, ix.y), tap(ic, iy.z, ix.z), tap(ic, iy.w, ix.w));
-                    let w = weights8(k, row, row2);
+                    let w = weights8(blk + k);
                     a0 = fma(w[0], vec4<f32>(xv.x), a0); a1 = fma(w[1], vec4<f32>(xv.x), a1);
                     b0 = fma(w[0], vec4<f32>(xv.y), b0); b1 = fma(w[1], vec4<f32>(xv.y), b1);
                     c0 = fma(w[0], vec4<f32>(xv.z), c0); c1 = fma(w[1], vec4<f32>(xv.z), c1);

@@ -1,6 +1,6 @@
 //! Convolution (`conv.wgsl`): on a GPU an implicit GEMM in 16x16 tiles, 64x64 tiles with a 4x4
 //! register block for layers with at least 64 outputs and pixels; on a software adapter the
-//! barrier-free `conv_direct`; one invocation per output for grouped convs. Bias and a fused ReLU are applied in the kernel; the output may be a channel
+//! barrier-free `conv_direct` (its weights in blocks of 8 channels); one invocation per output for grouped convs. Bias and a fused ReLU are applied in the kernel; the output may be a channel
 //! slice of a concatenation.
 
 use bytemuck::{Pod, Zeroable};
@@ -39,12 +39,30 @@ pub(crate) fn dense_kernel(direct: bool, m: usize, npix: usize) -> (Kernel, (u32
     }
 }
 
+/// Whether `kernel` reads its weights in blocks of 8 output channels (`by_blocks_of_8`).
+pub(crate) fn reads_blocks_of_8(kernel: Kernel) -> bool {
+    kernel == DIRECT
+}
+
+/// W[m][k] (k over input channel, ky, kx) as `conv_direct` reads it: [m/8][k][8], the last
+/// block's missing channels zero, so that one step's 8 weights are two vec4 loads.
+pub(crate) fn by_blocks_of_8(w: &[f32], m: usize, k: usize) -> Vec<f32> {
+    assert_eq!(w.len(), m * k, "a {m} x {k} weight matrix");
+    let mut out = vec![0.0f32; m.div_ceil(8) * 8 * k];
+    for (oc, row) in w.chunks_exact(k.max(1)).enumerate() {
+        let (block, lane) = (oc / 8, oc % 8);
+        for (kk, &v) in row.iter().enumerate() {
+            out[(block * k + kk) * 8 + lane] = v;
+        }
+    }
+    out
+}
+
 pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window, group: usize, relu: bool) -> Result<()> {
     let graph = p.graph;
     let (x, out) = (p.data_slot(node)?, p.out_slot(node)?);
     let s = graph.shape(node.inputs[0]);
     let o = graph.shape(node.output);
-    let wb = p.weights(node.inputs[1])?;
     let (bias, has_bias) = match node.inputs.get(2) {
         Some(&b) => (p.constant(b)?, 1),
         None => (p.dummy, 0),
@@ -58,6 +76,7 @@ pub(crate) fn encode(p: &mut Planner, index: usize, node: &Node, window: &Window
     };
     let npix = o[2] * o[3];
     let (kernel, groups) = if group == 1 { dense_kernel(p.direct_conv, o[1], npix) } else { (GROUPED, groups_1d(npix * o[1])) };
+    let wb = if reads_blocks_of_8(kernel) { p.weights_by_8(node.inputs[1])? } else { p.weights(node.inputs[1])? };
     // One dispatch per image of a batch (a photo is a batch of one).
     for img in 0..s[0] {
         let params = Params { x_base: (img * s[1] * s[2] * s[3]) as u32, y_base: (img * o[1] * npix) as u32, ..params };
