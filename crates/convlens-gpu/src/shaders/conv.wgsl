@@ -24,8 +24,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Weights are read only through this, so the f16-weight variant (see `f16_weights` in
-// plan/pipelines.rs) changes the binding's element type and this line alone.
+// Weights are read only through these two, so the f16-weight variant (see `f16_weights` in
+// plan/pipelines.rs) changes the bindings' element types and these lines alone.
 fn weight(i: u32) -> f32 { return wt[i]; }
 fn weights8(at: u32) -> array<vec4<f32>, 2> { return array<vec4<f32>, 2>(wt8[2u * at], wt8[2u * at + 1u]); }
 
@@ -156,9 +156,9 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
 // gather, and a private array indexed in a loop lives in memory, so this kernel has none of
 // them; what it costs is about one per-lane load each, so each invocation keeps 4 pixels x 8
 // channels in eight vec4 registers and loads 4 inputs and the 8 channels' weights, laid out
-// side by side (`weights8`), per 32 multiply-adds. Lanes hold consecutive pixels (a pointwise or stride-1 row is
-// then one vector load), a workgroup shares its 8 output channels (a weight is then the same
-// address for all lanes), and (channel, ky, kx) are walked without dividing.
+// side by side (`weights8`), per 32 multiply-adds. Lanes hold consecutive pixels (a pointwise
+// or stride-1 row is then one vector load), a workgroup shares its 8 output channels (a weight
+// is then the same address for all lanes), and (channel, ky, kx) are walked without dividing.
 fn tap(ic: u32, iy: i32, ix: i32) -> f32 {
     if (iy >= 0 && ix >= 0 && iy < i32(p.h) && ix < i32(p.w)) {
         return x[p.x_base + (ic * p.h + u32(iy)) * p.w + u32(ix)];
