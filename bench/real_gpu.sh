@@ -3,7 +3,7 @@
 # workplace's `device` tool: x86-64, NVIDIA driver, onnxruntime and numpy, no Rust, no network).
 #
 #   bash bench/real_gpu.sh prepare   here: a release CLI, the two test models and the Vulkan
-#                                    loader into .gpu/ (ignored; ~50 MB, under the 64 MiB a run
+#                                    loader into .gpu/ (ignored; ~45 MB, under the 64 MiB a run
 #                                    may carry)
 #   bash bench/real_gpu.sh run       there, as the device run's command with carry [".gpu"];
 #                                    everything it prints also goes to $OUT/real_gpu.log
@@ -28,7 +28,6 @@ prepare() {
     strip -o "$CARRY/convlens" target/release/convlens
     cp "$models/squeezenet1.1.onnx" "$models/googlenet-synthetic.onnx" "${CONVLENS_IMAGES:-../shared/images}/chelsea.png" "$CARRY/"
     (cd "$CARRY" && apt-get download libvulkan1 >/dev/null)
-    grep -qx "/$CARRY/" .gitignore || echo "/$CARRY/" >>.gitignore
     du -sh "$CARRY"
     echo "now: device run, command 'bash bench/real_gpu.sh run', carry [\"$CARRY\"], timeout_s 540"
 }

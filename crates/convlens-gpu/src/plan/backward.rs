@@ -19,7 +19,7 @@ use convlens_core::{prep, Tensor};
 
 use super::ops::conv::{self, Params as ConvFwd};
 use super::pipelines::{Kernel, Pipelines};
-use super::planner::{buffer_with, groups_1d, make_step, Step, STORAGE};
+use super::planner::{buffer_with, groups_1d, halves, make_step, Step, STORAGE};
 use super::{GpuModel, WeightPrecision};
 use crate::{GpuError, Result};
 
@@ -187,9 +187,7 @@ impl Builder<'_> {
         let f = make(&t)?;
         let label = format!("{} {}", self.graph.value(w).name, if form == WeightForm::Flipped { "flipped" } else { "as stored" });
         let b = if self.model.weights == WeightPrecision::F16 {
-            let mut h: Vec<half::f16> = f.iter().map(|&v| half::f16::from_f32(v)).collect();
-            h.resize(f.len().max(1).next_multiple_of(2), half::f16::ZERO);
-            buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&h), STORAGE)
+            buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&halves(&f)), STORAGE)
         } else {
             buffer_with(&self.model.gpu, &label, bytemuck::cast_slice(&f), STORAGE)
         };

@@ -29,6 +29,14 @@ pub(crate) fn groups_1d(n: usize) -> (u32, u32) {
 pub(crate) const STORAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
+/// `data` as f16, padded to whole 4-byte words (a storage buffer's unit), for weights stored
+/// in half precision.
+pub(crate) fn halves(data: &[f32]) -> Vec<half::f16> {
+    let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
+    h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
+    h
+}
+
 pub(crate) struct Planner<'a> {
     pub gpu: &'a Gpu,
     pub graph: &'a Graph,
@@ -107,9 +115,7 @@ impl<'a> Planner<'a> {
         if !f16 {
             return Ok(self.upload(data, label));
         }
-        let mut h: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
-        h.resize(data.len().max(1).next_multiple_of(2), half::f16::ZERO);
-        Ok(self.upload_bytes(bytemuck::cast_slice(&h), label))
+        Ok(self.upload_bytes(bytemuck::cast_slice(&halves(data)), label))
     }
 
     /// Conv and FC weights in the plan's precision.
