@@ -33,19 +33,32 @@ const T: u32 = 16u;
 var<workgroup> a_tile: array<array<f32, 16>, 16>; // [oc][k]
 var<workgroup> b_tile: array<array<f32, 16>, 16>; // [k][pixel]
 
-fn gather(k: u32, pix: u32, c0: u32) -> f32 {
-    let khw = p.kh * p.kw;
-    let ic = c0 + k / khw;
-    let ky = (k / p.kw) % p.kh;
-    let kx = k % p.kw;
+// Where output pixel `pix`'s window starts in the input (row, column; may be negative, in
+// the padding). The tiled kernels work this out once per invocation, not once per value they
+// gather: integer division is tens of instructions on a GPU.
+fn window(pix: u32) -> vec2<i32> {
     let oy = pix / p.ow;
-    let ox = pix % p.ow;
-    let iy = i32(oy * p.sh + ky * p.dh) - i32(p.pt);
-    let ix = i32(ox * p.sw + kx * p.dw) - i32(p.pl);
+    return vec2<i32>(i32(oy * p.sh) - i32(p.pt), i32((pix - oy * p.ow) * p.sw) - i32(p.pl));
+}
+
+// Input value k of the im2col column whose window starts at `at`: k runs over (channel from
+// c0, ky, kx). A 1x1 kernel needs no division at all.
+fn gather(k: u32, at: vec2<i32>, c0: u32) -> f32 {
+    let khw = p.kh * p.kw;
+    if (khw == 1u) {
+        if (at.x < 0 || at.y < 0 || at.x >= i32(p.h) || at.y >= i32(p.w)) { return 0.0; }
+        return x[p.x_base + ((c0 + k) * p.h + u32(at.x)) * p.w + u32(at.y)];
+    }
+    let c = k / khw;
+    let r = k - c * khw;
+    let ky = r / p.kw;
+    let kx = r - ky * p.kw;
+    let iy = at.x + i32(ky * p.dh);
+    let ix = at.y + i32(kx * p.dw);
     if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
         return 0.0;
     }
-    return x[p.x_base + (ic * p.h + u32(iy)) * p.w + u32(ix)];
+    return x[p.x_base + ((c0 + c) * p.h + u32(iy)) * p.w + u32(ix)];
 }
 
 fn store(oc: u32, pix: u32, acc: f32) {
@@ -62,6 +75,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let pix = wg.x * T + lid.x;
     let oc = wg.y * T + lid.y;
     let kdim = p.c_in * p.kh * p.kw;
+    let at = window(pix);
     var acc = 0.0;
     for (var k0 = 0u; k0 < kdim; k0 = k0 + T) {
         // Thread (lx, ly) loads weight (oc row ly, k lx) and input (k ly, pixel lx).
@@ -69,7 +83,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         let oc_a = wg.y * T + lid.y;
         a_tile[lid.y][lid.x] = select(0.0, weight(oc_a * kdim + ka), oc_a < p.m && ka < kdim);
         let kb = k0 + lid.y;
-        b_tile[lid.y][lid.x] = select(0.0, gather(kb, pix, 0u), kb < kdim && pix < npix);
+        b_tile[lid.y][lid.x] = select(0.0, gather(kb, at, 0u), kb < kdim && pix < npix);
         workgroupBarrier();
         for (var k = 0u; k < T; k = k + 1u) {
             acc = acc + a_tile[lid.y][k] * b_tile[k][lid.x];
@@ -94,6 +108,9 @@ fn conv_tiled_4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     let p0 = wg.x * 64u;
     let oc0 = wg.y * 64u;
     let t = lid.y * 16u + lid.x;
+    // The one pixel this invocation gathers for (e % 64 is the same for every r below).
+    let pix = p0 + t % 64u;
+    let at = window(pix);
     var acc: array<array<f32, 4>, 4>;
     for (var k0 = 0u; k0 < kdim; k0 = k0 + T) {
         for (var r = 0u; r < 4u; r = r + 1u) {
@@ -102,8 +119,7 @@ fn conv_tiled_4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             let ka = k0 + e % 16u;
             a_big[e / 16u][e % 16u] = select(0.0, weight(oc * kdim + ka), oc < p.m && ka < kdim);
             let kb = k0 + e / 64u;
-            let pix = p0 + e % 64u;
-            b_big[e / 64u][e % 64u] = select(0.0, gather(kb, pix, 0u), kb < kdim && pix < npix);
+            b_big[e / 64u][e % 64u] = select(0.0, gather(kb, at, 0u), kb < kdim && pix < npix);
         }
         workgroupBarrier();
         for (var k = 0u; k < T; k = k + 1u) {
@@ -144,9 +160,10 @@ fn conv_grouped(@builtin(global_invocation_id) gid: vec3<u32>) {
     let mg = p.m / p.group;
     let c0 = (oc / mg) * cg;
     let kdim = cg * p.kh * p.kw;
+    let at = window(pix);
     var acc = 0.0;
     for (var k = 0u; k < kdim; k = k + 1u) {
-        acc = acc + weight(oc * kdim + k) * gather(k, pix, c0);
+        acc = acc + weight(oc * kdim + k) * gather(k, at, c0);
     }
     store(oc, pix, acc);
 }
