@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use convlens_core::graph::ValueId;
 use convlens_core::Tensor;
 
-pub use plan::{backward_unsupported, f16_weights, ConvKernels, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES};
+pub use plan::{backward_unsupported, f16_weights, ConvKernels, GpuModel, PlanOptions, Residency, Timing, WeightPrecision, F16_WEIGHT_FILES, PROGRESS_PARTS, PROGRESS_PART_MS};
 
 /// Every kernel file as wgpu compiles it: the shared prelude (`shaders/prelude.wgsl`), then the file.
 macro_rules! kernel_file {

@@ -123,13 +123,15 @@ fn timed_passes_match_and_time_every_layer() {
 #[test]
 fn progress_in_parts_gives_the_same_outputs() {
     use convlens_gpu::Timing;
-    let (graph, gpu, x) = planned("squeezenet1.1.onnx", "squeezenet1.1");
+    let (graph, _, x) = planned("squeezenet1.1.onnx", "squeezenet1.1");
     let o = graph.outputs[0];
-    let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
     for timing in [Timing::Off, Timing::Layers, Timing::PerPass] {
+        // A fresh plan: its first pass, of unknown speed, goes in the most parts.
+        let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
         let mut seen = Vec::new();
         let mut progress = |done: usize, total: usize| seen.push((done, total));
         let r = pollster::block_on(gpu.run_reporting(&x, &graph.outputs, timing, Some(&mut progress))).unwrap();
+        let plain = gpu.run(&x, &graph.outputs, Timing::Off).unwrap();
         assert_eq!(r.values[&o].data, plain.values[&o].data, "{timing:?}: same kernels, same order: bit-identical");
         let total = seen.last().map(|s| s.1).unwrap();
         assert!(seen.len() >= 4, "{timing:?}: only {} progress reports", seen.len());
@@ -140,6 +142,38 @@ fn progress_in_parts_gives_the_same_outputs() {
             assert_eq!(timed, graph.nodes.iter().filter(|n| matches!(n.op, convlens_core::graph::Op::Conv { .. })).count(), "{timing:?}: every conv timed");
         }
     }
+}
+
+/// After the first pass, a pass that reports progress is split by how long the last one took
+/// (one part per `PROGRESS_PART_MS`): a quick pass goes whole, with no waits between parts,
+/// and reports once, at the end.
+#[test]
+fn progress_parts_follow_the_last_pass_time() {
+    use convlens_gpu::{Timing, PROGRESS_PARTS, PROGRESS_PART_MS};
+    // The op-semantics model: a pass of a few milliseconds even on lavapipe.
+    let graph = convlens_core::onnx::import(&std::fs::read(refs().join("ops-zoo.onnx")).unwrap(), "m").unwrap();
+    let gpu = convlens_gpu::load_blocking(&graph, Default::default()).unwrap();
+    let x = load_npy(&refs().join("ops-zoo/seeded/input.npy"));
+    assert_eq!(gpu.progress_parts(), PROGRESS_PARTS, "first pass: speed unknown");
+    let mut quickest = f64::INFINITY;
+    for _ in 0..3 {
+        let expected = gpu.progress_parts();
+        let mut seen = Vec::new();
+        let r = pollster::block_on(gpu.run_reporting(&x, &graph.outputs, Timing::Off, Some(&mut |d: usize, t: usize| seen.push((d, t))))).unwrap();
+        assert_eq!(seen.len(), expected, "one report per part: {seen:?}");
+        let next = gpu.progress_parts();
+        let by_time = ((r.total_ms / PROGRESS_PART_MS).ceil() as usize).clamp(1, PROGRESS_PARTS);
+        assert_eq!(next, by_time, "a {:.1} ms pass", r.total_ms);
+        if r.total_ms < PROGRESS_PART_MS {
+            assert_eq!(next, 1, "a pass under {PROGRESS_PART_MS} ms goes whole");
+        }
+        quickest = quickest.min(r.total_ms);
+    }
+    assert!(quickest < PROGRESS_PART_MS, "no pass of the small model under {PROGRESS_PART_MS} ms (quickest {quickest:.1}): the whole-pass case went untested");
+    // A pass timed layer by layer says nothing of a whole pass's speed.
+    let before = gpu.progress_parts();
+    gpu.run(&x, &graph.outputs, Timing::PerPass).unwrap();
+    assert_eq!(gpu.progress_parts(), before);
 }
 
 /// Buffers reused by lifetime: the outputs are bit-identical to a plan that keeps every

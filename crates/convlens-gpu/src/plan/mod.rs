@@ -18,6 +18,7 @@ pub use backward::backward_unsupported;
 use crate::{Gpu, GpuError, Result};
 use pipelines::{Kernel, Pipelines};
 pub use pipelines::{f16_weights, F16_WEIGHT_FILES};
+pub use run::{PROGRESS_PARTS, PROGRESS_PART_MS};
 use planner::{Planner, Step, STORAGE};
 
 /// Whether a forward pass measures each layer.
@@ -98,6 +99,9 @@ pub struct GpuModel {
     fc_chunks: std::collections::HashMap<usize, Vec<(usize, usize, usize)>>,
     /// Backward kernels and plans, made on the first gradient asked for.
     backward: std::cell::RefCell<backward::BackwardState>,
+    /// The last pass's time submitted whole or in parts (not one layer at a time): how many
+    /// parts the next pass that reports progress is split into (`progress_parts`).
+    last_pass_ms: std::cell::Cell<Option<f64>>,
 }
 
 impl GpuModel {
@@ -201,6 +205,7 @@ impl GpuModel {
             constants,
             fc_chunks,
             backward: std::cell::RefCell::new(backward::BackwardState::new(f16)),
+            last_pass_ms: std::cell::Cell::new(None),
             gpu,
         })
     }

@@ -12,8 +12,14 @@ use super::planner::Step;
 use super::{GpuModel, Timing};
 use crate::{GpuError, GpuRun, LayerClock, Result};
 
-/// How many parts a pass is submitted in when progress is reported.
-const PROGRESS_PARTS: usize = 8;
+/// The most parts a pass is submitted in when progress is reported.
+pub const PROGRESS_PARTS: usize = 8;
+
+/// About how long one part of a pass that reports progress runs: a pass quicker than this is
+/// submitted whole. Each part is awaited before the next is submitted, a round trip through
+/// the browser's event loop that leaves the GPU idle; on a real GPU a whole pass takes a few
+/// milliseconds, and seven such waits would cost more than the layers.
+pub const PROGRESS_PART_MS: f64 = 50.0;
 
 impl GpuModel {
     /// One forward pass, blocking (native): reads back `keep` and nothing else.
@@ -97,7 +103,7 @@ impl GpuModel {
         if !per_pass {
             // In parts when progress is wanted: each submitted and awaited but the last, which
             // goes with the reads.
-            let parts = if progress_wanted { PROGRESS_PARTS.min(groups.len()).max(1) } else { 1 };
+            let parts = if progress_wanted { self.progress_parts() } else { 1 };
             let per = groups.len().div_ceil(parts);
             for (k, part) in groups.chunks(per.max(1)).enumerate() {
                 let first = k * per;
@@ -146,7 +152,11 @@ impl GpuModel {
         for ((v, _, shape), data) in reads.into_iter().zip(bytes) {
             values.insert(v, Tensor::new(shape, bytemuck::pod_collect_to_vec(&data)).map_err(|e| GpuError(e.to_string()))?);
         }
-        Ok(GpuRun { values, total_ms: web_time_now() - t0, layer_ms, clock })
+        let total_ms = web_time_now() - t0;
+        if !per_pass {
+            self.last_pass_ms.set(Some(total_ms));
+        }
+        Ok(GpuRun { values, total_ms, layer_ms, clock })
     }
 
     /// Layers `groups` (the `first`-th onward) each as its own compute pass between two
@@ -170,6 +180,17 @@ impl GpuModel {
         enc.resolve_query_set(set, 0..count, &resolved, 0);
         enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
         staging
+    }
+
+    /// How many parts the next pass that reports progress is submitted in: as many as the
+    /// last pass on this model took `PROGRESS_PART_MS` periods (the first pass, whose speed is
+    /// unknown, in `PROGRESS_PARTS`), at most one per layer.
+    pub fn progress_parts(&self) -> usize {
+        let parts = match self.last_pass_ms.get() {
+            None => PROGRESS_PARTS,
+            Some(ms) => ((ms / PROGRESS_PART_MS).ceil() as usize).clamp(1, PROGRESS_PARTS),
+        };
+        parts.min(self.node_groups().len()).max(1)
     }
 
     /// Resolves once the GPU has finished everything submitted so far.
