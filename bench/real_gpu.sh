@@ -13,8 +13,9 @@
 # f16 weights at GPU_F16_LAYER_TOL); then `convlens bench --backend webgpu --layers` for
 # SqueezeNet, GoogLeNet and VGG16 (the built-in seeded graphs: VGG16's 553 MB of weights
 # cannot travel), f32 and f16 weights, the tiled kernels a GPU plans against the direct ones a
-# software adapter gets, and the CPU path on all the machine's cores beside them; the CPU path's
-# speed-up from 1 to 16 threads.
+# software adapter gets, both layer by layer (`bench/kernel_choice.py`: what the faster of the
+# two for every layer would give), and the CPU path on all the machine's cores beside them; the
+# CPU path's speed-up from 1 to 16 threads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.gpu
@@ -57,9 +58,11 @@ run() {
     for b in webgpu cpu; do "$cl" classify --model "$CARRY/squeezenet1.1.onnx" --backend "$b" "$CARRY/chelsea.png" || failed=1; done
     for model in squeezenet googlenet vgg16; do
         step "$model: WebGPU f32 (tiled kernels, as a GPU plans them), f16 weights, direct kernels; CPU on every core"
-        timeout 120 "$cl" bench "$model" --untrained --backend webgpu --runs "$RUNS" --layers || failed=1
+        CONVLENS_TOP_LAYERS=1000 timeout 120 "$cl" bench "$model" --untrained --backend webgpu --runs "$RUNS" --layers | tee "$out/$model-tiled.txt" || failed=1
         timeout 120 "$cl" bench "$model" --untrained --backend webgpu-f16 --runs "$RUNS" || failed=1
-        timeout 120 "$cl" bench "$model" --untrained --backend webgpu --gpu-conv direct --runs "$RUNS" || failed=1
+        CONVLENS_TOP_LAYERS=1000 timeout 120 "$cl" bench "$model" --untrained --backend webgpu --gpu-conv direct --runs "$RUNS" --layers | tee "$out/$model-direct.txt" || failed=1
+        # Whether choosing the kernel layer by layer (timed at plan time) would pay on this GPU.
+        python3 bench/kernel_choice.py "$out/$model-tiled.txt" "$out/$model-direct.txt" || failed=1
         timeout 120 "$cl" bench "$model" --untrained --runs 10 || failed=1
     done
     step "the CPU path's thread scaling on this machine's cores (a user's desktop has 4-16; here only 2)"
