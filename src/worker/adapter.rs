@@ -1,7 +1,7 @@
 //! What the browser's WebGPU adapter is, asked of the browser itself (on the web wgpu's
 //! adapter info is empty), and which backend Auto picks from it: never a software or fallback
 //! adapter (SwiftShader runs a pass 10-100x slower than the wasm path); where the adapter does
-//! not say, the worker times one pass on each.
+//! not say, the worker times a pass on each.
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,7 +23,7 @@ pub enum AutoPick {
     Gpu,
     /// A software or fallback adapter: stay on the CPU.
     Cpu,
-    /// The adapter does not say what it is: time one pass on each.
+    /// The adapter does not say what it is: time a pass on each.
     TimeBoth,
 }
 
