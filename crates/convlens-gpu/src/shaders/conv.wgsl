@@ -45,14 +45,15 @@ fn window(pix: u32) -> vec2<i32> {
 // c0, ky, kx). A 1x1 kernel needs no division at all.
 fn gather(k: u32, at: vec2<i32>, c0: u32) -> f32 {
     let khw = p.kh * p.kw;
-    if (khw == 1u) {
-        if (at.x < 0 || at.y < 0 || at.x >= i32(p.h) || at.y >= i32(p.w)) { return 0.0; }
-        return x[p.x_base + ((c0 + k) * p.h + u32(at.x)) * p.w + u32(at.y)];
+    var c = k;
+    var ky = 0u;
+    var kx = 0u;
+    if (khw != 1u) {
+        c = k / khw;
+        let r = k - c * khw;
+        ky = r / p.kw;
+        kx = r - ky * p.kw;
     }
-    let c = k / khw;
-    let r = k - c * khw;
-    let ky = r / p.kw;
-    let kx = r - ky * p.kw;
     let iy = at.x + i32(ky * p.dh);
     let ix = at.y + i32(kx * p.dw);
     if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
