@@ -103,7 +103,7 @@ impl GpuModel {
         if !per_pass {
             // In parts when progress is wanted: each submitted and awaited but the last, which
             // goes with the reads.
-            let parts = if progress_wanted { self.progress_parts() } else { 1 };
+            let parts = if progress_wanted { self.parts_for(groups.len()) } else { 1 };
             let per = groups.len().div_ceil(parts);
             for (k, part) in groups.chunks(per.max(1)).enumerate() {
                 let first = k * per;
@@ -186,11 +186,16 @@ impl GpuModel {
     /// last pass on this model took `PROGRESS_PART_MS` periods (the first pass, whose speed is
     /// unknown, in `PROGRESS_PARTS`), at most one per layer.
     pub fn progress_parts(&self) -> usize {
+        self.parts_for(self.node_groups().len())
+    }
+
+    /// `progress_parts` for a pass of `groups` layers (the pass has them already).
+    fn parts_for(&self, groups: usize) -> usize {
         let parts = match self.last_pass_ms.get() {
             None => PROGRESS_PARTS,
             Some(ms) => ((ms / PROGRESS_PART_MS).ceil() as usize).clamp(1, PROGRESS_PARTS),
         };
-        parts.min(self.node_groups().len()).max(1)
+        parts.min(groups).max(1)
     }
 
     /// Resolves once the GPU has finished everything submitted so far.
